@@ -1,0 +1,344 @@
+//! The chat operations of the Amazon Connect API (`connect`, 2017-08-08), SigV4-authenticated.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use super::Signed;
+use crate::awsproto::json::Input;
+use crate::awsproto::ApiError;
+use crate::chat::model::{Contact, Role};
+use crate::chat::service::StartChat;
+use crate::chat::ChatError;
+use crate::clock::{epoch_seconds, format_instant};
+use crate::server::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/contact/chat", put(start_chat_contact))
+        .route("/contact/stop", post(stop_contact))
+        .route("/contacts/{instance_id}/{contact_id}", get(describe_contact))
+        .route(
+            "/contact/attributes/{instance_id}/{initial_contact_id}",
+            get(get_contact_attributes),
+        )
+        .route("/contact/attributes", post(update_contact_attributes))
+        .route("/contact/create-participant", post(create_participant))
+}
+
+type Reply = Result<Json<Value>, ApiError>;
+
+/// Maps domain errors to connect's modeled errors.
+fn connect_error(e: ChatError) -> ApiError {
+    match e {
+        ChatError::NotFound(m) => ApiError::resource_not_found(m),
+        ChatError::ContactNotFound => ApiError::resource_not_found("Contact not found"),
+        ChatError::AccessDenied => ApiError::access_denied(),
+        ChatError::Invalid(m) => ApiError::invalid_request(m),
+        ChatError::Conflict(m) => ApiError::new(axum::http::StatusCode::CONFLICT, "ConflictException", m),
+        ChatError::Internal(why) => {
+            tracing::error!(error = %why, "connect operation failed");
+            ApiError::internal_service()
+        }
+    }
+}
+
+fn parse(body: &[u8]) -> Result<Input, ApiError> {
+    Input::parse(body, ApiError::invalid_parameter)
+}
+
+/// Path labels arrive percent-decoded; they still have the model's length limits.
+fn check_label(name: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ApiError::invalid_parameter(format!(
+            "1 validation error detected: Value at '{name}' failed to satisfy constraint: Member must have length between 1 and {max}"
+        )));
+    }
+    Ok(())
+}
+
+fn attributes(input: &mut Input, name: &str) -> Option<BTreeMap<String, String>> {
+    input.string_map(name, (1, 32767), (0, 32767))
+}
+
+async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Reply {
+    let mut i = parse(&signed.body)?;
+    let instance_id = i.required_string("InstanceId", 1, 100);
+    let contact_flow_id = i.required_string("ContactFlowId", 0, 500);
+    let display_name = i
+        .required_object("ParticipantDetails", |p| p.required_string("DisplayName", 1, 256))
+        .flatten();
+    let attributes = attributes(&mut i, "Attributes");
+    let initial_message = i
+        .object("InitialMessage", |m| {
+            let content_type = m.required_string("ContentType", 1, 100);
+            let content = m.required_string("Content", 1, 16384);
+            content_type.zip(content)
+        })
+        .flatten();
+    let client_token = i.string("ClientToken", 0, 500);
+    let duration = i.integer("ChatDurationInMinutes", 60, 10080);
+    let supported = i.string_list("SupportedMessagingContentTypes", (0, usize::MAX), (1, 100));
+    let persistent = i.object("PersistentChat", |p| {
+        let rehydration = p.enumeration("RehydrationType", &["ENTIRE_PAST_SESSION", "FROM_SEGMENT"]);
+        let source = p.string("SourceContactId", 1, 256);
+        (rehydration, source)
+    });
+    let related = i.string("RelatedContactId", 1, 256);
+    let segment_attributes = i.raw("SegmentAttributes");
+    let customer_id = i.string("CustomerId", 1, 128);
+    let disconnect_on_exit = i.enum_list("DisconnectOnCustomerExit", (1, 1), &["AGENT"]);
+    let participant_configuration = i.object("ParticipantConfiguration", |p| {
+        p.enumeration("ResponseMode", &["INCREMENTAL", "COMPLETE"])
+            .map(|mode| json!({ "ResponseMode": mode }))
+    });
+    let connection_types = i.enum_list(
+        "ConnectionTypes",
+        (1, 2),
+        &["WEBSOCKET", "CONNECTION_CREDENTIALS", "AUTHENTICATION_SESSION", "WEBRTC_CONNECTION"],
+    );
+    let streaming = i.object("ChatStreamingConfiguration", |s| {
+        s.required_string("StreamingEndpointArn", 1, 350)
+    });
+    if let Some(segments) = &segment_attributes {
+        check_segment_attributes(&mut i, segments);
+    }
+    if related.is_some() && persistent.is_some() {
+        i.reject("RelatedContactId and PersistentChat cannot be used together");
+    }
+    let persistent_source = match persistent {
+        Some((Some(_), Some(source))) => Some(source),
+        Some((None, _)) => {
+            i.reject("PersistentChat.RehydrationType is required when PersistentChat is given");
+            None
+        }
+        Some((Some(_), None)) => {
+            i.reject("PersistentChat.SourceContactId is required when PersistentChat is given");
+            None
+        }
+        None => None,
+    };
+    i.finish()?;
+    if streaming.is_some() {
+        return Err(ApiError::invalid_request(
+            "ChatStreamingConfiguration is not available on this server yet",
+        ));
+    }
+
+    let started = app
+        .chat
+        .start_chat(StartChat {
+            instance_id: instance_id.unwrap_or_default(),
+            contact_flow_id: contact_flow_id.unwrap_or_default(),
+            display_name: display_name.unwrap_or_default(),
+            attributes: attributes.unwrap_or_default(),
+            initial_message,
+            client_token,
+            duration_minutes: duration,
+            supported_content_types: supported,
+            customer_id,
+            related_contact_id: related,
+            persistent_chat_source: persistent_source,
+            segment_attributes,
+            disconnect_on_customer_exit: disconnect_on_exit,
+            participant_configuration: participant_configuration.flatten(),
+            connection_types: connection_types.unwrap_or_default(),
+        })
+        .await
+        .map_err(connect_error)?;
+
+    let mut out = Map::new();
+    out.insert("ContactId".into(), json!(started.contact_id));
+    out.insert("ParticipantId".into(), json!(started.participant_id));
+    out.insert("ParticipantToken".into(), json!(started.participant_token));
+    if let Some(from) = started.continued_from {
+        out.insert("ContinuedFromContactId".into(), json!(from));
+    }
+    if let Some((url, expiry)) = started.connection.websocket {
+        out.insert("Websocket".into(), json!({"Url": url, "ConnectionExpiry": format_instant(expiry)}));
+    }
+    if let Some((token, expiry)) = started.connection.credentials {
+        out.insert(
+            "ConnectionCredentials".into(),
+            json!({"ConnectionToken": token, "Expiry": format_instant(expiry)}),
+        );
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+/// SegmentAttributes: names 1..128; string and ARN values at most 1024 characters.
+fn check_segment_attributes(i: &mut Input, segments: &Value) {
+    let Some(map) = segments.as_object() else {
+        i.reject("Value at 'SegmentAttributes' failed to satisfy constraint: Member must be a map");
+        return;
+    };
+    for (name, value) in map {
+        if name.is_empty() || name.chars().count() > 128 {
+            i.reject("Value at 'SegmentAttributes' failed to satisfy constraint: Map keys must have length between 1 and 128");
+        }
+        let Some(value) = value.as_object() else {
+            i.reject(format!("Value at 'SegmentAttributes.{name}' failed to satisfy constraint: Member must be a structure"));
+            continue;
+        };
+        for key in ["ValueString", "ValueArn"] {
+            match value.get(key) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) if s.chars().count() <= 1024 => {}
+                Some(_) => i.reject(format!(
+                    "Value at 'SegmentAttributes.{name}.{key}' failed to satisfy constraint: Member must be a string of at most 1024 characters"
+                )),
+            }
+        }
+    }
+}
+
+async fn stop_contact(State(app): State<AppState>, signed: Signed) -> Reply {
+    let mut i = parse(&signed.body)?;
+    let contact_id = i.required_string("ContactId", 1, 256);
+    let instance_id = i.required_string("InstanceId", 1, 100);
+    let reason = i.object("DisconnectReason", |r| r.string("Code", 0, usize::MAX)).flatten();
+    i.finish()?;
+    let (contact_id, instance_id) = (contact_id.unwrap_or_default(), instance_id.unwrap_or_default());
+    app.chat
+        .stop_contact(&instance_id, &contact_id, reason)
+        .await
+        .map_err(|e| match e {
+            ChatError::ContactNotFound => ApiError::contact_not_found(format!("Contact {contact_id} not found")),
+            other => connect_error(other),
+        })?;
+    Ok(Json(json!({})))
+}
+
+async fn describe_contact(
+    State(app): State<AppState>,
+    Path((instance_id, contact_id)): Path<(String, String)>,
+    _signed: Signed,
+) -> Reply {
+    check_label("InstanceId", &instance_id, 100)?;
+    check_label("ContactId", &contact_id, 256)?;
+    let contact = app.chat.contact(&instance_id, &contact_id).await.map_err(connect_error)?;
+    Ok(Json(json!({ "Contact": describe(&app, &contact) })))
+}
+
+fn describe(app: &AppState, c: &Contact) -> Value {
+    let mut m = Map::new();
+    m.insert("Arn".into(), json!(format!("{}/contact/{}", app.chat.instance_arn(&c.instance_id), c.id)));
+    m.insert("Id".into(), json!(c.id));
+    m.insert("InitialContactId".into(), json!(c.initial_contact_id));
+    m.insert("InitiationMethod".into(), json!("API"));
+    m.insert("Channel".into(), json!("CHAT"));
+    m.insert("InitiationTimestamp".into(), json!(epoch_seconds(c.initiated_at)));
+    m.insert("LastUpdateTimestamp".into(), json!(epoch_seconds(c.updated_at)));
+    if let Some(at) = c.ended_at {
+        m.insert("DisconnectTimestamp".into(), json!(epoch_seconds(at)));
+    }
+    if let Some(reason) = &c.disconnect_reason {
+        m.insert("DisconnectReason".into(), json!(reason));
+    }
+    if let Some(queue) = &c.queue_id {
+        let mut q = Map::new();
+        q.insert("Id".into(), json!(queue));
+        if let Some(at) = c.enqueued_at {
+            q.insert("EnqueueTimestamp".into(), json!(epoch_seconds(at)));
+        }
+        m.insert("QueueInfo".into(), Value::Object(q));
+    }
+    if let Some(id) = &c.details.customer_id {
+        m.insert("CustomerId".into(), json!(id));
+    }
+    if let Some(id) = &c.details.related_contact_id {
+        m.insert("RelatedContactId".into(), json!(id));
+    }
+    if let Some(segments) = &c.details.segment_attributes {
+        m.insert("SegmentAttributes".into(), segments.clone());
+    }
+    if !c.attributes.is_empty() {
+        m.insert("Attributes".into(), json!(c.attributes));
+    }
+    Value::Object(m)
+}
+
+async fn get_contact_attributes(
+    State(app): State<AppState>,
+    Path((instance_id, contact_id)): Path<(String, String)>,
+    _signed: Signed,
+) -> Reply {
+    check_label("InstanceId", &instance_id, 100).map_err(|e| ApiError::invalid_request(e.message))?;
+    check_label("InitialContactId", &contact_id, 256).map_err(|e| ApiError::invalid_request(e.message))?;
+    let contact = app.chat.contact(&instance_id, &contact_id).await.map_err(connect_error)?;
+    Ok(Json(json!({ "Attributes": contact.attributes })))
+}
+
+async fn update_contact_attributes(State(app): State<AppState>, signed: Signed) -> Reply {
+    let mut i = parse(&signed.body)?;
+    let contact_id = i.required_string("InitialContactId", 1, 256);
+    let instance_id = i.required_string("InstanceId", 1, 100);
+    let present = i.has("Attributes");
+    let attrs = attributes(&mut i, "Attributes");
+    if !present {
+        i.reject("Value at 'Attributes' failed to satisfy constraint: Member must not be null");
+    }
+    i.finish()?;
+    app.chat
+        .update_attributes(
+            &instance_id.unwrap_or_default(),
+            &contact_id.unwrap_or_default(),
+            attrs.unwrap_or_default(),
+        )
+        .await
+        .map_err(|e| match e {
+            ChatError::Invalid(m) => ApiError::invalid_parameter(m),
+            other => connect_error(other),
+        })?;
+    Ok(Json(json!({})))
+}
+
+async fn create_participant(State(app): State<AppState>, signed: Signed) -> Reply {
+    let mut i = Input::parse(&signed.body, ApiError::invalid_request)?;
+    let instance_id = i.required_string("InstanceId", 1, 100);
+    let contact_id = i.required_string("ContactId", 1, 256);
+    let client_token = i.string("ClientToken", 0, 500);
+    let details = i
+        .required_object("ParticipantDetails", |p| {
+            let role = p.enumeration("ParticipantRole", &["AGENT", "CUSTOMER", "SYSTEM", "CUSTOM_BOT", "SUPERVISOR"]);
+            let name = p.string("DisplayName", 1, 256);
+            let _ = p.raw("ParticipantCapabilities");
+            (role, name)
+        });
+    i.finish()?;
+    let (role, name) = details.unwrap_or_default();
+    let role = role.and_then(|r| Role::parse(&r)).ok_or_else(|| {
+        ApiError::invalid_request("ParticipantDetails.ParticipantRole is required")
+    })?;
+    let name = name.ok_or_else(|| ApiError::invalid_request("ParticipantDetails.DisplayName is required"))?;
+    let (participant, token) = app
+        .chat
+        .create_participant(
+            &instance_id.unwrap_or_default(),
+            &contact_id.unwrap_or_default(),
+            role,
+            name,
+            client_token,
+        )
+        .await
+        .map_err(connect_error)?;
+    // The participant token lives as long as the participant is on the chat; its Expiry is
+    // reported as the chat's end of duration.
+    let contact = app
+        .chat
+        .store()
+        .contact(&participant.contact_id)
+        .await
+        .map_err(|e| connect_error(e.into()))?
+        .ok_or_else(|| connect_error(ChatError::ContactNotFound))?;
+    Ok(Json(json!({
+        "ParticipantCredentials": {
+            "ParticipantToken": token,
+            "Expiry": format_instant(contact.expires_at),
+        },
+        "ParticipantId": participant.id,
+    })))
+}

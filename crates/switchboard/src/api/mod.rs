@@ -1,0 +1,180 @@
+//! The HTTP edge of the two AWS services: routes, request extraction (body limit, SigV4 for
+//! connect, the bearer token for the participant API) and the mapping of domain errors to each
+//! service's modeled errors.
+
+pub mod connect;
+pub mod model_routes;
+pub mod participant;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::awsproto::sigv4::{Caller, RequestParts};
+use crate::awsproto::ApiError;
+use crate::server::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            "content-type",
+            "x-amz-bearer",
+            "authorization",
+            "x-amz-date",
+            "x-amz-content-sha256",
+            "x-amz-user-agent",
+            "amz-sdk-invocation-id",
+            "amz-sdk-request",
+            "x-amz-security-token",
+        ]
+        .map(|h| h.parse().expect("header name")))
+        .expose_headers(["x-amzn-requestid", "x-amzn-errortype"].map(|h| h.parse().expect("header name")))
+        .max_age(std::time::Duration::from_secs(600));
+    Router::new()
+        .merge(connect::routes())
+        .merge(participant::routes().layer(cors))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_route)
+        .with_state(state)
+}
+
+/// Adds `x-amzn-RequestId` to every response, as AWS services do.
+pub async fn request_id(request: Request, next: Next) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+/// Any request no handler took: an operation of the models this server does not implement
+/// (501), or nothing the models know (404). Never an HTML page.
+async fn unknown_route(request: Request) -> Response {
+    let method = request.method().as_str().to_string();
+    let path = request.uri().path().to_string();
+    match model_operation(&method, &path) {
+        Some((service, operation)) => ApiError::not_implemented(service, operation).into_response(),
+        None => ApiError::unknown_operation(&method, &path).into_response(),
+    }
+}
+
+/// The model operation a method and path belong to, matching `{Label}` to one segment and
+/// `{Label+}` to the rest.
+pub fn model_operation(method: &str, path: &str) -> Option<(&'static str, &'static str)> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    model_routes::MODEL_ROUTES
+        .iter()
+        .find(|(_, _, m, template)| {
+            if *m != method {
+                return false;
+            }
+            let pattern: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+            let mut i = 0;
+            for p in &pattern {
+                if p.ends_with("+}") {
+                    return i < segments.len();
+                }
+                match segments.get(i) {
+                    Some(s) if p.starts_with('{') => {
+                        if s.is_empty() {
+                            return false;
+                        }
+                    }
+                    Some(s) if s == p => {}
+                    _ => return false,
+                }
+                i += 1;
+            }
+            i == segments.len()
+        })
+        .map(|(service, op, _, _)| (*service, *op))
+}
+
+async fn read_body(request: Request, limit: usize) -> Result<(axum::http::request::Parts, Bytes), ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::payload_too_large(limit))?;
+    Ok((parts, bytes))
+}
+
+/// A connect request whose SigV4 signature verified.
+pub struct Signed {
+    pub body: Bytes,
+    #[allow(dead_code)]
+    pub caller: Caller,
+}
+
+impl FromRequest<AppState> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.config.limits.max_body_bytes;
+        let (parts, body) = read_body(request, limit).await?;
+        let caller = state.verifier.verify(
+            &RequestParts {
+                method: parts.method.as_str(),
+                raw_path: parts.uri.path(),
+                raw_query: parts.uri.query(),
+                headers: &parts.headers,
+                body: &body,
+            },
+            state.chat.now(),
+        )?;
+        Ok(Signed { body, caller })
+    }
+}
+
+/// A participant request: its bearer token (`X-Amz-Bearer`) and body. `Authorization` is
+/// ignored: ChatJS signs with empty keys and botocore with whatever keys it has.
+pub struct Bearer {
+    pub token: String,
+    pub body: Bytes,
+}
+
+impl FromRequest<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.config.limits.max_body_bytes;
+        let (parts, body) = read_body(request, limit).await?;
+        let token = parts
+            .headers
+            .get("x-amz-bearer")
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.is_empty() && t.len() <= 1000)
+            .ok_or_else(ApiError::access_denied)?
+            .to_string();
+        Ok(Bearer { token, body })
+    }
+}
+
+/// Shorthand for handlers' state.
+pub type AppStateRef = State<AppState>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_model_operations_by_route() {
+        assert_eq!(model_operation("PUT", "/contact/chat"), Some(("Connect", "StartChatContact")));
+        assert_eq!(
+            model_operation("GET", "/contacts/i-1/c-1"),
+            Some(("Connect", "DescribeContact"))
+        );
+        assert_eq!(
+            model_operation("POST", "/participant/attachment"),
+            Some(("ConnectParticipant", "GetAttachment"))
+        );
+        assert_eq!(model_operation("GET", "/no/such/thing"), None);
+        assert_eq!(model_operation("DELETE", "/contact/chat"), None);
+    }
+}

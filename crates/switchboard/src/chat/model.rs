@@ -1,0 +1,252 @@
+//! The chat domain's records: contacts, participants, transcript items and receipts.
+//!
+//! These are plain data, shared by the store (which persists them) and the API (which renders
+//! them); nothing here knows about HTTP or SQL.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+use crate::clock::format_instant;
+
+pub const EVENT_PREFIX: &str = "application/vnd.amazonaws.connect.event.";
+pub const TYPING: &str = "application/vnd.amazonaws.connect.event.typing";
+pub const PARTICIPANT_JOINED: &str = "application/vnd.amazonaws.connect.event.participant.joined";
+pub const PARTICIPANT_LEFT: &str = "application/vnd.amazonaws.connect.event.participant.left";
+pub const CHAT_ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
+pub const MESSAGE_DELIVERED: &str = "application/vnd.amazonaws.connect.event.message.delivered";
+pub const MESSAGE_READ: &str = "application/vnd.amazonaws.connect.event.message.read";
+pub const MESSAGE_METADATA: &str = "application/vnd.amazonaws.connect.event.message.metadata";
+pub const CONNECTION_ACKNOWLEDGED: &str =
+    "application/vnd.amazonaws.connect.event.connection.acknowledged";
+
+/// Message content types a participant may send, when the contact allows them.
+pub const SENDABLE_MESSAGE_TYPES: &[&str] = &[
+    "text/plain",
+    "text/markdown",
+    "application/json",
+    "application/vnd.amazonaws.connect.message.interactive.response",
+];
+
+/// Values StartChatContact accepts in SupportedMessagingContentTypes.
+pub const SUPPORTED_MESSAGING_TYPES: &[&str] = &[
+    "text/plain",
+    "text/markdown",
+    "application/json",
+    "application/vnd.amazonaws.connect.message.interactive",
+    "application/vnd.amazonaws.connect.message.interactive.response",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Customer,
+    Agent,
+    System,
+    CustomBot,
+    Supervisor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "CUSTOMER",
+            Role::Agent => "AGENT",
+            Role::System => "SYSTEM",
+            Role::CustomBot => "CUSTOM_BOT",
+            Role::Supervisor => "SUPERVISOR",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "CUSTOMER" => Role::Customer,
+            "AGENT" => Role::Agent,
+            "SYSTEM" => Role::System,
+            "CUSTOM_BOT" => Role::CustomBot,
+            "SUPERVISOR" => Role::Supervisor,
+            _ => return None,
+        })
+    }
+}
+
+/// What StartChatContact was asked for beyond the core fields, kept for DescribeContact and for
+/// the rules that apply later (allowed content types).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContactDetails {
+    pub supported_messaging_content_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related_contact_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_attributes: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect_on_customer_exit: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant_configuration: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    pub id: String,
+    pub instance_id: String,
+    pub initial_contact_id: String,
+    pub contact_flow_id: String,
+    pub queue_id: Option<String>,
+    pub customer_participant_id: String,
+    pub attributes: BTreeMap<String, String>,
+    pub details: ContactDetails,
+    pub duration_minutes: i64,
+    pub initiated_at: OffsetDateTime,
+    pub enqueued_at: Option<OffsetDateTime>,
+    pub expires_at: OffsetDateTime,
+    pub ended_at: Option<OffsetDateTime>,
+    pub disconnect_reason: Option<String>,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Contact {
+    pub fn is_ended(&self) -> bool {
+        self.ended_at.is_some()
+    }
+
+    pub fn allows_message_type(&self, content_type: &str) -> bool {
+        SENDABLE_MESSAGE_TYPES.contains(&content_type)
+            && self
+                .details
+                .supported_messaging_content_types
+                .iter()
+                .any(|t| t == content_type)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Participant {
+    pub id: String,
+    pub contact_id: String,
+    pub role: Role,
+    pub display_name: String,
+    pub joined_at: OffsetDateTime,
+    pub left_at: Option<OffsetDateTime>,
+}
+
+impl Participant {
+    pub fn has_left(&self) -> bool {
+        self.left_at.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemType {
+    Message,
+    Event,
+}
+
+impl ItemType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemType::Message => "MESSAGE",
+            ItemType::Event => "EVENT",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ItemType> {
+        match s {
+            "MESSAGE" => Some(ItemType::Message),
+            "EVENT" => Some(ItemType::Event),
+            _ => None,
+        }
+    }
+}
+
+/// Who sent an item; absent on chat.ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sender {
+    pub participant_id: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+impl Sender {
+    pub fn of(p: &Participant) -> Self {
+        Self {
+            participant_id: p.id.clone(),
+            display_name: p.display_name.clone(),
+            role: p.role,
+        }
+    }
+}
+
+/// A transcript item before the store gave it its place (sequence number and time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItem {
+    pub id: String,
+    pub item_type: ItemType,
+    pub content_type: String,
+    pub content: Option<String>,
+    pub sender: Option<Sender>,
+}
+
+/// A persisted transcript item. `seq` orders the items of one contact, gap-free from 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub contact_id: String,
+    pub seq: i64,
+    pub id: String,
+    pub item_type: ItemType,
+    pub content_type: String,
+    pub content: Option<String>,
+    pub sender: Option<Sender>,
+    pub absolute_time: OffsetDateTime,
+}
+
+impl Item {
+    /// The item's wire fields shared by the WebSocket and GetTranscript.
+    pub fn wire_fields(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("AbsoluteTime".into(), json!(format_instant(self.absolute_time)));
+        if let Some(content) = &self.content {
+            m.insert("Content".into(), json!(content));
+        }
+        m.insert("ContentType".into(), json!(self.content_type));
+        m.insert("Id".into(), json!(self.id));
+        m.insert("Type".into(), json!(self.item_type.as_str()));
+        if let Some(sender) = &self.sender {
+            m.insert("ParticipantId".into(), json!(sender.participant_id));
+            m.insert("DisplayName".into(), json!(sender.display_name));
+            m.insert("ParticipantRole".into(), json!(sender.role.as_str()));
+        }
+        m
+    }
+}
+
+/// Delivery and read state of one message for one recipient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub message_id: String,
+    pub recipient_participant_id: String,
+    pub delivered_at: Option<OffsetDateTime>,
+    pub read_at: Option<OffsetDateTime>,
+}
+
+impl Receipt {
+    pub fn to_wire(&self) -> Value {
+        let mut m = Map::new();
+        if let Some(t) = self.delivered_at {
+            m.insert("DeliveredTimestamp".into(), json!(format_instant(t)));
+        }
+        if let Some(t) = self.read_at {
+            m.insert("ReadTimestamp".into(), json!(format_instant(t)));
+        }
+        m.insert("RecipientParticipantId".into(), json!(self.recipient_participant_id));
+        Value::Object(m)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    Delivered,
+    Read,
+}

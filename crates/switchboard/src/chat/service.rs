@@ -1,0 +1,702 @@
+//! The operations of a chat, from start to end, as the Connect and participant APIs expose them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
+
+use super::model::*;
+use super::tokens::{Claims, TokenKind, Tokens};
+use super::{ChatError, RoutingHook};
+use crate::bus::{Bus, Closing, Delivery};
+use crate::clock::{format_instant, SharedClock};
+use crate::config::Config;
+use crate::store::{Departure, NewContact, NewParticipant, NewReceipt, Store};
+
+/// Participant-API credentials live this long (Amazon: one day).
+pub const CONNECTION_TOKEN_LIFETIME: Duration = Duration::days(1);
+/// A WebSocket URL must be opened within this time (Amazon: 100 seconds).
+pub const WEBSOCKET_URL_LIFETIME: Duration = Duration::seconds(100);
+/// Largest message content, in UTF-8 bytes.
+pub const MAX_CONTENT_BYTES: usize = 16_384;
+/// Largest total size of a contact's attributes, in UTF-8 bytes.
+pub const MAX_ATTRIBUTE_BYTES: usize = 32_768;
+pub const DEFAULT_CHAT_DURATION_MINUTES: i64 = 1500;
+
+pub struct ChatService {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    clock: SharedClock,
+    tokens: Tokens,
+    routing: Arc<dyn RoutingHook>,
+    /// `ws://HOST:PORT` or `wss://...`: where WebSocket URLs point.
+    websocket_base: String,
+}
+
+/// StartChatContact after shape validation.
+#[derive(Debug, Clone, Default)]
+pub struct StartChat {
+    pub instance_id: String,
+    pub contact_flow_id: String,
+    pub display_name: String,
+    pub attributes: BTreeMap<String, String>,
+    pub initial_message: Option<(String, String)>,
+    pub client_token: Option<String>,
+    pub duration_minutes: Option<i64>,
+    pub supported_content_types: Option<Vec<String>>,
+    pub customer_id: Option<String>,
+    pub related_contact_id: Option<String>,
+    pub persistent_chat_source: Option<String>,
+    pub segment_attributes: Option<Value>,
+    pub disconnect_on_customer_exit: Option<Vec<String>>,
+    pub participant_configuration: Option<Value>,
+    pub connection_types: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub websocket: Option<(String, OffsetDateTime)>,
+    pub credentials: Option<(String, OffsetDateTime)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StartedChat {
+    pub contact_id: String,
+    pub participant_id: String,
+    pub participant_token: String,
+    pub continued_from: Option<String>,
+    pub connection: Connection,
+}
+
+/// A participant authenticated by a connection token, on a chat that has not ended.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub participant: Participant,
+    pub contact: Contact,
+}
+
+impl ChatService {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        clock: SharedClock,
+        tokens: Tokens,
+        routing: Arc<dyn RoutingHook>,
+        websocket_base: String,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            bus,
+            clock,
+            tokens,
+            routing,
+            websocket_base,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Accepts an instance id or an instance ARN; returns the id of a configured instance.
+    pub fn resolve_instance(&self, instance: &str) -> Result<String, ChatError> {
+        let id = instance.rsplit_once("instance/").map_or(instance, |(_, id)| id);
+        self.config
+            .instance(id)
+            .map(|i| i.id.clone())
+            .ok_or_else(|| ChatError::NotFound(format!("Instance {instance} not found")))
+    }
+
+    pub fn instance_arn(&self, instance_id: &str) -> String {
+        format!(
+            "arn:aws:connect:{}:{}:instance/{instance_id}",
+            self.config.region, self.config.account_id
+        )
+    }
+
+    /// A contact of this instance.
+    pub async fn contact(&self, instance: &str, contact_id: &str) -> Result<Contact, ChatError> {
+        let instance_id = self.resolve_instance(instance)?;
+        match self.store.contact(contact_id).await? {
+            Some(c) if c.instance_id == instance_id => Ok(c),
+            _ => Err(ChatError::ContactNotFound),
+        }
+    }
+
+    // ---- Connect API ----------------------------------------------------------------------
+
+    pub async fn start_chat(&self, req: StartChat) -> Result<StartedChat, ChatError> {
+        let instance_id = self.resolve_instance(&req.instance_id)?;
+        let instance = self.config.instance(&instance_id).expect("resolved");
+        let flow = instance.contact_flow(&req.contact_flow_id).ok_or_else(|| {
+            ChatError::NotFound(format!("Contact flow {} not found", req.contact_flow_id))
+        })?;
+
+        let supported = req
+            .supported_content_types
+            .clone()
+            .unwrap_or_else(|| vec!["text/plain".to_string()]);
+        if let Some(bad) = supported.iter().find(|t| !SUPPORTED_MESSAGING_TYPES.contains(&t.as_str())) {
+            return Err(ChatError::Invalid(format!(
+                "SupportedMessagingContentTypes: '{bad}' is not a supported content type"
+            )));
+        }
+        if !supported.iter().any(|t| t == "text/plain") {
+            return Err(ChatError::Invalid(
+                "SupportedMessagingContentTypes must include text/plain".into(),
+            ));
+        }
+        if let Some((content_type, content)) = &req.initial_message {
+            check_message(content_type, content, &supported)?;
+        }
+        check_attributes(&req.attributes)?;
+
+        let mut continued_from = None;
+        if let Some(source) = &req.persistent_chat_source {
+            match self.store.contact(source).await? {
+                Some(c) if c.instance_id == instance_id && c.is_ended() => {
+                    continued_from = Some(c.id)
+                }
+                Some(c) if c.instance_id == instance_id => {
+                    return Err(ChatError::Invalid(format!(
+                        "Contact {source} has not ended; only ended chats can be continued"
+                    )))
+                }
+                _ => return Err(ChatError::NotFound(format!("Contact {source} not found"))),
+            }
+        }
+
+        let now = self.now();
+        let contact_id = new_id();
+        let customer_id = new_id();
+        let duration = req.duration_minutes.unwrap_or(DEFAULT_CHAT_DURATION_MINUTES);
+        let contact = Contact {
+            id: contact_id.clone(),
+            instance_id: instance_id.clone(),
+            initial_contact_id: contact_id.clone(),
+            contact_flow_id: flow.id.clone(),
+            queue_id: Some(flow.queue.clone()),
+            customer_participant_id: customer_id.clone(),
+            attributes: req.attributes.clone(),
+            details: ContactDetails {
+                supported_messaging_content_types: supported,
+                customer_id: req.customer_id.clone(),
+                related_contact_id: req.related_contact_id.clone().or(continued_from.clone()),
+                segment_attributes: req.segment_attributes.clone(),
+                disconnect_on_customer_exit: req.disconnect_on_customer_exit.clone(),
+                participant_configuration: req.participant_configuration.clone(),
+            },
+            duration_minutes: duration,
+            initiated_at: now,
+            enqueued_at: Some(now),
+            expires_at: now + Duration::minutes(duration),
+            ended_at: None,
+            disconnect_reason: None,
+            updated_at: now,
+        };
+        let customer = Participant {
+            id: customer_id,
+            contact_id: contact_id.clone(),
+            role: Role::Customer,
+            display_name: req.display_name.clone(),
+            joined_at: now,
+            left_at: None,
+        };
+        let sender = Sender::of(&customer);
+        let mut items = vec![event(PARTICIPANT_JOINED, Some(sender.clone()))];
+        if let Some((content_type, content)) = req.initial_message.clone() {
+            items.push(NewItem {
+                id: new_id(),
+                item_type: ItemType::Message,
+                content_type,
+                content: Some(content),
+                sender: Some(sender),
+            });
+        }
+        let created = self
+            .store
+            .create_contact(NewContact {
+                contact,
+                customer,
+                items,
+                client_token: req.client_token.clone(),
+            })
+            .await?;
+        self.publish_items(&created.contact, &created.items);
+        if !created.existing {
+            tracing::info!(contact_id = %created.contact.id, instance_id = %instance_id, "chat started");
+            self.routing.contact_queued(&created.contact);
+        }
+
+        let participant_token = self.tokens.mint(&Claims {
+            kind: TokenKind::Participant,
+            participant_id: created.customer.id.clone(),
+            contact_id: created.contact.id.clone(),
+            expires_at: None,
+        });
+        let connection = if created.contact.is_ended() {
+            Connection {
+                websocket: None,
+                credentials: None,
+            }
+        } else {
+            let wants = |t: &str| req.connection_types.iter().any(|c| c == t);
+            self.connection(&created.customer, wants("WEBSOCKET"), wants("CONNECTION_CREDENTIALS"))
+        };
+        Ok(StartedChat {
+            contact_id: created.contact.id,
+            participant_id: created.customer.id,
+            participant_token,
+            continued_from,
+            connection,
+        })
+    }
+
+    pub async fn stop_contact(&self, instance: &str, contact_id: &str, reason: Option<String>) -> Result<(), ChatError> {
+        let contact = self.contact(instance, contact_id).await?;
+        self.end_chat(&contact.id, reason).await
+    }
+
+    /// Ends a chat (StopContact, duration expiry): chat.ended is stored and pushed, sockets close.
+    pub async fn end_chat(&self, contact_id: &str, reason: Option<String>) -> Result<(), ChatError> {
+        if let Some(item) = self
+            .store
+            .end_contact(contact_id, event(CHAT_ENDED, None), reason)
+            .await?
+        {
+            if let Some(contact) = self.store.contact(contact_id).await? {
+                self.publish_items(&contact, &[item]);
+            }
+            self.routing.contact_ended(contact_id);
+            tracing::info!(%contact_id, "chat ended");
+        }
+        Ok(())
+    }
+
+    pub async fn update_attributes(
+        &self,
+        instance: &str,
+        contact_id: &str,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<(), ChatError> {
+        check_attributes(&attributes)?;
+        let contact = self.contact(instance, contact_id).await?;
+        Ok(self
+            .store
+            .update_attributes(&contact.id, attributes, MAX_ATTRIBUTE_BYTES)
+            .await?)
+    }
+
+    /// CreateParticipant: adds a custom bot to a chat; returns the participant and its token.
+    pub async fn create_participant(
+        &self,
+        instance: &str,
+        contact_id: &str,
+        role: Role,
+        display_name: String,
+        client_token: Option<String>,
+    ) -> Result<(Participant, String), ChatError> {
+        if role != Role::CustomBot {
+            return Err(ChatError::Invalid(format!(
+                "ParticipantRole {} cannot be added to a chat; only CUSTOM_BOT can",
+                role.as_str()
+            )));
+        }
+        let contact = self.contact(instance, contact_id).await?;
+        if contact.is_ended() {
+            return Err(ChatError::Invalid(format!("Contact {contact_id} has ended")));
+        }
+        let participant = Participant {
+            id: new_id(),
+            contact_id: contact.id.clone(),
+            role,
+            display_name,
+            joined_at: self.now(),
+            left_at: None,
+        };
+        let joined = event(PARTICIPANT_JOINED, Some(Sender::of(&participant)));
+        let added = self
+            .store
+            .add_participant(NewParticipant {
+                participant,
+                joined,
+                client_token,
+            })
+            .await
+            .map_err(|e| match ChatError::from(e) {
+                ChatError::AccessDenied => ChatError::Invalid(format!("Contact {contact_id} has ended")),
+                other => other,
+            })?;
+        self.publish_items(&contact, &added.items);
+        let token = self.tokens.mint(&Claims {
+            kind: TokenKind::Participant,
+            participant_id: added.participant.id.clone(),
+            contact_id: contact.id.clone(),
+            expires_at: None,
+        });
+        Ok((added.participant, token))
+    }
+
+    // ---- participant API ------------------------------------------------------------------
+
+    /// Mints what CreateParticipantConnection hands out.
+    fn connection(&self, participant: &Participant, websocket: bool, credentials: bool) -> Connection {
+        let now = self.now();
+        let claims = |kind, expires_at| Claims {
+            kind,
+            participant_id: participant.id.clone(),
+            contact_id: participant.contact_id.clone(),
+            expires_at: Some(expires_at),
+        };
+        Connection {
+            websocket: websocket.then(|| {
+                let expiry = now + WEBSOCKET_URL_LIFETIME;
+                let token = self.tokens.mint(&claims(TokenKind::WebSocket, expiry));
+                (format!("{}/ws/v1/chat?token={token}", self.websocket_base), expiry)
+            }),
+            credentials: credentials.then(|| {
+                let expiry = now + CONNECTION_TOKEN_LIFETIME;
+                (self.tokens.mint(&claims(TokenKind::Connection, expiry)), expiry)
+            }),
+        }
+    }
+
+    /// A participant still on a chat that has not ended, from a token of `kind`.
+    async fn participant_by_token(&self, token: &str, kind: TokenKind) -> Result<Session, ChatError> {
+        let claims = self
+            .tokens
+            .verify(token, kind, self.now())
+            .ok_or(ChatError::AccessDenied)?;
+        let participant = self
+            .store
+            .participant(&claims.participant_id)
+            .await?
+            .ok_or(ChatError::AccessDenied)?;
+        let contact = self
+            .store
+            .contact(&participant.contact_id)
+            .await?
+            .ok_or(ChatError::AccessDenied)?;
+        if participant.has_left() || contact.is_ended() {
+            return Err(ChatError::AccessDenied);
+        }
+        Ok(Session {
+            participant,
+            contact,
+        })
+    }
+
+    pub async fn create_connection(
+        &self,
+        participant_token: &str,
+        types: &[String],
+    ) -> Result<Connection, ChatError> {
+        let session = self.participant_by_token(participant_token, TokenKind::Participant).await?;
+        let wants = |t: &str| types.iter().any(|c| c == t);
+        Ok(self.connection(&session.participant, wants("WEBSOCKET"), wants("CONNECTION_CREDENTIALS")))
+    }
+
+    pub async fn authenticate(&self, connection_token: &str) -> Result<Session, ChatError> {
+        self.participant_by_token(connection_token, TokenKind::Connection).await
+    }
+
+    /// The participant a WebSocket URL was minted for.
+    pub async fn authenticate_websocket(&self, token: &str) -> Result<Session, ChatError> {
+        self.participant_by_token(token, TokenKind::WebSocket).await
+    }
+
+    pub async fn send_message(
+        &self,
+        session: &Session,
+        content_type: String,
+        content: String,
+        client_token: Option<String>,
+    ) -> Result<Item, ChatError> {
+        check_message(&content_type, &content, &session.contact.details.supported_messaging_content_types)?;
+        let item = NewItem {
+            id: new_id(),
+            item_type: ItemType::Message,
+            content_type,
+            content: Some(content),
+            sender: Some(Sender::of(&session.participant)),
+        };
+        let appended = self
+            .store
+            .append_item(&session.contact.id, item, client_token)
+            .await?;
+        if !appended.existing {
+            self.publish_items(&session.contact, std::slice::from_ref(&appended.item));
+        }
+        Ok(appended.item)
+    }
+
+    /// SendEvent; returns the event's Id and time.
+    pub async fn send_event(
+        &self,
+        session: &Session,
+        content_type: &str,
+        content: Option<String>,
+        client_token: Option<String>,
+    ) -> Result<(String, OffsetDateTime), ChatError> {
+        match content_type {
+            TYPING => {
+                // Typing is pushed but never stored.
+                let id = new_id();
+                let at = self.now();
+                let mut fields = serde_json::Map::new();
+                fields.insert("AbsoluteTime".into(), json!(format_instant(at)));
+                if let Some(content) = &content {
+                    fields.insert("Content".into(), json!(content));
+                }
+                fields.insert("ContentType".into(), json!(TYPING));
+                fields.insert("Id".into(), json!(id));
+                fields.insert("Type".into(), json!("EVENT"));
+                let p = &session.participant;
+                fields.insert("ParticipantId".into(), json!(p.id));
+                fields.insert("DisplayName".into(), json!(p.display_name));
+                fields.insert("ParticipantRole".into(), json!(p.role.as_str()));
+                self.publish_ephemeral(&session.contact, fields);
+                Ok((id, at))
+            }
+            MESSAGE_DELIVERED | MESSAGE_READ => {
+                let message_id = receipt_message_id(content.as_deref())?;
+                let kind = if content_type == MESSAGE_READ {
+                    ReceiptKind::Read
+                } else {
+                    ReceiptKind::Delivered
+                };
+                let recorded = self
+                    .store
+                    .record_receipt(NewReceipt {
+                        contact_id: session.contact.id.clone(),
+                        message_id: message_id.clone(),
+                        recipient_participant_id: session.participant.id.clone(),
+                        kind,
+                        event_id: new_id(),
+                        client_token,
+                    })
+                    .await?;
+                if !recorded.existing {
+                    let mut fields = serde_json::Map::new();
+                    fields.insert("AbsoluteTime".into(), json!(format_instant(recorded.at)));
+                    fields.insert("ContentType".into(), json!(MESSAGE_METADATA));
+                    fields.insert("Id".into(), json!(recorded.event_id));
+                    fields.insert("Type".into(), json!("MESSAGEMETADATA"));
+                    fields.insert(
+                        "MessageMetadata".into(),
+                        json!({"MessageId": message_id, "Receipts": [recorded.receipt.to_wire()]}),
+                    );
+                    self.publish_ephemeral(&session.contact, fields);
+                }
+                Ok((recorded.event_id, recorded.at))
+            }
+            CONNECTION_ACKNOWLEDGED => Ok((new_id(), self.now())),
+            other => Err(ChatError::Invalid(format!(
+                "ContentType '{other}' is not a supported event type"
+            ))),
+        }
+    }
+
+    pub async fn disconnect(&self, session: &Session, client_token: Option<String>) -> Result<(), ChatError> {
+        let participant = &session.participant;
+        let is_customer = participant.role == Role::Customer;
+        let departed = self
+            .store
+            .depart(Departure {
+                participant_id: participant.id.clone(),
+                left: event(PARTICIPANT_LEFT, Some(Sender::of(participant))),
+                ended: is_customer.then(|| event(CHAT_ENDED, None)),
+                disconnect_reason: is_customer.then(|| "CUSTOMER_DISCONNECT".to_string()),
+                client_token,
+            })
+            .await?;
+        self.publish_items(&session.contact, &departed.items);
+        if is_customer && !departed.existing {
+            self.routing.contact_ended(&session.contact.id);
+            tracing::info!(contact_id = %session.contact.id, "customer left; chat ended");
+        }
+        Ok(())
+    }
+
+    /// Ends every chat whose duration has run out. Returns how many ended.
+    pub async fn end_expired_chats(&self) -> Result<usize, ChatError> {
+        let expired = self.store.expired_contacts(self.now()).await?;
+        for contact_id in &expired {
+            self.end_chat(contact_id, None).await?;
+        }
+        Ok(expired.len())
+    }
+
+    // ---- fan-out --------------------------------------------------------------------------
+
+    /// Pushes committed items to the contact's sockets, in order.
+    pub fn publish_items(&self, contact: &Contact, items: &[Item]) {
+        for item in items {
+            let closing = match item.content_type.as_str() {
+                CHAT_ENDED => Some(Closing::Chat),
+                PARTICIPANT_LEFT => item
+                    .sender
+                    .as_ref()
+                    .map(|s| Closing::Participant(s.participant_id.clone())),
+                _ => None,
+            };
+            let mut fields = item.wire_fields();
+            fields.insert("InitialContactId".into(), json!(contact.initial_contact_id));
+            fields.insert("ContactId".into(), json!(contact.id));
+            self.bus.publish(Delivery {
+                contact_id: contact.id.clone(),
+                seq: Some(item.seq),
+                frame: chat_frame(&Value::Object(fields)).into(),
+                closing,
+            });
+        }
+    }
+
+    fn publish_ephemeral(&self, contact: &Contact, mut fields: serde_json::Map<String, Value>) {
+        fields.insert("InitialContactId".into(), json!(contact.initial_contact_id));
+        fields.insert("ContactId".into(), json!(contact.id));
+        self.bus.publish(Delivery {
+            contact_id: contact.id.clone(),
+            seq: None,
+            frame: chat_frame(&Value::Object(fields)).into(),
+            closing: None,
+        });
+    }
+
+    /// The frame that carries a stored item to a socket (used for gap filling).
+    pub fn item_frame(&self, contact: &Contact, item: &Item) -> String {
+        let mut fields = item.wire_fields();
+        fields.insert("InitialContactId".into(), json!(contact.initial_contact_id));
+        fields.insert("ContactId".into(), json!(contact.id));
+        chat_frame(&Value::Object(fields))
+    }
+}
+
+/// `{"topic":"aws/chat","contentType":"application/json","content":"<item JSON as a string>"}`.
+pub fn chat_frame(item: &Value) -> String {
+    json!({
+        "topic": "aws/chat",
+        "contentType": "application/json",
+        "content": item.to_string(),
+    })
+    .to_string()
+}
+
+/// Ids are UUIDv7: unique, and ordered by creation like Amazon's.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn event(content_type: &str, sender: Option<Sender>) -> NewItem {
+    NewItem {
+        id: new_id(),
+        item_type: ItemType::Event,
+        content_type: content_type.to_string(),
+        content: None,
+        sender,
+    }
+}
+
+fn check_message(content_type: &str, content: &str, supported: &[String]) -> Result<(), ChatError> {
+    let allowed = SENDABLE_MESSAGE_TYPES.contains(&content_type) && supported.iter().any(|t| t == content_type);
+    if !allowed {
+        return Err(ChatError::Invalid(format!(
+            "ContentType '{content_type}' is not supported for this chat; supported: {}",
+            supported
+                .iter()
+                .filter(|t| SENDABLE_MESSAGE_TYPES.contains(&t.as_str()))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    if content.len() > MAX_CONTENT_BYTES {
+        return Err(ChatError::Invalid(format!(
+            "Content is {} bytes; the limit is {MAX_CONTENT_BYTES} bytes",
+            content.len()
+        )));
+    }
+    if content_type == "application/json" || content_type.ends_with("interactive.response") {
+        serde_json::from_str::<Value>(content).map_err(|_| {
+            ChatError::Invalid(format!("Content must be valid JSON for ContentType {content_type}"))
+        })?;
+    }
+    Ok(())
+}
+
+fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<(), ChatError> {
+    let size: usize = attributes.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_ATTRIBUTE_BYTES {
+        return Err(ChatError::Invalid(format!(
+            "Attributes total {size} bytes; the limit is {MAX_ATTRIBUTE_BYTES} bytes"
+        )));
+    }
+    if let Some(bad) = attributes
+        .keys()
+        .find(|k| !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(ChatError::Invalid(format!(
+            "Attribute name '{bad}' may contain only letters, digits, '-' and '_'"
+        )));
+    }
+    Ok(())
+}
+
+fn receipt_message_id(content: Option<&str>) -> Result<String, ChatError> {
+    let invalid = || ChatError::Invalid(r#"Content must be JSON of the form {"messageId": "<Id of a message>"}"#.into());
+    let value: Value = serde_json::from_str(content.ok_or_else(invalid)?).map_err(|_| invalid())?;
+    match value.get("messageId").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() && id.len() <= 256 => Ok(id.to_string()),
+        _ => Err(invalid()),
+    }
+}
+
+impl ChatService {
+    /// DisconnectParticipant retried with the ClientToken of a disconnect that already happened:
+    /// answers success without doing anything again; otherwise access is denied.
+    pub async fn retry_disconnect(&self, connection_token: &str, client_token: Option<String>) -> Result<(), ChatError> {
+        let claims = self
+            .tokens
+            .verify(connection_token, TokenKind::Connection, self.now())
+            .ok_or(ChatError::AccessDenied)?;
+        let participant = self
+            .store
+            .participant(&claims.participant_id)
+            .await?
+            .ok_or(ChatError::AccessDenied)?;
+        if !participant.has_left() {
+            return Err(ChatError::AccessDenied);
+        }
+        let departed = self
+            .store
+            .depart(Departure {
+                participant_id: participant.id.clone(),
+                left: event(PARTICIPANT_LEFT, Some(Sender::of(&participant))),
+                ended: None,
+                disconnect_reason: None,
+                client_token,
+            })
+            .await?;
+        if departed.existing {
+            Ok(())
+        } else {
+            Err(ChatError::AccessDenied)
+        }
+    }
+}

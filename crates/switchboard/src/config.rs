@@ -1,0 +1,258 @@
+//! The TOML configuration: what it may contain, its defaults, and the checks that make a bad file
+//! fail at start with a message naming the key. Every key is documented in docs/configuration.md.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP and WebSocket listener binds to.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Base URL clients reach the server at; WebSocket URLs are derived from it.
+    pub public_url: Option<String>,
+    /// The AWS region the server answers as (SigV4 credential scope, ARNs).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The twelve-digit account id used in ARNs.
+    #[serde(default = "default_account_id")]
+    pub account_id: String,
+    /// Where data is kept: `sqlite://PATH`.
+    #[serde(default = "default_storage")]
+    pub storage: String,
+    #[serde(default)]
+    pub access_keys: Vec<AccessKey>,
+    #[serde(default)]
+    pub instances: Vec<Instance>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    pub id: String,
+    #[serde(default)]
+    pub contact_flows: Vec<ContactFlow>,
+    #[serde(default)]
+    pub queues: Vec<Queue>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactFlow {
+    pub id: String,
+    pub name: String,
+    /// The queue chats started with this flow wait in.
+    pub queue: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub id: String,
+    pub name: String,
+}
+
+/// Protective limits. The defaults follow Amazon Connect's published quotas where one exists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Open WebSockets per participant (Amazon: 5).
+    pub sockets_per_participant: usize,
+    /// Items buffered for one socket before it is closed as too slow.
+    pub socket_queue: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Allowed difference between a SigV4 request's date and the server clock, in minutes.
+    pub signature_skew_minutes: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            sockets_per_participant: 5,
+            socket_queue: 256,
+            max_body_bytes: 256 * 1024,
+            signature_skew_minutes: 15,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_account_id() -> String {
+    "123456789012".into()
+}
+fn default_storage() -> String {
+    "sqlite://switchboard-data/switchboard.db".into()
+}
+
+/// A configuration that failed to load, with a message that names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|ConfigError(m)| ConfigError(format!("{}: {m}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that serde cannot express: formats, references between sections, uniqueness.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError(format!("invalid value for `{key}`: {why}")));
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return bad("listen", format!("'{}' is not an address such as 127.0.0.1:8080", self.listen));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return bad("public_url", format!("'{url}' must start with http:// or https://"));
+            }
+        }
+        if self.region.is_empty() || !self.region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return bad("region", format!("'{}' is not a region name such as us-east-1", self.region));
+        }
+        if self.account_id.len() != 12 || !self.account_id.chars().all(|c| c.is_ascii_digit()) {
+            return bad("account_id", format!("'{}' must be twelve digits", self.account_id));
+        }
+        if self.sqlite_path().is_none() {
+            return bad("storage", format!("'{}' must be of the form sqlite://PATH", self.storage));
+        }
+        let mut key_ids = HashSet::new();
+        for (i, key) in self.access_keys.iter().enumerate() {
+            if key.id.is_empty() || key.id.contains('/') {
+                return bad(&format!("access_keys[{i}].id"), "must be non-empty and contain no '/'".into());
+            }
+            if key.secret.is_empty() {
+                return bad(&format!("access_keys[{i}].secret"), "must not be empty".into());
+            }
+            if !key_ids.insert(&key.id) {
+                return bad(&format!("access_keys[{i}].id"), format!("'{}' appears twice", key.id));
+            }
+        }
+        let mut instance_ids = HashSet::new();
+        for (i, instance) in self.instances.iter().enumerate() {
+            let at = format!("instances[{i}]");
+            if instance.id.is_empty() || instance.id.len() > 100 || instance.id.contains('/') {
+                return bad(&format!("{at}.id"), "must be 1 to 100 characters without '/'".into());
+            }
+            if !instance_ids.insert(&instance.id) {
+                return bad(&format!("{at}.id"), format!("'{}' appears twice", instance.id));
+            }
+            let mut queue_ids = HashSet::new();
+            for (j, queue) in instance.queues.iter().enumerate() {
+                if queue.id.is_empty() || !queue_ids.insert(&queue.id) {
+                    return bad(&format!("{at}.queues[{j}].id"), format!("'{}' is empty or appears twice", queue.id));
+                }
+            }
+            let mut flow_ids = HashSet::new();
+            for (j, flow) in instance.contact_flows.iter().enumerate() {
+                if flow.id.is_empty() || flow.id.len() > 500 || !flow_ids.insert(&flow.id) {
+                    return bad(&format!("{at}.contact_flows[{j}].id"), format!("'{}' is empty, too long or appears twice", flow.id));
+                }
+                if !queue_ids.contains(&flow.queue) {
+                    return bad(
+                        &format!("{at}.contact_flows[{j}].queue"),
+                        format!("no queue with id '{}' in this instance", flow.queue),
+                    );
+                }
+            }
+        }
+        let limits = &self.limits;
+        if !(1..=100).contains(&limits.sockets_per_participant) {
+            return bad("limits.sockets_per_participant", "must be 1 to 100".into());
+        }
+        if !(8..=1_000_000).contains(&limits.socket_queue) {
+            return bad("limits.socket_queue", "must be 8 to 1000000".into());
+        }
+        if !(64 * 1024..=64 * 1024 * 1024).contains(&limits.max_body_bytes) {
+            return bad("limits.max_body_bytes", "must be 65536 to 67108864".into());
+        }
+        if !(1..=24 * 60).contains(&limits.signature_skew_minutes) {
+            return bad("limits.signature_skew_minutes", "must be 1 to 1440".into());
+        }
+        Ok(())
+    }
+
+    /// The SQLite file of `storage = "sqlite://PATH"`.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        self.storage
+            .strip_prefix("sqlite://")
+            .filter(|p| !p.is_empty())
+    }
+
+    pub fn instance(&self, id: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.id == id)
+    }
+}
+
+impl Instance {
+    pub fn contact_flow(&self, id: &str) -> Option<&ContactFlow> {
+        self.contact_flows.iter().find(|f| f.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("listn = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.0.contains("listn"), "{}", err.0);
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = Config::parse("listen = \"nowhere\"").unwrap_err();
+        assert!(err.0.contains("`listen`"), "{}", err.0);
+        let err = Config::parse("storage = \"mysql://x\"").unwrap_err();
+        assert!(err.0.contains("`storage`"), "{}", err.0);
+    }
+
+    #[test]
+    fn flow_must_name_a_queue_of_its_instance() {
+        let err = Config::parse(
+            r#"
+            [[instances]]
+            id = "i"
+            [[instances.contact_flows]]
+            id = "f"
+            name = "F"
+            queue = "missing"
+            "#,
+        )
+        .unwrap_err();
+        assert!(err.0.contains("instances[0].contact_flows[0].queue"), "{}", err.0);
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.sqlite_path(), Some("switchboard-data/switchboard.db"));
+        assert_eq!(config.limits.sockets_per_participant, 5);
+    }
+}

@@ -1,0 +1,274 @@
+//! The participant WebSocket: the URL CreateParticipantConnection hands out, speaking the
+//! protocol ChatJS and the mobile SDKs speak (`aws/subscribe`, `aws/heartbeat`, `aws/ping`, and
+//! pushed `aws/chat` items).
+//!
+//! Each socket runs one task. Once subscribed it receives the contact's items from the bus in
+//! per-contact sequence order: an item that arrives ahead of the next expected sequence number
+//! means the socket missed one, and the gap is filled from the store before going on, so a socket
+//! never skips or reorders an item. A socket that falls too far behind is closed with 1013 so its
+//! client reconnects and catches up from GetTranscript; server shutdown closes sockets with 1001.
+
+mod registry;
+
+pub use registry::SocketRegistry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::Instant;
+
+use crate::awsproto::ApiError;
+use crate::bus::{Closing, Delivery};
+use crate::chat::service::Session;
+use crate::server::AppState;
+use crate::store::Range;
+
+/// Close codes. 1013 ("try again later") makes every client reconnect and catch up.
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_TOO_SLOW: u16 = 1013;
+
+/// How often the server pings, and how long a socket may stay silent before it is dropped.
+/// Clients heartbeat every 10 s, so a silent socket is a dead one.
+const PING_EVERY: Duration = Duration::from_secs(30);
+const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/ws/v1/chat", get(upgrade))
+}
+
+#[derive(Deserialize)]
+struct Params {
+    token: Option<String>,
+}
+
+async fn upgrade(State(app): State<AppState>, Query(params): Query<Params>, ws: WebSocketUpgrade) -> Response {
+    let Some(token) = params.token else {
+        return ApiError::access_denied().into_response();
+    };
+    let session = match app.chat.authenticate_websocket(&token).await {
+        Ok(session) => session,
+        Err(_) => return ApiError::access_denied().into_response(),
+    };
+    if app.shutdown.is_cancelled() {
+        return ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            "The server is shutting down",
+        )
+        .into_response();
+    }
+    let Some(slot) = app.sockets.acquire(&session.participant.id) else {
+        return ApiError::throttling(format!(
+            "A participant may have at most {} open WebSockets",
+            app.config.limits.sockets_per_participant
+        ))
+        .into_response();
+    };
+    let tasks = app.tasks.clone();
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| tasks.track_future(async move {
+            run(app, session, socket).await;
+            drop(slot);
+        }))
+}
+
+struct Subscription {
+    receiver: broadcast::Receiver<Arc<Delivery>>,
+    /// The sequence number the socket must see next.
+    next_seq: i64,
+}
+
+/// Why a socket's loop ended, and what to tell the client.
+enum End {
+    Close(u16, &'static str),
+    Gone,
+}
+
+async fn run(app: AppState, session: Session, mut socket: WebSocket) {
+    let mut subscription: Option<Subscription> = None;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.reset();
+    let mut last_heard = Instant::now();
+    let end = loop {
+        tokio::select! {
+            _ = app.shutdown.cancelled() => break End::Close(CLOSE_GOING_AWAY, "server shutting down; reconnect"),
+            incoming = socket.recv() => {
+                let Some(Ok(message)) = incoming else { break End::Gone };
+                last_heard = Instant::now();
+                match message {
+                    Message::Text(text) => {
+                        for reply in handle_frame(&app, &session, text.as_str(), &mut subscription).await {
+                            if socket.send(Message::Text(reply.into())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Message::Binary(_) => {
+                        let reply = error_frame("Binary frames are not supported");
+                        if socket.send(Message::Text(reply.into())).await.is_err() {
+                            break End::Gone;
+                        }
+                    }
+                    Message::Close(_) => break End::Gone,
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            delivery = next_delivery(&mut subscription) => {
+                match deliver(&app, &session, &mut socket, subscription.as_mut().expect("subscribed"), delivery).await {
+                    Ok(None) => {}
+                    Ok(Some(end)) => break end,
+                    Err(()) => break End::Gone,
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT {
+                    break End::Close(CLOSE_GOING_AWAY, "no heartbeat; reconnect");
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break End::Gone;
+                }
+            }
+        }
+    };
+    if let End::Close(code, reason) = end {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+    }
+}
+
+async fn next_delivery(subscription: &mut Option<Subscription>) -> Result<Arc<Delivery>, RecvError> {
+    match subscription {
+        Some(s) => s.receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends one delivery (after any items the socket missed); says whether the socket should close.
+async fn deliver(
+    app: &AppState,
+    session: &Session,
+    socket: &mut WebSocket,
+    subscription: &mut Subscription,
+    delivery: Result<Arc<Delivery>, RecvError>,
+) -> Result<Option<End>, ()> {
+    let delivery = match delivery {
+        Ok(d) => d,
+        Err(RecvError::Lagged(_)) => {
+            return Ok(Some(End::Close(CLOSE_TOO_SLOW, "too far behind; reconnect and catch up")))
+        }
+        Err(RecvError::Closed) => return Ok(Some(End::Close(CLOSE_GOING_AWAY, "reconnect"))),
+    };
+    if let Some(seq) = delivery.seq {
+        if seq < subscription.next_seq {
+            return Ok(None); // already sent, as part of a gap fill
+        }
+        if seq > subscription.next_seq {
+            let missing = app
+                .chat
+                .store()
+                .items(
+                    &session.contact.id,
+                    Range::Forward {
+                        from: subscription.next_seq,
+                        limit: (seq - subscription.next_seq) as usize,
+                    },
+                )
+                .await
+                .map_err(|_| ())?;
+            for item in missing {
+                let frame = app.chat.item_frame(&session.contact, &item);
+                socket.send(Message::Text(frame.into())).await.map_err(|_| ())?;
+            }
+        }
+        subscription.next_seq = seq + 1;
+    }
+    socket
+        .send(Message::Text(delivery.frame.as_ref().into()))
+        .await
+        .map_err(|_| ())?;
+    Ok(match &delivery.closing {
+        Some(Closing::Chat) => Some(End::Close(CLOSE_NORMAL, "chat ended")),
+        Some(Closing::Participant(id)) if *id == session.participant.id => {
+            Some(End::Close(CLOSE_NORMAL, "participant left"))
+        }
+        _ => None,
+    })
+}
+
+/// Answers one client frame. Frames are one JSON object; anything after it is ignored (the iOS
+/// SDK sends a stray character after its subscribe frame).
+async fn handle_frame(
+    app: &AppState,
+    session: &Session,
+    text: &str,
+    subscription: &mut Option<Subscription>,
+) -> Vec<String> {
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    let frame: Option<Value> = serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .next()
+        .and_then(Result::ok);
+    let Some(frame) = frame else {
+        return vec![error_frame("Frames must be JSON objects")];
+    };
+    let topic = frame.get("topic").and_then(Value::as_str).unwrap_or_default();
+    match topic {
+        "aws/heartbeat" => vec![json!({"topic": "aws/heartbeat"}).to_string()],
+        "aws/ping" => {
+            // The deep heartbeat: answer 200 only if the store answers too.
+            let healthy = app.chat.store().last_seq(&session.contact.id).await.is_ok();
+            let (code, text) = if healthy { (200, "OK") } else { (503, "Service Unavailable") };
+            vec![json!({"topic": "aws/ping", "statusCode": code, "statusContent": text}).to_string()]
+        }
+        "aws/subscribe" | "aws/unsubscribe" => {
+            let topics: Vec<&str> = frame
+                .pointer("/content/topics")
+                .and_then(Value::as_array)
+                .map(|t| t.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let chat = topics.contains(&"aws/chat");
+            if chat && topic == "aws/subscribe" && subscription.is_none() {
+                // Subscribe first, then read where the transcript stands, so nothing committed in
+                // between is missed (anything older is skipped by its sequence number).
+                let receiver = app.chat.bus().subscribe(&session.contact.id);
+                match app.chat.store().last_seq(&session.contact.id).await {
+                    Ok(last) => {
+                        *subscription = Some(Subscription {
+                            receiver,
+                            next_seq: last + 1,
+                        })
+                    }
+                    Err(_) => {
+                        return vec![json!({"topic": topic, "content": {"status": "failure", "topics": ["aws/chat"]}}).to_string()]
+                    }
+                }
+            } else if chat && topic == "aws/unsubscribe" {
+                *subscription = None;
+            }
+            let status = if chat { "success" } else { "failure" };
+            let confirmed: Vec<&str> = if chat { vec!["aws/chat"] } else { topics };
+            vec![json!({"topic": topic, "content": {"status": status, "topics": confirmed}}).to_string()]
+        }
+        other => vec![error_frame(&format!("Unsupported topic '{other}'"))],
+    }
+}
+
+/// The error frame ChatJS recognises: no topic, a message.
+fn error_frame(message: &str) -> String {
+    json!({"message": message, "requestId": uuid::Uuid::new_v4().to_string()}).to_string()
+}

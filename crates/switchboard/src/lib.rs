@@ -1,0 +1,30 @@
+//! Switchboard: a self-hosted contact-center chat server that speaks the Amazon Connect chat
+//! protocol, so unmodified AWS SDKs and Amazon's ChatJS work against it.
+//!
+//! # Layout
+//!
+//! - [`awsproto`]: the AWS wire protocol: error shape, SigV4 verification, body validation.
+//! - [`api`]: the `connect` and `connectparticipant` operations over HTTP.
+//! - [`gateway`]: the participant WebSocket.
+//! - [`chat`]: the domain: contacts, participants, items, tokens, transcripts; no HTTP, no SQL.
+//! - [`store`]: persistence behind the `Store` trait; SQLite with group commit.
+//! - [`bus`]: fan-out of committed items to sockets.
+//! - [`clock`]: time, injectable for tests.
+//! - [`config`] and [`demo`]: configuration, and the ready-made demo configuration.
+//! - [`server`]: wiring, serving and graceful shutdown.
+//!
+//! A request's path: `server::app` routes it to a handler in `api`, which validates the body
+//! (`awsproto::json`), authenticates (SigV4 or bearer token), and calls `chat::ChatService`. The
+//! service writes through the `Store` (answering only after commit) and publishes committed items
+//! on the `Bus`, from which each subscribed socket in `gateway` pushes them in sequence order.
+
+pub mod api;
+pub mod awsproto;
+pub mod bus;
+pub mod chat;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod gateway;
+pub mod server;
+pub mod store;

@@ -1,0 +1,84 @@
+//! The `switchboard` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchboard::config::Config;
+use switchboard::server::{shutdown_signal, Server};
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Contact-center chat server speaking the Amazon Connect chat protocol")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (with no --config: the demo configuration on 127.0.0.1).
+    Serve {
+        /// TOML configuration file (see docs/configuration.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on, overriding the configuration (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Validate a configuration file and exit.
+    CheckConfig { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match cli.command {
+        Command::CheckConfig { file } => match Config::from_file(&file) {
+            Ok(_) => {
+                println!("{}: configuration is valid", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve { config, listen } => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(serve(config, listen)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config_file: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<()> {
+    let demo = config_file.is_none();
+    let config = match config_file {
+        Some(file) => {
+            let mut config = Config::from_file(&file)?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+                config.validate()?;
+            }
+            config
+        }
+        None => switchboard::demo::config(listen)?,
+    };
+    let described = demo.then(|| config.clone());
+    let server = Server::bind(config).await?;
+    if let Some(config) = described {
+        print!("{}", switchboard::demo::describe(&config, &server.public_url));
+    }
+    server.serve(shutdown_signal()).await
+}

@@ -1,0 +1,212 @@
+//! Assembles the server: opens the store, wires the chat service to its ports, binds the
+//! listener, serves the APIs and the WebSocket gateway, runs background duties (ending chats whose
+//! duration ran out), and shuts down gracefully: stop accepting, close sockets with 1001, finish
+//! in-flight requests and writes, exit.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::awsproto::sigv4::{SecretKey, UriRules, Verifier};
+use crate::bus::LocalBus;
+use crate::chat::tokens::Tokens;
+use crate::chat::{ChatService, WaitInQueue};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::gateway::SocketRegistry;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use crate::{api, gateway};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub chat: Arc<ChatService>,
+    pub verifier: Arc<Verifier>,
+    pub sockets: Arc<SocketRegistry>,
+    /// Cancelled when the server starts shutting down; sockets watch it.
+    pub shutdown: CancellationToken,
+    /// Socket tasks, so shutdown can wait for them to send their close frames.
+    pub tasks: TaskTracker,
+}
+
+pub fn app(state: AppState) -> Router {
+    api::router(state.clone())
+        .merge(gateway::routes().with_state(state))
+        .layer(axum::middleware::from_fn(api::request_id))
+}
+
+/// The base URL clients are told to use, and its WebSocket form. ChatJS accepts only `wss://`
+/// or `ws://127.0.0.1:` URLs, so a loopback or wildcard bind is written as 127.0.0.1.
+pub fn public_urls(config: &Config, bound: SocketAddr) -> (String, String) {
+    let http = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let host = if bound.ip().is_loopback() || bound.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                match bound.ip() {
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    ip => ip.to_string(),
+                }
+            };
+            format!("http://{host}:{}", bound.port())
+        }
+    };
+    let ws = if let Some(rest) = http.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        format!("ws://{}", http.trim_start_matches("http://"))
+    };
+    (http, ws)
+}
+
+/// A running server, before it serves: what `serve` needs and what callers may want to print.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    store: Arc<dyn Store>,
+    /// Where this server listens.
+    pub url: String,
+    /// Where clients are told to reach it.
+    pub public_url: String,
+}
+
+impl Server {
+    pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let clock: SharedClock = Arc::new(SystemClock);
+        let path = config.sqlite_path().context("storage must be sqlite://PATH")?;
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(Path::new(path), clock.clone())
+                .await
+                .with_context(|| format!("opening the store at {path}"))?,
+        );
+        let secret = store.secret("token-signing-key").await?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let bound = listener.local_addr()?;
+        let (public_url, websocket_base) = public_urls(&config, bound);
+        let bus = Arc::new(LocalBus::new(config.limits.socket_queue));
+        let chat = Arc::new(ChatService::new(
+            config.clone(),
+            store.clone(),
+            bus,
+            clock,
+            Tokens::new(secret),
+            Arc::new(WaitInQueue),
+            websocket_base,
+        ));
+        let verifier = Arc::new(Verifier {
+            service: "connect".into(),
+            region: config.region.clone(),
+            keys: config
+                .access_keys
+                .iter()
+                .map(|k| (k.id.clone(), SecretKey::new(k.secret.clone())))
+                .collect::<HashMap<_, _>>(),
+            max_skew: time::Duration::minutes(config.limits.signature_skew_minutes),
+            uri_rules: UriRules::AWS_DEFAULT,
+        });
+        let state = AppState {
+            sockets: SocketRegistry::new(config.limits.sockets_per_participant),
+            config,
+            chat,
+            verifier,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            store,
+            // The address actually bound: port 0 becomes the real port.
+            url: format!("http://{}", display_addr(bound)),
+            public_url,
+        })
+    }
+
+    /// Serves until `stop` resolves, then shuts down gracefully.
+    pub async fn serve(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Server {
+            listener,
+            state,
+            store,
+            url,
+            ..
+        } = self;
+        let shutdown = state.shutdown.clone();
+        let tasks = state.tasks.clone();
+        let sweeper = tokio::spawn(end_expired_chats(state.chat.clone(), shutdown.clone()));
+        println!("switchboard listening on {url}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            stop.await;
+            tracing::info!("shutting down: closing sockets, finishing in-flight requests");
+            signal.cancel();
+        });
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await?;
+        tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), tasks.wait()).await;
+        let _ = sweeper.await;
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn display_addr(addr: SocketAddr) -> String {
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+/// Ends chats whose ChatDurationInMinutes ran out, once a second.
+async fn end_expired_chats(chat: Arc<ChatService>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = chat.end_expired_chats().await {
+                    tracing::warn!(error = %e, "ending expired chats failed");
+                }
+            }
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,170 @@
+//! Persistence of contacts, participants, transcript items and receipts, behind the [`Store`]
+//! trait so that the SQLite store (the embedded default) and a PostgreSQL store can serve the
+//! same chat domain.
+//!
+//! Every write operation is one atomic unit: it either happens whole or not at all, and when it
+//! returns `Ok` it is durably committed. The store, not the caller, gives each item its place:
+//! the next per-contact sequence number and an `AbsoluteTime` that never goes backwards within a
+//! contact, so that the order by time and the order by sequence agree.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::chat::model::{Contact, Item, NewItem, Participant, Receipt, ReceiptKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("contact not found")]
+    ContactNotFound,
+    #[error("participant not found")]
+    ParticipantNotFound,
+    #[error("the contact has ended")]
+    ContactEnded,
+    #[error("the participant has left the contact")]
+    ParticipantLeft,
+    #[error("message not found in this contact")]
+    MessageNotFound,
+    #[error("contact attributes would exceed {0} bytes")]
+    AttributesTooLarge(usize),
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A new chat: the contact, its customer and the items it starts with (participant.joined, the
+/// initial message).
+#[derive(Debug, Clone)]
+pub struct NewContact {
+    pub contact: Contact,
+    pub customer: Participant,
+    pub items: Vec<NewItem>,
+    /// StartChatContact's idempotency token, unique per instance.
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub contact: Contact,
+    pub customer: Participant,
+    pub items: Vec<Item>,
+    /// True when the client token named a contact created earlier: nothing new was written.
+    pub existing: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewParticipant {
+    pub participant: Participant,
+    pub joined: NewItem,
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Added {
+    pub participant: Participant,
+    pub items: Vec<Item>,
+    pub existing: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub item: Item,
+    /// True when the client token named an item appended earlier.
+    pub existing: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReceipt {
+    pub contact_id: String,
+    pub message_id: String,
+    pub recipient_participant_id: String,
+    pub kind: ReceiptKind,
+    /// Id the MESSAGEMETADATA item pushed for this receipt will carry.
+    pub event_id: String,
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceiptRecorded {
+    /// Id and time of the receipt event (the earlier one on a repeated client token).
+    pub event_id: String,
+    pub at: OffsetDateTime,
+    pub receipt: Receipt,
+    pub existing: bool,
+}
+
+/// DisconnectParticipant: the participant leaves; when it is the customer the chat ends too.
+#[derive(Debug, Clone)]
+pub struct Departure {
+    pub participant_id: String,
+    pub left: NewItem,
+    /// chat.ended, when the departure ends the chat.
+    pub ended: Option<NewItem>,
+    pub disconnect_reason: Option<String>,
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Departed {
+    pub items: Vec<Item>,
+    /// True when this client token already disconnected the participant.
+    pub existing: bool,
+}
+
+/// Which slice of a transcript to read, in sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    /// Items with `seq >= from`, ascending.
+    Forward { from: i64, limit: usize },
+    /// Items with `seq <= from`, descending.
+    Backward { from: i64, limit: usize },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn create_contact(&self, new: NewContact) -> StoreResult<Created>;
+    async fn add_participant(&self, new: NewParticipant) -> StoreResult<Added>;
+    /// Appends an item sent by a participant who is still on a contact that has not ended.
+    async fn append_item(
+        &self,
+        contact_id: &str,
+        item: NewItem,
+        client_token: Option<String>,
+    ) -> StoreResult<Appended>;
+    async fn record_receipt(&self, receipt: NewReceipt) -> StoreResult<ReceiptRecorded>;
+    async fn depart(&self, departure: Departure) -> StoreResult<Departed>;
+    /// Ends a contact that has not ended yet, appending chat.ended; `None` if it had already ended.
+    async fn end_contact(
+        &self,
+        contact_id: &str,
+        ended: NewItem,
+        reason: Option<String>,
+    ) -> StoreResult<Option<Item>>;
+    /// Merges attributes into the contact's; refused whole if the result exceeds `max_bytes`.
+    async fn update_attributes(
+        &self,
+        contact_id: &str,
+        attributes: BTreeMap<String, String>,
+        max_bytes: usize,
+    ) -> StoreResult<()>;
+
+    async fn contact(&self, contact_id: &str) -> StoreResult<Option<Contact>>;
+    async fn participant(&self, participant_id: &str) -> StoreResult<Option<Participant>>;
+    async fn participants(&self, contact_id: &str) -> StoreResult<Vec<Participant>>;
+    async fn items(&self, contact_id: &str, range: Range) -> StoreResult<Vec<Item>>;
+    async fn item(&self, contact_id: &str, item_id: &str) -> StoreResult<Option<Item>>;
+    /// Sequence number of the first item at or after `at` (forward) or last at or before (backward).
+    async fn seq_at(&self, contact_id: &str, at: OffsetDateTime, forward: bool) -> StoreResult<Option<i64>>;
+    async fn last_seq(&self, contact_id: &str) -> StoreResult<i64>;
+    async fn receipts(&self, message_ids: &[String]) -> StoreResult<Vec<Receipt>>;
+    /// Contacts not ended whose duration ran out at or before `now`.
+    async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>>;
+    /// A named random secret, created on first use and the same ever after.
+    async fn secret(&self, name: &str) -> StoreResult<Vec<u8>>;
+    /// Finishes pending writes and closes.
+    async fn close(&self);
+}
