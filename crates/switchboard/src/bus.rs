@@ -110,6 +110,9 @@ mod tests {
         for seq in 1..=5 {
             bus.publish(delivery("c", seq));
         }
-        assert!(matches!(slow.recv().await, Err(broadcast::error::RecvError::Lagged(_))));
+        assert!(matches!(
+            slow.recv().await,
+            Err(broadcast::error::RecvError::Lagged(_))
+        ));
     }
 }

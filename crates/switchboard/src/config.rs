@@ -123,55 +123,97 @@ impl Config {
 
     /// Checks that serde cannot express: formats, references between sections, uniqueness.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, why: String| Err(ConfigError(format!("invalid value for `{key}`: {why}")));
+        let bad =
+            |key: &str, why: String| Err(ConfigError(format!("invalid value for `{key}`: {why}")));
         if self.listen.parse::<SocketAddr>().is_err() {
-            return bad("listen", format!("'{}' is not an address such as 127.0.0.1:8080", self.listen));
+            return bad(
+                "listen",
+                format!("'{}' is not an address such as 127.0.0.1:8080", self.listen),
+            );
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return bad("public_url", format!("'{url}' must start with http:// or https://"));
+                return bad(
+                    "public_url",
+                    format!("'{url}' must start with http:// or https://"),
+                );
             }
         }
-        if self.region.is_empty() || !self.region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            return bad("region", format!("'{}' is not a region name such as us-east-1", self.region));
+        if self.region.is_empty()
+            || !self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return bad(
+                "region",
+                format!("'{}' is not a region name such as us-east-1", self.region),
+            );
         }
         if self.account_id.len() != 12 || !self.account_id.chars().all(|c| c.is_ascii_digit()) {
-            return bad("account_id", format!("'{}' must be twelve digits", self.account_id));
+            return bad(
+                "account_id",
+                format!("'{}' must be twelve digits", self.account_id),
+            );
         }
         if self.sqlite_path().is_none() {
-            return bad("storage", format!("'{}' must be of the form sqlite://PATH", self.storage));
+            return bad(
+                "storage",
+                format!("'{}' must be of the form sqlite://PATH", self.storage),
+            );
         }
         let mut key_ids = HashSet::new();
         for (i, key) in self.access_keys.iter().enumerate() {
             if key.id.is_empty() || key.id.contains('/') {
-                return bad(&format!("access_keys[{i}].id"), "must be non-empty and contain no '/'".into());
+                return bad(
+                    &format!("access_keys[{i}].id"),
+                    "must be non-empty and contain no '/'".into(),
+                );
             }
             if key.secret.is_empty() {
-                return bad(&format!("access_keys[{i}].secret"), "must not be empty".into());
+                return bad(
+                    &format!("access_keys[{i}].secret"),
+                    "must not be empty".into(),
+                );
             }
             if !key_ids.insert(&key.id) {
-                return bad(&format!("access_keys[{i}].id"), format!("'{}' appears twice", key.id));
+                return bad(
+                    &format!("access_keys[{i}].id"),
+                    format!("'{}' appears twice", key.id),
+                );
             }
         }
         let mut instance_ids = HashSet::new();
         for (i, instance) in self.instances.iter().enumerate() {
             let at = format!("instances[{i}]");
             if instance.id.is_empty() || instance.id.len() > 100 || instance.id.contains('/') {
-                return bad(&format!("{at}.id"), "must be 1 to 100 characters without '/'".into());
+                return bad(
+                    &format!("{at}.id"),
+                    "must be 1 to 100 characters without '/'".into(),
+                );
             }
             if !instance_ids.insert(&instance.id) {
-                return bad(&format!("{at}.id"), format!("'{}' appears twice", instance.id));
+                return bad(
+                    &format!("{at}.id"),
+                    format!("'{}' appears twice", instance.id),
+                );
             }
             let mut queue_ids = HashSet::new();
             for (j, queue) in instance.queues.iter().enumerate() {
                 if queue.id.is_empty() || !queue_ids.insert(&queue.id) {
-                    return bad(&format!("{at}.queues[{j}].id"), format!("'{}' is empty or appears twice", queue.id));
+                    return bad(
+                        &format!("{at}.queues[{j}].id"),
+                        format!("'{}' is empty or appears twice", queue.id),
+                    );
                 }
             }
             let mut flow_ids = HashSet::new();
             for (j, flow) in instance.contact_flows.iter().enumerate() {
                 if flow.id.is_empty() || flow.id.len() > 500 || !flow_ids.insert(&flow.id) {
-                    return bad(&format!("{at}.contact_flows[{j}].id"), format!("'{}' is empty, too long or appears twice", flow.id));
+                    return bad(
+                        &format!("{at}.contact_flows[{j}].id"),
+                        format!("'{}' is empty, too long or appears twice", flow.id),
+                    );
                 }
                 if !queue_ids.contains(&flow.queue) {
                     return bad(
@@ -246,13 +288,20 @@ mod tests {
             "#,
         )
         .unwrap_err();
-        assert!(err.0.contains("instances[0].contact_flows[0].queue"), "{}", err.0);
+        assert!(
+            err.0.contains("instances[0].contact_flows[0].queue"),
+            "{}",
+            err.0
+        );
     }
 
     #[test]
     fn defaults_are_valid() {
         let config = Config::parse("").unwrap();
-        assert_eq!(config.sqlite_path(), Some("switchboard-data/switchboard.db"));
+        assert_eq!(
+            config.sqlite_path(),
+            Some("switchboard-data/switchboard.db")
+        );
         assert_eq!(config.limits.sockets_per_participant, 5);
     }
 }

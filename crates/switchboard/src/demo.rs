@@ -17,10 +17,14 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
     if let Some(listen) = listen {
         config.listen = listen;
     }
-    let data_dir = Path::new(config.sqlite_path().unwrap_or("switchboard-data/switchboard.db"))
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let data_dir = Path::new(
+        config
+            .sqlite_path()
+            .unwrap_or("switchboard-data/switchboard.db"),
+    )
+    .parent()
+    .unwrap_or(Path::new("."))
+    .to_path_buf();
     config.access_keys = vec![access_key(&data_dir)?];
     config.instances = vec![Instance {
         id: INSTANCE_ID.into(),
@@ -56,7 +60,10 @@ fn access_key(data_dir: &Path) -> anyhow::Result<AccessKey> {
     }
     let mut rng = rand::thread_rng();
     let saved = Saved {
-        id: format!("AKSB{}", Alphanumeric.sample_string(&mut rng, 16).to_uppercase()),
+        id: format!(
+            "AKSB{}",
+            Alphanumeric.sample_string(&mut rng, 16).to_uppercase()
+        ),
         secret: Alphanumeric.sample_string(&mut rng, 40),
     };
     std::fs::create_dir_all(data_dir)?;

@@ -8,7 +8,11 @@ use switchboard::config::Config;
 use switchboard::server::{shutdown_signal, Server};
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Contact-center chat server speaking the Amazon Connect chat protocol")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Contact-center chat server speaking the Amazon Connect chat protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,7 +82,10 @@ async fn serve(config_file: Option<PathBuf>, listen: Option<String>) -> anyhow::
     let described = demo.then(|| config.clone());
     let server = Server::bind(config).await?;
     if let Some(config) = described {
-        print!("{}", switchboard::demo::describe(&config, &server.public_url));
+        print!(
+            "{}",
+            switchboard::demo::describe(&config, &server.public_url)
+        );
     }
     server.serve(shutdown_signal()).await
 }

@@ -85,7 +85,9 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let clock: SharedClock = Arc::new(SystemClock);
-        let path = config.sqlite_path().context("storage must be sqlite://PATH")?;
+        let path = config
+            .sqlite_path()
+            .context("storage must be sqlite://PATH")?;
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(Path::new(path), clock.clone())
                 .await
@@ -137,7 +139,10 @@ impl Server {
     }
 
     /// Serves until `stop` resolves, then shuts down gracefully.
-    pub async fn serve(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Server {
             listener,
             state,

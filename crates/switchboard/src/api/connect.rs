@@ -20,7 +20,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/contact/chat", put(start_chat_contact))
         .route("/contact/stop", post(stop_contact))
-        .route("/contacts/{instance_id}/{contact_id}", get(describe_contact))
+        .route(
+            "/contacts/{instance_id}/{contact_id}",
+            get(describe_contact),
+        )
         .route(
             "/contact/attributes/{instance_id}/{initial_contact_id}",
             get(get_contact_attributes),
@@ -38,7 +41,9 @@ fn connect_error(e: ChatError) -> ApiError {
         ChatError::ContactNotFound => ApiError::resource_not_found("Contact not found"),
         ChatError::AccessDenied => ApiError::access_denied(),
         ChatError::Invalid(m) => ApiError::invalid_request(m),
-        ChatError::Conflict(m) => ApiError::new(axum::http::StatusCode::CONFLICT, "ConflictException", m),
+        ChatError::Conflict(m) => {
+            ApiError::new(axum::http::StatusCode::CONFLICT, "ConflictException", m)
+        }
         ChatError::Internal(why) => {
             tracing::error!(error = %why, "connect operation failed");
             ApiError::internal_service()
@@ -69,7 +74,9 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
     let instance_id = i.required_string("InstanceId", 1, 100);
     let contact_flow_id = i.required_string("ContactFlowId", 0, 500);
     let display_name = i
-        .required_object("ParticipantDetails", |p| p.required_string("DisplayName", 1, 256))
+        .required_object("ParticipantDetails", |p| {
+            p.required_string("DisplayName", 1, 256)
+        })
         .flatten();
     let attributes = attributes(&mut i, "Attributes");
     let initial_message = i
@@ -83,7 +90,8 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
     let duration = i.integer("ChatDurationInMinutes", 60, 10080);
     let supported = i.string_list("SupportedMessagingContentTypes", (0, usize::MAX), (1, 100));
     let persistent = i.object("PersistentChat", |p| {
-        let rehydration = p.enumeration("RehydrationType", &["ENTIRE_PAST_SESSION", "FROM_SEGMENT"]);
+        let rehydration =
+            p.enumeration("RehydrationType", &["ENTIRE_PAST_SESSION", "FROM_SEGMENT"]);
         let source = p.string("SourceContactId", 1, 256);
         (rehydration, source)
     });
@@ -98,7 +106,12 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
     let connection_types = i.enum_list(
         "ConnectionTypes",
         (1, 2),
-        &["WEBSOCKET", "CONNECTION_CREDENTIALS", "AUTHENTICATION_SESSION", "WEBRTC_CONNECTION"],
+        &[
+            "WEBSOCKET",
+            "CONNECTION_CREDENTIALS",
+            "AUTHENTICATION_SESSION",
+            "WEBRTC_CONNECTION",
+        ],
     );
     let streaming = i.object("ChatStreamingConfiguration", |s| {
         s.required_string("StreamingEndpointArn", 1, 350)
@@ -158,7 +171,10 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
         out.insert("ContinuedFromContactId".into(), json!(from));
     }
     if let Some((url, expiry)) = started.connection.websocket {
-        out.insert("Websocket".into(), json!({"Url": url, "ConnectionExpiry": format_instant(expiry)}));
+        out.insert(
+            "Websocket".into(),
+            json!({"Url": url, "ConnectionExpiry": format_instant(expiry)}),
+        );
     }
     if let Some((token, expiry)) = started.connection.credentials {
         out.insert(
@@ -199,14 +215,21 @@ async fn stop_contact(State(app): State<AppState>, signed: Signed) -> Reply {
     let mut i = parse(&signed.body)?;
     let contact_id = i.required_string("ContactId", 1, 256);
     let instance_id = i.required_string("InstanceId", 1, 100);
-    let reason = i.object("DisconnectReason", |r| r.string("Code", 0, usize::MAX)).flatten();
+    let reason = i
+        .object("DisconnectReason", |r| r.string("Code", 0, usize::MAX))
+        .flatten();
     i.finish()?;
-    let (contact_id, instance_id) = (contact_id.unwrap_or_default(), instance_id.unwrap_or_default());
+    let (contact_id, instance_id) = (
+        contact_id.unwrap_or_default(),
+        instance_id.unwrap_or_default(),
+    );
     app.chat
         .stop_contact(&instance_id, &contact_id, reason)
         .await
         .map_err(|e| match e {
-            ChatError::ContactNotFound => ApiError::contact_not_found(format!("Contact {contact_id} not found")),
+            ChatError::ContactNotFound => {
+                ApiError::contact_not_found(format!("Contact {contact_id} not found"))
+            }
             other => connect_error(other),
         })?;
     Ok(Json(json!({})))
@@ -219,19 +242,36 @@ async fn describe_contact(
 ) -> Reply {
     check_label("InstanceId", &instance_id, 100)?;
     check_label("ContactId", &contact_id, 256)?;
-    let contact = app.chat.contact(&instance_id, &contact_id).await.map_err(connect_error)?;
+    let contact = app
+        .chat
+        .contact(&instance_id, &contact_id)
+        .await
+        .map_err(connect_error)?;
     Ok(Json(json!({ "Contact": describe(&app, &contact) })))
 }
 
 fn describe(app: &AppState, c: &Contact) -> Value {
     let mut m = Map::new();
-    m.insert("Arn".into(), json!(format!("{}/contact/{}", app.chat.instance_arn(&c.instance_id), c.id)));
+    m.insert(
+        "Arn".into(),
+        json!(format!(
+            "{}/contact/{}",
+            app.chat.instance_arn(&c.instance_id),
+            c.id
+        )),
+    );
     m.insert("Id".into(), json!(c.id));
     m.insert("InitialContactId".into(), json!(c.initial_contact_id));
     m.insert("InitiationMethod".into(), json!("API"));
     m.insert("Channel".into(), json!("CHAT"));
-    m.insert("InitiationTimestamp".into(), json!(epoch_seconds(c.initiated_at)));
-    m.insert("LastUpdateTimestamp".into(), json!(epoch_seconds(c.updated_at)));
+    m.insert(
+        "InitiationTimestamp".into(),
+        json!(epoch_seconds(c.initiated_at)),
+    );
+    m.insert(
+        "LastUpdateTimestamp".into(),
+        json!(epoch_seconds(c.updated_at)),
+    );
     if let Some(at) = c.ended_at {
         m.insert("DisconnectTimestamp".into(), json!(epoch_seconds(at)));
     }
@@ -266,9 +306,15 @@ async fn get_contact_attributes(
     Path((instance_id, contact_id)): Path<(String, String)>,
     _signed: Signed,
 ) -> Reply {
-    check_label("InstanceId", &instance_id, 100).map_err(|e| ApiError::invalid_request(e.message))?;
-    check_label("InitialContactId", &contact_id, 256).map_err(|e| ApiError::invalid_request(e.message))?;
-    let contact = app.chat.contact(&instance_id, &contact_id).await.map_err(connect_error)?;
+    check_label("InstanceId", &instance_id, 100)
+        .map_err(|e| ApiError::invalid_request(e.message))?;
+    check_label("InitialContactId", &contact_id, 256)
+        .map_err(|e| ApiError::invalid_request(e.message))?;
+    let contact = app
+        .chat
+        .contact(&instance_id, &contact_id)
+        .await
+        .map_err(connect_error)?;
     Ok(Json(json!({ "Attributes": contact.attributes })))
 }
 
@@ -301,19 +347,22 @@ async fn create_participant(State(app): State<AppState>, signed: Signed) -> Repl
     let instance_id = i.required_string("InstanceId", 1, 100);
     let contact_id = i.required_string("ContactId", 1, 256);
     let client_token = i.string("ClientToken", 0, 500);
-    let details = i
-        .required_object("ParticipantDetails", |p| {
-            let role = p.enumeration("ParticipantRole", &["AGENT", "CUSTOMER", "SYSTEM", "CUSTOM_BOT", "SUPERVISOR"]);
-            let name = p.string("DisplayName", 1, 256);
-            let _ = p.raw("ParticipantCapabilities");
-            (role, name)
-        });
+    let details = i.required_object("ParticipantDetails", |p| {
+        let role = p.enumeration(
+            "ParticipantRole",
+            &["AGENT", "CUSTOMER", "SYSTEM", "CUSTOM_BOT", "SUPERVISOR"],
+        );
+        let name = p.string("DisplayName", 1, 256);
+        let _ = p.raw("ParticipantCapabilities");
+        (role, name)
+    });
     i.finish()?;
     let (role, name) = details.unwrap_or_default();
     let role = role.and_then(|r| Role::parse(&r)).ok_or_else(|| {
         ApiError::invalid_request("ParticipantDetails.ParticipantRole is required")
     })?;
-    let name = name.ok_or_else(|| ApiError::invalid_request("ParticipantDetails.DisplayName is required"))?;
+    let name = name
+        .ok_or_else(|| ApiError::invalid_request("ParticipantDetails.DisplayName is required"))?;
     let (participant, token) = app
         .chat
         .create_participant(

@@ -22,19 +22,23 @@ pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            "content-type",
-            "x-amz-bearer",
-            "authorization",
-            "x-amz-date",
-            "x-amz-content-sha256",
-            "x-amz-user-agent",
-            "amz-sdk-invocation-id",
-            "amz-sdk-request",
-            "x-amz-security-token",
-        ]
-        .map(|h| h.parse().expect("header name")))
-        .expose_headers(["x-amzn-requestid", "x-amzn-errortype"].map(|h| h.parse().expect("header name")))
+        .allow_headers(
+            [
+                "content-type",
+                "x-amz-bearer",
+                "authorization",
+                "x-amz-date",
+                "x-amz-content-sha256",
+                "x-amz-user-agent",
+                "amz-sdk-invocation-id",
+                "amz-sdk-request",
+                "x-amz-security-token",
+            ]
+            .map(|h| h.parse().expect("header name")),
+        )
+        .expose_headers(
+            ["x-amzn-requestid", "x-amzn-errortype"].map(|h| h.parse().expect("header name")),
+        )
         .max_age(std::time::Duration::from_secs(600));
     Router::new()
         .merge(connect::routes())
@@ -97,7 +101,10 @@ pub fn model_operation(method: &str, path: &str) -> Option<(&'static str, &'stat
         .map(|(service, op, _, _)| (*service, *op))
 }
 
-async fn read_body(request: Request, limit: usize) -> Result<(axum::http::request::Parts, Bytes), ApiError> {
+async fn read_body(
+    request: Request,
+    limit: usize,
+) -> Result<(axum::http::request::Parts, Bytes), ApiError> {
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, limit)
         .await
@@ -165,7 +172,10 @@ mod tests {
 
     #[test]
     fn finds_model_operations_by_route() {
-        assert_eq!(model_operation("PUT", "/contact/chat"), Some(("Connect", "StartChatContact")));
+        assert_eq!(
+            model_operation("PUT", "/contact/chat"),
+            Some(("Connect", "StartChatContact"))
+        );
         assert_eq!(
             model_operation("GET", "/contacts/i-1/c-1"),
             Some(("Connect", "DescribeContact"))

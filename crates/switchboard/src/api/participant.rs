@@ -17,7 +17,10 @@ use crate::server::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/participant/connection", post(create_participant_connection))
+        .route(
+            "/participant/connection",
+            post(create_participant_connection),
+        )
         .route("/participant/message", post(send_message))
         .route("/participant/event", post(send_event))
         .route("/participant/transcript", post(get_transcript))
@@ -47,7 +50,10 @@ fn parse(body: &[u8]) -> Result<Input, ApiError> {
 }
 
 async fn session(app: &AppState, token: &str) -> Result<Session, ApiError> {
-    app.chat.authenticate(token).await.map_err(participant_error)
+    app.chat
+        .authenticate(token)
+        .await
+        .map_err(participant_error)
 }
 
 async fn create_participant_connection(State(app): State<AppState>, req: Bearer) -> Reply {
@@ -66,7 +72,10 @@ async fn create_participant_connection(State(app): State<AppState>, req: Bearer)
         .map_err(participant_error)?;
     let mut out = Map::new();
     if let Some((url, expiry)) = connection.websocket {
-        out.insert("Websocket".into(), json!({"Url": url, "ConnectionExpiry": format_instant(expiry)}));
+        out.insert(
+            "Websocket".into(),
+            json!({"Url": url, "ConnectionExpiry": format_instant(expiry)}),
+        );
     }
     if let Some((token, expiry)) = connection.credentials {
         out.insert(
@@ -109,10 +118,17 @@ async fn send_event(State(app): State<AppState>, req: Bearer) -> Reply {
     i.finish()?;
     let (id, at) = app
         .chat
-        .send_event(&session, &content_type.unwrap_or_default(), content, client_token)
+        .send_event(
+            &session,
+            &content_type.unwrap_or_default(),
+            content,
+            client_token,
+        )
         .await
         .map_err(participant_error)?;
-    Ok(Json(json!({ "Id": id, "AbsoluteTime": format_instant(at) })))
+    Ok(Json(
+        json!({ "Id": id, "AbsoluteTime": format_instant(at) }),
+    ))
 }
 
 async fn get_transcript(State(app): State<AppState>, req: Bearer) -> Reply {
@@ -147,7 +163,9 @@ async fn get_transcript(State(app): State<AppState>, req: Bearer) -> Reply {
     i.finish()?;
     if let Some(id) = &contact_id {
         if *id != session.contact.id && *id != session.contact.initial_contact_id {
-            return Err(ApiError::validation(format!("ContactId {id} is not part of this chat")));
+            return Err(ApiError::validation(format!(
+                "ContactId {id} is not part of this chat"
+            )));
         }
     }
     let page = app
@@ -185,12 +203,11 @@ async fn disconnect_participant(State(app): State<AppState>, req: Bearer) -> Rep
             .disconnect(&session, client_token)
             .await
             .map_err(participant_error)?,
-        Err(ChatError::AccessDenied) if client_token.is_some() => {
-            app.chat
-                .retry_disconnect(&req.token, client_token)
-                .await
-                .map_err(participant_error)?
-        }
+        Err(ChatError::AccessDenied) if client_token.is_some() => app
+            .chat
+            .retry_disconnect(&req.token, client_token)
+            .await
+            .map_err(participant_error)?,
         Err(e) => return Err(participant_error(e)),
     }
     Ok(Json(json!({})))

@@ -37,7 +37,11 @@ impl ApiError {
     // ---- errors shared by both services -------------------------------------------------------
 
     pub fn access_denied() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "AccessDeniedException", "Access denied")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            "Access denied",
+        )
     }
 
     pub fn throttling(message: impl Into<String>) -> Self {
@@ -109,7 +113,11 @@ impl ApiError {
     }
 
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidParameterException", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterException",
+            message,
+        )
     }
 
     pub fn resource_not_found(message: impl Into<String>) -> Self {

@@ -56,8 +56,9 @@ impl Input {
 
     fn fail(&mut self, name: &str, constraint: impl std::fmt::Display) {
         let path = self.member_path(name);
-        self.errors
-            .push(format!("Value at '{path}' failed to satisfy constraint: {constraint}"));
+        self.errors.push(format!(
+            "Value at '{path}' failed to satisfy constraint: {constraint}"
+        ));
     }
 
     fn take(&mut self, name: &str) -> Option<Value> {
@@ -93,10 +94,16 @@ impl Input {
     fn check_length(&mut self, name: &str, s: &str, min: usize, max: usize) -> bool {
         let len = s.chars().count();
         if len < min {
-            self.fail(name, format!("Member must have length greater than or equal to {min}"));
+            self.fail(
+                name,
+                format!("Member must have length greater than or equal to {min}"),
+            );
             false
         } else if len > max {
-            self.fail(name, format!("Member must have length less than or equal to {max}"));
+            self.fail(
+                name,
+                format!("Member must have length less than or equal to {max}"),
+            );
             false
         } else {
             true
@@ -110,7 +117,10 @@ impl Input {
         } else {
             self.fail(
                 name,
-                format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
+                format!(
+                    "Member must satisfy enum value set: [{}]",
+                    allowed.join(", ")
+                ),
             );
             None
         }
@@ -123,10 +133,16 @@ impl Input {
             return None;
         };
         if n < min {
-            self.fail(name, format!("Member must have value greater than or equal to {min}"));
+            self.fail(
+                name,
+                format!("Member must have value greater than or equal to {min}"),
+            );
             None
         } else if n > max {
-            self.fail(name, format!("Member must have value less than or equal to {max}"));
+            self.fail(
+                name,
+                format!("Member must have value less than or equal to {max}"),
+            );
             None
         } else {
             Some(n)
@@ -157,11 +173,20 @@ impl Input {
             return None;
         };
         if values.len() < items.0 {
-            self.fail(name, format!("Member must have length greater than or equal to {}", items.0));
+            self.fail(
+                name,
+                format!(
+                    "Member must have length greater than or equal to {}",
+                    items.0
+                ),
+            );
             return None;
         }
         if values.len() > items.1 {
-            self.fail(name, format!("Member must have length less than or equal to {}", items.1));
+            self.fail(
+                name,
+                format!("Member must have length less than or equal to {}", items.1),
+            );
             return None;
         }
         let mut out = Vec::with_capacity(values.len());
@@ -193,7 +218,10 @@ impl Input {
             if !allowed.contains(&v.as_str()) {
                 self.fail(
                     &format!("{name}.{}", i + 1),
-                    format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
+                    format!(
+                        "Member must satisfy enum value set: [{}]",
+                        allowed.join(", ")
+                    ),
                 );
                 return None;
             }
@@ -251,7 +279,11 @@ impl Input {
         (!failed).then_some(result)
     }
 
-    pub fn required_object<R>(&mut self, name: &str, read: impl FnOnce(&mut Input) -> R) -> Option<R> {
+    pub fn required_object<R>(
+        &mut self,
+        name: &str,
+        read: impl FnOnce(&mut Input) -> R,
+    ) -> Option<R> {
         let present = self.object.get(name).is_some_and(|v| !v.is_null());
         if !present {
             self.fail(name, "Member must not be null");
@@ -269,7 +301,10 @@ impl Input {
     pub fn finish(self) -> Result<(), ApiError> {
         match self.errors.len() {
             0 => Ok(()),
-            1 => Err((self.error)(format!("1 validation error detected: {}", self.errors[0]))),
+            1 => Err((self.error)(format!(
+                "1 validation error detected: {}",
+                self.errors[0]
+            ))),
             n => Err((self.error)(format!(
                 "{n} validation errors detected: {}",
                 self.errors.join("; ")
@@ -295,7 +330,11 @@ mod tests {
         assert_eq!(i.string("C", 1, 5).as_deref(), Some("x"));
         let err = i.finish().unwrap_err();
         assert_eq!(err.code, "ValidationException");
-        assert!(err.message.starts_with("3 validation errors detected"), "{}", err.message);
+        assert!(
+            err.message.starts_with("3 validation errors detected"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("'D'"));
     }
 

@@ -102,13 +102,19 @@ pub struct Caller {
 }
 
 impl Verifier {
-    pub fn verify(&self, request: &RequestParts<'_>, now: OffsetDateTime) -> Result<Caller, ApiError> {
+    pub fn verify(
+        &self,
+        request: &RequestParts<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Caller, ApiError> {
         let header = request
             .headers
             .get("authorization")
             .ok_or_else(ApiError::missing_authentication)?
             .to_str()
-            .map_err(|_| ApiError::incomplete_signature("Authorization header is not valid text"))?;
+            .map_err(|_| {
+                ApiError::incomplete_signature("Authorization header is not valid text")
+            })?;
         let auth = parse_authorization(header)?;
 
         let amz_date = request
@@ -119,7 +125,9 @@ impl Verifier {
                 ApiError::incomplete_signature("Authorization header requires an X-Amz-Date header")
             })?;
         let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
-            ApiError::incomplete_signature(format!("X-Amz-Date '{amz_date}' is not of the form yyyyMMddTHHmmssZ"))
+            ApiError::incomplete_signature(format!(
+                "X-Amz-Date '{amz_date}' is not of the form yyyyMMddTHHmmssZ"
+            ))
         })?;
 
         if auth.terminator != TERMINATOR {
@@ -163,7 +171,10 @@ impl Verifier {
         check_required_headers_signed(request.headers, &auth.signed_headers)?;
 
         let canonical = canonical_request(request, &auth.signed_headers, self.uri_rules)?;
-        let scope = format!("{}/{}/{}/{}", auth.date, auth.region, auth.service, auth.terminator);
+        let scope = format!(
+            "{}/{}/{}/{}",
+            auth.date, auth.region, auth.service, auth.terminator
+        );
         let to_sign = string_to_sign(amz_date, &scope, &canonical);
         let key = signing_key(&secret.0, &auth.date, &auth.region, &auth.service);
         let expected = hex::encode(hmac(&key, to_sign.as_bytes()));
@@ -183,9 +194,11 @@ impl Verifier {
 
 /// Parses `AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, SignedHeaders=a;b, Signature=hex`.
 pub fn parse_authorization(header: &str) -> Result<Authorization, ApiError> {
-    let rest = header
-        .strip_prefix(ALGORITHM)
-        .ok_or_else(|| ApiError::incomplete_signature(format!("Unsupported authorization type; expected {ALGORITHM}")))?;
+    let rest = header.strip_prefix(ALGORITHM).ok_or_else(|| {
+        ApiError::incomplete_signature(format!(
+            "Unsupported authorization type; expected {ALGORITHM}"
+        ))
+    })?;
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
@@ -194,9 +207,9 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, ApiError> {
         if part.is_empty() {
             continue;
         }
-        let (name, value) = part
-            .split_once('=')
-            .ok_or_else(|| ApiError::incomplete_signature(format!("Authorization element '{part}' has no '='")))?;
+        let (name, value) = part.split_once('=').ok_or_else(|| {
+            ApiError::incomplete_signature(format!("Authorization element '{part}' has no '='"))
+        })?;
         match name.trim() {
             "Credential" => credential = Some(value.trim()),
             "SignedHeaders" => signed_headers = Some(value.trim()),
@@ -204,7 +217,9 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, ApiError> {
             _ => {}
         }
     }
-    let missing = |what: &str| ApiError::incomplete_signature(format!("Authorization header requires '{what}' parameter"));
+    let missing = |what: &str| {
+        ApiError::incomplete_signature(format!("Authorization header requires '{what}' parameter"))
+    };
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed_headers = signed_headers.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
@@ -232,7 +247,10 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, ApiError> {
         region: region.to_string(),
         service: service.to_string(),
         terminator: terminator.to_string(),
-        signed_headers: signed_headers.split(';').map(|h| h.trim().to_ascii_lowercase()).collect(),
+        signed_headers: signed_headers
+            .split(';')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect(),
         signature: signature.to_ascii_lowercase(),
     })
 }
@@ -242,12 +260,16 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, ApiError> {
 fn check_required_headers_signed(headers: &HeaderMap, signed: &[String]) -> Result<(), ApiError> {
     let is_signed = |name: &str| signed.iter().any(|s| s == name);
     if !is_signed("host") {
-        return Err(ApiError::invalid_signature("'Host' must be a signed header"));
+        return Err(ApiError::invalid_signature(
+            "'Host' must be a signed header",
+        ));
     }
     for name in headers.keys() {
         let name = name.as_str();
         if name.starts_with("x-amz-") && !is_signed(name) {
-            return Err(ApiError::invalid_signature(format!("'{name}' must be a signed header")));
+            return Err(ApiError::invalid_signature(format!(
+                "'{name}' must be a signed header"
+            )));
         }
     }
     Ok(())
@@ -327,7 +349,9 @@ fn normalize_path(path: &str) -> String {
     }
     let mut out = String::from("/");
     out.push_str(&segments.join("/"));
-    if !segments.is_empty() && (path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..")) {
+    if !segments.is_empty()
+        && (path.ends_with('/') || path.ends_with("/.") || path.ends_with("/.."))
+    {
         out.push('/');
     }
     out
@@ -378,7 +402,9 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 /// Parses `yyyyMMddTHHmmssZ`.
 pub fn parse_amz_date(value: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    PrimitiveDateTime::parse(value, &format).ok().map(|t| t.assume_utc())
+    PrimitiveDateTime::parse(value, &format)
+        .ok()
+        .map(|t| t.assume_utc())
 }
 
 #[cfg(test)]
@@ -394,7 +420,10 @@ mod tests {
         assert_eq!(auth.access_key_id, "AKID");
         assert_eq!(auth.region, "eu-west-2");
         assert_eq!(auth.service, "connect");
-        assert_eq!(auth.signed_headers, vec!["content-type", "host", "x-amz-date"]);
+        assert_eq!(
+            auth.signed_headers,
+            vec!["content-type", "host", "x-amz-date"]
+        );
         assert_eq!(auth.signature, "abcdef");
     }
 
@@ -409,7 +438,10 @@ mod tests {
 
     #[test]
     fn double_encodes_already_encoded_path() {
-        let uri = canonical_uri("/contact/attributes/arn%3Aaws%2Fabc/c%201", UriRules::AWS_DEFAULT);
+        let uri = canonical_uri(
+            "/contact/attributes/arn%3Aaws%2Fabc/c%201",
+            UriRules::AWS_DEFAULT,
+        );
         assert_eq!(uri, "/contact/attributes/arn%253Aaws%252Fabc/c%25201");
     }
 

@@ -41,15 +41,15 @@ impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::ContactNotFound => ChatError::ContactNotFound,
-            StoreError::ParticipantNotFound | StoreError::ContactEnded | StoreError::ParticipantLeft => {
-                ChatError::AccessDenied
-            }
+            StoreError::ParticipantNotFound
+            | StoreError::ContactEnded
+            | StoreError::ParticipantLeft => ChatError::AccessDenied,
             StoreError::MessageNotFound => {
                 ChatError::Invalid("messageId does not name a message of this chat".into())
             }
-            StoreError::AttributesTooLarge(max) => ChatError::Invalid(format!(
-                "Contact attributes may total at most {max} bytes"
-            )),
+            StoreError::AttributesTooLarge(max) => {
+                ChatError::Invalid(format!("Contact attributes may total at most {max} bytes"))
+            }
             StoreError::Backend(why) => ChatError::Internal(why),
         }
     }

@@ -206,7 +206,10 @@ impl Item {
     /// The item's wire fields shared by the WebSocket and GetTranscript.
     pub fn wire_fields(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("AbsoluteTime".into(), json!(format_instant(self.absolute_time)));
+        m.insert(
+            "AbsoluteTime".into(),
+            json!(format_instant(self.absolute_time)),
+        );
         if let Some(content) = &self.content {
             m.insert("Content".into(), json!(content));
         }
@@ -240,7 +243,10 @@ impl Receipt {
         if let Some(t) = self.read_at {
             m.insert("ReadTimestamp".into(), json!(format_instant(t)));
         }
-        m.insert("RecipientParticipantId".into(), json!(self.recipient_participant_id));
+        m.insert(
+            "RecipientParticipantId".into(),
+            json!(self.recipient_participant_id),
+        );
         Value::Object(m)
     }
 }

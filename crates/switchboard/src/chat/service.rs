@@ -33,6 +33,9 @@ pub struct ChatService {
     routing: Arc<dyn RoutingHook>,
     /// `ws://HOST:PORT` or `wss://...`: where WebSocket URLs point.
     websocket_base: String,
+    /// Answers to recent typing events by ClientToken (typing is not stored, retries still
+    /// deserve the same answer).
+    recent_typing: RecentAnswers,
 }
 
 /// StartChatContact after shape validation.
@@ -95,6 +98,7 @@ impl ChatService {
             tokens,
             routing,
             websocket_base,
+            recent_typing: RecentAnswers::default(),
         }
     }
 
@@ -116,7 +120,9 @@ impl ChatService {
 
     /// Accepts an instance id or an instance ARN; returns the id of a configured instance.
     pub fn resolve_instance(&self, instance: &str) -> Result<String, ChatError> {
-        let id = instance.rsplit_once("instance/").map_or(instance, |(_, id)| id);
+        let id = instance
+            .rsplit_once("instance/")
+            .map_or(instance, |(_, id)| id);
         self.config
             .instance(id)
             .map(|i| i.id.clone())
@@ -152,7 +158,10 @@ impl ChatService {
             .supported_content_types
             .clone()
             .unwrap_or_else(|| vec!["text/plain".to_string()]);
-        if let Some(bad) = supported.iter().find(|t| !SUPPORTED_MESSAGING_TYPES.contains(&t.as_str())) {
+        if let Some(bad) = supported
+            .iter()
+            .find(|t| !SUPPORTED_MESSAGING_TYPES.contains(&t.as_str()))
+        {
             return Err(ChatError::Invalid(format!(
                 "SupportedMessagingContentTypes: '{bad}' is not a supported content type"
             )));
@@ -185,7 +194,9 @@ impl ChatService {
         let now = self.now();
         let contact_id = new_id();
         let customer_id = new_id();
-        let duration = req.duration_minutes.unwrap_or(DEFAULT_CHAT_DURATION_MINUTES);
+        let duration = req
+            .duration_minutes
+            .unwrap_or(DEFAULT_CHAT_DURATION_MINUTES);
         let contact = Contact {
             id: contact_id.clone(),
             instance_id: instance_id.clone(),
@@ -257,7 +268,11 @@ impl ChatService {
             }
         } else {
             let wants = |t: &str| req.connection_types.iter().any(|c| c == t);
-            self.connection(&created.customer, wants("WEBSOCKET"), wants("CONNECTION_CREDENTIALS"))
+            self.connection(
+                &created.customer,
+                wants("WEBSOCKET"),
+                wants("CONNECTION_CREDENTIALS"),
+            )
         };
         Ok(StartedChat {
             contact_id: created.contact.id,
@@ -268,13 +283,22 @@ impl ChatService {
         })
     }
 
-    pub async fn stop_contact(&self, instance: &str, contact_id: &str, reason: Option<String>) -> Result<(), ChatError> {
+    pub async fn stop_contact(
+        &self,
+        instance: &str,
+        contact_id: &str,
+        reason: Option<String>,
+    ) -> Result<(), ChatError> {
         let contact = self.contact(instance, contact_id).await?;
         self.end_chat(&contact.id, reason).await
     }
 
     /// Ends a chat (StopContact, duration expiry): chat.ended is stored and pushed, sockets close.
-    pub async fn end_chat(&self, contact_id: &str, reason: Option<String>) -> Result<(), ChatError> {
+    pub async fn end_chat(
+        &self,
+        contact_id: &str,
+        reason: Option<String>,
+    ) -> Result<(), ChatError> {
         if let Some(item) = self
             .store
             .end_contact(contact_id, event(CHAT_ENDED, None), reason)
@@ -320,7 +344,9 @@ impl ChatService {
         }
         let contact = self.contact(instance, contact_id).await?;
         if contact.is_ended() {
-            return Err(ChatError::Invalid(format!("Contact {contact_id} has ended")));
+            return Err(ChatError::Invalid(format!(
+                "Contact {contact_id} has ended"
+            )));
         }
         let participant = Participant {
             id: new_id(),
@@ -340,7 +366,9 @@ impl ChatService {
             })
             .await
             .map_err(|e| match ChatError::from(e) {
-                ChatError::AccessDenied => ChatError::Invalid(format!("Contact {contact_id} has ended")),
+                ChatError::AccessDenied => {
+                    ChatError::Invalid(format!("Contact {contact_id} has ended"))
+                }
                 other => other,
             })?;
         self.publish_items(&contact, &added.items);
@@ -356,7 +384,12 @@ impl ChatService {
     // ---- participant API ------------------------------------------------------------------
 
     /// Mints what CreateParticipantConnection hands out.
-    fn connection(&self, participant: &Participant, websocket: bool, credentials: bool) -> Connection {
+    fn connection(
+        &self,
+        participant: &Participant,
+        websocket: bool,
+        credentials: bool,
+    ) -> Connection {
         let now = self.now();
         let claims = |kind, expires_at| Claims {
             kind,
@@ -368,17 +401,27 @@ impl ChatService {
             websocket: websocket.then(|| {
                 let expiry = now + WEBSOCKET_URL_LIFETIME;
                 let token = self.tokens.mint(&claims(TokenKind::WebSocket, expiry));
-                (format!("{}/ws/v1/chat?token={token}", self.websocket_base), expiry)
+                (
+                    format!("{}/ws/v1/chat?token={token}", self.websocket_base),
+                    expiry,
+                )
             }),
             credentials: credentials.then(|| {
                 let expiry = now + CONNECTION_TOKEN_LIFETIME;
-                (self.tokens.mint(&claims(TokenKind::Connection, expiry)), expiry)
+                (
+                    self.tokens.mint(&claims(TokenKind::Connection, expiry)),
+                    expiry,
+                )
             }),
         }
     }
 
     /// A participant still on a chat that has not ended, from a token of `kind`.
-    async fn participant_by_token(&self, token: &str, kind: TokenKind) -> Result<Session, ChatError> {
+    async fn participant_by_token(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<Session, ChatError> {
         let claims = self
             .tokens
             .verify(token, kind, self.now())
@@ -407,13 +450,20 @@ impl ChatService {
         participant_token: &str,
         types: &[String],
     ) -> Result<Connection, ChatError> {
-        let session = self.participant_by_token(participant_token, TokenKind::Participant).await?;
+        let session = self
+            .participant_by_token(participant_token, TokenKind::Participant)
+            .await?;
         let wants = |t: &str| types.iter().any(|c| c == t);
-        Ok(self.connection(&session.participant, wants("WEBSOCKET"), wants("CONNECTION_CREDENTIALS")))
+        Ok(self.connection(
+            &session.participant,
+            wants("WEBSOCKET"),
+            wants("CONNECTION_CREDENTIALS"),
+        ))
     }
 
     pub async fn authenticate(&self, connection_token: &str) -> Result<Session, ChatError> {
-        self.participant_by_token(connection_token, TokenKind::Connection).await
+        self.participant_by_token(connection_token, TokenKind::Connection)
+            .await
     }
 
     /// The participant a WebSocket URL was minted for.
@@ -428,7 +478,11 @@ impl ChatService {
         content: String,
         client_token: Option<String>,
     ) -> Result<Item, ChatError> {
-        check_message(&content_type, &content, &session.contact.details.supported_messaging_content_types)?;
+        check_message(
+            &content_type,
+            &content,
+            &session.contact.details.supported_messaging_content_types,
+        )?;
         let item = NewItem {
             id: new_id(),
             item_type: ItemType::Message,
@@ -456,9 +510,20 @@ impl ChatService {
     ) -> Result<(String, OffsetDateTime), ChatError> {
         match content_type {
             TYPING => {
-                // Typing is pushed but never stored.
+                // Typing is pushed but never stored; a retry with the same ClientToken gets the
+                // first answer from a short-lived memory instead of a second push.
+                let key = client_token.map(|t| (session.participant.id.clone(), t));
+                if let Some(earlier) = key
+                    .as_ref()
+                    .and_then(|k| self.recent_typing.get(k, self.now()))
+                {
+                    return Ok(earlier);
+                }
                 let id = new_id();
                 let at = self.now();
+                if let Some(key) = key {
+                    self.recent_typing.remember(key, (id.clone(), at), at);
+                }
                 let mut fields = serde_json::Map::new();
                 fields.insert("AbsoluteTime".into(), json!(format_instant(at)));
                 if let Some(content) = &content {
@@ -513,7 +578,11 @@ impl ChatService {
         }
     }
 
-    pub async fn disconnect(&self, session: &Session, client_token: Option<String>) -> Result<(), ChatError> {
+    pub async fn disconnect(
+        &self,
+        session: &Session,
+        client_token: Option<String>,
+    ) -> Result<(), ChatError> {
         let participant = &session.participant;
         let is_customer = participant.role == Role::Customer;
         let departed = self
@@ -547,10 +616,13 @@ impl ChatService {
 
     /// Pushes committed items to the contact's sockets, in order.
     pub fn publish_items(&self, contact: &Contact, items: &[Item]) {
+        // When the chat ends in the same step, the leaver's sockets stay open for chat.ended:
+        // ChatJS only tears down on chat.ended.
+        let chat_ends = items.iter().any(|i| i.content_type == CHAT_ENDED);
         for item in items {
             let closing = match item.content_type.as_str() {
                 CHAT_ENDED => Some(Closing::Chat),
-                PARTICIPANT_LEFT => item
+                PARTICIPANT_LEFT if !chat_ends => item
                     .sender
                     .as_ref()
                     .map(|s| Closing::Participant(s.participant_id.clone())),
@@ -614,7 +686,8 @@ fn event(content_type: &str, sender: Option<Sender>) -> NewItem {
 }
 
 fn check_message(content_type: &str, content: &str, supported: &[String]) -> Result<(), ChatError> {
-    let allowed = SENDABLE_MESSAGE_TYPES.contains(&content_type) && supported.iter().any(|t| t == content_type);
+    let allowed = SENDABLE_MESSAGE_TYPES.contains(&content_type)
+        && supported.iter().any(|t| t == content_type);
     if !allowed {
         return Err(ChatError::Invalid(format!(
             "ContentType '{content_type}' is not supported for this chat; supported: {}",
@@ -634,7 +707,9 @@ fn check_message(content_type: &str, content: &str, supported: &[String]) -> Res
     }
     if content_type == "application/json" || content_type.ends_with("interactive.response") {
         serde_json::from_str::<Value>(content).map_err(|_| {
-            ChatError::Invalid(format!("Content must be valid JSON for ContentType {content_type}"))
+            ChatError::Invalid(format!(
+                "Content must be valid JSON for ContentType {content_type}"
+            ))
         })?;
     }
     Ok(())
@@ -647,10 +722,10 @@ fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<(), ChatErr
             "Attributes total {size} bytes; the limit is {MAX_ATTRIBUTE_BYTES} bytes"
         )));
     }
-    if let Some(bad) = attributes
-        .keys()
-        .find(|k| !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    {
+    if let Some(bad) = attributes.keys().find(|k| {
+        !k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    }) {
         return Err(ChatError::Invalid(format!(
             "Attribute name '{bad}' may contain only letters, digits, '-' and '_'"
         )));
@@ -659,7 +734,11 @@ fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<(), ChatErr
 }
 
 fn receipt_message_id(content: Option<&str>) -> Result<String, ChatError> {
-    let invalid = || ChatError::Invalid(r#"Content must be JSON of the form {"messageId": "<Id of a message>"}"#.into());
+    let invalid = || {
+        ChatError::Invalid(
+            r#"Content must be JSON of the form {"messageId": "<Id of a message>"}"#.into(),
+        )
+    };
     let value: Value = serde_json::from_str(content.ok_or_else(invalid)?).map_err(|_| invalid())?;
     match value.get("messageId").and_then(Value::as_str) {
         Some(id) if !id.is_empty() && id.len() <= 256 => Ok(id.to_string()),
@@ -670,7 +749,11 @@ fn receipt_message_id(content: Option<&str>) -> Result<String, ChatError> {
 impl ChatService {
     /// DisconnectParticipant retried with the ClientToken of a disconnect that already happened:
     /// answers success without doing anything again; otherwise access is denied.
-    pub async fn retry_disconnect(&self, connection_token: &str, client_token: Option<String>) -> Result<(), ChatError> {
+    pub async fn retry_disconnect(
+        &self,
+        connection_token: &str,
+        client_token: Option<String>,
+    ) -> Result<(), ChatError> {
         let claims = self
             .tokens
             .verify(connection_token, TokenKind::Connection, self.now())
@@ -698,5 +781,41 @@ impl ChatService {
         } else {
             Err(ChatError::AccessDenied)
         }
+    }
+}
+
+/// A participant's ClientToken.
+type TokenKey = (String, String);
+/// An event's Id and time.
+type EventAnswer = (String, OffsetDateTime);
+
+/// A bounded memory of recent answers by key, forgotten after [`RecentAnswers::KEEP`].
+#[derive(Default)]
+struct RecentAnswers {
+    /// Answer and when it was given.
+    entries: std::sync::Mutex<std::collections::HashMap<TokenKey, (EventAnswer, OffsetDateTime)>>,
+}
+
+impl RecentAnswers {
+    const KEEP: Duration = Duration::minutes(5);
+    const MAX_ENTRIES: usize = 100_000;
+
+    fn get(&self, key: &TokenKey, now: OffsetDateTime) -> Option<EventAnswer> {
+        let entries = self.entries.lock().expect("recent answers lock");
+        entries
+            .get(key)
+            .filter(|(_, at)| now - *at < Self::KEEP)
+            .map(|(answer, _)| answer.clone())
+    }
+
+    fn remember(&self, key: TokenKey, answer: EventAnswer, now: OffsetDateTime) {
+        let mut entries = self.entries.lock().expect("recent answers lock");
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, (_, at)| now - *at < Self::KEEP);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (answer, now));
     }
 }

@@ -133,22 +133,45 @@ mod tests {
         let c = claims(TokenKind::Connection, Some(now + Duration::days(1)));
         let (a, b) = (tokens.mint(&c), tokens.mint(&c));
         assert_ne!(a, b);
-        assert_eq!(tokens.verify(&a, TokenKind::Connection, now).unwrap().participant_id, "p1");
-        assert_eq!(tokens.verify(&b, TokenKind::Connection, now).unwrap().contact_id, "c1");
+        assert_eq!(
+            tokens
+                .verify(&a, TokenKind::Connection, now)
+                .unwrap()
+                .participant_id,
+            "p1"
+        );
+        assert_eq!(
+            tokens
+                .verify(&b, TokenKind::Connection, now)
+                .unwrap()
+                .contact_id,
+            "c1"
+        );
     }
 
     #[test]
     fn rejects_wrong_kind_expired_foreign_and_tampered() {
         let tokens = Tokens::new(b"secret".to_vec());
         let now = OffsetDateTime::now_utc();
-        let t = tokens.mint(&claims(TokenKind::Connection, Some(now + Duration::seconds(10))));
+        let t = tokens.mint(&claims(
+            TokenKind::Connection,
+            Some(now + Duration::seconds(10)),
+        ));
         assert!(tokens.verify(&t, TokenKind::Participant, now).is_none());
-        assert!(tokens.verify(&t, TokenKind::Connection, now + Duration::seconds(11)).is_none());
-        assert!(Tokens::new(b"other".to_vec()).verify(&t, TokenKind::Connection, now).is_none());
+        assert!(tokens
+            .verify(&t, TokenKind::Connection, now + Duration::seconds(11))
+            .is_none());
+        assert!(Tokens::new(b"other".to_vec())
+            .verify(&t, TokenKind::Connection, now)
+            .is_none());
         let mut tampered = t.clone();
         tampered.insert(3, 'x');
-        assert!(tokens.verify(&tampered, TokenKind::Connection, now).is_none());
-        assert!(tokens.verify("garbage", TokenKind::Connection, now).is_none());
+        assert!(tokens
+            .verify(&tampered, TokenKind::Connection, now)
+            .is_none());
+        assert!(tokens
+            .verify("garbage", TokenKind::Connection, now)
+            .is_none());
     }
 
     #[test]

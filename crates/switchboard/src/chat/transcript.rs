@@ -47,15 +47,22 @@ pub struct TranscriptPage {
 }
 
 fn encode_token(contact_id: &str, forward: bool, seq: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("t1|{contact_id}|{}|{seq}", if forward { "f" } else { "b" }))
+    URL_SAFE_NO_PAD.encode(format!(
+        "t1|{contact_id}|{}|{seq}",
+        if forward { "f" } else { "b" }
+    ))
 }
 
 fn decode_token(token: &str, contact_id: &str) -> Option<(bool, i64)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
     let mut parts = text.split('|');
-    let (Some("t1"), Some(contact), Some(direction), Some(seq), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("t1"), Some(contact), Some(direction), Some(seq), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return None;
     };
     if contact != contact_id {
@@ -70,7 +77,11 @@ fn decode_token(token: &str, contact_id: &str) -> Option<(bool, i64)> {
 }
 
 impl ChatService {
-    pub async fn get_transcript(&self, session: &Session, q: TranscriptQuery) -> Result<TranscriptPage, ChatError> {
+    pub async fn get_transcript(
+        &self,
+        session: &Session,
+        q: TranscriptQuery,
+    ) -> Result<TranscriptPage, ChatError> {
         let contact = &session.contact;
         let max = q.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
         let store = self.store();
@@ -92,14 +103,22 @@ impl ChatService {
                         last
                     }
                 }
-                StartPosition::Id(id) => store
-                    .item(&contact.id, id)
-                    .await?
-                    .ok_or_else(|| ChatError::Invalid(format!("StartPosition.Id {id} is not an item of this chat")))?
-                    .seq,
+                StartPosition::Id(id) => {
+                    store
+                        .item(&contact.id, id)
+                        .await?
+                        .ok_or_else(|| {
+                            ChatError::Invalid(format!(
+                                "StartPosition.Id {id} is not an item of this chat"
+                            ))
+                        })?
+                        .seq
+                }
                 StartPosition::AbsoluteTime(text) => {
                     let at = parse_instant(text).ok_or_else(|| {
-                        ChatError::Invalid(format!("StartPosition.AbsoluteTime '{text}' is not an ISO-8601 time"))
+                        ChatError::Invalid(format!(
+                            "StartPosition.AbsoluteTime '{text}' is not an ISO-8601 time"
+                        ))
                     })?;
                     match store.seq_at(&contact.id, at, forward).await? {
                         Some(seq) => seq,
@@ -114,12 +133,19 @@ impl ChatService {
 
         // One extra item tells whether another page follows.
         let range = if forward {
-            Range::Forward { from, limit: max + 1 }
+            Range::Forward {
+                from,
+                limit: max + 1,
+            }
         } else {
-            Range::Backward { from, limit: max + 1 }
+            Range::Backward {
+                from,
+                limit: max + 1,
+            }
         };
-        let mut items = if from < 1 && !forward { Vec::new() } else { store.items(&contact.id, range).await? };
-        let next_token = if items.len() > max {
+        let mut items = store.items(&contact.id, range).await?;
+        // A page of 0 items has nowhere to continue from.
+        let next_token = if items.len() > max && max > 0 {
             items.truncate(max);
             let next = match items.last() {
                 Some(last) if forward => last.seq + 1,
@@ -147,7 +173,10 @@ impl ChatService {
         })
     }
 
-    async fn receipts_by_message(&self, items: &[Item]) -> Result<HashMap<String, Vec<Receipt>>, ChatError> {
+    async fn receipts_by_message(
+        &self,
+        items: &[Item],
+    ) -> Result<HashMap<String, Vec<Receipt>>, ChatError> {
         let ids: Vec<String> = items
             .iter()
             .filter(|i| i.item_type == ItemType::Message)
@@ -155,7 +184,10 @@ impl ChatService {
             .collect();
         let mut by_message: HashMap<String, Vec<Receipt>> = HashMap::new();
         for receipt in self.store().receipts(&ids).await? {
-            by_message.entry(receipt.message_id.clone()).or_default().push(receipt);
+            by_message
+                .entry(receipt.message_id.clone())
+                .or_default()
+                .push(receipt);
         }
         Ok(by_message)
     }

@@ -51,7 +51,11 @@ struct Params {
     token: Option<String>,
 }
 
-async fn upgrade(State(app): State<AppState>, Query(params): Query<Params>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(app): State<AppState>,
+    Query(params): Query<Params>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let Some(token) = params.token else {
         return ApiError::access_denied().into_response();
     };
@@ -76,10 +80,12 @@ async fn upgrade(State(app): State<AppState>, Query(params): Query<Params>, ws: 
     };
     let tasks = app.tasks.clone();
     ws.max_message_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| tasks.track_future(async move {
-            run(app, session, socket).await;
-            drop(slot);
-        }))
+        .on_upgrade(move |socket| {
+            tasks.track_future(async move {
+                run(app, session, socket).await;
+                drop(slot);
+            })
+        })
 }
 
 struct Subscription {
@@ -149,7 +155,9 @@ async fn run(app: AppState, session: Session, mut socket: WebSocket) {
     }
 }
 
-async fn next_delivery(subscription: &mut Option<Subscription>) -> Result<Arc<Delivery>, RecvError> {
+async fn next_delivery(
+    subscription: &mut Option<Subscription>,
+) -> Result<Arc<Delivery>, RecvError> {
     match subscription {
         Some(s) => s.receiver.recv().await,
         None => std::future::pending().await,
@@ -167,7 +175,10 @@ async fn deliver(
     let delivery = match delivery {
         Ok(d) => d,
         Err(RecvError::Lagged(_)) => {
-            return Ok(Some(End::Close(CLOSE_TOO_SLOW, "too far behind; reconnect and catch up")))
+            return Ok(Some(End::Close(
+                CLOSE_TOO_SLOW,
+                "too far behind; reconnect and catch up",
+            )))
         }
         Err(RecvError::Closed) => return Ok(Some(End::Close(CLOSE_GOING_AWAY, "reconnect"))),
     };
@@ -190,7 +201,10 @@ async fn deliver(
                 .map_err(|_| ())?;
             for item in missing {
                 let frame = app.chat.item_frame(&session.contact, &item);
-                socket.send(Message::Text(frame.into())).await.map_err(|_| ())?;
+                socket
+                    .send(Message::Text(frame.into()))
+                    .await
+                    .map_err(|_| ())?;
             }
         }
         subscription.next_seq = seq + 1;
@@ -226,14 +240,23 @@ async fn handle_frame(
     let Some(frame) = frame else {
         return vec![error_frame("Frames must be JSON objects")];
     };
-    let topic = frame.get("topic").and_then(Value::as_str).unwrap_or_default();
+    let topic = frame
+        .get("topic")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match topic {
         "aws/heartbeat" => vec![json!({"topic": "aws/heartbeat"}).to_string()],
         "aws/ping" => {
             // The deep heartbeat: answer 200 only if the store answers too.
             let healthy = app.chat.store().last_seq(&session.contact.id).await.is_ok();
-            let (code, text) = if healthy { (200, "OK") } else { (503, "Service Unavailable") };
-            vec![json!({"topic": "aws/ping", "statusCode": code, "statusContent": text}).to_string()]
+            let (code, text) = if healthy {
+                (200, "OK")
+            } else {
+                (503, "Service Unavailable")
+            };
+            vec![
+                json!({"topic": "aws/ping", "statusCode": code, "statusContent": text}).to_string(),
+            ]
         }
         "aws/subscribe" | "aws/unsubscribe" => {
             let topics: Vec<&str> = frame
@@ -262,7 +285,10 @@ async fn handle_frame(
             }
             let status = if chat { "success" } else { "failure" };
             let confirmed: Vec<&str> = if chat { vec!["aws/chat"] } else { topics };
-            vec![json!({"topic": topic, "content": {"status": status, "topics": confirmed}}).to_string()]
+            vec![
+                json!({"topic": topic, "content": {"status": status, "topics": confirmed}})
+                    .to_string(),
+            ]
         }
         other => vec![error_frame(&format!("Unsupported topic '{other}'"))],
     }

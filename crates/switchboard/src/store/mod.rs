@@ -158,7 +158,12 @@ pub trait Store: Send + Sync + 'static {
     async fn items(&self, contact_id: &str, range: Range) -> StoreResult<Vec<Item>>;
     async fn item(&self, contact_id: &str, item_id: &str) -> StoreResult<Option<Item>>;
     /// Sequence number of the first item at or after `at` (forward) or last at or before (backward).
-    async fn seq_at(&self, contact_id: &str, at: OffsetDateTime, forward: bool) -> StoreResult<Option<i64>>;
+    async fn seq_at(
+        &self,
+        contact_id: &str,
+        at: OffsetDateTime,
+        forward: bool,
+    ) -> StoreResult<Option<i64>>;
     async fn last_seq(&self, contact_id: &str) -> StoreResult<i64>;
     async fn receipts(&self, message_ids: &[String]) -> StoreResult<Vec<Receipt>>;
     /// Contacts not ended whose duration ran out at or before `now`.

@@ -311,12 +311,14 @@ fn receipt_from_row(row: &SqliteRow) -> Receipt {
 }
 
 async fn load_contact(conn: &mut SqliteConnection, id: &str) -> StoreResult<Contact> {
-    let row = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?
-        .ok_or(StoreError::ContactNotFound)?;
+    let row = sqlx::query(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?
+    .ok_or(StoreError::ContactNotFound)?;
     contact_from_row(&row)
 }
 
@@ -360,16 +362,21 @@ async fn insert_participant(
     Ok(())
 }
 
-async fn create_contact(conn: &mut SqliteConnection, new: NewContact, now_ms: i64) -> StoreResult<Created> {
+async fn create_contact(
+    conn: &mut SqliteConnection,
+    new: NewContact,
+    now_ms: i64,
+) -> StoreResult<Created> {
     let c = &new.contact;
     if let Some(token) = &new.client_token {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT id FROM contacts WHERE instance_id = ?1 AND client_token = ?2")
-                .bind(&c.instance_id)
-                .bind(token)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE instance_id = ?1 AND client_token = ?2",
+        )
+        .bind(&c.instance_id)
+        .bind(token)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
         if let Some(id) = existing {
             let contact = load_contact(conn, &id).await?;
             let customer = load_participant(conn, &contact.customer_participant_id).await?;
@@ -417,16 +424,21 @@ async fn create_contact(conn: &mut SqliteConnection, new: NewContact, now_ms: i6
     })
 }
 
-async fn add_participant(conn: &mut SqliteConnection, new: NewParticipant, now_ms: i64) -> StoreResult<Added> {
+async fn add_participant(
+    conn: &mut SqliteConnection,
+    new: NewParticipant,
+    now_ms: i64,
+) -> StoreResult<Added> {
     let contact_id = new.participant.contact_id.clone();
     if let Some(token) = &new.client_token {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT id FROM participants WHERE contact_id = ?1 AND client_token = ?2")
-                .bind(&contact_id)
-                .bind(token)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM participants WHERE contact_id = ?1 AND client_token = ?2",
+        )
+        .bind(&contact_id)
+        .bind(token)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
         if let Some(id) = existing {
             return Ok(Added {
                 participant: load_participant(conn, &id).await?,
@@ -454,12 +466,13 @@ async fn append_item(
 ) -> StoreResult<Appended> {
     let sender_id = item.sender.as_ref().map(|s| s.participant_id.clone());
     if let (Some(token), Some(sender)) = (&client_token, &sender_id) {
-        let existing = sqlx::query("SELECT * FROM items WHERE participant_id = ?1 AND client_token = ?2")
-            .bind(sender)
-            .bind(token)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
+        let existing =
+            sqlx::query("SELECT * FROM items WHERE participant_id = ?1 AND client_token = ?2")
+                .bind(sender)
+                .bind(token)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
         if let Some(row) = existing {
             return Ok(Appended {
                 item: item_from_row(&row)?,
@@ -480,7 +493,11 @@ async fn append_item(
     })
 }
 
-async fn record_receipt(conn: &mut SqliteConnection, r: NewReceipt, now_ms: i64) -> StoreResult<ReceiptRecorded> {
+async fn record_receipt(
+    conn: &mut SqliteConnection,
+    r: NewReceipt,
+    now_ms: i64,
+) -> StoreResult<ReceiptRecorded> {
     if let Some(token) = &r.client_token {
         let earlier = sqlx::query(
             "SELECT event_id, at, message_id FROM event_tokens WHERE participant_id = ?1 AND client_token = ?2",
@@ -564,23 +581,27 @@ async fn end(
     reason: Option<String>,
     now_ms: i64,
 ) -> StoreResult<Item> {
-    sqlx::query("UPDATE contacts SET ended_at = ?1, updated_at = ?1, disconnect_reason = ?2 WHERE id = ?3")
-        .bind(now_ms)
-        .bind(reason)
-        .bind(contact_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
+    sqlx::query(
+        "UPDATE contacts SET ended_at = ?1, updated_at = ?1, disconnect_reason = ?2 WHERE id = ?3",
+    )
+    .bind(now_ms)
+    .bind(reason)
+    .bind(contact_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
     append(conn, contact_id, ended, None, now_ms).await
 }
 
 async fn depart(conn: &mut SqliteConnection, d: Departure, now_ms: i64) -> StoreResult<Departed> {
-    let row = sqlx::query("SELECT contact_id, left_at, left_client_token FROM participants WHERE id = ?1")
-        .bind(&d.participant_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?
-        .ok_or(StoreError::ParticipantNotFound)?;
+    let row = sqlx::query(
+        "SELECT contact_id, left_at, left_client_token FROM participants WHERE id = ?1",
+    )
+    .bind(&d.participant_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?
+    .ok_or(StoreError::ParticipantNotFound)?;
     let contact_id: String = row.get("contact_id");
     if row.get::<Option<i64>, _>("left_at").is_some() {
         let same_token = d.client_token.is_some()
@@ -622,7 +643,9 @@ async fn end_contact(
     if load_contact(conn, &contact_id).await?.is_ended() {
         return Ok(None);
     }
-    end(conn, &contact_id, ended, reason, now_ms).await.map(Some)
+    end(conn, &contact_id, ended, reason, now_ms)
+        .await
+        .map(Some)
 }
 
 async fn update_attributes(
@@ -670,11 +693,13 @@ async fn secret(conn: &mut SqliteConnection, name: String) -> StoreResult<Vec<u8
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_contact(&self, new: NewContact) -> StoreResult<Created> {
-        self.write(move |conn, now| Box::pin(create_contact(conn, new, now))).await
+        self.write(move |conn, now| Box::pin(create_contact(conn, new, now)))
+            .await
     }
 
     async fn add_participant(&self, new: NewParticipant) -> StoreResult<Added> {
-        self.write(move |conn, now| Box::pin(add_participant(conn, new, now))).await
+        self.write(move |conn, now| Box::pin(add_participant(conn, new, now)))
+            .await
     }
 
     async fn append_item(
@@ -684,16 +709,20 @@ impl Store for SqliteStore {
         client_token: Option<String>,
     ) -> StoreResult<Appended> {
         let contact_id = contact_id.to_string();
-        self.write(move |conn, now| Box::pin(append_item(conn, contact_id, item, client_token, now)))
-            .await
+        self.write(move |conn, now| {
+            Box::pin(append_item(conn, contact_id, item, client_token, now))
+        })
+        .await
     }
 
     async fn record_receipt(&self, receipt: NewReceipt) -> StoreResult<ReceiptRecorded> {
-        self.write(move |conn, now| Box::pin(record_receipt(conn, receipt, now))).await
+        self.write(move |conn, now| Box::pin(record_receipt(conn, receipt, now)))
+            .await
     }
 
     async fn depart(&self, departure: Departure) -> StoreResult<Departed> {
-        self.write(move |conn, now| Box::pin(depart(conn, departure, now))).await
+        self.write(move |conn, now| Box::pin(depart(conn, departure, now)))
+            .await
     }
 
     async fn end_contact(
@@ -715,17 +744,21 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let contact_id = contact_id.to_string();
         self.write(move |conn, now| {
-            Box::pin(update_attributes(conn, contact_id, attributes, max_bytes, now))
+            Box::pin(update_attributes(
+                conn, contact_id, attributes, max_bytes, now,
+            ))
         })
         .await
     }
 
     async fn contact(&self, contact_id: &str) -> StoreResult<Option<Contact>> {
-        let row = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"))
-            .bind(contact_id)
-            .fetch_optional(&self.reads)
-            .await
-            .map_err(backend)?;
+        let row = sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"
+        ))
+        .bind(contact_id)
+        .fetch_optional(&self.reads)
+        .await
+        .map_err(backend)?;
         row.as_ref().map(contact_from_row).transpose()
     }
 
@@ -739,11 +772,12 @@ impl Store for SqliteStore {
     }
 
     async fn participants(&self, contact_id: &str) -> StoreResult<Vec<Participant>> {
-        let rows = sqlx::query("SELECT * FROM participants WHERE contact_id = ?1 ORDER BY joined_at, id")
-            .bind(contact_id)
-            .fetch_all(&self.reads)
-            .await
-            .map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT * FROM participants WHERE contact_id = ?1 ORDER BY joined_at, id")
+                .bind(contact_id)
+                .fetch_all(&self.reads)
+                .await
+                .map_err(backend)?;
         rows.iter().map(participant_from_row).collect()
     }
 
@@ -780,7 +814,12 @@ impl Store for SqliteStore {
         row.as_ref().map(item_from_row).transpose()
     }
 
-    async fn seq_at(&self, contact_id: &str, at: OffsetDateTime, forward: bool) -> StoreResult<Option<i64>> {
+    async fn seq_at(
+        &self,
+        contact_id: &str,
+        at: OffsetDateTime,
+        forward: bool,
+    ) -> StoreResult<Option<i64>> {
         let sql = if forward {
             "SELECT MIN(seq) FROM items WHERE contact_id = ?1 AND absolute_time >= ?2"
         } else {
@@ -820,16 +859,19 @@ impl Store for SqliteStore {
     }
 
     async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar("SELECT id FROM contacts WHERE ended_at IS NULL AND expires_at <= ?1 LIMIT 1000")
-            .bind(to_millis(now))
-            .fetch_all(&self.reads)
-            .await
-            .map_err(backend)
+        sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE ended_at IS NULL AND expires_at <= ?1 LIMIT 1000",
+        )
+        .bind(to_millis(now))
+        .fetch_all(&self.reads)
+        .await
+        .map_err(backend)
     }
 
     async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
         let name = name.to_string();
-        self.write(move |conn, _| Box::pin(secret(conn, name))).await
+        self.write(move |conn, _| Box::pin(secret(conn, name)))
+            .await
     }
 
     async fn close(&self) {

@@ -1,0 +1,313 @@
+//! The integration-test harness: the real `switchboard` binary on a loopback port 0 with its own
+//! data directory, driven by the unmodified AWS SDK for Rust and a WebSocket client.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_sdk_connect::config::{BehaviorVersion, Credentials, Region};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const ACCESS_KEY: &str = "AKIDSWITCHBOARDTEST";
+pub const SECRET_KEY: &str = "switchboard-test-secret";
+pub const REGION: &str = "us-east-1";
+pub const INSTANCE: &str = "inst-1";
+pub const FLOW: &str = "flow-1";
+pub const QUEUE: &str = "queue-1";
+
+/// How long a test waits for something the server should send. Not a timing assertion: a bound
+/// that turns "never arrived" into a failure instead of a hang.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+pub fn config_text(storage: &str, extra: &str) -> String {
+    format!(
+        r#"
+region = "{REGION}"
+storage = "sqlite://{storage}"
+{extra}
+
+[[access_keys]]
+id = "{ACCESS_KEY}"
+secret = "{SECRET_KEY}"
+
+[[instances]]
+id = "{INSTANCE}"
+
+[[instances.queues]]
+id = "{QUEUE}"
+name = "Support"
+
+[[instances.contact_flows]]
+id = "{FLOW}"
+name = "Inbound chat"
+queue = "{QUEUE}"
+"#
+    )
+}
+
+pub struct TestServer {
+    pub child: Child,
+    pub url: String,
+    pub dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_path_buf();
+        let mut server = Self::start_in(&dir, "").await;
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts a server on the data in `dir` (which outlives it, for restart tests).
+    pub async fn start_in(dir: &std::path::Path, extra_config: &str) -> Self {
+        let config = dir.join("switchboard.toml");
+        let storage = dir.join("switchboard.db");
+        std::fs::write(
+            &config,
+            config_text(storage.to_str().unwrap(), extra_config),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args([
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start switchboard");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(url) = line.strip_prefix("switchboard listening on ") {
+                    return url.to_string();
+                }
+            }
+            panic!("switchboard exited before it was ready");
+        })
+        .await
+        .expect("switchboard did not become ready");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+            _temp: None,
+        }
+    }
+
+    pub fn connect(&self) -> aws_sdk_connect::Client {
+        self.connect_with_keys(ACCESS_KEY, SECRET_KEY)
+    }
+
+    pub fn connect_with_keys(&self, id: &str, secret: &str) -> aws_sdk_connect::Client {
+        let config = aws_sdk_connect::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new(id, secret, None, None, "test"))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_connect::Client::from_conf(config)
+    }
+
+    pub fn participant(&self) -> aws_sdk_connectparticipant::Client {
+        let config = aws_sdk_connectparticipant::Config::builder()
+            .behavior_version(aws_sdk_connectparticipant::config::BehaviorVersion::latest())
+            .region(aws_sdk_connectparticipant::config::Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_connectparticipant::config::Credentials::new(
+                "",
+                "",
+                None,
+                None,
+                "chatjs-style-empty",
+            ))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_connectparticipant::Client::from_conf(config)
+    }
+
+    /// Sends a signal and waits for the process to exit.
+    pub async fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("switchboard did not exit")
+            .expect("wait")
+    }
+}
+
+/// A started chat with its customer connected over the participant API.
+pub struct Chat {
+    pub contact_id: String,
+    pub participant_id: String,
+    pub participant_token: String,
+    pub connection_token: String,
+    pub websocket_url: String,
+}
+
+pub async fn start_chat(server: &TestServer, name: &str) -> Chat {
+    let started = server
+        .connect()
+        .start_chat_contact()
+        .instance_id(INSTANCE)
+        .contact_flow_id(FLOW)
+        .participant_details(
+            aws_sdk_connect::types::ParticipantDetails::builder()
+                .display_name(name)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("StartChatContact");
+    let token = started.participant_token().unwrap().to_string();
+    let (connection_token, websocket_url) = connect_participant(server, &token).await;
+    Chat {
+        contact_id: started.contact_id().unwrap().to_string(),
+        participant_id: started.participant_id().unwrap().to_string(),
+        participant_token: token,
+        connection_token,
+        websocket_url,
+    }
+}
+
+/// CreateParticipantConnection for both types; returns the connection token and socket URL.
+pub async fn connect_participant(server: &TestServer, participant_token: &str) -> (String, String) {
+    use aws_sdk_connectparticipant::types::ConnectionType;
+    let connection = server
+        .participant()
+        .create_participant_connection()
+        .participant_token(participant_token)
+        .r#type(ConnectionType::Websocket)
+        .r#type(ConnectionType::ConnectionCredentials)
+        .send()
+        .await
+        .expect("CreateParticipantConnection");
+    (
+        connection
+            .connection_credentials()
+            .unwrap()
+            .connection_token()
+            .unwrap()
+            .to_string(),
+        connection.websocket().unwrap().url().unwrap().to_string(),
+    )
+}
+
+/// A participant's WebSocket.
+pub struct ChatSocket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl ChatSocket {
+    pub async fn open(url: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("open websocket");
+        Self { ws }
+    }
+
+    /// Opens and subscribes to `aws/chat`, checking the reply.
+    pub async fn subscribe(url: &str) -> Self {
+        let mut socket = Self::open(url).await;
+        socket
+            .send(json!({"topic": "aws/subscribe", "content": {"topics": ["aws/chat"]}}))
+            .await;
+        let reply = socket.next_frame().await.expect("subscribe reply");
+        assert_eq!(
+            reply,
+            json!({"topic": "aws/subscribe", "content": {"status": "success", "topics": ["aws/chat"]}})
+        );
+        socket
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.ws
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .expect("send frame");
+    }
+
+    /// The next JSON frame, or `None` once the server closed the socket.
+    pub async fn next_frame(&mut self) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("no frame from the server in time")?;
+            match message.ok()? {
+                Message::Text(text) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"))
+                }
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next pushed chat item (decoded from the `aws/chat` frame's string content).
+    pub async fn next_item(&mut self) -> Option<Value> {
+        loop {
+            let frame = self.next_frame().await?;
+            if frame["topic"] == "aws/chat" {
+                assert_eq!(frame["contentType"], "application/json");
+                let content = frame["content"].as_str().expect("content is a string");
+                return Some(serde_json::from_str(content).expect("item JSON"));
+            }
+        }
+    }
+
+    /// Skips items until one matches.
+    pub async fn wait_for(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let item = self
+                .next_item()
+                .await
+                .unwrap_or_else(|| panic!("socket closed while waiting for {what}"));
+            if matches(&item) {
+                return item;
+            }
+        }
+    }
+
+    /// Waits for the server's close frame and returns its code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("socket was not closed in time");
+            match message {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+}
+
+pub fn content_type(item: &Value) -> &str {
+    item["ContentType"].as_str().unwrap_or_default()
+}

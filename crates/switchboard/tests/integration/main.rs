@@ -1,0 +1,8 @@
+//! Switchboard's integration tests: one binary, one harness ([`common`]), the real server.
+
+mod chat;
+mod common;
+mod errors;
+mod lifecycle;
+mod sigv4_vectors;
+mod store;

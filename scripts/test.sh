@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what it needs, then checks formatting, lints,
+# the generated model routes, the Rust tests (unit and integration, against the real binary) and
+# the boto3 conformance suite. Idempotent; safe to run again and again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build output lives outside the clone so repeated runs (and fresh clones) build incrementally.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchboard-target}"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "prerequisites"
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is required (https://rustup.rs); this machine has none" >&2
+  exit 1
+fi
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv >/dev/null
+fi
+python3 -m pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
+
+step "generated code is up to date"
+python3 tools/codegen/model_routes.py --check
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --locked
+
+step "boto3 conformance suite"
+cargo build --locked -p switchboard
+SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" python3 -m pytest -q tests/conformance

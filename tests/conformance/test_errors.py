@@ -1,0 +1,228 @@
+"""Errors as boto3 sees them: the modeled error code, the HTTP status, and idempotency.
+
+boto3 validates some parameters itself (e.g. minimums); where a test needs the server to see an
+out-of-range value, it uses a client with `parameter_validation=False`.
+"""
+
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import READ, TYPING, make_client
+
+
+def expect_error(call, code, status, **params):
+    """Calls an operation that must fail with `code` and HTTP `status`; returns the error response."""
+    with pytest.raises(ClientError) as raised:
+        call(**params)
+    response = raised.value.response
+    assert response["Error"]["Code"] == code, response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == status, response
+    assert response["Error"].get("Message"), f"error without a message: {response}"
+    return response
+
+
+@pytest.fixture(scope="module")
+def unvalidated_connect(switchboard):
+    """A connect client that sends whatever it is given."""
+    return make_client(switchboard, "connect", parameter_validation=False)
+
+
+def chat_request(switchboard, **overrides):
+    request = {
+        "InstanceId": switchboard.instance_id,
+        "ContactFlowId": switchboard.contact_flow_id,
+        "ParticipantDetails": {"DisplayName": "Customer"},
+    }
+    request.update(overrides)
+    return request
+
+
+# ---- connect: StartChatContact -----------------------------------------------------------
+
+
+def test_unknown_instance_is_resource_not_found(connect, switchboard):
+    expect_error(
+        connect.start_chat_contact, "ResourceNotFoundException", 404,
+        **chat_request(switchboard, InstanceId="no-such-instance"),
+    )
+
+
+def test_unknown_contact_flow_is_resource_not_found(connect, switchboard):
+    expect_error(
+        connect.start_chat_contact, "ResourceNotFoundException", 404,
+        **chat_request(switchboard, ContactFlowId="no-such-flow"),
+    )
+
+
+@pytest.mark.parametrize("minutes", [59, 10081])
+def test_chat_duration_out_of_range_is_invalid_parameter(unvalidated_connect, switchboard, minutes):
+    expect_error(
+        unvalidated_connect.start_chat_contact, "InvalidParameterException", 400,
+        **chat_request(switchboard, ChatDurationInMinutes=minutes),
+    )
+
+
+@pytest.mark.parametrize("minutes", [60, 10080])
+def test_chat_duration_bounds_are_accepted(connect, switchboard, minutes):
+    assert connect.start_chat_contact(**chat_request(switchboard, ChatDurationInMinutes=minutes))["ContactId"]
+
+
+def test_supported_content_types_must_include_text_plain(connect, switchboard):
+    expect_error(
+        connect.start_chat_contact, "InvalidRequestException", 400,
+        **chat_request(switchboard, SupportedMessagingContentTypes=["text/markdown"]),
+    )
+
+
+def test_start_chat_client_token_is_idempotent(connect, switchboard):
+    token = str(uuid.uuid4())
+    first = connect.start_chat_contact(**chat_request(switchboard, ClientToken=token))
+    again = connect.start_chat_contact(**chat_request(switchboard, ClientToken=token))
+    assert again["ContactId"] == first["ContactId"]
+    assert again["ParticipantId"] == first["ParticipantId"]
+    other = connect.start_chat_contact(**chat_request(switchboard, ClientToken=str(uuid.uuid4())))
+    assert other["ContactId"] != first["ContactId"]
+
+
+# ---- connect: other operations -----------------------------------------------------------
+
+
+def test_stop_unknown_contact_is_contact_not_found(connect, switchboard):
+    expect_error(
+        connect.stop_contact, "ContactNotFoundException", 410,
+        InstanceId=switchboard.instance_id, ContactId=str(uuid.uuid4()),
+    )
+
+
+def test_unimplemented_operation_is_not_implemented(connect, switchboard):
+    response = expect_error(connect.list_queues, "NotImplementedException", 501, InstanceId=switchboard.instance_id)
+    assert "ListQueues" in response["Error"]["Message"]
+
+
+# ---- connect: SigV4 ------------------------------------------------------------------------
+
+
+def test_wrong_secret_key_is_invalid_signature(switchboard):
+    client = make_client(switchboard, "connect", secret_key="not-the-secret")
+    expect_error(client.start_chat_contact, "InvalidSignatureException", 403, **chat_request(switchboard))
+
+
+def test_unknown_access_key_is_unrecognized_client(switchboard):
+    client = make_client(switchboard, "connect", access_key="AKIDUNKNOWN")
+    expect_error(client.start_chat_contact, "UnrecognizedClientException", 403, **chat_request(switchboard))
+
+
+# ---- participant: SendMessage / SendEvent --------------------------------------------------
+
+
+def test_message_content_type_must_be_supported_by_the_chat(participant, start_chat, connect_participant):
+    plain_only = start_chat()
+    token = connect_participant(plain_only["ParticipantToken"])["ConnectionCredentials"]["ConnectionToken"]
+    expect_error(
+        participant.send_message, "ValidationException", 400,
+        ConnectionToken=token, ContentType="text/markdown", Content="**bold**",
+    )
+    # The same message is fine on a chat that allows markdown.
+    with_markdown = start_chat(SupportedMessagingContentTypes=["text/plain", "text/markdown"])
+    token = connect_participant(with_markdown["ParticipantToken"])["ConnectionCredentials"]["ConnectionToken"]
+    assert participant.send_message(ConnectionToken=token, ContentType="text/markdown", Content="**bold**")["Id"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param("x" * 16385, id="16385-ascii-chars"),
+        pytest.param("\u00e9" * 8193, id="8193-chars-16386-bytes"),
+    ],
+)
+def test_message_content_over_16384_bytes_is_rejected(participant, connection_token, content):
+    assert len(content.encode("utf-8")) > 16384
+    expect_error(
+        participant.send_message, "ValidationException", 400,
+        ConnectionToken=connection_token, ContentType="text/plain", Content=content,
+    )
+
+
+def test_message_content_of_16384_bytes_is_accepted(participant, connection_token):
+    content = "\u00e9" * 8192
+    assert len(content.encode("utf-8")) == 16384
+    assert participant.send_message(ConnectionToken=connection_token, ContentType="text/plain", Content=content)["Id"]
+
+
+def test_unknown_event_content_type_is_rejected(participant, connection_token):
+    expect_error(
+        participant.send_event, "ValidationException", 400,
+        ConnectionToken=connection_token, ContentType="application/vnd.amazonaws.connect.event.dancing",
+    )
+
+
+def test_send_message_client_token_is_idempotent(participant, connection_token):
+    token = str(uuid.uuid4())
+    first = participant.send_message(
+        ConnectionToken=connection_token, ContentType="text/plain", Content="only once", ClientToken=token
+    )
+    again = participant.send_message(
+        ConnectionToken=connection_token, ContentType="text/plain", Content="only once", ClientToken=token
+    )
+    assert again["Id"] == first["Id"]
+    transcript = participant.get_transcript(ConnectionToken=connection_token, MaxResults=100)["Transcript"]
+    assert [item["Id"] for item in transcript if item.get("Content") == "only once"] == [first["Id"]]
+
+
+@pytest.mark.parametrize("kind", ["read-receipt", "typing"])
+def test_send_event_client_token_is_idempotent(participant, connect, switchboard, start_chat, connect_participant, kind):
+    """Protocol reference 9.6: a retried SendEvent (same ClientToken) gives the same result."""
+    chat = start_chat()
+    token = connect_participant(chat["ParticipantToken"])["ConnectionCredentials"]["ConnectionToken"]
+    if kind == "typing":
+        event = {"ContentType": TYPING}
+    else:
+        message_id = participant.send_message(ConnectionToken=token, ContentType="text/plain", Content="hi")["Id"]
+        bot = connect.create_participant(
+            InstanceId=switchboard.instance_id,
+            ContactId=chat["ContactId"],
+            ParticipantDetails={"ParticipantRole": "CUSTOM_BOT", "DisplayName": "Bot"},
+        )
+        token = connect_participant(bot["ParticipantCredentials"]["ParticipantToken"])["ConnectionCredentials"][
+            "ConnectionToken"
+        ]
+        event = {"ContentType": READ, "Content": f'{{"messageId": "{message_id}"}}'}
+    client_token = str(uuid.uuid4())
+    first = participant.send_event(ConnectionToken=token, ClientToken=client_token, **event)
+    again = participant.send_event(ConnectionToken=token, ClientToken=client_token, **event)
+    assert again["Id"] == first["Id"]
+    assert again["AbsoluteTime"] == first["AbsoluteTime"]
+
+
+def test_disconnect_participant_client_token_is_idempotent(participant, connection_token):
+    client_token = str(uuid.uuid4())
+    participant.disconnect_participant(ConnectionToken=connection_token, ClientToken=client_token)
+    # The retry of the same disconnect succeeds; any other call is refused.
+    participant.disconnect_participant(ConnectionToken=connection_token, ClientToken=client_token)
+    expect_error(participant.disconnect_participant, "AccessDeniedException", 403, ConnectionToken=connection_token)
+
+
+# ---- participant: tokens -------------------------------------------------------------------
+
+
+def test_connection_token_is_not_a_participant_token(participant, start_chat, connect_participant):
+    chat = start_chat()
+    connection_token = connect_participant(chat["ParticipantToken"])["ConnectionCredentials"]["ConnectionToken"]
+    expect_error(
+        participant.create_participant_connection, "AccessDeniedException", 403,
+        ParticipantToken=connection_token, Type=["WEBSOCKET", "CONNECTION_CREDENTIALS"],
+    )
+
+
+def test_participant_token_is_not_a_connection_token(participant, start_chat):
+    chat = start_chat()
+    expect_error(
+        participant.send_message, "AccessDeniedException", 403,
+        ConnectionToken=chat["ParticipantToken"], ContentType="text/plain", Content="hi",
+    )
+
+
+def test_made_up_connection_token_is_denied(participant):
+    expect_error(participant.send_event, "AccessDeniedException", 403, ConnectionToken="not-a-token", ContentType=TYPING)
