@@ -101,3 +101,42 @@ def test_signature_outside_clock_skew_is_invalid_signature(switchboard, minutes)
     when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=minutes)
     response = signed_start_chat(switchboard, when)
     assert_aws_error(response, 403, "InvalidSignatureException")
+
+
+def test_oversized_body_is_refused_whole(switchboard, connection_token):
+    body = json.dumps({"ContentType": "text/plain", "Content": "x" * 300_000})
+    response = requests.post(
+        f"{switchboard.endpoint}/participant/message",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Amz-Bearer": connection_token},
+        timeout=TIMEOUT,
+    )
+    assert_aws_error(response, 413, "RequestEntityTooLargeException")
+
+
+def test_wrong_member_types_are_validation_exceptions(switchboard, connection_token):
+    for body in ({"ContentType": 5, "Content": "x"}, {"ContentType": "text/plain", "Content": ["x"]}, [1, 2]):
+        response = requests.post(
+            f"{switchboard.endpoint}/participant/message",
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json", "X-Amz-Bearer": connection_token},
+            timeout=TIMEOUT,
+        )
+        assert_aws_error(response, 400, "ValidationException")
+
+
+def test_preflight_allows_browser_clients(switchboard):
+    response = requests.options(
+        f"{switchboard.endpoint}/participant/message",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-amz-bearer,x-amz-date,authorization",
+        },
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    for header in ("content-type", "x-amz-bearer", "x-amz-date", "authorization"):
+        assert header in allowed, allowed

@@ -40,11 +40,15 @@ pub fn router(state: AppState) -> Router {
             ["x-amzn-requestid", "x-amzn-errortype"].map(|h| h.parse().expect("header name")),
         )
         .max_age(std::time::Duration::from_secs(600));
+    // CORS answers preflights before routing (a preflight is an OPTIONS request no route has).
+    // Browsers call the participant API directly (ChatJS); the connect API needs SigV4 keys, so
+    // allowing browsers there grants nothing a key holder did not already have.
     Router::new()
         .merge(connect::routes())
-        .merge(participant::routes().layer(cors))
+        .merge(participant::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
+        .layer(cors)
         .with_state(state)
 }
 

@@ -41,6 +41,9 @@ const CLOSE_TOO_SLOW: u16 = 1013;
 const PING_EVERY: Duration = Duration::from_secs(30);
 const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// A client that accepts nothing for this long is gone; its socket is dropped rather than left
+/// holding a task (and its queue) for ever.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/ws/v1/chat", get(upgrade))
@@ -113,15 +116,20 @@ async fn run(app: AppState, session: Session, mut socket: WebSocket) {
                 last_heard = Instant::now();
                 match message {
                     Message::Text(text) => {
+                        let mut sent = Ok(());
                         for reply in handle_frame(&app, &session, text.as_str(), &mut subscription).await {
-                            if socket.send(Message::Text(reply.into())).await.is_err() {
+                            sent = send(&mut socket, Message::Text(reply.into())).await;
+                            if sent.is_err() {
                                 break;
                             }
+                        }
+                        if sent.is_err() {
+                            break End::Gone;
                         }
                     }
                     Message::Binary(_) => {
                         let reply = error_frame("Binary frames are not supported");
-                        if socket.send(Message::Text(reply.into())).await.is_err() {
+                        if send(&mut socket, Message::Text(reply.into())).await.is_err() {
                             break End::Gone;
                         }
                     }
@@ -140,7 +148,7 @@ async fn run(app: AppState, session: Session, mut socket: WebSocket) {
                 if last_heard.elapsed() > SILENCE_LIMIT {
                     break End::Close(CLOSE_GOING_AWAY, "no heartbeat; reconnect");
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                if send(&mut socket, Message::Ping(Default::default())).await.is_err() {
                     break End::Gone;
                 }
             }
@@ -151,7 +159,7 @@ async fn run(app: AppState, session: Session, mut socket: WebSocket) {
             code,
             reason: reason.into(),
         };
-        let _ = socket.send(Message::Close(Some(frame))).await;
+        let _ = send(&mut socket, Message::Close(Some(frame))).await;
     }
 }
 
@@ -201,18 +209,12 @@ async fn deliver(
                 .map_err(|_| ())?;
             for item in missing {
                 let frame = app.chat.item_frame(&session.contact, &item);
-                socket
-                    .send(Message::Text(frame.into()))
-                    .await
-                    .map_err(|_| ())?;
+                send(socket, Message::Text(frame.into())).await?;
             }
         }
         subscription.next_seq = seq + 1;
     }
-    socket
-        .send(Message::Text(delivery.frame.as_ref().into()))
-        .await
-        .map_err(|_| ())?;
+    send(socket, Message::Text(delivery.frame.as_ref().into())).await?;
     Ok(match &delivery.closing {
         Some(Closing::Chat) => Some(End::Close(CLOSE_NORMAL, "chat ended")),
         Some(Closing::Participant(id)) if *id == session.participant.id => {
@@ -297,4 +299,12 @@ async fn handle_frame(
 /// The error frame ChatJS recognises: no topic, a message.
 fn error_frame(message: &str) -> String {
     json!({"message": message, "requestId": uuid::Uuid::new_v4().to_string()}).to_string()
+}
+
+/// Sends one message, giving up on a client that has stopped reading.
+async fn send(socket: &mut WebSocket, message: Message) -> Result<(), ()> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
 }

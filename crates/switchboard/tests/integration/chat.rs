@@ -363,3 +363,92 @@ async fn heartbeat_and_deep_ping_are_answered() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn start_chat_contact_can_hand_out_the_connection_directly() {
+    use aws_sdk_connect::types::{ConnectionType, ParticipantDetails};
+    let server = TestServer::start().await;
+    let started = server
+        .connect()
+        .start_chat_contact()
+        .instance_id(INSTANCE)
+        .contact_flow_id(FLOW)
+        .participant_details(
+            ParticipantDetails::builder()
+                .display_name("Direct")
+                .build()
+                .unwrap(),
+        )
+        .connection_types(ConnectionType::Websocket)
+        .connection_types(ConnectionType::ConnectionCredentials)
+        .send()
+        .await
+        .unwrap();
+    let url = started.websocket().unwrap().url().unwrap();
+    assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
+    assert!(started.websocket().unwrap().connection_expiry().is_some());
+    let token = started
+        .connection_credentials()
+        .unwrap()
+        .connection_token()
+        .unwrap();
+    let mut socket = ChatSocket::subscribe(url).await;
+    let sent = server
+        .participant()
+        .send_message()
+        .connection_token(token)
+        .content_type("text/plain")
+        .content("no extra call needed")
+        .send()
+        .await
+        .unwrap();
+    let item = socket
+        .wait_for("the message", |i| i["Type"] == "MESSAGE")
+        .await;
+    assert_eq!(item["Id"], sent.id().unwrap());
+}
+
+#[tokio::test]
+async fn a_socket_that_stops_reading_is_closed_without_holding_up_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir.path(), "[limits]\nsocket_queue = 64\n").await;
+    let chat = start_chat(&server, "Slow reader").await;
+    let (_, slow_url) = connect_participant(&server, &chat.participant_token).await;
+    let mut slow = ChatSocket::subscribe(&slow_url).await;
+    let mut healthy = ChatSocket::subscribe(&chat.websocket_url).await;
+
+    // Far more than the socket's queue and the kernel's buffers hold, while `slow` reads nothing.
+    let participant = server.participant();
+    let big = "x".repeat(16_000);
+    let mut ids = Vec::new();
+    for batch in 0..25 {
+        let sends = (0..20).map(|n| {
+            participant
+                .send_message()
+                .connection_token(&chat.connection_token)
+                .content_type("text/plain")
+                .content(format!("{batch}-{n} {big}"))
+                .send()
+        });
+        for sent in futures::future::join_all(sends).await {
+            ids.push(sent.unwrap().id().unwrap().to_string());
+        }
+        // The healthy socket keeps up: it receives this batch while the slow one stalls.
+        for _ in 0..20 {
+            healthy
+                .wait_for("a message", |i| i["Type"] == "MESSAGE")
+                .await;
+        }
+    }
+    assert_eq!(ids.len(), 500);
+    // The slow socket gets what was already on its way, then a close that tells it to reconnect.
+    let mut received = 0;
+    let code = loop {
+        match slow.next_item_or_close().await {
+            Ok(_) => received += 1,
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(1013), "after {received} items");
+    assert!(received < 500);
+}

@@ -293,6 +293,28 @@ impl ChatSocket {
         }
     }
 
+    /// The next pushed item, or the close code once the server closes the socket.
+    pub async fn next_item_or_close(&mut self) -> Result<Value, Option<u16>> {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("nothing from the server in time");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("JSON frame");
+                    if frame["topic"] == "aws/chat" {
+                        return Ok(
+                            serde_json::from_str(frame["content"].as_str().unwrap()).unwrap()
+                        );
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                _ => return Err(None),
+            }
+        }
+    }
+
     /// Waits for the server's close frame and returns its code.
     pub async fn close_code(&mut self) -> Option<u16> {
         loop {
