@@ -140,3 +140,28 @@ def test_preflight_allows_browser_clients(switchboard):
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     for header in ("content-type", "x-amz-bearer", "x-amz-date", "authorization"):
         assert header in allowed, allowed
+
+
+def test_websocket_url_needs_a_valid_token_and_an_upgrade(switchboard, start_chat, participant):
+    response = requests.get(f"{switchboard.endpoint}/ws/v1/chat?token=forged", timeout=TIMEOUT)
+    assert_aws_error(response, 403, "AccessDeniedException")
+    chat = start_chat()
+    url = participant.create_participant_connection(
+        ParticipantToken=chat["ParticipantToken"], Type=["WEBSOCKET"]
+    )["Websocket"]["Url"]
+    plain = requests.get(url.replace("ws://", "http://", 1), timeout=TIMEOUT)
+    assert plain.status_code >= 400, plain.text
+    assert plain.headers.get("x-amzn-ErrorType"), dict(plain.headers)
+    assert plain.json()["message"], plain.text
+
+
+def test_undecodable_path_labels_get_the_aws_error_shape(switchboard):
+    url = f"{switchboard.endpoint}/contacts/%FF%FE/x"
+    unsigned = requests.get(url, timeout=TIMEOUT)
+    assert_aws_error(unsigned, 403, "MissingAuthenticationTokenException")
+    request = AWSRequest(method="GET", url=url)
+    credentials = Credentials(switchboard.access_key, switchboard.secret_key)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    FixedTimeSigV4Auth(credentials, "connect", switchboard.region, now).add_auth(request)
+    signed = requests.get(url, headers=dict(request.headers.items()), timeout=TIMEOUT)
+    assert_aws_error(signed, 400, "InvalidRequestException")

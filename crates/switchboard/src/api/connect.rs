@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -63,6 +64,14 @@ fn check_label(name: &str, value: &str, max: usize) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// Path labels that are not valid percent-encoded UTF-8 get the AWS error shape, not axum's text.
+fn path_labels(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(String, String), ApiError> {
+    path.map(|Path(labels)| labels)
+        .map_err(|e| ApiError::invalid_request(format!("The request path is not valid: {e}")))
 }
 
 fn attributes(input: &mut Input, name: &str) -> Option<BTreeMap<String, String>> {
@@ -237,9 +246,10 @@ async fn stop_contact(State(app): State<AppState>, signed: Signed) -> Reply {
 
 async fn describe_contact(
     State(app): State<AppState>,
-    Path((instance_id, contact_id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     _signed: Signed,
 ) -> Reply {
+    let (instance_id, contact_id) = path_labels(path)?;
     check_label("InstanceId", &instance_id, 100)?;
     check_label("ContactId", &contact_id, 256)?;
     let contact = app
@@ -303,9 +313,10 @@ fn describe(app: &AppState, c: &Contact) -> Value {
 
 async fn get_contact_attributes(
     State(app): State<AppState>,
-    Path((instance_id, contact_id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     _signed: Signed,
 ) -> Reply {
+    let (instance_id, contact_id) = path_labels(path)?;
     check_label("InstanceId", &instance_id, 100)
         .map_err(|e| ApiError::invalid_request(e.message))?;
     check_label("InitialContactId", &contact_id, 256)

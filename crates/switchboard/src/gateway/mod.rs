@@ -15,6 +15,8 @@ pub use registry::SocketRegistry;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -56,15 +58,22 @@ struct Params {
 
 async fn upgrade(
     State(app): State<AppState>,
-    Query(params): Query<Params>,
-    ws: WebSocketUpgrade,
+    params: Result<Query<Params>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let Some(token) = params.token else {
+    let Some(token) = params.ok().and_then(|Query(p)| p.token) else {
         return ApiError::access_denied().into_response();
     };
     let session = match app.chat.authenticate_websocket(&token).await {
         Ok(session) => session,
         Err(_) => return ApiError::access_denied().into_response(),
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            let message = format!("WebSocket upgrade required: {e}");
+            return ApiError::new(e.status(), "BadRequestException", message).into_response();
+        }
     };
     if app.shutdown.is_cancelled() {
         return ApiError::new(
