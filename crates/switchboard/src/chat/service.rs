@@ -628,36 +628,36 @@ impl ChatService {
                     .map(|s| Closing::Participant(s.participant_id.clone())),
                 _ => None,
             };
-            let mut fields = item.wire_fields();
-            fields.insert("InitialContactId".into(), json!(contact.initial_contact_id));
-            fields.insert("ContactId".into(), json!(contact.id));
             self.bus.publish(Delivery {
                 contact_id: contact.id.clone(),
                 seq: Some(item.seq),
-                frame: chat_frame(&Value::Object(fields)).into(),
+                frame: self.item_frame(contact, item).into(),
                 closing,
             });
         }
     }
 
-    fn publish_ephemeral(&self, contact: &Contact, mut fields: serde_json::Map<String, Value>) {
-        fields.insert("InitialContactId".into(), json!(contact.initial_contact_id));
-        fields.insert("ContactId".into(), json!(contact.id));
+    fn publish_ephemeral(&self, contact: &Contact, fields: serde_json::Map<String, Value>) {
         self.bus.publish(Delivery {
             contact_id: contact.id.clone(),
             seq: None,
-            frame: chat_frame(&Value::Object(fields)).into(),
+            frame: socket_frame(contact, fields).into(),
             closing: None,
         });
     }
 
-    /// The frame that carries a stored item to a socket (used for gap filling).
+    /// The frame that carries a stored item to a socket.
     pub fn item_frame(&self, contact: &Contact, item: &Item) -> String {
-        let mut fields = item.wire_fields();
-        fields.insert("InitialContactId".into(), json!(contact.initial_contact_id));
-        fields.insert("ContactId".into(), json!(contact.id));
-        chat_frame(&Value::Object(fields))
+        socket_frame(contact, item.wire_fields())
     }
+}
+
+/// An item's fields as a socket frame: socket copies also name the chat's contacts, which ChatJS
+/// uses to route them to the right session.
+fn socket_frame(contact: &Contact, mut fields: serde_json::Map<String, Value>) -> String {
+    fields.insert("InitialContactId".into(), json!(contact.initial_contact_id));
+    fields.insert("ContactId".into(), json!(contact.id));
+    chat_frame(&Value::Object(fields))
 }
 
 /// `{"topic":"aws/chat","contentType":"application/json","content":"<item JSON as a string>"}`.

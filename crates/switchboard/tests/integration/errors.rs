@@ -12,6 +12,18 @@ fn details(name: &str) -> ParticipantDetails {
         .unwrap()
 }
 
+/// StartChatContact on the test instance and flow, for a customer called `name`.
+fn start(
+    connect: &aws_sdk_connect::Client,
+    name: &str,
+) -> aws_sdk_connect::operation::start_chat_contact::builders::StartChatContactFluentBuilder {
+    connect
+        .start_chat_contact()
+        .instance_id(INSTANCE)
+        .contact_flow_id(FLOW)
+        .participant_details(details(name))
+}
+
 #[tokio::test]
 async fn start_chat_contact_validates_its_members() {
     let server = TestServer::start().await;
@@ -40,11 +52,7 @@ async fn start_chat_contact_validates_its_members() {
     assert!(err.is_resource_not_found_exception(), "{err:?}");
 
     for minutes in [59, 10081] {
-        let err = connect
-            .start_chat_contact()
-            .instance_id(INSTANCE)
-            .contact_flow_id(FLOW)
-            .participant_details(details("A"))
+        let err = start(&connect, "A")
             .chat_duration_in_minutes(minutes)
             .send()
             .await
@@ -57,11 +65,7 @@ async fn start_chat_contact_validates_its_members() {
         );
     }
 
-    let err = connect
-        .start_chat_contact()
-        .instance_id(INSTANCE)
-        .contact_flow_id(FLOW)
-        .participant_details(details("A"))
+    let err = start(&connect, "A")
         .supported_messaging_content_types("text/markdown")
         .send()
         .await
@@ -69,11 +73,7 @@ async fn start_chat_contact_validates_its_members() {
         .into_service_error();
     assert!(err.is_invalid_request_exception(), "{err:?}");
 
-    let err = connect
-        .start_chat_contact()
-        .instance_id(INSTANCE)
-        .contact_flow_id(FLOW)
-        .participant_details(details("A"))
+    let err = start(&connect, "A")
         .attributes("big", "x".repeat(32_766))
         .send()
         .await
@@ -81,22 +81,14 @@ async fn start_chat_contact_validates_its_members() {
         .into_service_error();
     assert!(err.is_invalid_request_exception(), "{err:?}");
 
-    let err = connect
-        .start_chat_contact()
-        .instance_id(INSTANCE)
-        .contact_flow_id(FLOW)
-        .participant_details(details(""))
+    let err = start(&connect, "")
         .send()
         .await
         .unwrap_err()
         .into_service_error();
     assert!(err.is_invalid_parameter_exception(), "{err:?}");
 
-    let err = connect
-        .start_chat_contact()
-        .instance_id(INSTANCE)
-        .contact_flow_id(FLOW)
-        .participant_details(details("A"))
+    let err = start(&connect, "A")
         .initial_message(
             ChatMessage::builder()
                 .content_type("text/markdown")
@@ -206,11 +198,7 @@ async fn contact_operations_report_missing_contacts() {
 async fn attributes_are_read_and_merged() {
     let server = TestServer::start().await;
     let connect = server.connect();
-    let started = connect
-        .start_chat_contact()
-        .instance_id(INSTANCE)
-        .contact_flow_id(FLOW)
-        .participant_details(details("Attr"))
+    let started = start(&connect, "Attr")
         .attributes("order", "42")
         .send()
         .await
