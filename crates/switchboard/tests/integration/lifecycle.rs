@@ -76,3 +76,84 @@ async fn every_acknowledged_message_survives_a_crash() {
         "strictly ordered: {times:?}"
     );
 }
+
+#[test]
+fn check_config_accepts_good_files_and_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, config_text("x.db", "")).unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, config_text("x.db", "colour = \"blue\"")).unwrap();
+    let run = |file: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["check-config", file.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    assert!(run(&good).status.success());
+    let out = run(&bad);
+    assert!(!out.status.success());
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("colour"), "{message}");
+}
+
+#[tokio::test]
+async fn without_a_config_the_demo_is_ready_to_use() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = std::collections::HashMap::new();
+    let url = loop {
+        let line = tokio::time::timeout(PATIENCE, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("demo exited");
+        if let Some(url) = line.strip_prefix("switchboard listening on ") {
+            break url.to_string();
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [.., value] = words.as_slice() {
+            printed.insert(words[..words.len() - 1].join(" "), value.to_string());
+        }
+    };
+    // What the demo printed is enough to start a chat with the SDK.
+    let config = aws_sdk_connect::Config::builder()
+        .behavior_version(aws_sdk_connect::config::BehaviorVersion::latest())
+        .region(aws_sdk_connect::config::Region::new(
+            printed["region"].clone(),
+        ))
+        .endpoint_url(&url)
+        .credentials_provider(aws_sdk_connect::config::Credentials::new(
+            printed["access key id"].clone(),
+            printed["secret access key"].clone(),
+            None,
+            None,
+            "demo",
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    let started = aws_sdk_connect::Client::from_conf(config)
+        .start_chat_contact()
+        .instance_id(&printed["instance id"])
+        .contact_flow_id(&printed["contact flow id"])
+        .participant_details(
+            aws_sdk_connect::types::ParticipantDetails::builder()
+                .display_name("Newcomer")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("StartChatContact on the demo");
+    assert!(started.participant_token().is_some());
+    assert_eq!(printed["endpoint"], url);
+    assert!(dir.path().join("switchboard-data/switchboard.db").exists());
+}
