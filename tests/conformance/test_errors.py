@@ -226,3 +226,42 @@ def test_participant_token_is_not_a_connection_token(participant, start_chat):
 
 def test_made_up_connection_token_is_denied(participant):
     expect_error(participant.send_event, "AccessDeniedException", 403, ConnectionToken="not-a-token", ContentType=TYPING)
+
+
+def test_segment_attributes_are_accepted_and_described(connect, switchboard):
+    segments = {
+        "connect:Subtype": {"ValueString": "connect:Guide"},
+        "custom": {"ValueMap": {"tier": {"ValueString": "gold"}, "score": {"ValueInteger": 7}}},
+    }
+    started = connect.start_chat_contact(
+        **chat_request(
+            switchboard,
+            SegmentAttributes=segments,
+            SupportedMessagingContentTypes=[
+                "text/plain",
+                "application/vnd.amazonaws.connect.message.interactive",
+                "application/vnd.amazonaws.connect.message.interactive.response",
+            ],
+        )
+    )
+    contact = connect.describe_contact(InstanceId=switchboard.instance_id, ContactId=started["ContactId"])
+    assert contact["Contact"]["SegmentAttributes"] == segments
+
+
+@pytest.mark.parametrize(
+    "segments",
+    [
+        {"a": {"ValueString": "x" * 1025}},
+        {"a": {"ValueInteger": "seven"}},
+        {"a": {"ValueMap": {"b": {"ValueArn": 5}}}},
+        {"a" * 129: {"ValueString": "x"}},
+        {"connect:Subtype": {"ValueString": "connect:Guide"}},
+    ],
+)
+def test_bad_segment_attributes_are_invalid_parameters(unvalidated_connect, switchboard, segments):
+    expect_error(
+        unvalidated_connect.start_chat_contact,
+        "InvalidParameterException",
+        400,
+        **chat_request(switchboard, SegmentAttributes=segments),
+    )

@@ -128,6 +128,12 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
     if let Some(segments) = &segment_attributes {
         check_segment_attributes(&mut i, segments);
     }
+    if !guide_needs_interactive_types(segment_attributes.as_ref(), supported.as_ref()) {
+        i.reject(
+            "SegmentAttributes connect:Subtype connect:Guide requires both interactive content types \
+             in SupportedMessagingContentTypes",
+        );
+    }
     if related.is_some() && persistent.is_some() {
         i.reject("RelatedContactId and PersistentChat cannot be used together");
     }
@@ -194,30 +200,74 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
     Ok(Json(Value::Object(out)))
 }
 
-/// SegmentAttributes: names 1..128; string and ARN values at most 1024 characters.
+/// SegmentAttributes: a map of names (1..128) to SegmentAttributeValue, checked recursively.
 fn check_segment_attributes(i: &mut Input, segments: &Value) {
-    let Some(map) = segments.as_object() else {
-        i.reject("Value at 'SegmentAttributes' failed to satisfy constraint: Member must be a map");
+    check_segment_map(i, "SegmentAttributes", segments);
+}
+
+fn check_segment_map(i: &mut Input, path: &str, map: &Value) {
+    let Some(map) = map.as_object() else {
+        i.reject(format!(
+            "Value at '{path}' failed to satisfy constraint: Member must be a map"
+        ));
         return;
     };
     for (name, value) in map {
         if name.is_empty() || name.chars().count() > 128 {
-            i.reject("Value at 'SegmentAttributes' failed to satisfy constraint: Map keys must have length between 1 and 128");
+            i.reject(format!(
+                "Value at '{path}' failed to satisfy constraint: Map keys must have length between 1 and 128"
+            ));
         }
-        let Some(value) = value.as_object() else {
-            i.reject(format!("Value at 'SegmentAttributes.{name}' failed to satisfy constraint: Member must be a structure"));
-            continue;
-        };
-        for key in ["ValueString", "ValueArn"] {
-            match value.get(key) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(s)) if s.chars().count() <= 1024 => {}
-                Some(_) => i.reject(format!(
-                    "Value at 'SegmentAttributes.{name}.{key}' failed to satisfy constraint: Member must be a string of at most 1024 characters"
-                )),
+        check_segment_value(i, &format!("{path}.{name}"), value);
+    }
+}
+
+fn check_segment_value(i: &mut Input, path: &str, value: &Value) {
+    let Some(value) = value.as_object() else {
+        i.reject(format!(
+            "Value at '{path}' failed to satisfy constraint: Member must be a structure"
+        ));
+        return;
+    };
+    for (key, member) in value {
+        let at = format!("{path}.{key}");
+        match (key.as_str(), member) {
+            (_, Value::Null) => {}
+            ("ValueString" | "ValueArn", Value::String(s)) if s.chars().count() <= 1024 => {}
+            ("ValueString" | "ValueArn", _) => i.reject(format!(
+                "Value at '{at}' failed to satisfy constraint: Member must be a string of at most 1024 characters"
+            )),
+            ("ValueInteger", v) if v.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) => {}
+            ("ValueInteger", _) => i.reject(format!(
+                "Value at '{at}' failed to satisfy constraint: Member must be an integer"
+            )),
+            ("ValueMap", map) => check_segment_map(i, &at, map),
+            ("ValueList", Value::Array(items)) => {
+                for (n, item) in items.iter().enumerate() {
+                    check_segment_value(i, &format!("{at}.{}", n + 1), item);
+                }
             }
+            ("ValueList", _) => i.reject(format!(
+                "Value at '{at}' failed to satisfy constraint: Member must be a list"
+            )),
+            _ => {} // members newer than this server's model are ignored, like unknown members
         }
     }
+}
+
+/// `connect:Subtype` = `connect:Guide` needs both interactive content types.
+fn guide_needs_interactive_types(
+    segments: Option<&Value>,
+    supported: Option<&Vec<String>>,
+) -> bool {
+    let is_guide = segments
+        .and_then(|s| s.pointer("/connect:Subtype/ValueString"))
+        .and_then(Value::as_str)
+        == Some("connect:Guide");
+    let has = |t: &str| supported.is_some_and(|s| s.iter().any(|x| x == t));
+    !is_guide
+        || (has("application/vnd.amazonaws.connect.message.interactive")
+            && has("application/vnd.amazonaws.connect.message.interactive.response"))
 }
 
 async fn stop_contact(State(app): State<AppState>, signed: Signed) -> Reply {
