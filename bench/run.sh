@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Benchmarks Switchboard next to the relay ceiling on this machine.
+#
+#   bench/run.sh [small|target] [scenario ...]
+#
+# Builds in release mode, starts Switchboard with a fresh data directory (durable SQLite) and the
+# relay, runs the scenarios (default: latency throughput idle catchup) with loadgen, and writes
+# bench/results/<date>-<scenario>.{json,md,png}. `small` is a quick look; `target` is the scale the
+# performance targets are stated at. Any figure can be changed through the environment variables
+# below (e.g. LATENCY_CHATS=2000 bench/run.sh target latency).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchboard-target}"
+
+scale="${1:-small}"
+shift || true
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(latency throughput idle catchup)
+
+case "$scale" in
+  small)
+    : "${LATENCY_CHATS:=200}" "${LATENCY_RATE:=1000}" "${DURATION:=10}"
+    : "${THROUGHPUT_CHATS:=200}" "${THROUGHPUT_START:=1000}" "${STEP_DURATION:=5}"
+    : "${IDLE_CHATS:=1000}" "${CATCHUP_CHATS:=500}" "${CATCHUP_RATE:=500}" ;;
+  target)
+    : "${LATENCY_CHATS:=10000}" "${LATENCY_RATE:=5000}" "${DURATION:=30}"
+    : "${THROUGHPUT_CHATS:=1000}" "${THROUGHPUT_START:=2000}" "${STEP_DURATION:=10}"
+    : "${IDLE_CHATS:=10000}" "${CATCHUP_CHATS:=5000}" "${CATCHUP_RATE:=2000}" ;;
+  *) echo "scale must be small or target" >&2; exit 1 ;;
+esac
+: "${SOURCE_IPS:=8}"
+
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || \
+  { apt-get update -qq && apt-get install -y -qq fonts-dejavu-core >/dev/null; }
+cargo build --release --locked -p switchboard -p loadgen -p relay
+bin="$CARGO_TARGET_DIR/release"
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d)
+cleanup() { kill "${sb_pid:-}" "${relay_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+key="BENCH$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
+secret=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+cat > "$work/switchboard.toml" <<TOML
+listen = "127.0.0.1:0"
+storage = "sqlite://$work/data/switchboard.db"
+[limits]
+sockets_per_participant = 5
+[[access_keys]]
+id = "$key"
+secret = "$secret"
+[[instances]]
+id = "bench"
+[[instances.queues]]
+id = "q"
+name = "Bench queue"
+[[instances.contact_flows]]
+id = "flow"
+name = "Bench flow"
+queue = "q"
+TOML
+
+# Starts a server in the background and waits for its readiness line; sets $url and $pid.
+start() {
+  local log="$work/$1.out"; shift
+  "$@" > "$log" 2> "$log.err" &
+  pid=$!
+  for _ in $(seq 1 600); do
+    url=$(sed -n 's/^.* listening on \(http:[^ ]*\)$/\1/p' "$log" | head -n 1)
+    [ -n "$url" ] && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$log.err" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "server did not become ready" >&2; exit 1
+}
+SWITCHBOARD_LOG=warn start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
+sb_url=$url; sb_pid=$pid
+start relay "$bin/relay" 127.0.0.1:0
+relay_url=$url; relay_pid=$pid
+
+common=(--switchboard "$sb_url" --switchboard-pid "$sb_pid" --relay "$relay_url" --relay-pid "$relay_pid"
+        --instance bench --contact-flow flow --access-key "$key" --secret-key "$secret"
+        --source-ips "$SOURCE_IPS")
+day=$(date -u +%F)
+for scenario in "${scenarios[@]}"; do
+  out="bench/results/$day-$scenario"
+  case "$scenario" in
+    latency)    args=(--chats "$LATENCY_CHATS" --rate "$LATENCY_RATE" --duration "$DURATION") ;;
+    throughput) args=(--chats "$THROUGHPUT_CHATS" --rate "$THROUGHPUT_START" --duration "$STEP_DURATION") ;;
+    idle)       args=(--chats "$IDLE_CHATS" --duration "$DURATION") ;;
+    catchup)    args=(--chats "$CATCHUP_CHATS" --rate "$CATCHUP_RATE" --duration "$DURATION") ;;
+    *) echo "unknown scenario $scenario" >&2; exit 1 ;;
+  esac
+  echo "== $scenario ($scale)"
+  "$bin/loadgen" --scenario "$scenario" "${common[@]}" "${args[@]}" --out "$out" || echo "loadgen exited $? for $scenario"
+done
