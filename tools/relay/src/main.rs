@@ -32,7 +32,10 @@ async fn main() {
 }
 
 async fn open(State(sockets): State<Sockets>, Path((pair, side)): Path<(u64, char)>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| run(sockets, pair, side, socket))
+    // The same socket buffers as Switchboard's, so memory figures compare like with like.
+    ws.read_buffer_size(2 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| run(sockets, pair, side, socket))
 }
 
 async fn run(sockets: Sockets, pair: u64, side: char, mut socket: WebSocket) {

@@ -43,6 +43,10 @@ const CLOSE_TOO_SLOW: u16 = 1013;
 const PING_EVERY: Duration = Duration::from_secs(30);
 const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Client frames are small (subscribe, heartbeats); the library's 128 KiB default read buffer
+/// would be most of a socket's memory. Writes go out at once (no write buffering): every frame
+/// is a complete item that should not wait.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// A client that accepts nothing for this long is gone; its socket is dropped rather than left
 /// holding a task (and its queue) for ever.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -92,6 +96,8 @@ async fn upgrade(
     };
     let tasks = app.tasks.clone();
     ws.max_message_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
                 run(app, session, socket).await;
