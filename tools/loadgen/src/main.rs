@@ -37,7 +37,10 @@ enum Scenario {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "loadgen", about = "Load generator for Switchboard (and the relay ceiling)")]
+#[command(
+    name = "loadgen",
+    about = "Load generator for Switchboard (and the relay ceiling)"
+)]
 struct Cli {
     #[arg(long, value_enum)]
     scenario: Scenario,
@@ -107,7 +110,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         message_bytes: cli.message_bytes,
         concurrency: cli.concurrency,
         source_ips: if cli.source_ips > 1 {
-            (1..=cli.source_ips).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect()
+            (1..=cli.source_ips)
+                .map(|i| Ipv4Addr::new(127, 0, 0, i))
+                .collect()
         } else {
             Vec::new()
         },
@@ -129,7 +134,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     if let Some(url) = &cli.relay {
         if cli.scenario != Scenario::Catchup {
             subjects.push(Subject {
-                target: Target::Relay { url: url.trim_end_matches('/').into() },
+                target: Target::Relay {
+                    url: url.trim_end_matches('/').into(),
+                },
                 pid: cli.relay_pid,
             });
         }
@@ -196,7 +203,9 @@ fn findings(scenario: Scenario, results: &[TargetResult]) -> Vec<String> {
             sb.server.as_ref().and_then(|s| s.rss_per_socket_bytes),
             relay.server.as_ref().and_then(|s| s.rss_per_socket_bytes),
         ) {
-            out.push(format!("memory per socket: switchboard {a} B vs relay {b} B"));
+            out.push(format!(
+                "memory per socket: switchboard {a} B vs relay {b} B"
+            ));
         }
     }
     for r in results {
@@ -211,7 +220,9 @@ fn findings(scenario: Scenario, results: &[TargetResult]) -> Vec<String> {
 }
 
 fn date() -> String {
-    let output = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]).output();
+    let output = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output();
     output
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())

@@ -4,7 +4,8 @@ use anyhow::Context;
 
 /// Resident set size in bytes.
 pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("read /proc status")?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).context("read /proc status")?;
     let kb: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))

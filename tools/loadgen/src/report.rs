@@ -60,7 +60,9 @@ pub struct Report {
 }
 
 pub fn machine() -> Value {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let memory_kb: u64 = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -71,7 +73,11 @@ pub fn machine() -> Value {
         .unwrap_or(0);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_default();
     serde_json::json!({"cores": cores, "memory_gib": (memory_kb as f64 / 1048576.0 * 10.0).round() / 10.0, "cpu": cpu})
 }
@@ -80,10 +86,19 @@ pub fn write(report: &Report, prefix: &Path) -> anyhow::Result<()> {
     if let Some(dir) = prefix.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let with = |ext: &str| prefix.with_file_name(format!("{}.{ext}", prefix.file_name().unwrap_or_default().to_string_lossy()));
+    let with = |ext: &str| {
+        prefix.with_file_name(format!(
+            "{}.{ext}",
+            prefix.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    };
     std::fs::write(with("json"), serde_json::to_string_pretty(report)?)?;
     std::fs::write(with("md"), markdown(report))?;
-    if report.results.iter().any(|r| r.delivery.as_ref().is_some_and(|d| d.count > 0)) {
+    if report
+        .results
+        .iter()
+        .any(|r| r.delivery.as_ref().is_some_and(|d| d.count > 0))
+    {
         if let Err(e) = chart(report, &with("png")) {
             eprintln!("loadgen: no chart: {e:#}");
         }
@@ -153,9 +168,15 @@ fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
     let series: Vec<(&str, Vec<(f64, f64)>)> = report
         .results
         .iter()
-        .filter_map(|r| r.delivery.as_ref().map(|d| (r.target.as_str(), d.curve.clone())))
+        .filter_map(|r| {
+            r.delivery
+                .as_ref()
+                .map(|d| (r.target.as_str(), d.curve.clone()))
+        })
         .collect();
-    let labels = ["0", "25", "50", "75", "90", "95", "99", "99.5", "99.9", "99.99", "max"];
+    let labels = [
+        "0", "25", "50", "75", "90", "95", "99", "99.5", "99.9", "99.99", "max",
+    ];
     let top = series
         .iter()
         .flat_map(|(_, c)| c.iter().map(|(_, v)| *v))
@@ -164,7 +185,10 @@ fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
     let root = BitMapBackend::new(path, (960, 540)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("Delivery latency by percentile: {}", report.scenario), ("sans-serif", 22))
+        .caption(
+            format!("Delivery latency by percentile: {}", report.scenario),
+            ("sans-serif", 22),
+        )
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(60)
@@ -185,9 +209,15 @@ fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
                 colour.stroke_width(2),
             ))?
             .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
     }
-    chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
     root.present()?;
     Ok(())
 }

@@ -70,9 +70,11 @@ impl Run {
                 .map(|index| {
                     let run = &run;
                     async move {
-                        let (chat, customer_url, bot_url) = run.target.create_chat(&run.http, index).await?;
+                        let (chat, customer_url, bot_url) =
+                            run.target.create_chat(&run.http, index).await?;
                         let chat = Arc::new(chat);
-                        run.open_socket(&chat, Side::Customer, &customer_url).await?;
+                        run.open_socket(&chat, Side::Customer, &customer_url)
+                            .await?;
                         run.open_socket(&chat, Side::Bot, &bot_url).await?;
                         Ok((chat, customer_url, bot_url))
                     }
@@ -109,7 +111,12 @@ impl Run {
         let stop = CancellationToken::new();
         let task = tokio::spawn(reader.run(ws, stop.clone()));
         let key = (chat.index, side == Side::Customer);
-        if let Some((old, _)) = self.sockets.lock().expect("sockets").insert(key, (stop, task)) {
+        if let Some((old, _)) = self
+            .sockets
+            .lock()
+            .expect("sockets")
+            .insert(key, (stop, task))
+        {
             old.cancel();
         }
         Ok(())
@@ -141,7 +148,8 @@ impl Run {
                     }
                 }
                 let Some(chat) = picked else {
-                    self.tracker.error("no idle chat (server slower than the rate)");
+                    self.tracker
+                        .error("no idle chat (server slower than the rate)");
                     continue;
                 };
                 let run = self.clone();
@@ -158,10 +166,14 @@ impl Run {
         let content = format!("{}:{n}:{sent_at}:{padding}", chat.index);
         self.tracker.sent.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let result = self.target.send(&self.http, chat, self.settings.sender, content).await;
+        let result = self
+            .target
+            .send(&self.http, chat, self.settings.sender, content)
+            .await;
         match result {
             Ok(()) => {
-                self.tracker.record_send(started.elapsed().as_micros() as u64);
+                self.tracker
+                    .record_send(started.elapsed().as_micros() as u64);
                 chat.acked.lock().expect("acked").push(n);
                 self.tracker.acked.fetch_add(1, Ordering::Relaxed);
             }
@@ -188,8 +200,16 @@ impl Run {
         let mut losses = Losses::default();
         for chat in &self.chats {
             let acked = chat.acked.lock().expect("acked");
-            let receiver = chat.participant(self.settings.sender.other()).inbox.lock().expect("inbox");
-            let sender = chat.participant(self.settings.sender).inbox.lock().expect("inbox");
+            let receiver = chat
+                .participant(self.settings.sender.other())
+                .inbox
+                .lock()
+                .expect("inbox");
+            let sender = chat
+                .participant(self.settings.sender)
+                .inbox
+                .lock()
+                .expect("inbox");
             for n in acked.iter() {
                 if !receiver.seen.contains(n) {
                     losses.lost += 1;
@@ -221,12 +241,29 @@ impl Run {
                 async move {
                     let url = run.target.reconnect(&run.http, &chat, side).await?;
                     run.open_socket(&chat, side, &url).await?;
-                    let after = chat.participant(side).inbox.lock().expect("inbox").last_id.clone();
-                    for (id, content) in run.target.transcript_after(&run.http, &chat, side, after).await? {
+                    let after = chat
+                        .participant(side)
+                        .inbox
+                        .lock()
+                        .expect("inbox")
+                        .last_id
+                        .clone();
+                    for (id, content) in run
+                        .target
+                        .transcript_after(&run.http, &chat, side, after)
+                        .await?
+                    {
                         if let Some((index, n, sent_us)) = socket::parse_content(&content) {
                             if index == chat.index {
                                 let mut inbox = chat.participant(side).inbox.lock().expect("inbox");
-                                run.tracker.receive(&mut inbox, n, sent_us, Some(&id), side != run.settings.sender, false);
+                                run.tracker.receive(
+                                    &mut inbox,
+                                    n,
+                                    sent_us,
+                                    Some(&id),
+                                    side != run.settings.sender,
+                                    false,
+                                );
                             }
                         }
                     }

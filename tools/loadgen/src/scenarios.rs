@@ -39,12 +39,19 @@ fn settings(plan: &Plan, sender: Side, chats: usize) -> Settings {
     }
 }
 
-fn server_use(pid: Option<u32>, rss_before: Option<u64>, sockets: usize, cpu: Option<(f64, Duration)>) -> Option<ServerUse> {
+fn server_use(
+    pid: Option<u32>,
+    rss_before: Option<u64>,
+    sockets: usize,
+    cpu: Option<(f64, Duration)>,
+) -> Option<ServerUse> {
     let pid = pid?;
     let rss = procstat::rss_bytes(pid).ok()?;
     Some(ServerUse {
         rss_bytes: rss,
-        rss_per_socket_bytes: rss_before.filter(|_| sockets > 0).map(|b| rss.saturating_sub(b) / sockets as u64),
+        rss_per_socket_bytes: rss_before
+            .filter(|_| sockets > 0)
+            .map(|b| rss.saturating_sub(b) / sockets as u64),
         cpu_percent: cpu.map(|(seconds, over)| seconds / over.as_secs_f64() * 100.0),
     })
 }
@@ -84,12 +91,15 @@ fn cpu_now(pid: Option<u32>) -> Option<f64> {
 /// `latency`: C chats, R messages per second in total, for D seconds.
 pub async fn latency(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResult> {
     let rss_before = subject.pid.and_then(|p| procstat::rss_bytes(p).ok());
-    let run = Arc::new(Run::setup(subject.target, settings(plan, Side::Customer, plan.chats)).await?);
+    let run =
+        Arc::new(Run::setup(subject.target, settings(plan, Side::Customer, plan.chats)).await?);
     run.tracker.take_window();
     let cpu_before = cpu_now(subject.pid);
     let started = Instant::now();
     let achieved = run.drive(plan.rate, plan.duration).await;
-    let cpu = cpu_before.zip(cpu_now(subject.pid)).map(|(a, b)| (b - a, started.elapsed()));
+    let cpu = cpu_before
+        .zip(cpu_now(subject.pid))
+        .map(|(a, b)| (b - a, started.elapsed()));
     run.drain(Duration::from_secs(10)).await;
     let mut out = result(&run, plan.rate, achieved, plan.duration);
     out.server = server_use(subject.pid, rss_before, run.socket_count(), cpu);
@@ -100,7 +110,8 @@ pub async fn latency(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResu
 /// `throughput`: raises the rate step by step until p99 delivery passes 10 ms, errors appear, or
 /// the rate is not reached; reports the highest rate that held.
 pub async fn throughput(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResult> {
-    let run = Arc::new(Run::setup(subject.target, settings(plan, Side::Customer, plan.chats)).await?);
+    let run =
+        Arc::new(Run::setup(subject.target, settings(plan, Side::Customer, plan.chats)).await?);
     run.tracker.take_window();
     let mut rate = plan.rate;
     let mut steps = Vec::new();
@@ -111,7 +122,9 @@ pub async fn throughput(plan: &Plan, subject: Subject) -> anyhow::Result<TargetR
         let cpu_before = cpu_now(subject.pid);
         let started = Instant::now();
         let achieved = run.drive(rate, plan.duration).await;
-        let cpu = cpu_before.zip(cpu_now(subject.pid)).map(|(a, b)| (b - a) / started.elapsed().as_secs_f64() * 100.0);
+        let cpu = cpu_before
+            .zip(cpu_now(subject.pid))
+            .map(|(a, b)| (b - a) / started.elapsed().as_secs_f64() * 100.0);
         run.drain(Duration::from_secs(5)).await;
         let (delivery, _) = run.tracker.take_window();
         let latency = Latency::of(&delivery);
@@ -130,7 +143,12 @@ pub async fn throughput(plan: &Plan, subject: Subject) -> anyhow::Result<TargetR
         best = Some((rate, latency));
         rate *= 1.25;
     }
-    let mut out = result(&run, plan.rate, best.as_ref().map_or(0.0, |(r, _)| *r), plan.duration);
+    let mut out = result(
+        &run,
+        plan.rate,
+        best.as_ref().map_or(0.0, |(r, _)| *r),
+        plan.duration,
+    );
     out.delivery = best.as_ref().map(|(_, l)| l.clone());
     out.extra = json!({"highest_sustained_rate": best.as_ref().map(|(r, _)| r), "steps": steps});
     out.server = server_use(subject.pid, None, run.socket_count(), None);
@@ -147,7 +165,9 @@ pub async fn idle(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResult>
     let cpu_before = cpu_now(subject.pid);
     let held = Instant::now();
     tokio::time::sleep(plan.duration).await;
-    let cpu = cpu_before.zip(cpu_now(subject.pid)).map(|(a, b)| (b - a, held.elapsed()));
+    let cpu = cpu_before
+        .zip(cpu_now(subject.pid))
+        .map(|(a, b)| (b - a, held.elapsed()));
     let mut out = result(&run, 0.0, 0.0, plan.duration);
     out.server = server_use(subject.pid, rss_before, run.socket_count(), cpu);
     out.extra = json!({

@@ -28,7 +28,10 @@ pub async fn open(url: &str, source: Option<Ipv4Addr>) -> anyhow::Result<Socket>
     let parsed = url::Url::parse(url)?;
     let host = parsed.host_str().context("host")?;
     let port = parsed.port_or_known_default().context("port")?;
-    let addr: SocketAddr = tokio::net::lookup_host((host, port)).await?.next().context("address")?;
+    let addr: SocketAddr = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .context("address")?;
     let socket = TcpSocket::new_v4()?;
     if let Some(ip) = source {
         socket.bind(SocketAddr::new(ip.into(), 0))?;
@@ -73,7 +76,11 @@ struct Item {
 /// Message contents are `chat:n:sent_at_us:padding`.
 pub fn parse_content(content: &str) -> Option<(usize, u32, u64)> {
     let mut parts = content.splitn(4, ':');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    Some((
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    ))
 }
 
 pub struct Reader {
@@ -88,8 +95,10 @@ pub struct Reader {
 impl Reader {
     /// Reads until `stop`, heartbeating like ChatJS.
     pub async fn run(self, mut ws: Socket, stop: CancellationToken) {
-        let offset = Duration::from_millis(rand::random::<u64>() % HEARTBEAT_EVERY.as_millis() as u64);
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + offset, HEARTBEAT_EVERY);
+        let offset =
+            Duration::from_millis(rand::random::<u64>() % HEARTBEAT_EVERY.as_millis() as u64);
+        let mut heartbeat =
+            tokio::time::interval_at(tokio::time::Instant::now() + offset, HEARTBEAT_EVERY);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => {
@@ -133,12 +142,15 @@ impl Reader {
                 match frame["topic"].as_str() {
                     Some("aws/chat") => {}
                     Some("aws/heartbeat") | Some("aws/ping") => {
-                        self.tracker.heartbeat_replies.fetch_add(1, Ordering::Relaxed);
+                        self.tracker
+                            .heartbeat_replies
+                            .fetch_add(1, Ordering::Relaxed);
                         return;
                     }
                     _ => return,
                 }
-                let Some(Ok(item)) = frame["content"].as_str().map(serde_json::from_str::<Item>) else {
+                let Some(Ok(item)) = frame["content"].as_str().map(serde_json::from_str::<Item>)
+                else {
                     self.tracker.error("unparseable item");
                     return;
                 };
@@ -156,7 +168,13 @@ impl Reader {
             self.tracker.error("message of another chat");
             return;
         }
-        let mut inbox = self.chat.participant(self.side).inbox.lock().expect("inbox");
-        self.tracker.receive(&mut inbox, n, sent_us, id.as_deref(), self.primary, true);
+        let mut inbox = self
+            .chat
+            .participant(self.side)
+            .inbox
+            .lock()
+            .expect("inbox");
+        self.tracker
+            .receive(&mut inbox, n, sent_us, id.as_deref(), self.primary, true);
     }
 }

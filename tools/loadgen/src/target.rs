@@ -112,12 +112,20 @@ impl Target {
     }
 
     /// Creates a chat with both participants able to send; returns it with their socket URLs.
-    pub async fn create_chat(&self, http: &reqwest::Client, index: usize) -> anyhow::Result<(Chat, String, String)> {
+    pub async fn create_chat(
+        &self,
+        http: &reqwest::Client,
+        index: usize,
+    ) -> anyhow::Result<(Chat, String, String)> {
         match self {
             Target::Relay { url } => {
                 let ws = url.replacen("http://", "ws://", 1);
                 Ok((
-                    chat(index, participant(String::new(), String::new()), participant(String::new(), String::new())),
+                    chat(
+                        index,
+                        participant(String::new(), String::new()),
+                        participant(String::new(), String::new()),
+                    ),
                     format!("{ws}/ws/{index}/a"),
                     format!("{ws}/ws/{index}/b"),
                 ))
@@ -136,8 +144,14 @@ impl Target {
                     )
                     .await
                     .context("StartChatContact")?;
-                let contact_id = started["ContactId"].as_str().context("ContactId")?.to_string();
-                let customer_token = started["ParticipantToken"].as_str().context("ParticipantToken")?.to_string();
+                let contact_id = started["ContactId"]
+                    .as_str()
+                    .context("ContactId")?
+                    .to_string();
+                let customer_token = started["ParticipantToken"]
+                    .as_str()
+                    .context("ParticipantToken")?
+                    .to_string();
                 let bot = sb
                     .signed(
                         http,
@@ -158,7 +172,11 @@ impl Target {
                 let (customer_conn, customer_url) = sb.connection(http, &customer_token).await?;
                 let (bot_conn, bot_url) = sb.connection(http, &bot_token).await?;
                 Ok((
-                    chat(index, participant(customer_token, customer_conn), participant(bot_token, bot_conn)),
+                    chat(
+                        index,
+                        participant(customer_token, customer_conn),
+                        participant(bot_token, bot_conn),
+                    ),
                     customer_url,
                     bot_url,
                 ))
@@ -167,14 +185,28 @@ impl Target {
     }
 
     /// Sends one message from `side`; returns once the server acknowledged it.
-    pub async fn send(&self, http: &reqwest::Client, chat: &Chat, side: Side, content: String) -> Result<(), String> {
+    pub async fn send(
+        &self,
+        http: &reqwest::Client,
+        chat: &Chat,
+        side: Side,
+        content: String,
+    ) -> Result<(), String> {
         let response = match self {
             Target::Relay { url } => {
                 let letter = if side == Side::Customer { 'a' } else { 'b' };
-                http.post(format!("{url}/send/{}/{letter}", chat.index)).body(content).send().await
+                http.post(format!("{url}/send/{}/{letter}", chat.index))
+                    .body(content)
+                    .send()
+                    .await
             }
             Target::Switchboard(sb) => {
-                let token = chat.participant(side).connection_token.lock().expect("token").clone();
+                let token = chat
+                    .participant(side)
+                    .connection_token
+                    .lock()
+                    .expect("token")
+                    .clone();
                 http.post(format!("{}/participant/message", sb.url))
                     .header("x-amz-bearer", token)
                     .header("content-type", "application/json")
@@ -193,7 +225,12 @@ impl Target {
     }
 
     /// A fresh socket URL for a participant that reconnects (Switchboard mints one per call).
-    pub async fn reconnect(&self, http: &reqwest::Client, chat: &Chat, side: Side) -> anyhow::Result<String> {
+    pub async fn reconnect(
+        &self,
+        http: &reqwest::Client,
+        chat: &Chat,
+        side: Side,
+    ) -> anyhow::Result<String> {
         match self {
             Target::Relay { .. } => bail!("the relay keeps nothing to reconnect to"),
             Target::Switchboard(sb) => {
@@ -216,11 +253,17 @@ impl Target {
         let Target::Switchboard(sb) = self else {
             bail!("the relay keeps no transcript");
         };
-        let token = chat.participant(side).connection_token.lock().expect("token").clone();
+        let token = chat
+            .participant(side)
+            .connection_token
+            .lock()
+            .expect("token")
+            .clone();
         let mut out = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            let mut body = json!({"MaxResults": 100, "ScanDirection": "FORWARD", "SortOrder": "ASCENDING"});
+            let mut body =
+                json!({"MaxResults": 100, "ScanDirection": "FORWARD", "SortOrder": "ASCENDING"});
             match (&next, &after_id) {
                 (Some(token), _) => body["NextToken"] = json!(token),
                 (None, Some(id)) => body["StartPosition"] = json!({"Id": id}),
@@ -254,10 +297,23 @@ impl Target {
 
 impl SwitchboardTarget {
     /// A SigV4-signed Connect API call, as the AWS SDKs make it.
-    async fn signed(&self, http: &reqwest::Client, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+    async fn signed(
+        &self,
+        http: &reqwest::Client,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.url);
         let body = body.to_string();
-        let identity = aws_credential_types::Credentials::new(&self.access_key, &self.secret_key, None, None, "loadgen").into();
+        let identity = aws_credential_types::Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            None,
+            "loadgen",
+        )
+        .into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
@@ -267,7 +323,12 @@ impl SwitchboardTarget {
             .build()?
             .into();
         let headers = [("content-type", "application/json")];
-        let signable = SignableRequest::new(method, &url, headers.into_iter(), SignableBody::Bytes(body.as_bytes()))?;
+        let signable = SignableRequest::new(
+            method,
+            &url,
+            headers.into_iter(),
+            SignableBody::Bytes(body.as_bytes()),
+        )?;
         let (instructions, _) = sign(signable, &params)?.into_parts();
         let mut request = http::Request::builder()
             .method(method)
@@ -285,7 +346,11 @@ impl SwitchboardTarget {
     }
 
     /// CreateParticipantConnection for both types: the connection token and the socket URL.
-    async fn connection(&self, http: &reqwest::Client, participant_token: &str) -> anyhow::Result<(String, String)> {
+    async fn connection(
+        &self,
+        http: &reqwest::Client,
+        participant_token: &str,
+    ) -> anyhow::Result<(String, String)> {
         let response: Value = http
             .post(format!("{}/participant/connection", self.url))
             .header("x-amz-bearer", participant_token)
@@ -302,7 +367,10 @@ impl SwitchboardTarget {
                 .as_str()
                 .context("ConnectionToken")?
                 .to_string(),
-            response["Websocket"]["Url"].as_str().context("Websocket.Url")?.to_string(),
+            response["Websocket"]["Url"]
+                .as_str()
+                .context("Websocket.Url")?
+                .to_string(),
         ))
     }
 }

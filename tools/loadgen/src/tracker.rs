@@ -63,7 +63,12 @@ impl Tracker {
     }
 
     pub fn error(&self, kind: impl Into<String>) {
-        *self.errors.lock().expect("errors").entry(kind.into()).or_default() += 1;
+        *self
+            .errors
+            .lock()
+            .expect("errors")
+            .entry(kind.into())
+            .or_default() += 1;
     }
 
     pub fn error_count(&self) -> u64 {
@@ -76,7 +81,15 @@ impl Tracker {
 
     /// A message seen on a socket: `live` for socket frames, not for transcript catch-up.
     /// Returns false if it was a duplicate.
-    pub fn receive(&self, inbox: &mut Inbox, n: u32, sent_us: u64, id: Option<&str>, primary: bool, live: bool) -> bool {
+    pub fn receive(
+        &self,
+        inbox: &mut Inbox,
+        n: u32,
+        sent_us: u64,
+        id: Option<&str>,
+        primary: bool,
+        live: bool,
+    ) -> bool {
         if !inbox.seen.insert(n) {
             if live {
                 self.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -108,7 +121,8 @@ impl Tracker {
 
     /// Takes the histograms gathered so far, starting new ones (for stepped runs).
     pub fn take_window(&self) -> (Histogram<u64>, Histogram<u64>) {
-        let delivery = std::mem::replace(&mut *self.delivery.lock().expect("delivery"), histogram());
+        let delivery =
+            std::mem::replace(&mut *self.delivery.lock().expect("delivery"), histogram());
         let send = std::mem::replace(&mut *self.send.lock().expect("send"), histogram());
         (delivery, send)
     }
@@ -135,10 +149,12 @@ pub struct Latency {
 impl Latency {
     pub fn of(h: &Histogram<u64>) -> Self {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-        let curve = [0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0]
-            .iter()
-            .map(|q| (q * 100.0, ms(*q)))
-            .collect();
+        let curve = [
+            0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0,
+        ]
+        .iter()
+        .map(|q| (q * 100.0, ms(*q)))
+        .collect();
         Self {
             count: h.len(),
             p50_ms: ms(0.5),

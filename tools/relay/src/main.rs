@@ -20,18 +20,27 @@ type Sockets = Arc<Mutex<HashMap<(u64, char), mpsc::UnboundedSender<Bytes>>>>;
 
 #[tokio::main]
 async fn main() {
-    let listen = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".into());
     let sockets: Sockets = Arc::default();
     let app = Router::new()
         .route("/ws/{pair}/{side}", get(open))
         .route("/send/{pair}/{side}", post(send))
         .with_state(sockets);
     let listener = tokio::net::TcpListener::bind(&listen).await.expect("bind");
-    println!("relay listening on http://{}", listener.local_addr().expect("address"));
+    println!(
+        "relay listening on http://{}",
+        listener.local_addr().expect("address")
+    );
     axum::serve(listener, app).await.expect("serve");
 }
 
-async fn open(State(sockets): State<Sockets>, Path((pair, side)): Path<(u64, char)>, ws: WebSocketUpgrade) -> Response {
+async fn open(
+    State(sockets): State<Sockets>,
+    Path((pair, side)): Path<(u64, char)>,
+    ws: WebSocketUpgrade,
+) -> Response {
     // The same socket buffers as Switchboard's, so memory figures compare like with like.
     ws.read_buffer_size(2 * 1024)
         .write_buffer_size(0)
@@ -61,7 +70,11 @@ async fn run(sockets: Sockets, pair: u64, side: char, mut socket: WebSocket) {
     sockets.lock().expect("lock").remove(&(pair, side));
 }
 
-async fn send(State(sockets): State<Sockets>, Path((pair, side)): Path<(u64, char)>, body: Bytes) -> StatusCode {
+async fn send(
+    State(sockets): State<Sockets>,
+    Path((pair, side)): Path<(u64, char)>,
+    body: Bytes,
+) -> StatusCode {
     let other = if side == 'a' { 'b' } else { 'a' };
     let target = sockets.lock().expect("lock").get(&(pair, other)).cloned();
     match target.map(|tx| tx.send(body)) {

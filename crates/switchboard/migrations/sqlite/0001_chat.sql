@@ -21,9 +21,7 @@ CREATE TABLE contacts (
     expires_at              INTEGER NOT NULL,
     ended_at                INTEGER,
     disconnect_reason       TEXT,
-    updated_at              INTEGER NOT NULL,
-    last_seq                INTEGER NOT NULL DEFAULT 0,  -- sequence of the newest item
-    last_item_at            INTEGER NOT NULL DEFAULT 0   -- time of the newest item
+    updated_at              INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX contacts_by_client_token ON contacts (instance_id, client_token)
     WHERE client_token IS NOT NULL;

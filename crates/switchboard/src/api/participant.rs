@@ -49,7 +49,7 @@ fn parse(body: &[u8]) -> Result<Input, ApiError> {
     Input::parse(body, ApiError::validation)
 }
 
-async fn session(app: &AppState, token: &str) -> Result<Session, ApiError> {
+async fn session(app: &AppState, token: &str) -> Result<std::sync::Arc<Session>, ApiError> {
     app.chat
         .authenticate(token)
         .await

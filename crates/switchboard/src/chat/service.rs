@@ -33,6 +33,8 @@ pub struct ChatService {
     routing: Arc<dyn RoutingHook>,
     /// `ws://HOST:PORT` or `wss://...`: where WebSocket URLs point.
     websocket_base: String,
+    /// Participants on open chats, by participant id: spares every participant call two reads.
+    sessions: SessionCache,
     /// Answers to recent typing events by ClientToken (typing is not stored, retries still
     /// deserve the same answer).
     recent_typing: RecentAnswers,
@@ -99,6 +101,7 @@ impl ChatService {
             routing,
             websocket_base,
             recent_typing: RecentAnswers::default(),
+            sessions: SessionCache::default(),
         }
     }
 
@@ -304,6 +307,7 @@ impl ChatService {
             .end_contact(contact_id, event(CHAT_ENDED, None), reason)
             .await?
         {
+            self.sessions.forget_contact(contact_id);
             if let Some(contact) = self.store.contact(contact_id).await? {
                 self.publish_items(&contact, &[item]);
             }
@@ -421,11 +425,14 @@ impl ChatService {
         &self,
         token: &str,
         kind: TokenKind,
-    ) -> Result<Session, ChatError> {
+    ) -> Result<Arc<Session>, ChatError> {
         let claims = self
             .tokens
             .verify(token, kind, self.now())
             .ok_or(ChatError::AccessDenied)?;
+        if let Some(session) = self.sessions.get(&claims.participant_id) {
+            return Ok(session);
+        }
         let participant = self
             .store
             .participant(&claims.participant_id)
@@ -439,10 +446,12 @@ impl ChatService {
         if participant.has_left() || contact.is_ended() {
             return Err(ChatError::AccessDenied);
         }
-        Ok(Session {
+        let session = Arc::new(Session {
             participant,
             contact,
-        })
+        });
+        self.sessions.insert(session.clone());
+        Ok(session)
     }
 
     pub async fn create_connection(
@@ -461,13 +470,13 @@ impl ChatService {
         ))
     }
 
-    pub async fn authenticate(&self, connection_token: &str) -> Result<Session, ChatError> {
+    pub async fn authenticate(&self, connection_token: &str) -> Result<Arc<Session>, ChatError> {
         self.participant_by_token(connection_token, TokenKind::Connection)
             .await
     }
 
     /// The participant a WebSocket URL was minted for.
-    pub async fn authenticate_websocket(&self, token: &str) -> Result<Session, ChatError> {
+    pub async fn authenticate_websocket(&self, token: &str) -> Result<Arc<Session>, ChatError> {
         self.participant_by_token(token, TokenKind::WebSocket).await
     }
 
@@ -595,6 +604,10 @@ impl ChatService {
                 client_token,
             })
             .await?;
+        self.sessions.forget_participant(&participant.id);
+        if is_customer {
+            self.sessions.forget_contact(&session.contact.id);
+        }
         self.publish_items(&session.contact, &departed.items);
         if is_customer && !departed.existing {
             self.routing.contact_ended(&session.contact.id);
@@ -817,5 +830,46 @@ impl RecentAnswers {
             }
         }
         entries.insert(key, (answer, now));
+    }
+}
+
+/// Sessions of participants on open chats. Entries go when their participant leaves or their chat
+/// ends (through this service); the store still refuses writes to ended chats on its own.
+#[derive(Default)]
+struct SessionCache {
+    by_participant: std::sync::Mutex<std::collections::HashMap<String, Arc<Session>>>,
+}
+
+impl SessionCache {
+    const MAX_ENTRIES: usize = 200_000;
+
+    fn get(&self, participant_id: &str) -> Option<Arc<Session>> {
+        self.by_participant
+            .lock()
+            .expect("sessions")
+            .get(participant_id)
+            .cloned()
+    }
+
+    fn insert(&self, session: Arc<Session>) {
+        let mut map = self.by_participant.lock().expect("sessions");
+        if map.len() >= Self::MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(session.participant.id.clone(), session);
+    }
+
+    fn forget_participant(&self, participant_id: &str) {
+        self.by_participant
+            .lock()
+            .expect("sessions")
+            .remove(participant_id);
+    }
+
+    fn forget_contact(&self, contact_id: &str) {
+        self.by_participant
+            .lock()
+            .expect("sessions")
+            .retain(|_, s| s.contact.id != contact_id);
     }
 }

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use crate::awsproto::ApiError;
 use crate::bus::{Closing, Delivery};
 use crate::chat::service::Session;
+use crate::chat::ChatError;
 use crate::server::AppState;
 use crate::store::Range;
 
@@ -70,6 +71,16 @@ async fn upgrade(
     };
     let session = match app.chat.authenticate_websocket(&token).await {
         Ok(session) => session,
+        Err(ChatError::Internal(why)) => {
+            // Not the client's fault: a 403 would make ChatJS give the chat up for ended.
+            tracing::error!(error = %why, "websocket authentication failed");
+            return ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                "Try again",
+            )
+            .into_response();
+        }
         Err(_) => return ApiError::access_denied().into_response(),
     };
     let ws = match ws {
@@ -118,7 +129,7 @@ enum End {
     Gone,
 }
 
-async fn run(app: AppState, session: Session, mut socket: WebSocket) {
+async fn run(app: AppState, session: std::sync::Arc<Session>, mut socket: WebSocket) {
     let mut subscription: Option<Subscription> = None;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();

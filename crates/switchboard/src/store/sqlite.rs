@@ -7,7 +7,7 @@
 //! write survives a crash. Reads use a separate pool of read-only connections, which WAL lets run
 //! beside the writer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -60,15 +60,23 @@ impl SqliteStore {
         Ok(Self { writes, reads })
     }
 
+    /// Queues a write that may issue several statements (undone whole if it fails).
     async fn write<T: Send + 'static>(
         &self,
-        run: impl for<'c> FnOnce(&'c mut SqliteConnection, i64) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
+        run: impl for<'c> FnOnce(&'c mut Writer, i64) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.queue(true, Box::new(run)).await
+    }
+
+    async fn queue<T: Send + 'static>(
+        &self,
+        several_statements: bool,
+        run: WriteFn<T>,
     ) -> StoreResult<T> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            run: Some(Box::new(run)),
+            run: Some(run),
+            several_statements,
             result: None,
             reply: Some(reply),
         };
@@ -84,29 +92,75 @@ impl SqliteStore {
 
 // ---- the writer ---------------------------------------------------------------------------
 
+/// The writer task's state: the only writing connection, and what it knows for certain about the
+/// contacts it writes to. Being the only writer, it can keep each contact's next sequence number
+/// and ended flag in memory, so appending a message is a single INSERT.
+pub(super) struct Writer {
+    conn: SqliteConnection,
+    cursors: HashMap<String, Cursor>,
+    /// Participants known to be on (false) or gone from (true) their contact.
+    departed: HashMap<String, bool>,
+    /// Contacts whose cursor the current write changed; forgotten if that write is undone.
+    touched: Vec<String>,
+}
+
+/// Where a contact's transcript stands.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    last_seq: i64,
+    last_at: i64,
+    ended: bool,
+}
+
+/// How many contacts and participants the writer remembers before starting afresh.
+const MAX_REMEMBERED: usize = 200_000;
+
+impl Writer {
+    fn forget_touched(&mut self) {
+        for contact in self.touched.drain(..) {
+            self.cursors.remove(&contact);
+        }
+        self.departed.clear();
+    }
+
+    fn forget_everything(&mut self) {
+        self.cursors.clear();
+        self.departed.clear();
+        self.touched.clear();
+    }
+}
+
 type WriteFn<T> =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection, i64) -> BoxFuture<'c, StoreResult<T>> + Send>;
+    Box<dyn for<'c> FnOnce(&'c mut Writer, i64) -> BoxFuture<'c, StoreResult<T>> + Send>;
 
 struct Job<T> {
     run: Option<WriteFn<T>>,
+    /// Whether the write may issue several statements and so needs a savepoint to be undone
+    /// whole; a single-statement write is undone by SQLite itself when it fails.
+    several_statements: bool,
     result: Option<StoreResult<T>>,
     reply: Option<oneshot::Sender<StoreResult<T>>>,
 }
 
 trait PendingWrite: Send {
-    /// Runs the write; returns whether it succeeded (and its savepoint should be kept).
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection, now_ms: i64) -> BoxFuture<'c, bool>;
+    fn several_statements(&self) -> bool;
+    /// Runs the write; returns whether it succeeded.
+    fn run<'c>(&'c mut self, writer: &'c mut Writer, now_ms: i64) -> BoxFuture<'c, bool>;
     /// Answers the caller once the transaction's fate is known.
     fn complete(self: Box<Self>, commit_failure: Option<&str>);
 }
 
 impl<T: Send + 'static> PendingWrite for Job<T> {
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection, now_ms: i64) -> BoxFuture<'c, bool> {
+    fn several_statements(&self) -> bool {
+        self.several_statements
+    }
+
+    fn run<'c>(&'c mut self, writer: &'c mut Writer, now_ms: i64) -> BoxFuture<'c, bool> {
         Box::pin(async move {
             let Some(run) = self.run.take() else {
                 return false;
             };
-            let result = run(conn, now_ms).await;
+            let result = run(writer, now_ms).await;
             let ok = result.is_ok();
             self.result = Some(result);
             ok
@@ -127,10 +181,16 @@ impl<T: Send + 'static> PendingWrite for Job<T> {
 }
 
 async fn run_writer(
-    mut conn: SqliteConnection,
+    conn: SqliteConnection,
     mut queue: mpsc::Receiver<Box<dyn PendingWrite>>,
     clock: SharedClock,
 ) {
+    let mut writer = Writer {
+        conn,
+        cursors: HashMap::new(),
+        departed: HashMap::new(),
+        touched: Vec::new(),
+    };
     let mut batch: Vec<Box<dyn PendingWrite>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -140,34 +200,60 @@ async fn run_writer(
                 Err(_) => break,
             }
         }
+        if writer.cursors.len() > MAX_REMEMBERED || writer.departed.len() > MAX_REMEMBERED {
+            writer.forget_everything();
+        }
         let now_ms = to_millis(clock.now());
-        let outcome = run_batch(&mut conn, &mut batch, now_ms).await;
+        let outcome = run_batch(&mut writer, &mut batch, now_ms).await;
         let failure = outcome.err().map(|e| e.to_string());
         if let Some(why) = &failure {
             tracing::error!(error = %why, writes = batch.len(), "store transaction failed");
+            // Nothing of this batch was kept; what the writer remembered may be ahead of the file.
+            writer.forget_everything();
+            let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
         }
         for job in batch.drain(..) {
             job.complete(failure.as_deref());
         }
     }
-    let _ = conn.close().await;
+    let _ = writer.conn.close().await;
 }
 
+/// Runs a batch in one transaction: each write that may issue several statements inside its own
+/// savepoint, so that a failing write is undone whole without undoing the others.
 async fn run_batch(
-    conn: &mut SqliteConnection,
+    writer: &mut Writer,
     batch: &mut [Box<dyn PendingWrite>],
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = conn.begin().await?;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut writer.conn)
+        .await?;
     for job in batch.iter_mut() {
-        let mut savepoint = tx.begin().await?;
-        if job.run(&mut savepoint, now_ms).await {
-            savepoint.commit().await?;
-        } else {
-            savepoint.rollback().await?;
+        writer.touched.clear();
+        if job.several_statements() {
+            sqlx::query("SAVEPOINT write")
+                .execute(&mut writer.conn)
+                .await?;
+            if job.run(writer, now_ms).await {
+                sqlx::query("RELEASE write")
+                    .execute(&mut writer.conn)
+                    .await?;
+            } else {
+                sqlx::query("ROLLBACK TO write")
+                    .execute(&mut writer.conn)
+                    .await?;
+                sqlx::query("RELEASE write")
+                    .execute(&mut writer.conn)
+                    .await?;
+                writer.forget_touched();
+            }
+        } else if !job.run(writer, now_ms).await {
+            writer.forget_touched();
         }
     }
-    tx.commit().await
+    sqlx::query("COMMIT").execute(&mut writer.conn).await?;
+    Ok(())
 }
 
 // ---- write operations (run inside the writer's transaction) -------------------------------
@@ -180,31 +266,73 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("serialisable")
 }
 
-/// Gives `item` the contact's next sequence number and a time strictly after the previous item's.
+/// The contact's cursor, loaded from the file the first time.
+async fn cursor<'w>(w: &'w mut Writer, contact_id: &str) -> StoreResult<&'w mut Cursor> {
+    if !w.cursors.contains_key(contact_id) {
+        let row = sqlx::query(
+            "SELECT ended_at IS NOT NULL AS ended,
+                    (SELECT COALESCE(MAX(seq), 0) FROM items WHERE contact_id = ?1) AS last_seq,
+                    (SELECT COALESCE(MAX(absolute_time), 0) FROM items WHERE contact_id = ?1) AS last_at
+             FROM contacts WHERE id = ?1",
+        )
+        .bind(contact_id)
+        .fetch_optional(&mut w.conn)
+        .await
+        .map_err(backend)?
+        .ok_or(StoreError::ContactNotFound)?;
+        w.cursors.insert(
+            contact_id.to_string(),
+            Cursor {
+                last_seq: row.get("last_seq"),
+                last_at: row.get("last_at"),
+                ended: row.get("ended"),
+            },
+        );
+    }
+    Ok(w.cursors.get_mut(contact_id).expect("just loaded"))
+}
+
+/// Whether a participant has left, loaded from the file the first time.
+async fn has_departed(w: &mut Writer, participant_id: &str) -> StoreResult<bool> {
+    if let Some(departed) = w.departed.get(participant_id) {
+        return Ok(*departed);
+    }
+    let left: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT left_at FROM participants WHERE id = ?1")
+            .bind(participant_id)
+            .fetch_optional(&mut w.conn)
+            .await
+            .map_err(backend)?;
+    let departed = left.ok_or(StoreError::ParticipantNotFound)?.is_some();
+    w.departed.insert(participant_id.to_string(), departed);
+    Ok(departed)
+}
+
+/// Refuses a contact that has ended (or does not exist).
+async fn open_contact(w: &mut Writer, contact_id: &str) -> StoreResult<()> {
+    if cursor(w, contact_id).await?.ended {
+        return Err(StoreError::ContactEnded);
+    }
+    Ok(())
+}
+
+/// Gives `item` the contact's next sequence number and a time strictly after the previous item's,
+/// and inserts it. `None` when the sender's client token was used before (nothing inserted).
 async fn append(
-    conn: &mut SqliteConnection,
+    w: &mut Writer,
     contact_id: &str,
     item: NewItem,
     client_token: Option<&str>,
     now_ms: i64,
-) -> StoreResult<Item> {
-    let row = sqlx::query(
-        "UPDATE contacts SET last_seq = last_seq + 1, last_item_at = MAX(last_item_at + 1, ?1)
-         WHERE id = ?2 RETURNING last_seq, last_item_at",
-    )
-    .bind(now_ms)
-    .bind(contact_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?
-    .ok_or(StoreError::ContactNotFound)?;
-    let seq: i64 = row.get(0);
-    let at: i64 = row.get(1);
+) -> StoreResult<Option<Item>> {
+    let c = *cursor(w, contact_id).await?;
+    let (seq, at) = (c.last_seq + 1, now_ms.max(c.last_at + 1));
     let sender = item.sender.as_ref();
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO items (contact_id, seq, id, type, content_type, content, participant_id,
                             display_name, participant_role, absolute_time, client_token)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (participant_id, client_token) WHERE client_token IS NOT NULL DO NOTHING",
     )
     .bind(contact_id)
     .bind(seq)
@@ -217,10 +345,18 @@ async fn append(
     .bind(sender.map(|s| s.role.as_str()))
     .bind(at)
     .bind(client_token)
-    .execute(&mut *conn)
+    .execute(&mut w.conn)
     .await
-    .map_err(backend)?;
-    Ok(Item {
+    .map_err(backend)?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let cursor = w.cursors.get_mut(contact_id).expect("loaded above");
+    cursor.last_seq = seq;
+    cursor.last_at = at;
+    w.touched.push(contact_id.to_string());
+    Ok(Some(Item {
         contact_id: contact_id.to_string(),
         seq,
         id: item.id,
@@ -229,7 +365,19 @@ async fn append(
         content: item.content,
         sender: item.sender,
         absolute_time: from_millis(at),
-    })
+    }))
+}
+
+/// Appends an item the server itself produces (no client token, so it always goes in).
+async fn append_new(
+    w: &mut Writer,
+    contact_id: &str,
+    item: NewItem,
+    now_ms: i64,
+) -> StoreResult<Item> {
+    append(w, contact_id, item, None, now_ms)
+        .await?
+        .ok_or_else(|| StoreError::Backend("item without client token was refused".into()))
 }
 
 const CONTACT_COLUMNS: &str = "id, instance_id, initial_contact_id, contact_flow_id, queue_id,
@@ -332,15 +480,6 @@ async fn load_participant(conn: &mut SqliteConnection, id: &str) -> StoreResult<
     participant_from_row(&row)
 }
 
-/// The contact, refusing one that has ended.
-async fn open_contact(conn: &mut SqliteConnection, id: &str) -> StoreResult<Contact> {
-    let contact = load_contact(conn, id).await?;
-    if contact.is_ended() {
-        return Err(StoreError::ContactEnded);
-    }
-    Ok(contact)
-}
-
 async fn insert_participant(
     conn: &mut SqliteConnection,
     p: &Participant,
@@ -362,11 +501,7 @@ async fn insert_participant(
     Ok(())
 }
 
-async fn create_contact(
-    conn: &mut SqliteConnection,
-    new: NewContact,
-    now_ms: i64,
-) -> StoreResult<Created> {
+async fn create_contact(w: &mut Writer, new: NewContact, now_ms: i64) -> StoreResult<Created> {
     let c = &new.contact;
     if let Some(token) = &new.client_token {
         let existing: Option<String> = sqlx::query_scalar(
@@ -374,12 +509,12 @@ async fn create_contact(
         )
         .bind(&c.instance_id)
         .bind(token)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut w.conn)
         .await
         .map_err(backend)?;
         if let Some(id) = existing {
-            let contact = load_contact(conn, &id).await?;
-            let customer = load_participant(conn, &contact.customer_participant_id).await?;
+            let contact = load_contact(&mut w.conn, &id).await?;
+            let customer = load_participant(&mut w.conn, &contact.customer_participant_id).await?;
             return Ok(Created {
                 contact,
                 customer,
@@ -408,13 +543,23 @@ async fn create_contact(
     .bind(c.enqueued_at.map(to_millis))
     .bind(to_millis(c.expires_at))
     .bind(to_millis(c.updated_at))
-    .execute(&mut *conn)
+    .execute(&mut w.conn)
     .await
     .map_err(backend)?;
-    insert_participant(conn, &new.customer, None).await?;
+    insert_participant(&mut w.conn, &new.customer, None).await?;
+    w.cursors.insert(
+        c.id.clone(),
+        Cursor {
+            last_seq: 0,
+            last_at: 0,
+            ended: false,
+        },
+    );
+    w.touched.push(c.id.clone());
+    w.departed.insert(new.customer.id.clone(), false);
     let mut items = Vec::with_capacity(new.items.len());
     for item in new.items {
-        items.push(append(conn, &c.id, item, None, now_ms).await?);
+        items.push(append_new(w, &c.id, item, now_ms).await?);
     }
     Ok(Created {
         contact: new.contact,
@@ -424,11 +569,7 @@ async fn create_contact(
     })
 }
 
-async fn add_participant(
-    conn: &mut SqliteConnection,
-    new: NewParticipant,
-    now_ms: i64,
-) -> StoreResult<Added> {
+async fn add_participant(w: &mut Writer, new: NewParticipant, now_ms: i64) -> StoreResult<Added> {
     let contact_id = new.participant.contact_id.clone();
     if let Some(token) = &new.client_token {
         let existing: Option<String> = sqlx::query_scalar(
@@ -436,20 +577,21 @@ async fn add_participant(
         )
         .bind(&contact_id)
         .bind(token)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut w.conn)
         .await
         .map_err(backend)?;
         if let Some(id) = existing {
             return Ok(Added {
-                participant: load_participant(conn, &id).await?,
+                participant: load_participant(&mut w.conn, &id).await?,
                 items: Vec::new(),
                 existing: true,
             });
         }
     }
-    open_contact(conn, &contact_id).await?;
-    insert_participant(conn, &new.participant, new.client_token.as_deref()).await?;
-    let joined = append(conn, &contact_id, new.joined, None, now_ms).await?;
+    open_contact(w, &contact_id).await?;
+    insert_participant(&mut w.conn, &new.participant, new.client_token.as_deref()).await?;
+    w.departed.insert(new.participant.id.clone(), false);
+    let joined = append_new(w, &contact_id, new.joined, now_ms).await?;
     Ok(Added {
         participant: new.participant,
         items: vec![joined],
@@ -457,44 +599,42 @@ async fn add_participant(
     })
 }
 
+/// The hot path: with the contact and sender already known to the writer, one INSERT.
 async fn append_item(
-    conn: &mut SqliteConnection,
+    w: &mut Writer,
     contact_id: String,
     item: NewItem,
     client_token: Option<String>,
     now_ms: i64,
 ) -> StoreResult<Appended> {
     let sender_id = item.sender.as_ref().map(|s| s.participant_id.clone());
-    if let (Some(token), Some(sender)) = (&client_token, &sender_id) {
-        let existing =
-            sqlx::query("SELECT * FROM items WHERE participant_id = ?1 AND client_token = ?2")
-                .bind(sender)
-                .bind(token)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
-        if let Some(row) = existing {
-            return Ok(Appended {
-                item: item_from_row(&row)?,
-                existing: true,
-            });
-        }
-    }
-    open_contact(conn, &contact_id).await?;
+    open_contact(w, &contact_id).await?;
     if let Some(sender) = &sender_id {
-        if load_participant(conn, sender).await?.has_left() {
+        if has_departed(w, sender).await? {
             return Err(StoreError::ParticipantLeft);
         }
     }
-    let item = append(conn, &contact_id, item, client_token.as_deref(), now_ms).await?;
+    if let Some(item) = append(w, &contact_id, item, client_token.as_deref(), now_ms).await? {
+        return Ok(Appended {
+            item,
+            existing: false,
+        });
+    }
+    // The client token was used before: answer with what it produced then.
+    let row = sqlx::query("SELECT * FROM items WHERE participant_id = ?1 AND client_token = ?2")
+        .bind(sender_id)
+        .bind(client_token)
+        .fetch_one(&mut w.conn)
+        .await
+        .map_err(backend)?;
     Ok(Appended {
-        item,
-        existing: false,
+        item: item_from_row(&row)?,
+        existing: true,
     })
 }
 
 async fn record_receipt(
-    conn: &mut SqliteConnection,
+    w: &mut Writer,
     r: NewReceipt,
     now_ms: i64,
 ) -> StoreResult<ReceiptRecorded> {
@@ -504,7 +644,7 @@ async fn record_receipt(
         )
         .bind(&r.recipient_participant_id)
         .bind(token)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut w.conn)
         .await
         .map_err(backend)?;
         if let Some(row) = earlier {
@@ -514,7 +654,7 @@ async fn record_receipt(
             )
             .bind(&message_id)
             .bind(&r.recipient_participant_id)
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut w.conn)
             .await
             .map_err(backend)?;
             return Ok(ReceiptRecorded {
@@ -525,12 +665,12 @@ async fn record_receipt(
             });
         }
     }
-    open_contact(conn, &r.contact_id).await?;
+    open_contact(w, &r.contact_id).await?;
     let is_message: Option<String> =
         sqlx::query_scalar("SELECT type FROM items WHERE contact_id = ?1 AND id = ?2")
             .bind(&r.contact_id)
             .bind(&r.message_id)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut w.conn)
             .await
             .map_err(backend)?;
     if is_message.as_deref() != Some(ItemType::Message.as_str()) {
@@ -549,7 +689,7 @@ async fn record_receipt(
     .bind(&r.recipient_participant_id)
     .bind(now_ms)
     .bind(read_at)
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut w.conn)
     .await
     .map_err(backend)?;
     if let Some(token) = &r.client_token {
@@ -562,7 +702,7 @@ async fn record_receipt(
         .bind(&r.event_id)
         .bind(now_ms)
         .bind(&r.message_id)
-        .execute(&mut *conn)
+        .execute(&mut w.conn)
         .await
         .map_err(backend)?;
     }
@@ -575,7 +715,7 @@ async fn record_receipt(
 }
 
 async fn end(
-    conn: &mut SqliteConnection,
+    w: &mut Writer,
     contact_id: &str,
     ended: NewItem,
     reason: Option<String>,
@@ -587,18 +727,20 @@ async fn end(
     .bind(now_ms)
     .bind(reason)
     .bind(contact_id)
-    .execute(&mut *conn)
+    .execute(&mut w.conn)
     .await
     .map_err(backend)?;
-    append(conn, contact_id, ended, None, now_ms).await
+    let item = append_new(w, contact_id, ended, now_ms).await?;
+    w.cursors.get_mut(contact_id).expect("appended").ended = true;
+    Ok(item)
 }
 
-async fn depart(conn: &mut SqliteConnection, d: Departure, now_ms: i64) -> StoreResult<Departed> {
+async fn depart(w: &mut Writer, d: Departure, now_ms: i64) -> StoreResult<Departed> {
     let row = sqlx::query(
         "SELECT contact_id, left_at, left_client_token FROM participants WHERE id = ?1",
     )
     .bind(&d.participant_id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut w.conn)
     .await
     .map_err(backend)?
     .ok_or(StoreError::ParticipantNotFound)?;
@@ -615,17 +757,18 @@ async fn depart(conn: &mut SqliteConnection, d: Departure, now_ms: i64) -> Store
             Err(StoreError::ParticipantLeft)
         };
     }
-    open_contact(conn, &contact_id).await?;
+    open_contact(w, &contact_id).await?;
     sqlx::query("UPDATE participants SET left_at = ?1, left_client_token = ?2 WHERE id = ?3")
         .bind(now_ms)
         .bind(&d.client_token)
         .bind(&d.participant_id)
-        .execute(&mut *conn)
+        .execute(&mut w.conn)
         .await
         .map_err(backend)?;
-    let mut items = vec![append(conn, &contact_id, d.left, None, now_ms).await?];
+    w.departed.insert(d.participant_id.clone(), true);
+    let mut items = vec![append_new(w, &contact_id, d.left, now_ms).await?];
     if let Some(ended) = d.ended {
-        items.push(end(conn, &contact_id, ended, d.disconnect_reason, now_ms).await?);
+        items.push(end(w, &contact_id, ended, d.disconnect_reason, now_ms).await?);
     }
     Ok(Departed {
         items,
@@ -634,28 +777,26 @@ async fn depart(conn: &mut SqliteConnection, d: Departure, now_ms: i64) -> Store
 }
 
 async fn end_contact(
-    conn: &mut SqliteConnection,
+    w: &mut Writer,
     contact_id: String,
     ended: NewItem,
     reason: Option<String>,
     now_ms: i64,
 ) -> StoreResult<Option<Item>> {
-    if load_contact(conn, &contact_id).await?.is_ended() {
+    if cursor(w, &contact_id).await?.ended {
         return Ok(None);
     }
-    end(conn, &contact_id, ended, reason, now_ms)
-        .await
-        .map(Some)
+    end(w, &contact_id, ended, reason, now_ms).await.map(Some)
 }
 
 async fn update_attributes(
-    conn: &mut SqliteConnection,
+    w: &mut Writer,
     contact_id: String,
     attributes: BTreeMap<String, String>,
     max_bytes: usize,
     now_ms: i64,
 ) -> StoreResult<()> {
-    let mut merged = load_contact(conn, &contact_id).await?.attributes;
+    let mut merged = load_contact(&mut w.conn, &contact_id).await?.attributes;
     merged.extend(attributes);
     let size: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > max_bytes {
@@ -665,16 +806,16 @@ async fn update_attributes(
         .bind(json_text(&merged))
         .bind(now_ms)
         .bind(&contact_id)
-        .execute(&mut *conn)
+        .execute(&mut w.conn)
         .await
         .map_err(backend)?;
     Ok(())
 }
 
-async fn secret(conn: &mut SqliteConnection, name: String) -> StoreResult<Vec<u8>> {
+async fn secret(w: &mut Writer, name: String) -> StoreResult<Vec<u8>> {
     let existing: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE name = ?1")
         .bind(&name)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut w.conn)
         .await
         .map_err(backend)?;
     if let Some(value) = existing {
@@ -684,7 +825,7 @@ async fn secret(conn: &mut SqliteConnection, name: String) -> StoreResult<Vec<u8
     sqlx::query("INSERT INTO meta (name, value) VALUES (?1, ?2)")
         .bind(&name)
         .bind(&value)
-        .execute(&mut *conn)
+        .execute(&mut w.conn)
         .await
         .map_err(backend)?;
     Ok(value)
@@ -693,12 +834,12 @@ async fn secret(conn: &mut SqliteConnection, name: String) -> StoreResult<Vec<u8
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_contact(&self, new: NewContact) -> StoreResult<Created> {
-        self.write(move |conn, now| Box::pin(create_contact(conn, new, now)))
+        self.write(move |w, now| Box::pin(create_contact(w, new, now)))
             .await
     }
 
     async fn add_participant(&self, new: NewParticipant) -> StoreResult<Added> {
-        self.write(move |conn, now| Box::pin(add_participant(conn, new, now)))
+        self.write(move |w, now| Box::pin(add_participant(w, new, now)))
             .await
     }
 
@@ -709,19 +850,22 @@ impl Store for SqliteStore {
         client_token: Option<String>,
     ) -> StoreResult<Appended> {
         let contact_id = contact_id.to_string();
-        self.write(move |conn, now| {
-            Box::pin(append_item(conn, contact_id, item, client_token, now))
-        })
+        // One INSERT once the writer knows the contact and the sender; loading them is reads
+        // only, so no savepoint is needed for this write to fail cleanly.
+        self.queue(
+            false,
+            Box::new(move |w, now| Box::pin(append_item(w, contact_id, item, client_token, now))),
+        )
         .await
     }
 
     async fn record_receipt(&self, receipt: NewReceipt) -> StoreResult<ReceiptRecorded> {
-        self.write(move |conn, now| Box::pin(record_receipt(conn, receipt, now)))
+        self.write(move |w, now| Box::pin(record_receipt(w, receipt, now)))
             .await
     }
 
     async fn depart(&self, departure: Departure) -> StoreResult<Departed> {
-        self.write(move |conn, now| Box::pin(depart(conn, departure, now)))
+        self.write(move |w, now| Box::pin(depart(w, departure, now)))
             .await
     }
 
@@ -732,7 +876,7 @@ impl Store for SqliteStore {
         reason: Option<String>,
     ) -> StoreResult<Option<Item>> {
         let contact_id = contact_id.to_string();
-        self.write(move |conn, now| Box::pin(end_contact(conn, contact_id, ended, reason, now)))
+        self.write(move |w, now| Box::pin(end_contact(w, contact_id, ended, reason, now)))
             .await
     }
 
@@ -743,10 +887,8 @@ impl Store for SqliteStore {
         max_bytes: usize,
     ) -> StoreResult<()> {
         let contact_id = contact_id.to_string();
-        self.write(move |conn, now| {
-            Box::pin(update_attributes(
-                conn, contact_id, attributes, max_bytes, now,
-            ))
+        self.write(move |w, now| {
+            Box::pin(update_attributes(w, contact_id, attributes, max_bytes, now))
         })
         .await
     }
@@ -834,7 +976,9 @@ impl Store for SqliteStore {
     }
 
     async fn last_seq(&self, contact_id: &str) -> StoreResult<i64> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM contacts WHERE id = ?1")
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM items WHERE contact_id = ?1) FROM contacts WHERE id = ?1",
+        )
             .bind(contact_id)
             .fetch_optional(&self.reads)
             .await
@@ -870,8 +1014,7 @@ impl Store for SqliteStore {
 
     async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
         let name = name.to_string();
-        self.write(move |conn, _| Box::pin(secret(conn, name)))
-            .await
+        self.write(move |w, _| Box::pin(secret(w, name))).await
     }
 
     async fn close(&self) {
