@@ -26,13 +26,16 @@ pub struct Settings {
     pub source_ips: Vec<Ipv4Addr>,
 }
 
+/// A socket by chat index and whether it is the customer's.
+type SocketKey = (usize, bool);
+
 pub struct Run {
     pub target: Target,
     pub http: reqwest::Client,
     pub tracker: Arc<Tracker>,
     pub chats: Vec<Arc<Chat>>,
     pub settings: Settings,
-    sockets: Mutex<HashMap<(usize, bool), (CancellationToken, JoinHandle<()>)>>,
+    sockets: Mutex<HashMap<SocketKey, (CancellationToken, JoinHandle<()>)>>,
     opened: std::sync::atomic::AtomicUsize,
 }
 

@@ -77,8 +77,8 @@ fn result(run: &Run, rate: f64, achieved: f64, duration: Duration) -> TargetResu
         duplicates: t.duplicates.load(Ordering::Relaxed),
         reordered: t.reordered.load(Ordering::Relaxed),
         errors: t.errors(),
-        delivery: (delivery.len() > 0).then(|| Latency::of(&delivery)),
-        send: (send.len() > 0).then(|| Latency::of(&send)),
+        delivery: (!delivery.is_empty()).then(|| Latency::of(&delivery)),
+        send: (!send.is_empty()).then(|| Latency::of(&send)),
         server: None,
         extra: json!({}),
     }
