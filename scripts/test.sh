@@ -31,7 +31,9 @@ step "cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 
 step "cargo test"
-cargo test --locked
+# The loadgen smoke test runs the server and relay binaries: build the whole workspace first.
+cargo build --locked --workspace
+cargo test --locked --workspace
 
 step "boto3 conformance suite"
 cargo build --locked -p switchboard

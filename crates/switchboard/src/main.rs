@@ -7,6 +7,11 @@ use clap::{Parser, Subcommand};
 use switchboard::config::Config;
 use switchboard::server::{shutdown_signal, Server};
 
+/// mimalloc keeps per-socket memory and allocation cost down under many small, long-lived
+/// allocations (sockets, sessions) interleaved with short-lived ones (requests).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
