@@ -1,0 +1,403 @@
+//! The embedded SQLite store: WAL journal, `synchronous = FULL`, group commit.
+//!
+//! Writes go through [`writer`], one thread owning the only writing connection; reads use a pool
+//! of read-only connections, which WAL lets run beside the writer. A write's `Ok` means
+//! committed; a read issued after it sees it.
+
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row};
+use time::OffsetDateTime;
+
+use self::writer::{ContactCreation, WriteQueue};
+use super::*;
+use crate::chat::model::{ContactDetails, ItemType, Role, Sender};
+use crate::clock::{from_millis, to_millis, SharedClock};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    writes: WriteQueue,
+    reads: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, applies migrations and starts the writer.
+    pub async fn open(path: &Path, clock: SharedClock) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let mut migrations = options.connect().await?;
+        MIGRATOR.run(&mut migrations).await?;
+        sqlx::Connection::close(migrations).await?;
+        let writes = WriteQueue::start(path, clock)?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writes, reads })
+    }
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+const CONTACT_COLUMNS: &str = "id, instance_id, initial_contact_id, contact_flow_id, queue_id,
+    customer_participant_id, attributes, details, duration_minutes, initiated_at, enqueued_at,
+    expires_at, ended_at, disconnect_reason, updated_at";
+
+fn contact_from_row(row: &SqliteRow) -> StoreResult<Contact> {
+    let attributes: String = row.get("attributes");
+    let details: String = row.get("details");
+    let millis = |name: &str| from_millis(row.get::<i64, _>(name));
+    let opt_millis = |name: &str| row.get::<Option<i64>, _>(name).map(from_millis);
+    Ok(Contact {
+        id: row.get("id"),
+        instance_id: row.get("instance_id"),
+        initial_contact_id: row.get("initial_contact_id"),
+        contact_flow_id: row.get("contact_flow_id"),
+        queue_id: row.get("queue_id"),
+        customer_participant_id: row.get("customer_participant_id"),
+        attributes: serde_json::from_str(&attributes)
+            .map_err(|e| StoreError::Backend(format!("attributes: {e}")))?,
+        details: serde_json::from_str::<ContactDetails>(&details)
+            .map_err(|e| StoreError::Backend(format!("details: {e}")))?,
+        duration_minutes: row.get("duration_minutes"),
+        initiated_at: millis("initiated_at"),
+        enqueued_at: opt_millis("enqueued_at"),
+        expires_at: millis("expires_at"),
+        ended_at: opt_millis("ended_at"),
+        disconnect_reason: row.get("disconnect_reason"),
+        updated_at: millis("updated_at"),
+    })
+}
+
+fn participant_from_row(row: &SqliteRow) -> StoreResult<Participant> {
+    let role: String = row.get("role");
+    Ok(Participant {
+        id: row.get("id"),
+        contact_id: row.get("contact_id"),
+        role: Role::parse(&role).ok_or_else(|| StoreError::Backend(format!("role {role}")))?,
+        display_name: row.get("display_name"),
+        joined_at: from_millis(row.get("joined_at")),
+        left_at: row.get::<Option<i64>, _>("left_at").map(from_millis),
+    })
+}
+
+fn item_from_row(row: &SqliteRow) -> StoreResult<Item> {
+    let item_type: String = row.get("type");
+    let sender = match (
+        row.get::<Option<String>, _>("participant_id"),
+        row.get::<Option<String>, _>("display_name"),
+        row.get::<Option<String>, _>("participant_role"),
+    ) {
+        (Some(participant_id), Some(display_name), Some(role)) => Some(Sender {
+            participant_id,
+            display_name,
+            role: Role::parse(&role).ok_or_else(|| StoreError::Backend(format!("role {role}")))?,
+        }),
+        _ => None,
+    };
+    Ok(Item {
+        contact_id: row.get("contact_id"),
+        seq: row.get("seq"),
+        id: row.get("id"),
+        item_type: ItemType::parse(&item_type)
+            .ok_or_else(|| StoreError::Backend(format!("item type {item_type}")))?,
+        content_type: row.get("content_type"),
+        content: row.get("content"),
+        sender,
+        absolute_time: from_millis(row.get("absolute_time")),
+    })
+}
+
+fn receipt_from_row(row: &SqliteRow) -> Receipt {
+    Receipt {
+        message_id: row.get("message_id"),
+        recipient_participant_id: row.get("recipient_participant_id"),
+        delivered_at: row.get::<Option<i64>, _>("delivered_at").map(from_millis),
+        read_at: row.get::<Option<i64>, _>("read_at").map(from_millis),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_contact(&self, new: NewContact) -> StoreResult<Created> {
+        let outcome = self
+            .writes
+            .submit(true, {
+                let new = new.clone();
+                move |w, now| writer::create_contact(w, &new, now)
+            })
+            .await?;
+        match outcome {
+            ContactCreation::Created(items) => Ok(Created {
+                contact: new.contact,
+                customer: new.customer,
+                items,
+                existing: false,
+            }),
+            ContactCreation::Existing(id) => {
+                let contact = self
+                    .contact(&id)
+                    .await?
+                    .ok_or(StoreError::ContactNotFound)?;
+                let customer = self
+                    .participant(&contact.customer_participant_id)
+                    .await?
+                    .ok_or(StoreError::ParticipantNotFound)?;
+                Ok(Created {
+                    contact,
+                    customer,
+                    items: Vec::new(),
+                    existing: true,
+                })
+            }
+        }
+    }
+
+    async fn add_participant(&self, new: NewParticipant) -> StoreResult<Added> {
+        let outcome = self
+            .writes
+            .submit(true, {
+                let new = new.clone();
+                move |w, now| writer::add_participant(w, &new, now)
+            })
+            .await?;
+        match outcome {
+            Ok(items) => Ok(Added {
+                participant: new.participant,
+                items,
+                existing: false,
+            }),
+            Err(id) => Ok(Added {
+                participant: self
+                    .participant(&id)
+                    .await?
+                    .ok_or(StoreError::ParticipantNotFound)?,
+                items: Vec::new(),
+                existing: true,
+            }),
+        }
+    }
+
+    async fn append_item(
+        &self,
+        contact_id: &str,
+        item: NewItem,
+        client_token: Option<String>,
+    ) -> StoreResult<Appended> {
+        let contact = contact_id.to_string();
+        // Reads, then at most one INSERT: no savepoint needed for it to fail cleanly.
+        let outcome = self
+            .writes
+            .submit(false, move |w, now| {
+                writer::append_item(w, &contact, item, client_token.as_deref(), now)
+            })
+            .await?;
+        match outcome {
+            Ok(item) => Ok(Appended {
+                item,
+                existing: false,
+            }),
+            Err(id) => Ok(Appended {
+                item: self
+                    .item(contact_id, &id)
+                    .await?
+                    .ok_or(StoreError::MessageNotFound)?,
+                existing: true,
+            }),
+        }
+    }
+
+    async fn record_receipt(&self, receipt: NewReceipt) -> StoreResult<ReceiptRecorded> {
+        self.writes
+            .submit(true, move |w, now| writer::record_receipt(w, &receipt, now))
+            .await
+    }
+
+    async fn depart(&self, departure: Departure) -> StoreResult<Departed> {
+        self.writes
+            .submit(true, move |w, now| writer::depart(w, &departure, now))
+            .await
+    }
+
+    async fn end_contact(
+        &self,
+        contact_id: &str,
+        ended: NewItem,
+        reason: Option<String>,
+    ) -> StoreResult<Option<Item>> {
+        let contact = contact_id.to_string();
+        self.writes
+            .submit(true, move |w, now| {
+                writer::end_contact(w, &contact, ended, reason, now)
+            })
+            .await
+    }
+
+    async fn update_attributes(
+        &self,
+        contact_id: &str,
+        attributes: BTreeMap<String, String>,
+        max_bytes: usize,
+    ) -> StoreResult<()> {
+        let contact = contact_id.to_string();
+        self.writes
+            .submit(true, move |w, now| {
+                writer::update_attributes(w, &contact, attributes, max_bytes, now)
+            })
+            .await
+    }
+
+    async fn contact(&self, contact_id: &str) -> StoreResult<Option<Contact>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"
+        ))
+        .bind(contact_id)
+        .fetch_optional(&self.reads)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
+    async fn participant(&self, participant_id: &str) -> StoreResult<Option<Participant>> {
+        let row = sqlx::query("SELECT * FROM participants WHERE id = ?1")
+            .bind(participant_id)
+            .fetch_optional(&self.reads)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(participant_from_row).transpose()
+    }
+
+    async fn participants(&self, contact_id: &str) -> StoreResult<Vec<Participant>> {
+        let rows =
+            sqlx::query("SELECT * FROM participants WHERE contact_id = ?1 ORDER BY joined_at, id")
+                .bind(contact_id)
+                .fetch_all(&self.reads)
+                .await
+                .map_err(backend)?;
+        rows.iter().map(participant_from_row).collect()
+    }
+
+    async fn items(&self, contact_id: &str, range: Range) -> StoreResult<Vec<Item>> {
+        let (sql, from, limit) = match range {
+            Range::Forward { from, limit } => (
+                "SELECT * FROM items WHERE contact_id = ?1 AND seq >= ?2 ORDER BY seq ASC LIMIT ?3",
+                from,
+                limit,
+            ),
+            Range::Backward { from, limit } => (
+                "SELECT * FROM items WHERE contact_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT ?3",
+                from,
+                limit,
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(contact_id)
+            .bind(from)
+            .bind(limit as i64)
+            .fetch_all(&self.reads)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    async fn item(&self, contact_id: &str, item_id: &str) -> StoreResult<Option<Item>> {
+        let row = sqlx::query("SELECT * FROM items WHERE contact_id = ?1 AND id = ?2")
+            .bind(contact_id)
+            .bind(item_id)
+            .fetch_optional(&self.reads)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(item_from_row).transpose()
+    }
+
+    async fn seq_at(
+        &self,
+        contact_id: &str,
+        at: OffsetDateTime,
+        forward: bool,
+    ) -> StoreResult<Option<i64>> {
+        let sql = if forward {
+            "SELECT MIN(seq) FROM items WHERE contact_id = ?1 AND absolute_time >= ?2"
+        } else {
+            "SELECT MAX(seq) FROM items WHERE contact_id = ?1 AND absolute_time <= ?2"
+        };
+        sqlx::query_scalar(sql)
+            .bind(contact_id)
+            .bind(to_millis(at))
+            .fetch_one(&self.reads)
+            .await
+            .map_err(backend)
+    }
+
+    async fn last_seq(&self, contact_id: &str) -> StoreResult<i64> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM items WHERE contact_id = ?1) FROM contacts WHERE id = ?1",
+        )
+            .bind(contact_id)
+            .fetch_optional(&self.reads)
+            .await
+            .map_err(backend)?;
+        seq.ok_or(StoreError::ContactNotFound)
+    }
+
+    async fn receipts(&self, message_ids: &[String]) -> StoreResult<Vec<Receipt>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; message_ids.len()].join(", ");
+        let sql = format!(
+            "SELECT * FROM receipts WHERE message_id IN ({placeholders}) ORDER BY message_id, recipient_participant_id"
+        );
+        let mut query = sqlx::query(&sql);
+        for id in message_ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.reads).await.map_err(backend)?;
+        Ok(rows.iter().map(receipt_from_row).collect())
+    }
+
+    async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE ended_at IS NULL AND expires_at <= ?1 LIMIT 1000",
+        )
+        .bind(to_millis(now))
+        .fetch_all(&self.reads)
+        .await
+        .map_err(backend)
+    }
+
+    async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
+        let name = name.to_string();
+        self.writes
+            .submit(true, move |w, _| writer::secret(w, &name))
+            .await
+    }
+
+    async fn close(&self) {
+        // Writes are answered in queue order, so once a no-op queued now is answered every write
+        // queued before it has been committed.
+        let _ = self.writes.submit(true, |_, _| Ok(())).await;
+        self.reads.close().await;
+    }
+}
