@@ -35,9 +35,20 @@ esac
 cargo build --release --locked -p switchboard -p loadgen -p relay
 bin="$CARGO_TARGET_DIR/release"
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Every socket is a file on both sides (server and loadgen are one process each): a run can hold
+# at most (open-file limit - headroom) / 2 chats. Cap the scale there and say so.
+max_chats=$(( ($(ulimit -n) - 500) / 2 ))
+cap() {
+  local name=$1 value=${!1}
+  if [ "$value" -gt "$max_chats" ]; then
+    echo "note: $name=$value needs more open files than this machine allows ($(ulimit -n)); using $max_chats" >&2
+    printf -v "$name" '%s' "$max_chats"
+  fi
+}
+cap LATENCY_CHATS; cap THROUGHPUT_CHATS; cap IDLE_CHATS; cap CATCHUP_CHATS
 
 work=$(mktemp -d)
-cleanup() { kill "${sb_pid:-}" "${relay_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill "${sb_pid:-}" "${relay_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; cp "$work/switchboard.out.err" bench/results/last-server.log 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 key="BENCH$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
@@ -74,7 +85,7 @@ start() {
   done
   echo "server did not become ready" >&2; exit 1
 }
-SWITCHBOARD_LOG=warn start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
+SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-warn}" start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
 sb_url=$url; sb_pid=$pid
 start relay "$bin/relay" 127.0.0.1:0
 relay_url=$url; relay_pid=$pid

@@ -83,7 +83,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             sockets_per_participant: 5,
-            socket_queue: 64,
+            socket_queue: 32,
             max_body_bytes: 256 * 1024,
             signature_skew_minutes: 15,
         }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Socket tasks, so shutdown can wait for them to send their close frames.
     pub tasks: TaskTracker,
+    /// Whether the store answered its last health check (for the sockets' deep ping).
+    pub store_healthy: Arc<AtomicBool>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -127,6 +130,7 @@ impl Server {
             verifier,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            store_healthy: Arc::new(AtomicBool::new(true)),
         };
         Ok(Self {
             listener,
@@ -152,7 +156,7 @@ impl Server {
         } = self;
         let shutdown = state.shutdown.clone();
         let tasks = state.tasks.clone();
-        let sweeper = tokio::spawn(end_expired_chats(state.chat.clone(), shutdown.clone()));
+        let sweeper = tokio::spawn(background_duties(state.clone()));
         println!("switchboard listening on {url}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -183,15 +187,20 @@ fn display_addr(addr: SocketAddr) -> String {
     }
 }
 
-/// Ends chats whose ChatDurationInMinutes ran out, once a second.
-async fn end_expired_chats(chat: Arc<ChatService>, shutdown: CancellationToken) {
+/// Once a second: end chats whose ChatDurationInMinutes ran out, and check that the store answers.
+async fn background_duties(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = state.shutdown.cancelled() => return,
             _ = tick.tick() => {
-                if let Err(e) = chat.end_expired_chats().await {
+                let ended = state.chat.end_expired_chats().await;
+                if let Err(e) = &ended {
                     tracing::warn!(error = %e, "ending expired chats failed");
+                }
+                let healthy = ended.is_ok();
+                if state.store_healthy.swap(healthy, Ordering::Relaxed) != healthy {
+                    tracing::warn!(healthy, "store health changed");
                 }
             }
         }
