@@ -85,7 +85,7 @@ start() {
   done
   echo "server did not become ready" >&2; exit 1
 }
-SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-warn}" start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
+SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-warn}" TOKIO_WORKER_THREADS="${SERVER_THREADS:-2}" start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
 sb_url=$url; sb_pid=$pid
 start relay "$bin/relay" 127.0.0.1:0
 relay_url=$url; relay_pid=$pid
