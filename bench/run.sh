@@ -25,7 +25,7 @@ case "$scale" in
   target)
     : "${LATENCY_CHATS:=10000}" "${LATENCY_RATE:=5000}" "${DURATION:=30}"
     : "${THROUGHPUT_CHATS:=1000}" "${THROUGHPUT_START:=2000}" "${STEP_DURATION:=10}"
-    : "${IDLE_CHATS:=10000}" "${CATCHUP_CHATS:=5000}" "${CATCHUP_RATE:=2000}" ;;
+    : "${IDLE_CHATS:=10000}" "${CATCHUP_CHATS:=9500}" "${CATCHUP_RATE:=2000}" ;;
   *) echo "scale must be small or target" >&2; exit 1 ;;
 esac
 : "${SOURCE_IPS:=8}"
