@@ -48,7 +48,12 @@ cap() {
 cap LATENCY_CHATS; cap THROUGHPUT_CHATS; cap IDLE_CHATS; cap CATCHUP_CHATS
 
 work=$(mktemp -d)
-cleanup() { kill "${sb_pid:-}" "${relay_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; cp "$work/switchboard.out.err" bench/results/last-server.log 2>/dev/null || true; rm -rf "$work"; }
+stop_servers() {
+  kill "${sb_pid:-}" "${relay_pid:-}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  cp "$work/switchboard.out.err" bench/results/last-server.log 2>/dev/null || true
+}
+cleanup() { stop_servers; rm -rf "$work"; }
 trap cleanup EXIT
 
 key="BENCH$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
@@ -85,14 +90,6 @@ start() {
   done
   echo "server did not become ready" >&2; exit 1
 }
-SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-warn}" TOKIO_WORKER_THREADS="${SERVER_THREADS:-2}" start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
-sb_url=$url; sb_pid=$pid
-start relay "$bin/relay" 127.0.0.1:0
-relay_url=$url; relay_pid=$pid
-
-common=(--switchboard "$sb_url" --switchboard-pid "$sb_pid" --relay "$relay_url" --relay-pid "$relay_pid"
-        --instance bench --contact-flow flow --access-key "$key" --secret-key "$secret"
-        --source-ips "$SOURCE_IPS")
 day=$(date -u +%F)
 for scenario in "${scenarios[@]}"; do
   out="bench/results/$day-$scenario"
@@ -104,5 +101,17 @@ for scenario in "${scenarios[@]}"; do
     *) echo "unknown scenario $scenario" >&2; exit 1 ;;
   esac
   echo "== $scenario ($scale)"
+  # Fresh servers (and a fresh data directory) for every scenario, so no figure carries memory or
+  # data over from another.
+  stop_servers
+  rm -rf "$work/data"
+  SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-warn}" TOKIO_WORKER_THREADS="${SERVER_THREADS:-2}" \
+    start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
+  sb_url=$url; sb_pid=$pid
+  start relay "$bin/relay" 127.0.0.1:0
+  relay_url=$url; relay_pid=$pid
+  common=(--switchboard "$sb_url" --switchboard-pid "$sb_pid" --relay "$relay_url" --relay-pid "$relay_pid"
+          --instance bench --contact-flow flow --access-key "$key" --secret-key "$secret"
+          --source-ips "$SOURCE_IPS")
   "$bin/loadgen" --scenario "$scenario" "${common[@]}" "${args[@]}" --out "$out" || echo "loadgen exited $? for $scenario"
 done

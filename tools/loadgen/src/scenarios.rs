@@ -96,7 +96,12 @@ pub async fn latency(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResu
     run.tracker.take_window();
     let cpu_before = cpu_now(subject.pid);
     let started = Instant::now();
-    eprintln!("loadgen: {} chats ready; sending {}/s for {:?}", run.chats.len(), plan.rate, plan.duration);
+    eprintln!(
+        "loadgen: {} chats ready; sending {}/s for {:?}",
+        run.chats.len(),
+        plan.rate,
+        plan.duration
+    );
     let achieved = run.drive(plan.rate, plan.duration).await;
     let cpu = cpu_before
         .zip(cpu_now(subject.pid))

@@ -79,7 +79,8 @@ pub struct StartedChat {
 #[derive(Debug, Clone)]
 pub struct Session {
     pub participant: Participant,
-    pub contact: Contact,
+    /// Shared by the sessions of all participants of the chat.
+    pub contact: Arc<Contact>,
 }
 
 impl ChatService {
@@ -438,11 +439,15 @@ impl ChatService {
             .participant(&claims.participant_id)
             .await?
             .ok_or(ChatError::AccessDenied)?;
-        let contact = self
-            .store
-            .contact(&participant.contact_id)
-            .await?
-            .ok_or(ChatError::AccessDenied)?;
+        let contact = match self.sessions.contact(&participant.contact_id) {
+            Some(contact) => contact,
+            None => Arc::new(
+                self.store
+                    .contact(&participant.contact_id)
+                    .await?
+                    .ok_or(ChatError::AccessDenied)?,
+            ),
+        };
         if participant.has_left() || contact.is_ended() {
             return Err(ChatError::AccessDenied);
         }
@@ -833,43 +838,68 @@ impl RecentAnswers {
     }
 }
 
-/// Sessions of participants on open chats. Entries go when their participant leaves or their chat
-/// ends (through this service); the store still refuses writes to ended chats on its own.
+/// Sessions of participants on open chats, and the contacts they share. Entries go when their
+/// participant leaves or their chat ends (through this service); the store still refuses writes
+/// to ended chats on its own.
 #[derive(Default)]
 struct SessionCache {
-    by_participant: std::sync::Mutex<std::collections::HashMap<String, Arc<Session>>>,
+    entries: std::sync::Mutex<SessionEntries>,
+}
+
+#[derive(Default)]
+struct SessionEntries {
+    by_participant: std::collections::HashMap<String, Arc<Session>>,
+    contacts: std::collections::HashMap<String, Arc<Contact>>,
 }
 
 impl SessionCache {
     const MAX_ENTRIES: usize = 200_000;
 
     fn get(&self, participant_id: &str) -> Option<Arc<Session>> {
-        self.by_participant
+        self.entries
             .lock()
             .expect("sessions")
+            .by_participant
             .get(participant_id)
             .cloned()
     }
 
+    fn contact(&self, contact_id: &str) -> Option<Arc<Contact>> {
+        self.entries
+            .lock()
+            .expect("sessions")
+            .contacts
+            .get(contact_id)
+            .cloned()
+    }
+
     fn insert(&self, session: Arc<Session>) {
-        let mut map = self.by_participant.lock().expect("sessions");
-        if map.len() >= Self::MAX_ENTRIES {
-            map.clear();
+        let mut entries = self.entries.lock().expect("sessions");
+        if entries.by_participant.len() >= Self::MAX_ENTRIES {
+            entries.by_participant.clear();
+            entries.contacts.clear();
         }
-        map.insert(session.participant.id.clone(), session);
+        entries
+            .contacts
+            .insert(session.contact.id.clone(), session.contact.clone());
+        entries
+            .by_participant
+            .insert(session.participant.id.clone(), session);
     }
 
     fn forget_participant(&self, participant_id: &str) {
-        self.by_participant
+        self.entries
             .lock()
             .expect("sessions")
+            .by_participant
             .remove(participant_id);
     }
 
     fn forget_contact(&self, contact_id: &str) {
-        self.by_participant
-            .lock()
-            .expect("sessions")
+        let mut entries = self.entries.lock().expect("sessions");
+        entries.contacts.remove(contact_id);
+        entries
+            .by_participant
             .retain(|_, s| s.contact.id != contact_id);
     }
 }
