@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
 /// What happens to the sockets that receive a delivery, after sending it.
@@ -21,13 +22,14 @@ pub enum Closing {
     Participant(String),
 }
 
-/// One item on its way to sockets, already rendered as the WebSocket frame.
+/// One item on its way to sockets, already rendered as the WebSocket frame: rendered once, and
+/// shared (not copied) by every socket that sends it.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub contact_id: String,
     /// Per-contact sequence of a transcript item; `None` for ephemeral items (typing, receipts).
     pub seq: Option<i64>,
-    pub frame: Arc<str>,
+    pub frame: Utf8Bytes,
     pub closing: Option<Closing>,
 }
 
@@ -86,7 +88,7 @@ mod tests {
         Delivery {
             contact_id: contact.into(),
             seq: Some(seq),
-            frame: Arc::from(format!("{seq}")),
+            frame: format!("{seq}").into(),
             closing: None,
         }
     }

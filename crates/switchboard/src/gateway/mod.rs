@@ -243,7 +243,7 @@ async fn deliver(
         }
         subscription.next_seq = seq + 1;
     }
-    send(socket, Message::Text(delivery.frame.as_ref().into())).await?;
+    send(socket, Message::Text(delivery.frame.clone())).await?;
     Ok(match &delivery.closing {
         Some(Closing::Chat) => Some(End::Close(CLOSE_NORMAL, "chat ended")),
         Some(Closing::Participant(id)) if *id == session.participant.id => {
