@@ -27,6 +27,18 @@ async fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<dyn Store> 
     )
 }
 
+/// A store in a fresh directory holding contact `c1` with customer `p1`.
+async fn store_with_contact() -> (tempfile::TempDir, Arc<ManualClock>, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let store = open(dir.path(), clock.clone()).await;
+    store
+        .create_contact(contact("c1", "p1", clock.now()))
+        .await
+        .unwrap();
+    (dir, clock, store)
+}
+
 fn contact(id: &str, customer: &str, now: OffsetDateTime) -> NewContact {
     NewContact {
         contact: Contact {
@@ -78,13 +90,7 @@ fn message(id: &str, from: &str, text: &str) -> NewItem {
 
 #[tokio::test]
 async fn concurrent_appends_get_gap_free_sequences_and_rising_times() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let store = open(dir.path(), clock.clone()).await;
-    store
-        .create_contact(contact("c1", "p1", clock.now()))
-        .await
-        .unwrap();
+    let (_dir, _clock, store) = store_with_contact().await;
     let appends = (0..200).map(|n| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -169,13 +175,7 @@ async fn client_tokens_make_writes_idempotent() {
 
 #[tokio::test]
 async fn departures_and_endings_close_the_contact() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let store = open(dir.path(), clock.clone()).await;
-    store
-        .create_contact(contact("c1", "p1", clock.now()))
-        .await
-        .unwrap();
+    let (_dir, _clock, store) = store_with_contact().await;
     let leave = |token: &str| Departure {
         participant_id: "p1".into(),
         left: NewItem {
@@ -230,13 +230,7 @@ async fn departures_and_endings_close_the_contact() {
 
 #[tokio::test]
 async fn attribute_updates_are_refused_whole_past_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let store = open(dir.path(), clock.clone()).await;
-    store
-        .create_contact(contact("c1", "p1", clock.now()))
-        .await
-        .unwrap();
+    let (_dir, clock, store) = store_with_contact().await;
     let attrs = |k: &str, n: usize| BTreeMap::from([(k.to_string(), "v".repeat(n))]);
     store
         .update_attributes("c1", attrs("a", 20_000), 32_768)
@@ -253,13 +247,7 @@ async fn attribute_updates_are_refused_whole_past_the_limit() {
 
 #[tokio::test]
 async fn receipts_record_delivery_then_read_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let store = open(dir.path(), clock.clone()).await;
-    store
-        .create_contact(contact("c1", "p1", clock.now()))
-        .await
-        .unwrap();
+    let (_dir, clock, store) = store_with_contact().await;
     store
         .append_item("c1", message("m1", "p1", "x"), None)
         .await
