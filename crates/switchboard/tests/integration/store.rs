@@ -230,7 +230,7 @@ async fn departures_and_endings_close_the_contact() {
 
 #[tokio::test]
 async fn attribute_updates_are_refused_whole_past_the_limit() {
-    let (_dir, clock, store) = store_with_contact().await;
+    let (_dir, _clock, store) = store_with_contact().await;
     let attrs = |k: &str, n: usize| BTreeMap::from([(k.to_string(), "v".repeat(n))]);
     store
         .update_attributes("c1", attrs("a", 20_000), 32_768)
