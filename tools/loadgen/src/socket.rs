@@ -63,14 +63,24 @@ pub async fn subscribe(ws: &mut Socket) -> anyhow::Result<()> {
     }
 }
 
+/// A server frame, decoded without building a JSON tree: the load generator shares the machine
+/// with the server, so its own CPU cost matters.
 #[derive(Deserialize)]
-struct Item {
-    #[serde(rename = "Type")]
-    kind: Option<String>,
-    #[serde(rename = "Content")]
-    content: Option<String>,
-    #[serde(rename = "Id")]
-    id: Option<String>,
+struct Frame<'a> {
+    #[serde(borrow)]
+    topic: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    content: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(rename = "Type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "Content", borrow)]
+    content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "Id", borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// Message contents are `chat:n:sent_at_us:padding`.
@@ -132,25 +142,29 @@ impl Reader {
     }
 
     fn frame(&self, text: &str) {
+        let item_json: String;
         let (content, id) = match self.protocol {
-            Protocol::Relay => (text.to_string(), None),
+            Protocol::Relay => (std::borrow::Cow::Borrowed(text), None),
             Protocol::Switchboard => {
-                let Ok(frame) = serde_json::from_str::<Value>(text) else {
+                let Ok(frame) = serde_json::from_str::<Frame>(text) else {
                     self.tracker.error("unparseable frame");
                     return;
                 };
-                match frame["topic"].as_str() {
+                match frame.topic.as_deref() {
                     Some("aws/chat") => {}
                     Some("aws/heartbeat") | Some("aws/ping") => {
-                        self.tracker
-                            .heartbeat_replies
-                            .fetch_add(1, Ordering::Relaxed);
+                        self.tracker.heartbeat_replies.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
                     _ => return,
                 }
-                let Some(Ok(item)) = frame["content"].as_str().map(serde_json::from_str::<Item>)
-                else {
+                // `content` is the item's JSON inside a JSON string.
+                let Some(Ok(decoded)) = frame.content.map(|raw| serde_json::from_str::<String>(raw.get())) else {
+                    self.tracker.error("unparseable item");
+                    return;
+                };
+                item_json = decoded;
+                let Ok(item) = serde_json::from_str::<Item>(&item_json) else {
                     self.tracker.error("unparseable item");
                     return;
                 };
