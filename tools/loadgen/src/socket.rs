@@ -153,13 +153,18 @@ impl Reader {
                 match frame.topic.as_deref() {
                     Some("aws/chat") => {}
                     Some("aws/heartbeat") | Some("aws/ping") => {
-                        self.tracker.heartbeat_replies.fetch_add(1, Ordering::Relaxed);
+                        self.tracker
+                            .heartbeat_replies
+                            .fetch_add(1, Ordering::Relaxed);
                         return;
                     }
                     _ => return,
                 }
                 // `content` is the item's JSON inside a JSON string.
-                let Some(Ok(decoded)) = frame.content.map(|raw| serde_json::from_str::<String>(raw.get())) else {
+                let Some(Ok(decoded)) = frame
+                    .content
+                    .map(|raw| serde_json::from_str::<String>(raw.get()))
+                else {
                     self.tracker.error("unparseable item");
                     return;
                 };
