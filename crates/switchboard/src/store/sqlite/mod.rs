@@ -1,9 +1,11 @@
 //! The embedded SQLite store: WAL journal, `synchronous = FULL`, group commit.
 //!
 //! Writes go through [`writer`], one thread owning the only writing connection; reads use a pool
-//! of read-only connections, which WAL lets run beside the writer. A write's `Ok` means
+//! of read-only connections, which WAL lets run beside the writer; [`checkpoint`] copies the log
+//! into the database file off the writer's path. A write's `Ok` means
 //! committed; a read issued after it sees it.
 
+mod checkpoint;
 mod writer;
 
 use std::collections::BTreeMap;

@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use super::super::{StoreError, StoreResult};
+use super::checkpoint::Checkpoints;
 use crate::chat::model::{Item, ItemType, NewItem, Receipt, ReceiptKind};
 use crate::clock::{from_millis, to_millis, SharedClock};
 use crate::store::{Departed, Departure, NewContact, NewParticipant, NewReceipt, ReceiptRecorded};
@@ -105,10 +106,11 @@ impl WriteQueue {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
         )?;
+        let checkpoints = Checkpoints::start(path, &conn)?;
         let (sender, queue) = mpsc::channel(8192);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(conn, queue, clock))?;
+            .spawn(move || run_writer(conn, queue, clock, checkpoints))?;
         Ok(Self { sender })
     }
 
@@ -139,6 +141,7 @@ fn run_writer(
     conn: Connection,
     mut queue: mpsc::Receiver<Box<dyn PendingWrite>>,
     clock: SharedClock,
+    checkpoints: Checkpoints,
 ) {
     let mut writer = Writer {
         conn,
@@ -171,6 +174,7 @@ fn run_writer(
         for job in batch.drain(..) {
             job.complete(failure.as_deref());
         }
+        checkpoints.after_batch(&writer.conn);
     }
 }
 
