@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::awsproto::sigv4::{Caller, RequestParts};
@@ -48,6 +49,10 @@ pub fn router(state: AppState) -> Router {
         .merge(participant::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.tasks.clone(),
+            run_to_completion,
+        ))
         .layer(cors)
         .with_state(state)
 }
@@ -60,6 +65,26 @@ pub async fn request_id(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-amzn-requestid", value);
     }
     response
+}
+
+/// Runs each API request on its own task, to its end, even if the client hangs up.
+///
+/// The HTTP server drops a request's future when its connection closes. A handler dropped between
+/// committing a write and pushing what it wrote to the chat's sockets would leave the item stored
+/// but never delivered live (a socket only notices a missing item when a later one arrives), so
+/// a request that was read is always carried through; only its answer goes nowhere. The task is
+/// tracked, so a graceful shutdown waits for it before closing the store.
+async fn run_to_completion(
+    State(tasks): State<TaskTracker>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tasks.spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only when the runtime is shutting down.
+        Err(_) => ApiError::internal_server().into_response(),
+    }
 }
 
 /// Any request no handler took: an operation of the models this server does not implement
@@ -172,6 +197,13 @@ pub type AppStateRef = State<AppState>;
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use axum::body::Body;
+    use axum::routing::post;
+    use tokio::sync::oneshot;
+    use tower::ServiceExt;
+
     use super::*;
 
     #[test]
@@ -190,5 +222,46 @@ mod tests {
         );
         assert_eq!(model_operation("GET", "/no/such/thing"), None);
         assert_eq!(model_operation("DELETE", "/contact/chat"), None);
+    }
+
+    #[tokio::test]
+    async fn a_request_runs_to_its_end_after_its_caller_went_away() {
+        let (started, handler_started) = oneshot::channel::<()>();
+        let (release, handler_released) = oneshot::channel::<()>();
+        let (finished, handler_finished) = oneshot::channel::<()>();
+        let steps = std::sync::Arc::new(Mutex::new(Some((started, handler_released, finished))));
+        let handler = move || {
+            let steps = steps.clone();
+            async move {
+                let (started, released, finished) = steps.lock().unwrap().take().unwrap();
+                started.send(()).unwrap();
+                released.await.unwrap();
+                let _ = finished.send(());
+            }
+        };
+        let tasks = TaskTracker::new();
+        let app =
+            Router::new()
+                .route("/", post(handler))
+                .layer(axum::middleware::from_fn_with_state(
+                    tasks.clone(),
+                    run_to_completion,
+                ));
+        let request = Request::post("/").body(Body::empty()).unwrap();
+        let mut call = Box::pin(app.oneshot(request));
+
+        // Poll the call until its handler has started, then drop it, as the HTTP server does
+        // when the client hangs up.
+        tokio::select! {
+            _ = &mut call => panic!("the handler cannot finish before it is released"),
+            started = handler_started => started.unwrap(),
+        }
+        drop(call);
+        release.send(()).unwrap();
+        handler_finished
+            .await
+            .expect("the handler was cancelled with its caller");
+        tasks.close();
+        tasks.wait().await;
     }
 }
