@@ -214,6 +214,7 @@ fn findings(scenario: Scenario, results: &[TargetResult]) -> Vec<String> {
                 "{}: CORRECTNESS FAILURE: lost {}, lost echoes {}, duplicates {}, reordered {}",
                 r.target, r.lost, r.lost_echo, r.duplicates, r.reordered
             ));
+            out.extend(r.lost_examples.iter().map(|e| format!("  {e}")));
         }
     }
     out

@@ -32,6 +32,8 @@ pub struct TargetResult {
     pub recovered: u64,
     pub lost: u64,
     pub lost_echo: u64,
+    /// The first few losses, described.
+    pub lost_examples: Vec<String>,
     pub duplicates: u64,
     pub reordered: u64,
     pub errors: BTreeMap<String, u64>,

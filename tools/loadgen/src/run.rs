@@ -45,7 +45,12 @@ pub struct Losses {
     pub lost: u64,
     /// Acknowledged messages the sender's own socket never received (Switchboard echoes).
     pub lost_echo: u64,
+    /// The first few losses, described, to start an investigation from.
+    pub examples: Vec<String>,
 }
+
+/// How many losses are described one by one.
+const LOSS_EXAMPLES: usize = 10;
 
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -54,6 +59,17 @@ pub fn http_client() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("http client")
+}
+
+impl Losses {
+    fn describe(&mut self, chat: usize, n: u32, socket: &str, highest: Option<u32>) {
+        if self.examples.len() < LOSS_EXAMPLES {
+            self.examples.push(format!(
+                "chat {chat}, message {n}: never reached the {socket} socket, which saw up to {}",
+                highest.map_or("nothing".to_string(), |h| h.to_string())
+            ));
+        }
+    }
 }
 
 impl Run {
@@ -216,9 +232,11 @@ impl Run {
             for n in acked.iter() {
                 if !receiver.seen.contains(n) {
                     losses.lost += 1;
+                    losses.describe(chat.index, *n, "receiver", receiver.highest);
                 }
                 if echoes && !sender.seen.contains(n) {
                     losses.lost_echo += 1;
+                    losses.describe(chat.index, *n, "sender (echo)", sender.highest);
                 }
             }
         }

@@ -74,6 +74,7 @@ fn result(run: &Run, rate: f64, achieved: f64, duration: Duration) -> TargetResu
         recovered: t.recovered.load(Ordering::Relaxed),
         lost: losses.lost,
         lost_echo: losses.lost_echo,
+        lost_examples: losses.examples,
         duplicates: t.duplicates.load(Ordering::Relaxed),
         reordered: t.reordered.load(Ordering::Relaxed),
         errors: t.errors(),
