@@ -36,8 +36,10 @@ cargo build --release --locked -p switchboard -p loadgen -p relay
 bin="$CARGO_TARGET_DIR/release"
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # Every socket is a file on both sides (server and loadgen are one process each): a run can hold
-# at most (open-file limit - headroom) / 2 chats. Cap the scale there and say so.
-max_chats=$(( ($(ulimit -n) - 500) / 2 ))
+# at most (open-file limit - headroom) / 2 chats. Cap the scale there and say so. The headroom
+# covers the HTTP connections SendMessage needs beside the sockets: with less, a latency spike
+# opens more of them, the server runs out of files, and its accept loop stalls.
+max_chats=$(( ($(ulimit -n) - 1000) / 2 ))
 cap() {
   local name=$1 value=${!1}
   if [ "$value" -gt "$max_chats" ]; then
