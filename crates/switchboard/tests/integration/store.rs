@@ -363,3 +363,149 @@ async fn a_chat_ends_by_itself_when_its_duration_runs_out() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn positions_by_time_find_the_first_item_at_or_after_and_the_last_at_or_before() {
+    let (_dir, clock, store) = store_with_contact().await;
+    let mut times = Vec::new();
+    for n in 1..=5 {
+        clock.advance(Duration::seconds(10));
+        let appended = store
+            .append_item("c1", message(&format!("m{n}"), "p1", "x"), None)
+            .await
+            .unwrap();
+        times.push(appended.item.absolute_time);
+    }
+    let seq_at = |at, forward| {
+        let store = store.clone();
+        async move { store.seq_at("c1", at, forward).await.unwrap() }
+    };
+    // Exactly at an item's time: that item, both ways.
+    assert_eq!(seq_at(times[2], true).await, Some(3));
+    assert_eq!(seq_at(times[2], false).await, Some(3));
+    // Between two items: the later one forward, the earlier one backward.
+    let between = times[2] + Duration::seconds(5);
+    assert_eq!(seq_at(between, true).await, Some(4));
+    assert_eq!(seq_at(between, false).await, Some(3));
+    // Before the first and after the last.
+    assert_eq!(seq_at(times[0] - Duration::seconds(1), true).await, Some(1));
+    assert_eq!(seq_at(times[0] - Duration::seconds(1), false).await, None);
+    assert_eq!(seq_at(times[4] + Duration::seconds(1), true).await, None);
+    assert_eq!(
+        seq_at(times[4] + Duration::seconds(1), false).await,
+        Some(5)
+    );
+    // Another contact's items are not looked at.
+    assert_eq!(store.seq_at("c2", times[2], true).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn times_keep_rising_after_a_restart_even_if_the_clock_went_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let last = {
+        let store = open(dir.path(), clock.clone()).await;
+        store
+            .create_contact(contact("c1", "p1", clock.now()))
+            .await
+            .unwrap();
+        clock.advance(Duration::minutes(5));
+        store
+            .append_item("c1", message("m1", "p1", "before"), None)
+            .await
+            .unwrap()
+            .item
+    };
+    // The restarted server's clock is behind the last item (a clock adjusted backwards).
+    let behind = Arc::new(ManualClock::new(start_time()));
+    let store = open(dir.path(), behind).await;
+    let next = store
+        .append_item("c1", message("m2", "p1", "after"), None)
+        .await
+        .unwrap()
+        .item;
+    assert_eq!(next.seq, last.seq + 1);
+    assert!(next.absolute_time > last.absolute_time);
+}
+
+#[tokio::test]
+async fn items_stored_before_the_transcript_table_was_clustered_survive_the_migration() {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+
+    // A database as the first schema left it, with a contact, a participant and two items.
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("first-schema-only");
+    std::fs::create_dir(&migrations).unwrap();
+    let first = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/sqlite/0001_chat.sql"
+    );
+    std::fs::copy(first, migrations.join("0001_chat.sql")).unwrap();
+    let path = dir.path().join("store.db");
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")
+        .unwrap()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(migrations.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    let t0 = switchboard::clock::to_millis(start_time());
+    for statement in [
+        format!(
+            "INSERT INTO contacts (id, instance_id, initial_contact_id, contact_flow_id,
+                 customer_participant_id, attributes, details, duration_minutes, initiated_at,
+                 expires_at, updated_at)
+             VALUES ('c1', 'i', 'c1', 'f', 'p1', '{{}}', '{{}}', 60, {t0}, {}, {t0})",
+            t0 + 3_600_000
+        ),
+        format!(
+            "INSERT INTO participants (id, contact_id, role, display_name, joined_at)
+             VALUES ('p1', 'c1', 'CUSTOMER', 'Customer', {t0})"
+        ),
+        format!(
+            "INSERT INTO items (contact_id, seq, id, type, content_type, content, participant_id,
+                 display_name, participant_role, absolute_time, client_token)
+             VALUES ('c1', 1, 'm1', 'MESSAGE', 'text/plain', 'one', 'p1', 'Customer', 'CUSTOMER',
+                     {}, 'tok-1'),
+                    ('c1', 2, 'm2', 'MESSAGE', 'text/plain', 'two', 'p1', 'Customer', 'CUSTOMER',
+                     {}, NULL)",
+            t0 + 1000,
+            t0 + 2000
+        ),
+    ] {
+        sqlx::query(&statement).execute(&mut conn).await.unwrap();
+    }
+    sqlx::Connection::close(conn).await.unwrap();
+
+    // Opening the store applies the later migrations; everything is still there and still works.
+    let clock = Arc::new(ManualClock::new(start_time() + Duration::seconds(10)));
+    let store = open(dir.path(), clock).await;
+    let items = store
+        .items("c1", Range::Forward { from: 1, limit: 10 })
+        .await
+        .unwrap();
+    let contents: Vec<_> = items.iter().map(|i| i.content.clone().unwrap()).collect();
+    assert_eq!(contents, ["one", "two"]);
+    assert_eq!(store.item("c1", "m2").await.unwrap().unwrap().seq, 2);
+    // The old ClientToken still answers with the old item; a new message follows the old ones.
+    let retried = store
+        .append_item("c1", message("m1-again", "p1", "one"), Some("tok-1".into()))
+        .await
+        .unwrap();
+    assert!(retried.existing);
+    assert_eq!(retried.item.id, "m1");
+    let next = store
+        .append_item("c1", message("m3", "p1", "three"), None)
+        .await
+        .unwrap();
+    assert_eq!(next.item.seq, 3);
+    assert_eq!(store.last_seq("c1").await.unwrap(), 3);
+}

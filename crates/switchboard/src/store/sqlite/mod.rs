@@ -339,15 +339,19 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
         forward: bool,
     ) -> StoreResult<Option<i64>> {
+        // Times rise with the sequence within a contact, so the first match along the contact's
+        // rows (in sequence order, the table's own order) is the answer.
         let sql = if forward {
-            "SELECT MIN(seq) FROM items WHERE contact_id = ?1 AND absolute_time >= ?2"
+            "SELECT seq FROM items WHERE contact_id = ?1 AND absolute_time >= ?2
+             ORDER BY seq ASC LIMIT 1"
         } else {
-            "SELECT MAX(seq) FROM items WHERE contact_id = ?1 AND absolute_time <= ?2"
+            "SELECT seq FROM items WHERE contact_id = ?1 AND absolute_time <= ?2
+             ORDER BY seq DESC LIMIT 1"
         };
         sqlx::query_scalar(sql)
             .bind(contact_id)
             .bind(to_millis(at))
-            .fetch_one(&self.reads)
+            .fetch_optional(&self.reads)
             .await
             .map_err(backend)
     }

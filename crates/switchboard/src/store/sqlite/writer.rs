@@ -223,7 +223,8 @@ impl Writer {
                 .prepare_cached(
                     "SELECT ended_at IS NOT NULL,
                             (SELECT COALESCE(MAX(seq), 0) FROM items WHERE contact_id = ?1),
-                            (SELECT COALESCE(MAX(absolute_time), 0) FROM items WHERE contact_id = ?1)
+                            COALESCE((SELECT absolute_time FROM items WHERE contact_id = ?1
+                                      ORDER BY seq DESC LIMIT 1), 0)
                      FROM contacts WHERE id = ?1",
                 )
                 .map_err(backend)?
