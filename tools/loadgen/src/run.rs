@@ -152,6 +152,7 @@ impl Run {
         let mut cursor = 0usize;
         let padding = "x".repeat(self.settings.message_bytes.saturating_sub(24));
         let padding: Arc<str> = padding.into();
+        let in_flight = tokio_util::task::TaskTracker::new();
         while start.elapsed() < duration {
             tick.tick().await;
             let due = (start.elapsed().as_secs_f64() * rate) as u64;
@@ -173,10 +174,16 @@ impl Run {
                 };
                 let run = self.clone();
                 let padding = padding.clone();
-                tokio::spawn(async move { run.send_one(&chat, &padding).await });
+                in_flight.spawn(async move { run.send_one(&chat, &padding).await });
             }
         }
-        self.tracker.sent.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+        let achieved =
+            self.tracker.sent.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+        // Every send is answered before anyone counts: a message acknowledged after the losses
+        // were counted would otherwise look lost.
+        in_flight.close();
+        in_flight.wait().await;
+        achieved
     }
 
     async fn send_one(&self, chat: &Chat, padding: &str) {
