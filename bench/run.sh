@@ -29,6 +29,8 @@ case "$scale" in
   *) echo "scale must be small or target" >&2; exit 1 ;;
 esac
 : "${SOURCE_IPS:=8}"
+# This machine is noisy: RUNS=3 runs each scenario three times and keeps the median run.
+: "${RUNS:=1}"
 
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || \
   { apt-get update -qq && apt-get install -y -qq fonts-dejavu-core >/dev/null; }
@@ -94,7 +96,6 @@ start() {
 }
 day=$(date -u +%F)
 for scenario in "${scenarios[@]}"; do
-  out="bench/results/$day-$scenario"
   case "$scenario" in
     latency)    args=(--chats "$LATENCY_CHATS" --rate "$LATENCY_RATE" --duration "$DURATION") ;;
     throughput) args=(--chats "$THROUGHPUT_CHATS" --rate "$THROUGHPUT_START" --duration "$STEP_DURATION") ;;
@@ -102,18 +103,26 @@ for scenario in "${scenarios[@]}"; do
     catchup)    args=(--chats "$CATCHUP_CHATS" --rate "$CATCHUP_RATE" --duration "$DURATION") ;;
     *) echo "unknown scenario $scenario" >&2; exit 1 ;;
   esac
-  echo "== $scenario ($scale)"
-  # Fresh servers (and a fresh data directory) for every scenario, so no figure carries memory or
-  # data over from another.
-  stop_servers
-  rm -rf "$work/data"
-  SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-warn}" TOKIO_WORKER_THREADS="${SERVER_THREADS:-2}" \
-    start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
-  sb_url=$url; sb_pid=$pid
-  start relay "$bin/relay" 127.0.0.1:0
-  relay_url=$url; relay_pid=$pid
-  common=(--switchboard "$sb_url" --switchboard-pid "$sb_pid" --relay "$relay_url" --relay-pid "$relay_pid"
-          --instance bench --contact-flow flow --access-key "$key" --secret-key "$secret"
-          --source-ips "$SOURCE_IPS")
-  "$bin/loadgen" --scenario "$scenario" "${common[@]}" "${args[@]}" --out "$out" || echo "loadgen exited $? for $scenario"
+  runs=()
+  for run in $(seq 1 "$RUNS"); do
+    echo "== $scenario ($scale, run $run of $RUNS)"
+    out="bench/results/$day-$scenario"
+    [ "$RUNS" -eq 1 ] || out="$work/$scenario-run$run"
+    # Fresh servers (and a fresh data directory) for every run, so no figure carries memory or
+    # data over from another.
+    stop_servers
+    rm -rf "$work/data"
+    SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-warn}" TOKIO_WORKER_THREADS="${SERVER_THREADS:-2}" \
+      start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
+    sb_url=$url; sb_pid=$pid
+    start relay "$bin/relay" 127.0.0.1:0
+    relay_url=$url; relay_pid=$pid
+    common=(--switchboard "$sb_url" --switchboard-pid "$sb_pid" --relay "$relay_url" --relay-pid "$relay_pid"
+            --instance bench --contact-flow flow --access-key "$key" --secret-key "$secret"
+            --source-ips "$SOURCE_IPS")
+    "$bin/loadgen" --scenario "$scenario" "${common[@]}" "${args[@]}" --out "$out" || echo "loadgen exited $? for $scenario"
+    runs+=("$out")
+  done
+  # Several runs: the median one becomes the scenario's result, and its summary lists them all.
+  [ "$RUNS" -eq 1 ] || python3 bench/median.py "bench/results/$day-$scenario" "${runs[@]}"
 done
