@@ -236,6 +236,14 @@ async fn deliver(
                 )
                 .await
                 .map_err(|_| ())?;
+            if !fills_gap(subscription.next_seq, seq, &missing) {
+                // Never skip silently: the client reconnects and catches up from the transcript.
+                tracing::warn!(contact = %session.contact.id, "gap fill came back incomplete");
+                return Ok(Some(End::Close(
+                    CLOSE_TOO_SLOW,
+                    "missed items; reconnect and catch up",
+                )));
+            }
             for item in missing {
                 let frame = app.chat.item_frame(&session.contact, &item);
                 send(socket, Message::Text(frame.into())).await?;
@@ -251,6 +259,12 @@ async fn deliver(
         }
         _ => None,
     })
+}
+
+/// Whether `items` are exactly the sequence numbers `from` up to (not including) `until`.
+fn fills_gap(from: i64, until: i64, items: &[crate::chat::model::Item]) -> bool {
+    items.len() as i64 == until - from
+        && items.iter().zip(from..).all(|(item, seq)| item.seq == seq)
 }
 
 /// Answers one client frame. Frames are one JSON object; anything after it is ignored (the iOS
@@ -336,5 +350,37 @@ async fn send(socket: &mut WebSocket, message: Message) -> Result<(), ()> {
     match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::model::{Item, ItemType};
+
+    fn item(seq: i64) -> Item {
+        Item {
+            contact_id: "c".into(),
+            seq,
+            id: format!("m{seq}"),
+            item_type: ItemType::Message,
+            content_type: "text/plain".into(),
+            content: Some("x".into()),
+            sender: None,
+            absolute_time: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_gap_is_filled_only_by_every_missing_item_in_order() {
+        let items: Vec<Item> = (3..6).map(item).collect();
+        assert!(fills_gap(3, 6, &items));
+        assert!(fills_gap(3, 3, &[]));
+        // Short, long, shifted or out of order: the socket must not carry on.
+        assert!(!fills_gap(3, 7, &items));
+        assert!(!fills_gap(3, 5, &items));
+        assert!(!fills_gap(2, 5, &items));
+        let swapped = vec![item(3), item(5), item(4)];
+        assert!(!fills_gap(3, 6, &swapped));
     }
 }
