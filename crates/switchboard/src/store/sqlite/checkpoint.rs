@@ -13,7 +13,8 @@
 //!   copied, which never happens while the writer keeps appending during each pass. So once the
 //!   log is longer than [`RESTART_AFTER_FRAMES`], the checkpointer asks the writer to copy the
 //!   few frames written since that pass itself, between two batches: its next transaction then
-//!   restarts the log. The writer pauses briefly now and then instead of long and often.
+//!   restarts the log (and the file is cut back to that length if a burst made it longer). The
+//!   writer pauses briefly now and then instead of long and often.
 //!
 //! Durability is unchanged: every checkpoint here syncs the log before copying and the database
 //! file after, as automatic ones do (`synchronous = FULL` on both connections).
@@ -48,6 +49,16 @@ pub fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<LogState> {
     })
 }
 
+/// Turns the writer connection's automatic checkpoints off, and has the log file cut back to
+/// about its restart length when it starts over (a burst can grow it well past that).
+fn configure_writer(writer: &Connection, restart_after_frames: i64) -> rusqlite::Result<()> {
+    let page_size: i64 = writer.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    writer.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+        restart_after_frames * page_size
+    ))
+}
+
 /// The writer's side of checkpointing.
 pub struct Checkpoints {
     restart_wanted: Arc<AtomicBool>,
@@ -58,7 +69,7 @@ pub struct Checkpoints {
 impl Checkpoints {
     /// Turns off the writer connection's automatic checkpoints and starts the checkpointer.
     pub fn start(path: &Path, writer: &Connection) -> anyhow::Result<Self> {
-        writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        configure_writer(writer, RESTART_AFTER_FRAMES)?;
         let conn = Connection::open(path)?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")?;
         let restart_wanted = Arc::new(AtomicBool::new(false));
@@ -145,7 +156,7 @@ mod tests {
     }
 
     struct Setup {
-        _dir: tempfile::TempDir,
+        dir: tempfile::TempDir,
         writer: Connection,
         checkpoints: Checkpoints,
         checkpointer: Checkpointer,
@@ -161,10 +172,10 @@ mod tests {
         let writer = Connection::open(&path).unwrap();
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;
-                 CREATE TABLE t (v TEXT);",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE t (v TEXT);",
             )
             .unwrap();
+        configure_writer(&writer, 50).unwrap();
         let (wrote, _writes) = mpsc::sync_channel(1);
         let restart_wanted = Arc::new(AtomicBool::new(false));
         let checkpoints = Checkpoints {
@@ -189,7 +200,7 @@ mod tests {
         assert!(checkpoints.restart_wanted.load(Ordering::Relaxed));
         reader.execute_batch("COMMIT").unwrap();
         Setup {
-            _dir: dir,
+            dir,
             writer,
             checkpoints,
             checkpointer,
@@ -213,6 +224,11 @@ mod tests {
         insert(&s.writer, 1);
         let log = s.checkpointer.pass().unwrap();
         assert!(log.frames < 10, "the log did not start over: {log:?}");
+        // Starting over also cut the file back to about the restart length (50 pages here).
+        let wal = std::fs::metadata(s.dir.path().join("db.sqlite-wal"))
+            .unwrap()
+            .len();
+        assert!(wal <= 52 * 4120, "the log file kept {wal} bytes");
         let rows: i64 = s
             .writer
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
