@@ -46,6 +46,13 @@ pub struct Chat {
     pub acked: Mutex<Vec<u32>>,
 }
 
+impl Participant {
+    /// The current ConnectionToken (a reconnect replaces it).
+    pub fn connection_token(&self) -> String {
+        self.connection_token.lock().expect("token").clone()
+    }
+}
+
 impl Chat {
     pub fn participant(&self, side: Side) -> &Participant {
         match side {
@@ -201,12 +208,7 @@ impl Target {
                     .await
             }
             Target::Switchboard(sb) => {
-                let token = chat
-                    .participant(side)
-                    .connection_token
-                    .lock()
-                    .expect("token")
-                    .clone();
+                let token = chat.participant(side).connection_token();
                 http.post(format!("{}/participant/message", sb.url))
                     .header("x-amz-bearer", token)
                     .header("content-type", "application/json")
@@ -253,12 +255,7 @@ impl Target {
         let Target::Switchboard(sb) = self else {
             bail!("the relay keeps no transcript");
         };
-        let token = chat
-            .participant(side)
-            .connection_token
-            .lock()
-            .expect("token")
-            .clone();
+        let token = chat.participant(side).connection_token();
         let mut out = Vec::new();
         let mut next: Option<String> = None;
         loop {

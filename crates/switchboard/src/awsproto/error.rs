@@ -52,6 +52,16 @@ impl ApiError {
         )
     }
 
+    /// The server cannot serve the request now (its store failed, or it is shutting down); the
+    /// client should retry, possibly elsewhere.
+    pub fn service_unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            message,
+        )
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -849,7 +849,14 @@ struct SessionCache {
 #[derive(Default)]
 struct SessionEntries {
     by_participant: std::collections::HashMap<String, Arc<Session>>,
-    contacts: std::collections::HashMap<String, Arc<Contact>>,
+    contacts: std::collections::HashMap<String, CachedContact>,
+}
+
+/// A cached contact and the participants whose sessions share it, so that forgetting a chat
+/// touches only its own entries.
+struct CachedContact {
+    contact: Arc<Contact>,
+    participant_ids: Vec<String>,
 }
 
 impl SessionCache {
@@ -870,7 +877,7 @@ impl SessionCache {
             .expect("sessions")
             .contacts
             .get(contact_id)
-            .cloned()
+            .map(|c| c.contact.clone())
     }
 
     fn insert(&self, session: Arc<Session>) {
@@ -879,12 +886,18 @@ impl SessionCache {
             entries.by_participant.clear();
             entries.contacts.clear();
         }
-        entries
+        let participant_id = session.participant.id.clone();
+        let cached = entries
             .contacts
-            .insert(session.contact.id.clone(), session.contact.clone());
-        entries
-            .by_participant
-            .insert(session.participant.id.clone(), session);
+            .entry(session.contact.id.clone())
+            .or_insert_with(|| CachedContact {
+                contact: session.contact.clone(),
+                participant_ids: Vec::new(),
+            });
+        if !cached.participant_ids.contains(&participant_id) {
+            cached.participant_ids.push(participant_id.clone());
+        }
+        entries.by_participant.insert(participant_id, session);
     }
 
     fn forget_participant(&self, participant_id: &str) {
@@ -897,9 +910,10 @@ impl SessionCache {
 
     fn forget_contact(&self, contact_id: &str) {
         let mut entries = self.entries.lock().expect("sessions");
-        entries.contacts.remove(contact_id);
-        entries
-            .by_participant
-            .retain(|_, s| s.contact.id != contact_id);
+        if let Some(cached) = entries.contacts.remove(contact_id) {
+            for participant_id in &cached.participant_ids {
+                entries.by_participant.remove(participant_id);
+            }
+        }
     }
 }

@@ -74,12 +74,7 @@ async fn upgrade(
         Err(ChatError::Internal(why)) => {
             // Not the client's fault: a 403 would make ChatJS give the chat up for ended.
             tracing::error!(error = %why, "websocket authentication failed");
-            return ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableException",
-                "Try again",
-            )
-            .into_response();
+            return ApiError::service_unavailable("Try again").into_response();
         }
         Err(e) => {
             tracing::debug!(reason = %e, "websocket refused");
@@ -94,12 +89,7 @@ async fn upgrade(
         }
     };
     if app.shutdown.is_cancelled() {
-        return ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailableException",
-            "The server is shutting down",
-        )
-        .into_response();
+        return ApiError::service_unavailable("The server is shutting down").into_response();
     }
     let Some(slot) = app.sockets.acquire(&session.participant.id) else {
         return ApiError::throttling(format!(

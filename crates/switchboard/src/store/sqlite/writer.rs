@@ -221,11 +221,11 @@ impl Writer {
             let cursor = self
                 .conn
                 .prepare_cached(
-                    "SELECT ended_at IS NOT NULL,
-                            (SELECT COALESCE(MAX(seq), 0) FROM items WHERE contact_id = ?1),
-                            COALESCE((SELECT absolute_time FROM items WHERE contact_id = ?1
-                                      ORDER BY seq DESC LIMIT 1), 0)
-                     FROM contacts WHERE id = ?1",
+                    "SELECT c.ended_at IS NOT NULL, COALESCE(last.seq, 0), COALESCE(last.absolute_time, 0)
+                     FROM contacts c
+                     LEFT JOIN (SELECT seq, absolute_time FROM items WHERE contact_id = ?1
+                                ORDER BY seq DESC LIMIT 1) last ON 1
+                     WHERE c.id = ?1",
                 )
                 .map_err(backend)?
                 .query_row([contact_id], |r| {
