@@ -1,31 +1,29 @@
 //! The ready-to-use configuration `switchboard serve` runs when given no `--config`: one
-//! instance, one contact flow, one queue, and an access key pair generated once and kept in the
-//! data directory so that it stays the same across restarts.
+//! instance, one contact flow, one queue, one agent who serves it, and an access key pair and
+//! agent password generated once and kept in the data directory so that they stay the same
+//! across restarts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::config::{AccessKey, Config, ContactFlow, Instance, Queue};
+use crate::config::{
+    derived_id, AccessKey, Config, ContactFlow, Instance, ProfileQueue, Queue, RoutingProfile, User,
+};
 
 pub const INSTANCE_ID: &str = "00000000-0000-4000-8000-000000000001";
 pub const CONTACT_FLOW_ID: &str = "00000000-0000-4000-8000-0000000000f1";
 pub const QUEUE_ID: &str = "00000000-0000-4000-8000-0000000000a1";
+pub const ROUTING_PROFILE_ID: &str = "00000000-0000-4000-8000-0000000000b1";
+pub const AGENT_USERNAME: &str = "agent";
 
 pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
     let mut config = Config::parse("")?;
     if let Some(listen) = listen {
         config.listen = listen;
     }
-    let data_dir = Path::new(
-        config
-            .sqlite_path()
-            .unwrap_or("switchboard-data/switchboard.db"),
-    )
-    .parent()
-    .unwrap_or(Path::new("."))
-    .to_path_buf();
-    config.access_keys = vec![access_key(&data_dir)?];
+    config.access_keys = vec![access_key(&data_dir(&config))?];
+    let agent_password = agent_password(&config)?;
     config.instances = vec![Instance {
         id: INSTANCE_ID.into(),
         contact_flows: vec![ContactFlow {
@@ -36,7 +34,27 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
         queues: vec![Queue {
             id: QUEUE_ID.into(),
             name: "Demo queue".into(),
+            max_contacts: None,
         }],
+        routing_profiles: vec![RoutingProfile {
+            id: ROUTING_PROFILE_ID.into(),
+            name: "Demo agents".into(),
+            chat_concurrency: 3,
+            auto_accept: false,
+            queues: vec![ProfileQueue {
+                queue: QUEUE_ID.into(),
+                priority: 1,
+                delay_seconds: 0,
+            }],
+        }],
+        users: vec![User {
+            id: derived_id(INSTANCE_ID, "user", AGENT_USERNAME),
+            username: AGENT_USERNAME.into(),
+            display_name: "Demo Agent".into(),
+            password_hash: crate::agent::password::hash(&agent_password),
+            routing_profile: ROUTING_PROFILE_ID.into(),
+        }],
+        agent_statuses: Vec::new(),
     }];
     config.validate()?;
     Ok(config)
@@ -74,9 +92,43 @@ fn access_key(data_dir: &Path) -> anyhow::Result<AccessKey> {
     })
 }
 
-/// What a newcomer needs to call the demo from an SDK.
+/// A random secret kept in `file`: read back when it is there, made and saved when it is not.
+fn saved_secret(file: &Path, length: usize) -> anyhow::Result<String> {
+    if let Ok(text) = std::fs::read_to_string(file) {
+        let secret = text.trim();
+        if !secret.is_empty() {
+            return Ok(secret.to_string());
+        }
+    }
+    let secret = Alphanumeric.sample_string(&mut rand::thread_rng(), length);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(file, format!("{secret}\n"))?;
+    Ok(secret)
+}
+
+/// The folder of the database file, where the demo keeps its generated secrets.
+fn data_dir(config: &Config) -> PathBuf {
+    Path::new(
+        config
+            .sqlite_path()
+            .unwrap_or("switchboard-data/switchboard.db"),
+    )
+    .parent()
+    .unwrap_or(Path::new("."))
+    .to_path_buf()
+}
+
+/// The demo agent's password, as kept in the data directory.
+pub fn agent_password(config: &Config) -> anyhow::Result<String> {
+    saved_secret(&data_dir(config).join("demo-agent-password.txt"), 20)
+}
+
+/// What a newcomer needs to call the demo from an SDK, and to sign in as its agent.
 pub fn describe(config: &Config, url: &str) -> String {
     let key = &config.access_keys[0];
+    let password = agent_password(config).unwrap_or_else(|e| format!("(unreadable: {e})"));
     format!(
         "Switchboard demo configuration (start with --config FILE for your own):\n  \
          endpoint          {url}\n  \
@@ -85,7 +137,9 @@ pub fn describe(config: &Config, url: &str) -> String {
          contact flow id   {CONTACT_FLOW_ID}\n  \
          queue id          {QUEUE_ID}\n  \
          access key id     {}\n  \
-         secret access key {}\n",
+         secret access key {}\n  \
+         agent username    {AGENT_USERNAME}\n  \
+         agent password    {password}\n",
         config.region, key.id, key.secret
     )
 }

@@ -18,6 +18,7 @@
 //! service writes through the `Store` (answering only after commit) and publishes committed items
 //! on the `Bus`, from which each subscribed socket in `gateway` pushes them in sequence order.
 
+pub mod agent;
 pub mod api;
 pub mod awsproto;
 pub mod bus;

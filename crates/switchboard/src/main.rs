@@ -36,6 +36,18 @@ enum Command {
     },
     /// Validate a configuration file and exit.
     CheckConfig { file: PathBuf },
+    /// Agent users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Print the argon2 hash of a password, for a user's `password_hash` in the configuration.
+    /// Reads the password from standard input (without echo at a terminal).
+    Hash,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +70,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::User {
+            command: UserCommand::Hash,
+        } => match read_password() {
+            Ok(password) if !password.is_empty() => {
+                println!("{}", switchboard::agent::password::hash(&password));
+                ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                eprintln!("error: the password is empty");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("error: cannot read the password: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { config, listen } => {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             match runtime.block_on(serve(config, listen)) {
@@ -69,6 +97,17 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// One line from standard input: prompted for without echo at a terminal, read as is when piped.
+fn read_password() -> std::io::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("Password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 async fn serve(config_file: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<()> {

@@ -7,6 +7,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod agents;
+pub use agents::{
+    derived_id, AgentStatus, ProfileQueue, Routing, RoutingProfile, User, BUILT_IN_STATUSES,
+};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -30,6 +35,8 @@ pub struct Config {
     pub instances: Vec<Instance>,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub routing: Routing,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +54,12 @@ pub struct Instance {
     pub contact_flows: Vec<ContactFlow>,
     #[serde(default)]
     pub queues: Vec<Queue>,
+    #[serde(default)]
+    pub routing_profiles: Vec<RoutingProfile>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub agent_statuses: Vec<AgentStatus>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +76,10 @@ pub struct ContactFlow {
 pub struct Queue {
     pub id: String,
     pub name: String,
+    /// Contacts the queue holds at most (waiting or being offered); StartChatContact beyond it is
+    /// refused with LimitExceededException. No limit when left out.
+    #[serde(default)]
+    pub max_contacts: Option<u32>,
 }
 
 /// Protective limits. The defaults follow Amazon Connect's published quotas where one exists.
@@ -116,7 +133,10 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        for instance in &mut config.instances {
+            instance.derive_ids();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -206,6 +226,12 @@ impl Config {
                         format!("'{}' is empty or appears twice", queue.id),
                     );
                 }
+                if queue.max_contacts == Some(0) {
+                    return bad(
+                        &format!("{at}.queues[{j}].max_contacts"),
+                        "must be at least 1 (leave it out for no limit)".into(),
+                    );
+                }
             }
             let mut flow_ids = HashSet::new();
             for (j, flow) in instance.contact_flows.iter().enumerate() {
@@ -222,7 +248,9 @@ impl Config {
                     );
                 }
             }
+            instance.validate_agents(&at, &queue_ids)?;
         }
+        self.routing.validate()?;
         let limits = &self.limits;
         if !(1..=100).contains(&limits.sockets_per_participant) {
             return bad("limits.sockets_per_participant", "must be 1 to 100".into());
@@ -254,6 +282,10 @@ impl Config {
 impl Instance {
     pub fn contact_flow(&self, id: &str) -> Option<&ContactFlow> {
         self.contact_flows.iter().find(|f| f.id == id)
+    }
+
+    pub fn queue(&self, id: &str) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.id == id)
     }
 }
 
