@@ -27,5 +27,6 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod routing;
 pub mod server;
 pub mod store;

@@ -1,0 +1,728 @@
+//! The routing decisions of one instance, as a state machine with no I/O and no clock of its
+//! own: every call passes the time, and every decision comes back as an [`Effect`] for its owner
+//! (the router task) to carry out. Exactly one owner holds an instance's engine, so every queue has
+//! one owner and two decisions never race each other.
+//!
+//! The rules:
+//! - Contacts wait first in, first out within a queue. A queue holds at most `max_contacts`
+//!   contacts waiting or being offered.
+//! - An agent can be offered a contact when their status is Available, at least one of their
+//!   workspace connections is open, and they have a free slot: offers, connected chats and chats
+//!   in After Contact Work each take one of the profile's `chat_concurrency` slots.
+//! - Among those agents, the one idle longest goes first: agents with no chat at all before
+//!   agents with some, the former by how long they have had nothing to do, the latter by fewest
+//!   chats, then by how long since their last one.
+//! - An agent is offered the oldest ready contact of the best-priority queue they serve (their
+//!   own agent queue, which holds transfers to them, comes before all); a contact is ready for a
+//!   profile once it has waited that profile's delay for the queue. Contacts an agent rejected are
+//!   not offered to that agent again.
+//! - An offer not answered within the offer timeout is missed: the agent goes to `Missed` (no
+//!   further offers until they choose a status) and the contact goes back to the head of its
+//!   queue. A rejected offer, or one withdrawn because the agent went away, also puts the contact
+//!   back at the head.
+//! - A waiting customer who leaves is removed at once; one with no open socket for
+//!   `customer_gone` is removed and the chat is ended, so no one waits for a closed tab.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Milliseconds since the epoch.
+pub type Millis = i64;
+
+/// Where a contact waits: a configured queue, or an agent's own queue (transfers to that agent).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum QueueKey {
+    Queue(String),
+    Agent(String),
+}
+
+/// An agent's status as routing sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    Offline,
+    Available,
+    /// A configured custom status (by id), such as Break: not offered contacts.
+    Custom(String),
+    /// Set by routing after a missed offer; the agent leaves it by choosing a status.
+    Missed,
+}
+
+/// The routing timers, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    pub offer_timeout: Millis,
+    pub customer_gone: Millis,
+}
+
+/// A routing profile as the engine needs it.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub concurrency: usize,
+    pub auto_accept: bool,
+    /// (queue id, priority 1..99, delay in milliseconds).
+    pub queues: Vec<(String, u32, Millis)>,
+}
+
+/// What the owner must now carry out or tell someone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Tell the agent about the offer; it lapses at `expires_at`.
+    Offer {
+        agent: String,
+        contact: String,
+        expires_at: Millis,
+    },
+    /// The agent has the contact (they accepted, or their profile accepts for them): add them to
+    /// the chat.
+    Connect { agent: String, contact: String },
+    /// The agent's offer is gone without being accepted.
+    OfferWithdrawn {
+        agent: String,
+        contact: String,
+        why: Withdrawn,
+    },
+    /// Routing changed the agent's status (to `Missed`).
+    PresenceChanged { agent: String, presence: Presence },
+    /// End the chat: its customer has had no open socket for too long.
+    EndAbandoned { contact: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawn {
+    Missed,
+    CustomerLeft,
+    /// The agent changed status or closed their last workspace connection.
+    AgentUnavailable,
+}
+
+/// Why a request to the engine was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoutingError {
+    #[error("queue {0} is full")]
+    QueueFull(String),
+    #[error("no queue {0}")]
+    UnknownQueue(String),
+    #[error("no agent {0}")]
+    UnknownAgent(String),
+    #[error("the contact is not offered to this agent")]
+    NoSuchOffer,
+    #[error("the agent does not have this contact")]
+    NotAgentsContact,
+    #[error("the contact is already waiting or offered")]
+    AlreadyQueued,
+    #[error("an agent cannot transfer a contact to themselves")]
+    TransferToSelf,
+}
+
+#[derive(Debug)]
+struct Agent {
+    profile: Profile,
+    presence: Presence,
+    connections: usize,
+    offers: HashSet<String>,
+    active: HashSet<String>,
+    after_work: HashSet<String>,
+    /// When the agent last had nothing to do: became Available, or saw their last chat go.
+    idle_since: Millis,
+    /// When the agent was last given a contact.
+    last_connected: Millis,
+}
+
+impl Agent {
+    fn used_slots(&self) -> usize {
+        self.offers.len() + self.active.len() + self.after_work.len()
+    }
+
+    fn can_take_offer(&self) -> bool {
+        self.presence == Presence::Available
+            && self.connections > 0
+            && self.used_slots() < self.profile.concurrency
+    }
+}
+
+#[derive(Debug)]
+enum Stage {
+    Waiting,
+    Offered { agent: String, expires_at: Millis },
+    Connected { agent: String },
+}
+
+#[derive(Debug)]
+struct Contact {
+    queue: QueueKey,
+    enqueued_at: Millis,
+    stage: Stage,
+    /// Since when the customer has had no open socket (from the start, until one opens).
+    gone_since: Option<Millis>,
+    rejected_by: HashSet<String>,
+}
+
+/// Figures for one queue, for the metric operations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFigures {
+    pub contacts_in_queue: usize,
+    pub oldest_contact_age: Option<Millis>,
+    pub agents_online: usize,
+    pub agents_available: usize,
+    pub agents_on_contact: usize,
+    pub slots_active: usize,
+    pub slots_available: usize,
+}
+
+/// What an agent is doing, for the agent API and GetCurrentUserData.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentFigures {
+    pub presence: Presence,
+    pub connected: bool,
+    pub offers: Vec<String>,
+    pub active: Vec<String>,
+    pub after_work: Vec<String>,
+    pub slots: usize,
+}
+
+/// The routing state of one instance.
+#[derive(Debug)]
+pub struct Engine {
+    timers: Timers,
+    max_contacts: HashMap<String, Option<usize>>,
+    queues: HashMap<QueueKey, VecDeque<String>>,
+    agents: HashMap<String, Agent>,
+    contacts: HashMap<String, Contact>,
+}
+
+impl Engine {
+    /// `queues`: (queue id, max contacts); `agents`: (agent id, their profile).
+    pub fn new(
+        timers: Timers,
+        queues: impl IntoIterator<Item = (String, Option<usize>)>,
+        agents: impl IntoIterator<Item = (String, Profile)>,
+    ) -> Self {
+        let max_contacts: HashMap<_, _> = queues.into_iter().collect();
+        let agents = agents
+            .into_iter()
+            .map(|(id, profile)| {
+                let agent = Agent {
+                    profile,
+                    presence: Presence::Offline,
+                    connections: 0,
+                    offers: HashSet::new(),
+                    active: HashSet::new(),
+                    after_work: HashSet::new(),
+                    idle_since: 0,
+                    last_connected: 0,
+                };
+                (id, agent)
+            })
+            .collect();
+        Self {
+            timers,
+            max_contacts,
+            queues: HashMap::new(),
+            agents,
+            contacts: HashMap::new(),
+        }
+    }
+
+    /// A new contact waits in `queue`.
+    pub fn enqueue(
+        &mut self,
+        now: Millis,
+        contact: &str,
+        queue: &str,
+    ) -> Result<Vec<Effect>, RoutingError> {
+        let max = self
+            .max_contacts
+            .get(queue)
+            .ok_or_else(|| RoutingError::UnknownQueue(queue.to_string()))?;
+        let key = QueueKey::Queue(queue.to_string());
+        if let Some(max) = max {
+            if self.queues.get(&key).map_or(0, VecDeque::len) >= *max {
+                return Err(RoutingError::QueueFull(queue.to_string()));
+            }
+        }
+        self.wait(now, contact, key, Some(now))?;
+        Ok(self.dispatch(now))
+    }
+
+    fn wait(
+        &mut self,
+        now: Millis,
+        contact: &str,
+        queue: QueueKey,
+        gone_since: Option<Millis>,
+    ) -> Result<(), RoutingError> {
+        if let Some(existing) = self.contacts.get(contact) {
+            if !matches!(existing.stage, Stage::Connected { .. }) {
+                return Err(RoutingError::AlreadyQueued);
+            }
+        }
+        self.queues
+            .entry(queue.clone())
+            .or_default()
+            .push_back(contact.to_string());
+        self.contacts.insert(
+            contact.to_string(),
+            Contact {
+                queue,
+                enqueued_at: now,
+                stage: Stage::Waiting,
+                gone_since,
+                rejected_by: HashSet::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The agent chose a status (which also takes them out of `Missed`).
+    pub fn set_presence(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        presence: Presence,
+    ) -> Result<Vec<Effect>, RoutingError> {
+        let a = self.agent_mut(agent)?;
+        if presence == Presence::Available && a.presence != Presence::Available {
+            a.idle_since = now;
+        }
+        a.presence = presence;
+        let mut effects = Vec::new();
+        if a.presence != Presence::Available {
+            self.withdraw_offers(agent, Withdrawn::AgentUnavailable, &mut effects);
+        }
+        effects.extend(self.dispatch(now));
+        Ok(effects)
+    }
+
+    /// One of the agent's workspace connections opened (`true`) or closed (`false`).
+    pub fn agent_connection(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        opened: bool,
+    ) -> Result<Vec<Effect>, RoutingError> {
+        let a = self.agent_mut(agent)?;
+        if opened {
+            a.connections += 1;
+        } else {
+            a.connections = a.connections.saturating_sub(1);
+        }
+        let mut effects = Vec::new();
+        if a.connections == 0 {
+            self.withdraw_offers(agent, Withdrawn::AgentUnavailable, &mut effects);
+        }
+        effects.extend(self.dispatch(now));
+        Ok(effects)
+    }
+
+    pub fn accept(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        contact: &str,
+    ) -> Result<Vec<Effect>, RoutingError> {
+        self.offered_to(agent, contact)?;
+        let mut effects = Vec::new();
+        self.connect(now, agent, contact, &mut effects);
+        Ok(effects)
+    }
+
+    pub fn reject(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        contact: &str,
+    ) -> Result<Vec<Effect>, RoutingError> {
+        self.offered_to(agent, contact)?;
+        self.return_to_head(agent, contact);
+        if let Some(c) = self.contacts.get_mut(contact) {
+            c.rejected_by.insert(agent.to_string());
+        }
+        Ok(self.dispatch(now))
+    }
+
+    /// The customer's open sockets changed to `open`.
+    pub fn customer_sockets(&mut self, now: Millis, contact: &str, open: usize) {
+        if let Some(c) = self.contacts.get_mut(contact) {
+            c.gone_since = match (open, c.gone_since) {
+                (0, Some(since)) => Some(since),
+                (0, None) => Some(now),
+                _ => None,
+            };
+        }
+    }
+
+    /// The chat ended (the customer left, the agent ended it, or it expired). A waiting contact
+    /// is removed; an agent who had it goes into After Contact Work for it.
+    pub fn contact_ended(&mut self, now: Millis, contact: &str) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Some(c) = self.contacts.remove(contact) else {
+            return effects;
+        };
+        match c.stage {
+            Stage::Waiting => self.remove_from_queue(&c.queue, contact),
+            Stage::Offered { agent, .. } => {
+                self.remove_from_queue(&c.queue, contact);
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    a.offers.remove(contact);
+                }
+                effects.push(Effect::OfferWithdrawn {
+                    agent,
+                    contact: contact.to_string(),
+                    why: Withdrawn::CustomerLeft,
+                });
+            }
+            Stage::Connected { agent } => {
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    if a.active.remove(contact) {
+                        a.after_work.insert(contact.to_string());
+                    }
+                }
+            }
+        }
+        effects.extend(self.dispatch(now));
+        effects
+    }
+
+    /// The agent finished After Contact Work for `contact`, freeing its slot.
+    pub fn clear_after_work(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        contact: &str,
+    ) -> Result<Vec<Effect>, RoutingError> {
+        let a = self.agent_mut(agent)?;
+        if !a.after_work.remove(contact) {
+            return Err(RoutingError::NotAgentsContact);
+        }
+        if a.used_slots() == 0 {
+            a.idle_since = now;
+        }
+        Ok(self.dispatch(now))
+    }
+
+    /// The agent hands a connected contact on to a queue or another agent's queue; the agent
+    /// goes into After Contact Work for it. The contact waits as a new arrival there, and is not
+    /// offered back to the agent who passed it on.
+    pub fn transfer(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        contact: &str,
+        to: QueueKey,
+    ) -> Result<Vec<Effect>, RoutingError> {
+        match &to {
+            QueueKey::Queue(q) if !self.max_contacts.contains_key(q) => {
+                return Err(RoutingError::UnknownQueue(q.clone()))
+            }
+            QueueKey::Agent(a) if !self.agents.contains_key(a) => {
+                return Err(RoutingError::UnknownAgent(a.clone()))
+            }
+            QueueKey::Agent(a) if a == agent => return Err(RoutingError::TransferToSelf),
+            _ => {}
+        }
+        let a = self.agent_mut(agent)?;
+        if !a.active.remove(contact) {
+            return Err(RoutingError::NotAgentsContact);
+        }
+        a.after_work.insert(contact.to_string());
+        let gone_since = self.contacts.get(contact).and_then(|c| c.gone_since);
+        self.contacts.remove(contact);
+        self.wait(now, contact, to, gone_since)?;
+        if let Some(c) = self.contacts.get_mut(contact) {
+            c.rejected_by.insert(agent.to_string());
+        }
+        Ok(self.dispatch(now))
+    }
+
+    /// Offer timeouts and abandoned customers due by `now`, then any offers that became possible
+    /// (a queue delay passing).
+    pub fn tick(&mut self, now: Millis) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let missed: Vec<(String, String)> = self
+            .contacts
+            .iter()
+            .filter_map(|(id, c)| match &c.stage {
+                Stage::Offered { agent, expires_at } if *expires_at <= now => {
+                    Some((agent.clone(), id.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (agent, contact) in missed {
+            self.return_to_head(&agent, &contact);
+            if let Some(a) = self.agents.get_mut(&agent) {
+                a.presence = Presence::Missed;
+            }
+            effects.push(Effect::OfferWithdrawn {
+                agent: agent.clone(),
+                contact,
+                why: Withdrawn::Missed,
+            });
+            effects.push(Effect::PresenceChanged {
+                agent,
+                presence: Presence::Missed,
+            });
+        }
+        let gone_for = self.timers.customer_gone;
+        let abandoned: Vec<String> = self
+            .contacts
+            .iter()
+            .filter(|(_, c)| !matches!(c.stage, Stage::Connected { .. }))
+            .filter(|(_, c)| c.gone_since.is_some_and(|since| since + gone_for <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for contact in abandoned {
+            effects.extend(self.contact_ended(now, &contact));
+            effects.push(Effect::EndAbandoned { contact });
+        }
+        effects.extend(self.dispatch(now));
+        effects
+    }
+
+    /// When [`Engine::tick`] next has something to do: an offer lapsing, a customer counting as
+    /// gone, or a contact becoming ready for a profile whose delay it is waiting out.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let mut next: Option<Millis> = None;
+        let mut consider = |t: Millis| next = Some(next.map_or(t, |n| n.min(t)));
+        for c in self.contacts.values() {
+            match &c.stage {
+                Stage::Offered { expires_at, .. } => consider(*expires_at),
+                Stage::Waiting => {
+                    if let QueueKey::Queue(q) = &c.queue {
+                        for agent in self.agents.values() {
+                            for (queue, _, delay) in &agent.profile.queues {
+                                if queue == q && *delay > 0 {
+                                    consider(c.enqueued_at + delay);
+                                }
+                            }
+                        }
+                    }
+                }
+                Stage::Connected { .. } => continue,
+            }
+            if let Some(since) = c.gone_since {
+                consider(since + self.timers.customer_gone);
+            }
+        }
+        next
+    }
+
+    /// The contact's place in its queue (1 for the head) and the queue's length, while it waits
+    /// or is being offered.
+    pub fn position(&self, contact: &str) -> Option<(usize, usize)> {
+        let c = self.contacts.get(contact)?;
+        let queue = self.queues.get(&c.queue)?;
+        let at = queue.iter().position(|id| id == contact)?;
+        Some((at + 1, queue.len()))
+    }
+
+    /// The agent who has the contact, if one does.
+    pub fn agent_of(&self, contact: &str) -> Option<&str> {
+        match &self.contacts.get(contact)?.stage {
+            Stage::Connected { agent } => Some(agent),
+            _ => None,
+        }
+    }
+
+    pub fn agent(&self, agent: &str) -> Option<AgentFigures> {
+        let a = self.agents.get(agent)?;
+        let sorted = |set: &HashSet<String>| {
+            let mut v: Vec<String> = set.iter().cloned().collect();
+            v.sort();
+            v
+        };
+        Some(AgentFigures {
+            presence: a.presence.clone(),
+            connected: a.connections > 0,
+            offers: sorted(&a.offers),
+            active: sorted(&a.active),
+            after_work: sorted(&a.after_work),
+            slots: a.profile.concurrency,
+        })
+    }
+
+    /// Figures for `queue`; agents count when their profile serves it.
+    pub fn queue_figures(&self, now: Millis, queue: &str) -> QueueFigures {
+        let key = QueueKey::Queue(queue.to_string());
+        let waiting = self.queues.get(&key);
+        let mut f = QueueFigures {
+            contacts_in_queue: waiting.map_or(0, VecDeque::len),
+            oldest_contact_age: waiting
+                .into_iter()
+                .flatten()
+                .filter_map(|id| self.contacts.get(id))
+                .map(|c| now - c.enqueued_at)
+                .max(),
+            ..QueueFigures::default()
+        };
+        for a in self.agents.values() {
+            if !a.profile.queues.iter().any(|(q, _, _)| q == queue) {
+                continue;
+            }
+            if a.presence == Presence::Offline {
+                continue;
+            }
+            f.agents_online += 1;
+            if a.presence == Presence::Available {
+                f.agents_available += 1;
+                f.slots_available += a.profile.concurrency.saturating_sub(a.used_slots());
+            }
+            if !a.active.is_empty() || !a.after_work.is_empty() {
+                f.agents_on_contact += 1;
+            }
+            f.slots_active += a.used_slots();
+        }
+        f
+    }
+
+    fn agent_mut(&mut self, agent: &str) -> Result<&mut Agent, RoutingError> {
+        self.agents
+            .get_mut(agent)
+            .ok_or_else(|| RoutingError::UnknownAgent(agent.to_string()))
+    }
+
+    fn offered_to(&self, agent: &str, contact: &str) -> Result<(), RoutingError> {
+        match self.contacts.get(contact).map(|c| &c.stage) {
+            Some(Stage::Offered { agent: to, .. }) if to == agent => Ok(()),
+            _ => Err(RoutingError::NoSuchOffer),
+        }
+    }
+
+    fn remove_from_queue(&mut self, queue: &QueueKey, contact: &str) {
+        if let Some(q) = self.queues.get_mut(queue) {
+            q.retain(|id| id != contact);
+            if q.is_empty() {
+                self.queues.remove(queue);
+            }
+        }
+    }
+
+    /// Takes the offer back from the agent and puts the contact at the head of its queue.
+    fn return_to_head(&mut self, agent: &str, contact: &str) {
+        // An unanswered offer is not work: the agent's idle time is left as it was.
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.offers.remove(contact);
+        }
+        if let Some(c) = self.contacts.get_mut(contact) {
+            c.stage = Stage::Waiting;
+            let queue = c.queue.clone();
+            if let Some(q) = self.queues.get_mut(&queue) {
+                q.retain(|id| id != contact);
+                q.push_front(contact.to_string());
+            }
+        }
+    }
+
+    fn withdraw_offers(&mut self, agent: &str, why: Withdrawn, effects: &mut Vec<Effect>) {
+        let offers: Vec<String> = self
+            .agents
+            .get(agent)
+            .map(|a| a.offers.iter().cloned().collect())
+            .unwrap_or_default();
+        for contact in offers {
+            self.return_to_head(agent, &contact);
+            effects.push(Effect::OfferWithdrawn {
+                agent: agent.to_string(),
+                contact,
+                why,
+            });
+        }
+    }
+
+    fn connect(&mut self, now: Millis, agent: &str, contact: &str, effects: &mut Vec<Effect>) {
+        let Some(c) = self.contacts.get_mut(contact) else {
+            return;
+        };
+        c.stage = Stage::Connected {
+            agent: agent.to_string(),
+        };
+        let queue = c.queue.clone();
+        self.remove_from_queue(&queue, contact);
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.offers.remove(contact);
+            a.active.insert(contact.to_string());
+            a.last_connected = now;
+        }
+        effects.push(Effect::Connect {
+            agent: agent.to_string(),
+            contact: contact.to_string(),
+        });
+    }
+
+    /// Makes every offer that can be made now, the idlest agent first.
+    fn dispatch(&mut self, now: Millis) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        loop {
+            let mut ready: Vec<(&String, &Agent)> = self
+                .agents
+                .iter()
+                .filter(|(_, a)| a.can_take_offer())
+                .collect();
+            ready.sort_by_key(|(id, a)| {
+                let busy = a.used_slots();
+                let since = if busy == 0 {
+                    a.idle_since
+                } else {
+                    a.last_connected
+                };
+                (busy, since, (*id).clone())
+            });
+            let choice = ready.iter().find_map(|(id, a)| {
+                self.best_contact_for(now, id, a)
+                    .map(|c| ((*id).clone(), c))
+            });
+            let Some((agent, contact)) = choice else {
+                return effects;
+            };
+            let expires_at = now + self.timers.offer_timeout;
+            let auto_accept = {
+                let a = self.agents.get_mut(&agent).expect("chosen agent exists");
+                a.offers.insert(contact.clone());
+                a.profile.auto_accept
+            };
+            if let Some(c) = self.contacts.get_mut(&contact) {
+                c.stage = Stage::Offered {
+                    agent: agent.clone(),
+                    expires_at,
+                };
+            }
+            if auto_accept {
+                self.connect(now, &agent, &contact, &mut effects);
+            } else {
+                effects.push(Effect::Offer {
+                    agent,
+                    contact,
+                    expires_at,
+                });
+            }
+        }
+    }
+
+    /// The contact this agent should be offered next, if any is ready.
+    fn best_contact_for(&self, now: Millis, agent_id: &str, agent: &Agent) -> Option<String> {
+        let own = (QueueKey::Agent(agent_id.to_string()), 0, 0);
+        let served = agent
+            .profile
+            .queues
+            .iter()
+            .map(|(q, priority, delay)| (QueueKey::Queue(q.clone()), *priority, *delay));
+        let mut best: Option<(u32, Millis, &String)> = None;
+        for (key, priority, delay) in std::iter::once(own).chain(served) {
+            let Some(queue) = self.queues.get(&key) else {
+                continue;
+            };
+            let candidate = queue.iter().find_map(|id| {
+                let c = self.contacts.get(id)?;
+                let eligible = matches!(c.stage, Stage::Waiting)
+                    && !c.rejected_by.contains(agent_id)
+                    && c.enqueued_at + delay <= now;
+                eligible.then_some((priority, c.enqueued_at, id))
+            });
+            if let Some(candidate) = candidate {
+                if best.is_none_or(|b| (candidate.0, candidate.1) < (b.0, b.1)) {
+                    best = Some(candidate);
+                }
+            }
+        }
+        best.map(|(_, _, id)| id.clone())
+    }
+}

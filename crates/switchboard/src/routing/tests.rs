@@ -1,0 +1,427 @@
+//! The routing rules, driven through the engine with chosen instants (no clock, no sleeps).
+
+use super::engine::{
+    Effect, Engine, Millis, Presence, Profile, QueueKey, RoutingError, Timers, Withdrawn,
+};
+
+const SECOND: Millis = 1_000;
+const OFFER_TIMEOUT: Millis = 30 * SECOND;
+const CUSTOMER_GONE: Millis = 120 * SECOND;
+
+fn profile(concurrency: usize, queues: &[(&str, u32, Millis)]) -> Profile {
+    Profile {
+        concurrency,
+        auto_accept: false,
+        queues: queues
+            .iter()
+            .map(|(q, priority, delay)| (q.to_string(), *priority, *delay))
+            .collect(),
+    }
+}
+
+/// Queues `q1` (at most 3 contacts) and `q2` (no limit), and the given agents.
+fn engine(agents: Vec<(&str, Profile)>) -> Engine {
+    Engine::new(
+        Timers {
+            offer_timeout: OFFER_TIMEOUT,
+            customer_gone: CUSTOMER_GONE,
+        },
+        [("q1".to_string(), Some(3)), ("q2".to_string(), None)],
+        agents.into_iter().map(|(id, p)| (id.to_string(), p)),
+    )
+}
+
+/// Signs the agent in: one open connection and status Available.
+fn available(e: &mut Engine, now: Millis, agent: &str) -> Vec<Effect> {
+    let mut effects = e.agent_connection(now, agent, true).unwrap();
+    effects.extend(e.set_presence(now, agent, Presence::Available).unwrap());
+    effects
+}
+
+fn offer(agent: &str, contact: &str, now: Millis) -> Effect {
+    Effect::Offer {
+        agent: agent.into(),
+        contact: contact.into(),
+        expires_at: now + OFFER_TIMEOUT,
+    }
+}
+
+fn connect(agent: &str, contact: &str) -> Effect {
+    Effect::Connect {
+        agent: agent.into(),
+        contact: contact.into(),
+    }
+}
+
+#[test]
+fn contacts_are_offered_first_in_first_out() {
+    let mut e = engine(vec![("a", profile(1, &[("q1", 1, 0)]))]);
+    assert_eq!(e.enqueue(0, "c1", "q1").unwrap(), vec![]);
+    assert_eq!(e.enqueue(SECOND, "c2", "q1").unwrap(), vec![]);
+    assert_eq!(
+        available(&mut e, 5 * SECOND, "a"),
+        vec![offer("a", "c1", 5 * SECOND)]
+    );
+    assert_eq!(
+        e.accept(6 * SECOND, "a", "c1").unwrap(),
+        vec![connect("a", "c1")]
+    );
+    // One slot, now taken: c2 waits, through the chat and its After Contact Work.
+    assert_eq!(e.contact_ended(7 * SECOND, "c1"), vec![]);
+    assert_eq!(e.agent("a").unwrap().after_work, vec!["c1".to_string()]);
+    assert_eq!(
+        e.clear_after_work(8 * SECOND, "a", "c1").unwrap(),
+        vec![offer("a", "c2", 8 * SECOND)]
+    );
+}
+
+#[test]
+fn the_best_priority_queue_goes_first_then_the_oldest_contact() {
+    let mut e = engine(vec![("a", profile(3, &[("q1", 2, 0), ("q2", 1, 0)]))]);
+    e.enqueue(0, "old-in-q1", "q1").unwrap();
+    e.enqueue(SECOND, "new-in-q2", "q2").unwrap();
+    e.enqueue(2 * SECOND, "newer-in-q2", "q2").unwrap();
+    let effects = available(&mut e, 3 * SECOND, "a");
+    assert_eq!(
+        effects,
+        vec![
+            offer("a", "new-in-q2", 3 * SECOND),
+            offer("a", "newer-in-q2", 3 * SECOND),
+            offer("a", "old-in-q1", 3 * SECOND),
+        ]
+    );
+}
+
+#[test]
+fn a_queue_delay_holds_a_contact_back_from_that_profile_only() {
+    let mut e = engine(vec![
+        ("slow", profile(1, &[("q1", 1, 10 * SECOND)])),
+        ("fast", profile(1, &[("q2", 1, 0)])),
+    ]);
+    available(&mut e, 0, "slow");
+    assert_eq!(e.enqueue(0, "c1", "q1").unwrap(), vec![]);
+    assert_eq!(e.next_deadline(), Some(10 * SECOND));
+    assert_eq!(e.tick(10 * SECOND - 1), vec![]);
+    assert_eq!(e.tick(10 * SECOND), vec![offer("slow", "c1", 10 * SECOND)]);
+}
+
+#[test]
+fn an_agent_is_never_offered_more_than_their_concurrency() {
+    let mut e = engine(vec![("a", profile(2, &[("q2", 1, 0)]))]);
+    available(&mut e, 0, "a");
+    for (i, c) in ["c1", "c2", "c3"].iter().enumerate() {
+        e.enqueue(i as Millis, c, "q2").unwrap();
+    }
+    let figures = e.agent("a").unwrap();
+    assert_eq!(figures.offers, vec!["c1".to_string(), "c2".to_string()]);
+    assert_eq!(e.position("c3"), Some((3, 3)));
+    e.accept(5, "a", "c1").unwrap();
+    e.accept(5, "a", "c2").unwrap();
+    assert_eq!(e.position("c3"), Some((1, 1)));
+    assert_eq!(e.agent("a").unwrap().active.len(), 2);
+}
+
+#[test]
+fn the_agent_idle_longest_is_offered_first() {
+    let p = profile(2, &[("q2", 1, 0)]);
+    let mut e = engine(vec![("b", p.clone()), ("a", p.clone()), ("c", p)]);
+    available(&mut e, 0, "a");
+    available(&mut e, 5 * SECOND, "b");
+    available(&mut e, 7 * SECOND, "c");
+    assert_eq!(
+        e.enqueue(10 * SECOND, "c1", "q2").unwrap(),
+        vec![offer("a", "c1", 10 * SECOND)]
+    );
+    e.accept(11 * SECOND, "a", "c1").unwrap();
+    // Agents with nothing to do come before an agent with a chat, however long idle.
+    assert_eq!(
+        e.enqueue(12 * SECOND, "c2", "q2").unwrap(),
+        vec![offer("b", "c2", 12 * SECOND)]
+    );
+    e.accept(13 * SECOND, "b", "c2").unwrap();
+    assert_eq!(
+        e.enqueue(14 * SECOND, "c3", "q2").unwrap(),
+        vec![offer("c", "c3", 14 * SECOND)]
+    );
+    e.accept(15 * SECOND, "c", "c3").unwrap();
+    // All busy with one chat each: the one whose last chat is oldest.
+    assert_eq!(
+        e.enqueue(16 * SECOND, "c4", "q2").unwrap(),
+        vec![offer("a", "c4", 16 * SECOND)]
+    );
+}
+
+#[test]
+fn a_missed_offer_sets_the_agent_missed_and_returns_the_contact_to_the_head() {
+    let mut e = engine(vec![
+        ("a", profile(1, &[("q2", 1, 0)])),
+        ("b", profile(1, &[("q2", 1, 0)])),
+    ]);
+    available(&mut e, 0, "a");
+    e.enqueue(SECOND, "c1", "q2").unwrap();
+    e.enqueue(2 * SECOND, "c2", "q2").unwrap();
+    assert_eq!(e.next_deadline(), Some(SECOND + OFFER_TIMEOUT));
+    assert_eq!(e.tick(SECOND + OFFER_TIMEOUT - 1), vec![]);
+    let at = SECOND + OFFER_TIMEOUT;
+    assert_eq!(
+        e.tick(at),
+        vec![
+            Effect::OfferWithdrawn {
+                agent: "a".into(),
+                contact: "c1".into(),
+                why: Withdrawn::Missed
+            },
+            Effect::PresenceChanged {
+                agent: "a".into(),
+                presence: Presence::Missed
+            },
+        ]
+    );
+    assert_eq!(e.position("c1"), Some((1, 2)));
+    assert_eq!(e.accept(at, "a", "c1"), Err(RoutingError::NoSuchOffer));
+    // Agent b arrives: the missed contact comes first. a gets nothing until they choose a status.
+    assert_eq!(
+        available(&mut e, at + 1, "b"),
+        vec![offer("b", "c1", at + 1)]
+    );
+    assert_eq!(
+        e.set_presence(at + 2, "a", Presence::Available).unwrap(),
+        vec![offer("a", "c2", at + 2)]
+    );
+}
+
+#[test]
+fn a_rejected_contact_goes_to_someone_else_and_not_back_to_the_rejecter() {
+    let mut e = engine(vec![
+        ("a", profile(1, &[("q2", 1, 0)])),
+        ("b", profile(1, &[("q2", 1, 0)])),
+    ]);
+    available(&mut e, 0, "a");
+    e.enqueue(SECOND, "c1", "q2").unwrap();
+    assert_eq!(e.reject(2 * SECOND, "a", "c1").unwrap(), vec![]);
+    assert_eq!(e.agent("a").unwrap().presence, Presence::Available);
+    assert_eq!(e.position("c1"), Some((1, 1)));
+    assert_eq!(
+        available(&mut e, 3 * SECOND, "b"),
+        vec![offer("b", "c1", 3 * SECOND)]
+    );
+    // The rejecter is still offered other contacts.
+    assert_eq!(
+        e.enqueue(4 * SECOND, "c2", "q2").unwrap(),
+        vec![offer("a", "c2", 4 * SECOND)]
+    );
+}
+
+#[test]
+fn offline_or_disconnected_agents_are_never_offered() {
+    let mut e = engine(vec![("a", profile(1, &[("q2", 1, 0)]))]);
+    e.enqueue(0, "c1", "q2").unwrap();
+    // Available but no workspace connection open.
+    assert_eq!(
+        e.set_presence(SECOND, "a", Presence::Available).unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        e.agent_connection(2 * SECOND, "a", true).unwrap(),
+        vec![offer("a", "c1", 2 * SECOND)]
+    );
+    // The last connection closes while the offer is out: it is withdrawn, not missed.
+    assert_eq!(
+        e.agent_connection(3 * SECOND, "a", false).unwrap(),
+        vec![Effect::OfferWithdrawn {
+            agent: "a".into(),
+            contact: "c1".into(),
+            why: Withdrawn::AgentUnavailable
+        }]
+    );
+    assert_eq!(e.agent("a").unwrap().presence, Presence::Available);
+    // Connected again but in a custom status, then Offline: still nothing.
+    e.agent_connection(4 * SECOND, "a", true).unwrap();
+    e.set_presence(4 * SECOND, "a", Presence::Offline).unwrap();
+    e.set_presence(4 * SECOND, "a", Presence::Custom("break".into()))
+        .unwrap();
+    assert_eq!(e.tick(5 * SECOND), vec![]);
+    assert_eq!(e.position("c1"), Some((1, 1)));
+}
+
+#[test]
+fn a_customer_who_leaves_the_queue_is_removed_at_once() {
+    let mut e = engine(vec![("a", profile(1, &[("q2", 1, 0)]))]);
+    e.enqueue(0, "waiting", "q2").unwrap();
+    assert_eq!(e.contact_ended(SECOND, "waiting"), vec![]);
+    assert_eq!(e.position("waiting"), None);
+    assert_eq!(e.queue_figures(SECOND, "q2").contacts_in_queue, 0);
+    available(&mut e, 2 * SECOND, "a");
+    e.enqueue(3 * SECOND, "offered", "q2").unwrap();
+    assert_eq!(
+        e.contact_ended(4 * SECOND, "offered"),
+        vec![Effect::OfferWithdrawn {
+            agent: "a".into(),
+            contact: "offered".into(),
+            why: Withdrawn::CustomerLeft
+        }]
+    );
+    assert!(e.agent("a").unwrap().offers.is_empty());
+}
+
+#[test]
+fn a_queued_customer_without_a_socket_for_too_long_is_ended() {
+    let mut e = engine(vec![("a", profile(1, &[("q2", 1, 0)]))]);
+    e.enqueue(0, "never-connected", "q2").unwrap();
+    e.enqueue(0, "left-later", "q2").unwrap();
+    e.customer_sockets(5 * SECOND, "left-later", 1);
+    e.customer_sockets(50 * SECOND, "left-later", 0);
+    assert_eq!(e.next_deadline(), Some(CUSTOMER_GONE));
+    assert_eq!(e.tick(CUSTOMER_GONE - 1), vec![]);
+    assert_eq!(
+        e.tick(CUSTOMER_GONE),
+        vec![Effect::EndAbandoned {
+            contact: "never-connected".into()
+        }]
+    );
+    // A socket that comes back in time keeps the customer in the queue.
+    e.customer_sockets(100 * SECOND, "left-later", 1);
+    assert_eq!(e.tick(50 * SECOND + CUSTOMER_GONE), vec![]);
+    assert_eq!(e.position("left-later"), Some((1, 1)));
+    e.customer_sockets(200 * SECOND, "left-later", 0);
+    assert_eq!(
+        e.tick(200 * SECOND + CUSTOMER_GONE),
+        vec![Effect::EndAbandoned {
+            contact: "left-later".into()
+        }]
+    );
+    assert_eq!(e.next_deadline(), None);
+}
+
+#[test]
+fn a_connected_customer_is_not_ended_for_having_no_socket() {
+    let mut e = engine(vec![("a", profile(1, &[("q2", 1, 0)]))]);
+    available(&mut e, 0, "a");
+    e.enqueue(0, "c1", "q2").unwrap();
+    e.accept(SECOND, "a", "c1").unwrap();
+    assert_eq!(e.tick(10 * CUSTOMER_GONE), vec![]);
+    assert_eq!(e.agent_of("c1"), Some("a"));
+}
+
+#[test]
+fn a_full_queue_refuses_new_contacts() {
+    let mut e = engine(vec![]);
+    for c in ["c1", "c2", "c3"] {
+        e.enqueue(0, c, "q1").unwrap();
+    }
+    assert_eq!(
+        e.enqueue(0, "c4", "q1"),
+        Err(RoutingError::QueueFull("q1".into()))
+    );
+    assert_eq!(
+        e.enqueue(0, "c4", "nope"),
+        Err(RoutingError::UnknownQueue("nope".into()))
+    );
+    e.contact_ended(1, "c2");
+    e.enqueue(2, "c4", "q1").unwrap();
+    assert_eq!(e.position("c4"), Some((3, 3)));
+}
+
+#[test]
+fn auto_accept_connects_without_an_offer() {
+    let mut p = profile(1, &[("q2", 1, 0)]);
+    p.auto_accept = true;
+    let mut e = engine(vec![("a", p)]);
+    available(&mut e, 0, "a");
+    assert_eq!(
+        e.enqueue(SECOND, "c1", "q2").unwrap(),
+        vec![connect("a", "c1")]
+    );
+    assert_eq!(e.next_deadline(), None);
+}
+
+#[test]
+fn a_transfer_to_an_agent_goes_before_older_queued_contacts() {
+    let p = profile(2, &[("q2", 1, 0)]);
+    let mut e = engine(vec![("a", p.clone()), ("b", p)]);
+    available(&mut e, 0, "a");
+    e.enqueue(SECOND, "c1", "q2").unwrap();
+    e.accept(2 * SECOND, "a", "c1").unwrap();
+    e.set_presence(3 * SECOND, "b", Presence::Offline).unwrap();
+    e.agent_connection(3 * SECOND, "b", true).unwrap();
+    e.enqueue(4 * SECOND, "older", "q1").unwrap();
+    e.enqueue(5 * SECOND, "waiting", "q2").unwrap();
+    assert_eq!(
+        e.agent("a").unwrap().offers,
+        vec!["waiting".to_string()],
+        "a's second slot"
+    );
+    e.reject(5 * SECOND, "a", "waiting").unwrap();
+    e.transfer(6 * SECOND, "a", "c1", QueueKey::Agent("b".into()))
+        .unwrap();
+    assert_eq!(e.agent("a").unwrap().after_work, vec!["c1".to_string()]);
+    // b comes on: their own queue comes first, though "waiting" has waited longer.
+    let effects = e
+        .set_presence(7 * SECOND, "b", Presence::Available)
+        .unwrap();
+    assert_eq!(effects[0], offer("b", "c1", 7 * SECOND));
+    assert_eq!(effects[1], offer("b", "waiting", 7 * SECOND));
+    e.accept(8 * SECOND, "b", "c1").unwrap();
+    assert_eq!(e.agent_of("c1"), Some("b"));
+    // A transfer to a queue: the contact waits there as a new arrival, behind "waiting" (which
+    // is still being offered to b).
+    e.transfer(9 * SECOND, "b", "c1", QueueKey::Queue("q2".into()))
+        .unwrap();
+    assert_eq!(e.position("c1"), Some((2, 2)));
+    assert_eq!(
+        e.transfer(9 * SECOND, "b", "c1", QueueKey::Queue("q2".into())),
+        Err(RoutingError::NotAgentsContact)
+    );
+    assert_eq!(
+        e.transfer(9 * SECOND, "a", "x", QueueKey::Queue("nope".into())),
+        Err(RoutingError::UnknownQueue("nope".into()))
+    );
+    assert_eq!(
+        e.transfer(9 * SECOND, "a", "x", QueueKey::Agent("a".into())),
+        Err(RoutingError::TransferToSelf)
+    );
+}
+
+#[test]
+fn a_transferred_contact_is_not_offered_back_to_the_agent_who_passed_it_on() {
+    let p = profile(3, &[("q2", 1, 0)]);
+    let mut e = engine(vec![("a", p.clone()), ("b", p)]);
+    available(&mut e, 0, "a");
+    e.enqueue(SECOND, "c1", "q2").unwrap();
+    e.accept(2 * SECOND, "a", "c1").unwrap();
+    assert_eq!(
+        e.transfer(3 * SECOND, "a", "c1", QueueKey::Queue("q2".into()))
+            .unwrap(),
+        vec![],
+        "a has free slots but passed c1 on"
+    );
+    assert_eq!(
+        available(&mut e, 4 * SECOND, "b"),
+        vec![offer("b", "c1", 4 * SECOND)]
+    );
+}
+
+#[test]
+fn queue_figures_count_contacts_agents_and_slots() {
+    let mut e = engine(vec![
+        ("a", profile(3, &[("q2", 1, 0)])),
+        ("b", profile(2, &[("q2", 1, 0)])),
+        ("other", profile(1, &[("q1", 1, 0)])),
+    ]);
+    available(&mut e, 0, "a");
+    e.agent_connection(0, "b", true).unwrap();
+    e.set_presence(0, "b", Presence::Custom("break".into()))
+        .unwrap();
+    e.enqueue(SECOND, "c1", "q2").unwrap();
+    e.accept(2 * SECOND, "a", "c1").unwrap();
+    e.enqueue(3 * SECOND, "c2", "q2").unwrap();
+    e.reject(4 * SECOND, "a", "c2").unwrap();
+    let f = e.queue_figures(10 * SECOND, "q2");
+    assert_eq!(f.contacts_in_queue, 1);
+    assert_eq!(f.oldest_contact_age, Some(7 * SECOND));
+    assert_eq!(f.agents_online, 2);
+    assert_eq!(f.agents_available, 1);
+    assert_eq!(f.agents_on_contact, 1);
+    assert_eq!(f.slots_active, 1);
+    assert_eq!(f.slots_available, 2);
+}
