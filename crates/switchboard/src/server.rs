@@ -16,13 +16,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::agent::auth::AgentAuth;
+use crate::agent::hub::AgentHub;
 use crate::awsproto::sigv4::{SecretKey, UriRules, Verifier};
 use crate::bus::LocalBus;
 use crate::chat::tokens::Tokens;
-use crate::chat::{ChatService, WaitInQueue};
+use crate::chat::ChatService;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::gateway::SocketRegistry;
+use crate::routing::{effects, Router as RoutingRouter};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::{api, gateway};
@@ -34,6 +37,11 @@ pub struct AppState {
     pub chat: Arc<ChatService>,
     pub verifier: Arc<Verifier>,
     pub sockets: Arc<SocketRegistry>,
+    /// Routing: queues, agents' statuses and offers.
+    pub router: Arc<RoutingRouter>,
+    /// Agents' open workspace sockets.
+    pub agents: Arc<AgentHub>,
+    pub agent_auth: Arc<AgentAuth>,
     /// Cancelled when the server starts shutting down; sockets watch it.
     pub shutdown: CancellationToken,
     /// Socket tasks, so shutdown can wait for them to send their close frames.
@@ -103,15 +111,22 @@ impl Server {
         let bound = listener.local_addr()?;
         let (public_url, websocket_base) = public_urls(&config, bound);
         let bus = Arc::new(LocalBus::new(config.limits.socket_queue));
+        let (routed, decisions) = tokio::sync::mpsc::unbounded_channel();
+        let router =
+            Arc::new(RoutingRouter::start(&config, store.as_ref(), clock.clone(), routed).await?);
+        let tokens = Tokens::new(secret);
+        let agent_auth = Arc::new(AgentAuth::load(tokens.clone(), store.clone()).await?);
         let chat = Arc::new(ChatService::new(
             config.clone(),
             store.clone(),
             bus,
             clock,
-            Tokens::new(secret),
-            Arc::new(WaitInQueue),
+            tokens,
+            router.clone(),
             websocket_base,
         ));
+        let agents = Arc::new(AgentHub::default());
+        tokio::spawn(effects::carry_out(decisions, chat.clone(), agents.clone()));
         let verifier = Arc::new(Verifier {
             service: "connect".into(),
             region: config.region.clone(),
@@ -125,6 +140,9 @@ impl Server {
         });
         let state = AppState {
             sockets: SocketRegistry::new(config.limits.sockets_per_participant),
+            router,
+            agents,
+            agent_auth,
             config,
             chat,
             verifier,

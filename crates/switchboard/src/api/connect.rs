@@ -45,6 +45,7 @@ fn connect_error(e: ChatError) -> ApiError {
         ChatError::Conflict(m) => {
             ApiError::new(axum::http::StatusCode::CONFLICT, "ConflictException", m)
         }
+        ChatError::LimitExceeded(m) => ApiError::limit_exceeded(m),
         ChatError::Internal(why) => {
             tracing::error!(error = %why, "connect operation failed");
             ApiError::internal_service()
@@ -345,6 +346,12 @@ fn describe(app: &AppState, c: &Contact) -> Value {
             q.insert("EnqueueTimestamp".into(), json!(epoch_seconds(at)));
         }
         m.insert("QueueInfo".into(), Value::Object(q));
+    }
+    if let Some((agent_id, at)) = &c.agent {
+        m.insert(
+            "AgentInfo".into(),
+            json!({ "Id": agent_id, "ConnectedToAgentTimestamp": epoch_seconds(*at) }),
+        );
     }
     if let Some(id) = &c.details.customer_id {
         m.insert("CustomerId".into(), json!(id));

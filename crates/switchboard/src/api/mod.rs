@@ -2,6 +2,7 @@
 //! connect, the bearer token for the participant API) and the mapping of domain errors to each
 //! service's modeled errors.
 
+pub mod agent;
 pub mod connect;
 pub mod model_routes;
 pub mod participant;
@@ -22,7 +23,7 @@ use crate::server::AppState;
 pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
         .allow_headers(
             [
                 "content-type",
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(connect::routes())
         .merge(participant::routes())
+        .merge(agent::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(

@@ -38,6 +38,7 @@ fn participant_error(e: ChatError) -> ApiError {
         }
         ChatError::Invalid(m) => ApiError::validation(m),
         ChatError::Conflict(m) => ApiError::conflict(m),
+        ChatError::LimitExceeded(m) => ApiError::throttling(m),
         ChatError::Internal(why) => {
             tracing::error!(error = %why, "participant operation failed");
             ApiError::internal_server()

@@ -44,6 +44,11 @@ impl ApiError {
         )
     }
 
+    /// 401: no credentials, or credentials that are no longer valid (the agent API's sign-in).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UnauthorizedException", message)
+    }
+
     pub fn throttling(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -33,6 +33,9 @@ pub enum ChatError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// A limit was reached, such as a queue's maximum number of contacts.
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -55,20 +58,35 @@ impl From<StoreError> for ChatError {
     }
 }
 
-/// What happens to a chat once it waits in a queue. Agents and routing plug in here; until then
-/// chats simply wait ([`WaitInQueue`]).
+/// What happens to a chat once it waits in a queue: the router ([`crate::routing`]) plugs in
+/// here; [`WaitInQueue`] leaves chats waiting (for tests of the chat alone).
+#[async_trait::async_trait]
 pub trait RoutingHook: Send + Sync + 'static {
-    fn contact_queued(&self, contact: &model::Contact);
-    fn contact_ended(&self, contact_id: &str);
+    /// Before a new contact is written: takes its place in its queue, or refuses it (a full
+    /// queue). Every admitted contact is followed by [`RoutingHook::admitted`].
+    async fn admit(&self, contact: &model::Contact) -> Result<(), ChatError>;
+    /// After the write: `created` is false when nothing new was written (a retried request, or a
+    /// failed write), and the place is given back.
+    fn admitted(&self, contact: &model::Contact, created: bool);
+    fn contact_ended(&self, instance_id: &str, contact_id: &str);
+    /// The customer of a contact now has `open` sockets.
+    fn customer_sockets(&self, instance_id: &str, contact_id: &str, open: usize);
 }
 
 /// Leaves queued chats waiting.
 pub struct WaitInQueue;
 
+#[async_trait::async_trait]
 impl RoutingHook for WaitInQueue {
-    fn contact_queued(&self, contact: &model::Contact) {
+    async fn admit(&self, _contact: &model::Contact) -> Result<(), ChatError> {
+        Ok(())
+    }
+
+    fn admitted(&self, contact: &model::Contact, _created: bool) {
         tracing::debug!(contact_id = %contact.id, queue_id = ?contact.queue_id, "chat waits in queue");
     }
 
-    fn contact_ended(&self, _contact_id: &str) {}
+    fn contact_ended(&self, _instance_id: &str, _contact_id: &str) {}
+
+    fn customer_sockets(&self, _instance_id: &str, _contact_id: &str, _open: usize) {}
 }

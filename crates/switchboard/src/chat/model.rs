@@ -15,6 +15,8 @@ pub const TYPING: &str = "application/vnd.amazonaws.connect.event.typing";
 pub const PARTICIPANT_JOINED: &str = "application/vnd.amazonaws.connect.event.participant.joined";
 pub const PARTICIPANT_LEFT: &str = "application/vnd.amazonaws.connect.event.participant.left";
 pub const CHAT_ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
+pub const TRANSFER_SUCCEEDED: &str = "application/vnd.amazonaws.connect.event.transfer.succeeded";
+pub const TRANSFER_FAILED: &str = "application/vnd.amazonaws.connect.event.transfer.failed";
 pub const MESSAGE_DELIVERED: &str = "application/vnd.amazonaws.connect.event.message.delivered";
 pub const MESSAGE_READ: &str = "application/vnd.amazonaws.connect.event.message.read";
 pub const MESSAGE_METADATA: &str = "application/vnd.amazonaws.connect.event.message.metadata";
@@ -105,6 +107,8 @@ pub struct Contact {
     pub ended_at: Option<OffsetDateTime>,
     pub disconnect_reason: Option<String>,
     pub updated_at: OffsetDateTime,
+    /// The agent (user id) who has the chat, and since when.
+    pub agent: Option<(String, OffsetDateTime)>,
 }
 
 impl Contact {

@@ -114,6 +114,10 @@ impl ChatService {
         &self.store
     }
 
+    pub fn routing(&self) -> &Arc<dyn RoutingHook> {
+        &self.routing
+    }
+
     pub fn bus(&self) -> &Arc<dyn Bus> {
         &self.bus
     }
@@ -224,6 +228,7 @@ impl ChatService {
             ended_at: None,
             disconnect_reason: None,
             updated_at: now,
+            agent: None,
         };
         let customer = Participant {
             id: customer_id,
@@ -244,6 +249,8 @@ impl ChatService {
                 sender: Some(sender),
             });
         }
+        self.routing.admit(&contact).await?;
+        let admitted = contact.clone();
         let created = self
             .store
             .create_contact(NewContact {
@@ -252,11 +259,13 @@ impl ChatService {
                 items,
                 client_token: req.client_token.clone(),
             })
-            .await?;
+            .await;
+        let new = created.as_ref().is_ok_and(|c| !c.existing);
+        self.routing.admitted(&admitted, new);
+        let created = created?;
         self.publish_items(&created.contact, &created.items);
-        if !created.existing {
+        if new {
             tracing::info!(contact_id = %created.contact.id, instance_id = %instance_id, "chat started");
-            self.routing.contact_queued(&created.contact);
         }
 
         let participant_token = self.tokens.mint(&Claims {
@@ -311,8 +320,8 @@ impl ChatService {
             self.sessions.forget_contact(contact_id);
             if let Some(contact) = self.store.contact(contact_id).await? {
                 self.publish_items(&contact, &[item]);
+                self.routing.contact_ended(&contact.instance_id, contact_id);
             }
-            self.routing.contact_ended(contact_id);
             tracing::info!(%contact_id, "chat ended");
         }
         Ok(())
@@ -348,6 +357,52 @@ impl ChatService {
             )));
         }
         let contact = self.contact(instance, contact_id).await?;
+        self.add_participant(&contact, role, display_name, client_token, None)
+            .await
+    }
+
+    /// Adds the agent who accepted the chat as its AGENT participant (participant.joined with
+    /// the agent's display name is pushed to the chat) and records them as the contact's agent.
+    pub async fn add_agent(
+        &self,
+        contact_id: &str,
+        user_id: &str,
+        display_name: &str,
+    ) -> Result<(Participant, String), ChatError> {
+        let contact = self
+            .store
+            .contact(contact_id)
+            .await?
+            .ok_or(ChatError::ContactNotFound)?;
+        self.add_participant(
+            &contact,
+            Role::Agent,
+            display_name.to_string(),
+            None,
+            Some(user_id.to_string()),
+        )
+        .await
+    }
+
+    /// A participant token for a participant of an open chat (an agent reopening their chats).
+    pub fn participant_token(&self, participant: &Participant) -> String {
+        self.tokens.mint(&Claims {
+            kind: TokenKind::Participant,
+            participant_id: participant.id.clone(),
+            contact_id: participant.contact_id.clone(),
+            expires_at: None,
+        })
+    }
+
+    async fn add_participant(
+        &self,
+        contact: &Contact,
+        role: Role,
+        display_name: String,
+        client_token: Option<String>,
+        agent_user_id: Option<String>,
+    ) -> Result<(Participant, String), ChatError> {
+        let contact_id = &contact.id;
         if contact.is_ended() {
             return Err(ChatError::Invalid(format!(
                 "Contact {contact_id} has ended"
@@ -368,6 +423,7 @@ impl ChatService {
                 participant,
                 joined,
                 client_token,
+                agent_user_id,
             })
             .await
             .map_err(|e| match ChatError::from(e) {
@@ -376,13 +432,8 @@ impl ChatService {
                 }
                 other => other,
             })?;
-        self.publish_items(&contact, &added.items);
-        let token = self.tokens.mint(&Claims {
-            kind: TokenKind::Participant,
-            participant_id: added.participant.id.clone(),
-            contact_id: contact.id.clone(),
-            expires_at: None,
-        });
+        self.publish_items(contact, &added.items);
+        let token = self.participant_token(&added.participant);
         Ok((added.participant, token))
     }
 
@@ -592,31 +643,88 @@ impl ChatService {
         }
     }
 
+    /// DisconnectParticipant. The customer leaving ends the chat, and so does the agent (as in
+    /// Amazon Connect's default flow: the customer sees participant.left, then chat.ended); a
+    /// bot leaving does not.
     pub async fn disconnect(
         &self,
         session: &Session,
         client_token: Option<String>,
     ) -> Result<(), ChatError> {
         let participant = &session.participant;
-        let is_customer = participant.role == Role::Customer;
+        let reason = match participant.role {
+            Role::Customer => Some("CUSTOMER_DISCONNECT"),
+            Role::Agent => Some("AGENT_DISCONNECT"),
+            _ => None,
+        };
         let departed = self
             .store
             .depart(Departure {
                 participant_id: participant.id.clone(),
                 left: event(PARTICIPANT_LEFT, Some(Sender::of(participant))),
-                ended: is_customer.then(|| event(CHAT_ENDED, None)),
-                disconnect_reason: is_customer.then(|| "CUSTOMER_DISCONNECT".to_string()),
+                ended: reason.map(|_| event(CHAT_ENDED, None)),
+                disconnect_reason: reason.map(str::to_string),
                 client_token,
             })
             .await?;
         self.sessions.forget_participant(&participant.id);
-        if is_customer {
+        if reason.is_some() {
             self.sessions.forget_contact(&session.contact.id);
         }
         self.publish_items(&session.contact, &departed.items);
-        if is_customer && !departed.existing {
-            self.routing.contact_ended(&session.contact.id);
-            tracing::info!(contact_id = %session.contact.id, "customer left; chat ended");
+        if reason.is_some() && !departed.existing {
+            self.routing
+                .contact_ended(&session.contact.instance_id, &session.contact.id);
+            tracing::info!(contact_id = %session.contact.id, role = participant.role.as_str(), "participant left; chat ended");
+        }
+        Ok(())
+    }
+
+    /// The session of a participant found by id (an agent acting from the workspace rather than
+    /// through a connection token).
+    pub async fn session_of(&self, participant: Participant) -> Result<Session, ChatError> {
+        let contact = self
+            .store
+            .contact(&participant.contact_id)
+            .await?
+            .ok_or(ChatError::ContactNotFound)?;
+        if participant.has_left() || contact.is_ended() {
+            return Err(ChatError::AccessDenied);
+        }
+        Ok(Session {
+            participant,
+            contact: Arc::new(contact),
+        })
+    }
+
+    /// Records the outcome of an agent's transfer in the chat: transfer.succeeded, then the
+    /// agent leaving (the chat goes on and waits for the next agent); or transfer.failed.
+    pub async fn transferred(&self, session: &Session, succeeded: bool) -> Result<(), ChatError> {
+        let contact = &session.contact;
+        let outcome = if succeeded {
+            TRANSFER_SUCCEEDED
+        } else {
+            TRANSFER_FAILED
+        };
+        let appended = self
+            .store
+            .append_item(&contact.id, event(outcome, None), None)
+            .await?;
+        self.publish_items(contact, std::slice::from_ref(&appended.item));
+        if succeeded {
+            let participant = &session.participant;
+            let departed = self
+                .store
+                .depart(Departure {
+                    participant_id: participant.id.clone(),
+                    left: event(PARTICIPANT_LEFT, Some(Sender::of(participant))),
+                    ended: None,
+                    disconnect_reason: None,
+                    client_token: None,
+                })
+                .await?;
+            self.sessions.forget_participant(&participant.id);
+            self.publish_items(contact, &departed.items);
         }
         Ok(())
     }

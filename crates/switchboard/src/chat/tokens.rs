@@ -22,6 +22,8 @@ pub enum TokenKind {
     Connection,
     /// Inside a WebSocket URL; opens sockets for a short while.
     WebSocket,
+    /// An agent's sign-in to the workspace (see `agent::auth`).
+    Agent,
 }
 
 impl TokenKind {
@@ -30,6 +32,7 @@ impl TokenKind {
             TokenKind::Participant => "p",
             TokenKind::Connection => "c",
             TokenKind::WebSocket => "w",
+            TokenKind::Agent => "a",
         }
     }
 }

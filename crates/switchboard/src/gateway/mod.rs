@@ -104,10 +104,24 @@ async fn upgrade(
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
-                run(app, session, socket).await;
+                report_customer_sockets(&app, &session);
+                run(app.clone(), session.clone(), socket).await;
                 drop(slot);
+                report_customer_sockets(&app, &session);
             })
         })
+}
+
+/// Tells routing how many sockets a customer has open: a queued customer with none for too long
+/// has gone, and their chat is ended.
+fn report_customer_sockets(app: &AppState, session: &Session) {
+    if session.participant.role == crate::chat::model::Role::Customer {
+        app.chat.routing().customer_sockets(
+            &session.contact.instance_id,
+            &session.contact.id,
+            app.sockets.count(&session.participant.id),
+        );
+    }
 }
 
 struct Subscription {

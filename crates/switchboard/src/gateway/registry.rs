@@ -35,6 +35,16 @@ impl SocketRegistry {
         })
     }
 
+    /// Open sockets of one participant.
+    pub fn count(&self, participant_id: &str) -> usize {
+        self.open
+            .lock()
+            .expect("registry lock")
+            .get(participant_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Open sockets in total.
     pub fn open_sockets(&self) -> usize {
         self.open.lock().expect("registry lock").values().sum()

@@ -141,9 +141,16 @@ impl Agent {
 
 #[derive(Debug)]
 enum Stage {
+    /// Counted in its queue but not offered yet: its chat is still being written.
+    Held,
     Waiting,
-    Offered { agent: String, expires_at: Millis },
-    Connected { agent: String },
+    Offered {
+        agent: String,
+        expires_at: Millis,
+    },
+    Connected {
+        agent: String,
+    },
 }
 
 #[derive(Debug)]
@@ -229,6 +236,13 @@ impl Engine {
         contact: &str,
         queue: &str,
     ) -> Result<Vec<Effect>, RoutingError> {
+        self.hold(now, contact, queue)?;
+        Ok(self.release(now, contact))
+    }
+
+    /// Takes a place in `queue` for a contact whose chat is still being written (so a full
+    /// queue refuses it before it exists); it is offered once [`Engine::release`]d.
+    pub fn hold(&mut self, now: Millis, contact: &str, queue: &str) -> Result<(), RoutingError> {
         let max = self
             .max_contacts
             .get(queue)
@@ -240,7 +254,55 @@ impl Engine {
             }
         }
         self.wait(now, contact, key, Some(now))?;
-        Ok(self.dispatch(now))
+        if let Some(c) = self.contacts.get_mut(contact) {
+            c.stage = Stage::Held;
+        }
+        Ok(())
+    }
+
+    /// The held contact's chat exists: it may now be offered.
+    pub fn release(&mut self, now: Millis, contact: &str) -> Vec<Effect> {
+        if let Some(c) = self.contacts.get_mut(contact) {
+            if matches!(c.stage, Stage::Held) {
+                c.stage = Stage::Waiting;
+            }
+        }
+        self.dispatch(now)
+    }
+
+    /// Puts a contact back where it was after a restart: waiting in its queue since
+    /// `enqueued_at` (whatever the queue's limit), or with the agent who had it.
+    pub fn restore(
+        &mut self,
+        now: Millis,
+        contact: &str,
+        queue: &str,
+        enqueued_at: Millis,
+        agent: Option<&str>,
+    ) {
+        match agent.and_then(|a| self.agents.get_mut(a).map(|agent| (a, agent))) {
+            Some((agent_id, agent)) => {
+                agent.active.insert(contact.to_string());
+                agent.last_connected = agent.last_connected.max(enqueued_at);
+                self.contacts.insert(
+                    contact.to_string(),
+                    Contact {
+                        queue: QueueKey::Queue(queue.to_string()),
+                        enqueued_at,
+                        stage: Stage::Connected {
+                            agent: agent_id.to_string(),
+                        },
+                        gone_since: None,
+                        rejected_by: HashSet::new(),
+                    },
+                );
+            }
+            None => {
+                // Sockets do not survive a restart: the customer counts as gone until one opens.
+                let key = QueueKey::Queue(queue.to_string());
+                let _ = self.wait(enqueued_at, contact, key, Some(now));
+            }
+        }
     }
 
     fn wait(
@@ -358,7 +420,7 @@ impl Engine {
             return effects;
         };
         match c.stage {
-            Stage::Waiting => self.remove_from_queue(&c.queue, contact),
+            Stage::Held | Stage::Waiting => self.remove_from_queue(&c.queue, contact),
             Stage::Offered { agent, .. } => {
                 self.remove_from_queue(&c.queue, contact);
                 if let Some(a) = self.agents.get_mut(&agent) {
@@ -497,6 +559,7 @@ impl Engine {
                         }
                     }
                 }
+                Stage::Held => {}
                 Stage::Connected { .. } => continue,
             }
             if let Some(since) = c.gone_since {

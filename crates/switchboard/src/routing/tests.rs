@@ -425,3 +425,64 @@ fn queue_figures_count_contacts_agents_and_slots() {
     assert_eq!(f.slots_active, 1);
     assert_eq!(f.slots_available, 2);
 }
+
+#[test]
+fn a_held_contact_counts_in_its_queue_but_is_offered_only_once_released() {
+    let mut e = engine(vec![("a", profile(1, &[("q1", 1, 0)]))]);
+    available(&mut e, 0, "a");
+    e.hold(SECOND, "c1", "q1").unwrap();
+    e.hold(SECOND, "c2", "q1").unwrap();
+    e.hold(SECOND, "c3", "q1").unwrap();
+    assert_eq!(
+        e.hold(SECOND, "c4", "q1"),
+        Err(RoutingError::QueueFull("q1".into()))
+    );
+    assert_eq!(e.tick(2 * SECOND), vec![]);
+    assert_eq!(
+        e.release(3 * SECOND, "c2"),
+        vec![offer("a", "c2", 3 * SECOND)]
+    );
+    // A hold whose chat was never written is given back.
+    e.contact_ended(4 * SECOND, "c3");
+    e.hold(5 * SECOND, "c4", "q1").unwrap();
+}
+
+#[test]
+fn restored_contacts_wait_in_their_old_order_or_stay_with_their_agent() {
+    let mut e = engine(vec![
+        ("a", profile(2, &[("q1", 1, 0)])),
+        ("b", profile(1, &[("q1", 1, 0)])),
+    ]);
+    let now = 100 * SECOND;
+    e.restore(now, "with-a", "q1", SECOND, Some("a"));
+    e.restore(now, "older", "q1", 2 * SECOND, None);
+    e.restore(now, "newer", "q1", 3 * SECOND, None);
+    assert_eq!(e.agent_of("with-a"), Some("a"));
+    assert_eq!(e.position("older"), Some((1, 2)));
+    assert_eq!(available(&mut e, now, "b"), vec![offer("b", "older", now)]);
+    // a has one of two slots taken by the restored chat.
+    assert_eq!(available(&mut e, now, "a"), vec![offer("a", "newer", now)]);
+}
+
+#[test]
+fn a_restored_waiting_chat_whose_customer_never_returns_is_ended() {
+    let mut e = engine(vec![("a", profile(1, &[("q1", 1, 0)]))]);
+    let now = 100 * SECOND;
+    e.restore(now, "gone", "q1", SECOND, None);
+    e.restore(now, "back", "q1", 2 * SECOND, None);
+    e.restore(now, "with-a", "q1", 3 * SECOND, Some("a"));
+    e.customer_sockets(now + SECOND, "back", 1);
+    assert_eq!(e.tick(now + CUSTOMER_GONE - 1), vec![]);
+    assert_eq!(
+        e.tick(now + CUSTOMER_GONE),
+        vec![Effect::EndAbandoned {
+            contact: "gone".into()
+        }]
+    );
+    assert_eq!(e.position("back"), Some((1, 1)));
+    assert_eq!(
+        e.agent_of("with-a"),
+        Some("a"),
+        "a connected chat is not abandoned"
+    );
+}

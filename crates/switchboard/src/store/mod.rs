@@ -61,6 +61,8 @@ pub struct NewParticipant {
     pub participant: Participant,
     pub joined: NewItem,
     pub client_token: Option<String>,
+    /// For an AGENT participant: the user id, recorded as the agent who has the contact.
+    pub agent_user_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +172,19 @@ pub trait Store: Send + Sync + 'static {
     async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>>;
     /// A named random secret, created on first use and the same ever after.
     async fn secret(&self, name: &str) -> StoreResult<Vec<u8>>;
+    /// Open contacts of `instance_id` that have a queue, oldest first: routing rebuilds its
+    /// queues and agents' chats from them at start.
+    async fn routed_contacts(&self, instance_id: &str) -> StoreResult<Vec<Contact>>;
+    /// The user's AGENT participant on a contact, if they are still on it.
+    async fn agent_participant(
+        &self,
+        contact_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<Participant>>;
+    /// Records that a user signed out at `at`: agent tokens issued before it are refused.
+    async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
+    /// Every user's last sign-out.
+    async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>>;
     /// Finishes pending writes and closes.
     async fn close(&self);
 }

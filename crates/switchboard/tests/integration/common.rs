@@ -28,6 +28,12 @@ pub const QUEUE: &str = "queue-1";
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
 pub fn config_text(storage: &str, extra: &str) -> String {
+    config_text_with(storage, extra, "")
+}
+
+/// The test configuration, with `extra` top-level keys and `instance_extra` tables of the
+/// instance (routing profiles, users, statuses).
+pub fn config_text_with(storage: &str, extra: &str, instance_extra: &str) -> String {
     format!(
         r#"
 region = "{REGION}"
@@ -49,6 +55,8 @@ name = "Support"
 id = "{FLOW}"
 name = "Inbound chat"
 queue = "{QUEUE}"
+
+{instance_extra}
 "#
     )
 }
@@ -71,11 +79,20 @@ impl TestServer {
 
     /// Starts a server on the data in `dir` (which outlives it, for restart tests).
     pub async fn start_in(dir: &std::path::Path, extra_config: &str) -> Self {
+        Self::start_configured(dir, extra_config, "").await
+    }
+
+    /// Starts a server on the data in `dir` with extra top-level and instance configuration.
+    pub async fn start_configured(
+        dir: &std::path::Path,
+        extra_config: &str,
+        instance_extra: &str,
+    ) -> Self {
         let config = dir.join("switchboard.toml");
         let storage = dir.join("switchboard.db");
         std::fs::write(
             &config,
-            config_text(storage.to_str().unwrap(), extra_config),
+            config_text_with(storage.to_str().unwrap(), extra_config, instance_extra),
         )
         .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))

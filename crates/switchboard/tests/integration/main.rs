@@ -1,5 +1,6 @@
 //! Switchboard's integration tests: one binary, one harness ([`common`]), the real server.
 
+mod agents;
 mod chat;
 mod common;
 mod errors;

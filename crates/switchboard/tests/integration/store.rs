@@ -60,6 +60,7 @@ fn contact(id: &str, customer: &str, now: OffsetDateTime) -> NewContact {
             ended_at: None,
             disconnect_reason: None,
             updated_at: now,
+            agent: None,
         },
         customer: Participant {
             id: customer.into(),

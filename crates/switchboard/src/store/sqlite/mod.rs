@@ -64,7 +64,7 @@ fn backend(e: sqlx::Error) -> StoreError {
 
 const CONTACT_COLUMNS: &str = "id, instance_id, initial_contact_id, contact_flow_id, queue_id,
     customer_participant_id, attributes, details, duration_minutes, initiated_at, enqueued_at,
-    expires_at, ended_at, disconnect_reason, updated_at";
+    expires_at, ended_at, disconnect_reason, updated_at, agent_id, connected_to_agent_at";
 
 fn contact_from_row(row: &SqliteRow) -> StoreResult<Contact> {
     let attributes: String = row.get("attributes");
@@ -89,6 +89,9 @@ fn contact_from_row(row: &SqliteRow) -> StoreResult<Contact> {
         ended_at: opt_millis("ended_at"),
         disconnect_reason: row.get("disconnect_reason"),
         updated_at: millis("updated_at"),
+        agent: row
+            .get::<Option<String>, _>("agent_id")
+            .zip(opt_millis("connected_to_agent_at")),
     })
 }
 
@@ -398,6 +401,55 @@ impl Store for SqliteStore {
         self.writes
             .submit(true, move |w, _| writer::secret(w, &name))
             .await
+    }
+
+    async fn routed_contacts(&self, instance_id: &str) -> StoreResult<Vec<Contact>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts
+             WHERE ended_at IS NULL AND queue_id IS NOT NULL AND instance_id = ?1
+             ORDER BY enqueued_at, initiated_at"
+        ))
+        .bind(instance_id)
+        .fetch_all(&self.reads)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(contact_from_row).collect()
+    }
+
+    async fn agent_participant(
+        &self,
+        contact_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<Participant>> {
+        let row = sqlx::query(
+            "SELECT * FROM participants WHERE contact_id = ?1 AND user_id = ?2 AND left_at IS NULL
+             ORDER BY joined_at DESC LIMIT 1",
+        )
+        .bind(contact_id)
+        .bind(user_id)
+        .fetch_optional(&self.reads)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(participant_from_row).transpose()
+    }
+
+    async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()> {
+        let (user_id, at) = (user_id.to_string(), to_millis(at));
+        self.writes
+            .submit(false, move |w, _| writer::record_sign_out(w, &user_id, at))
+            .await
+    }
+
+    async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT user_id, signed_out_at FROM agent_sign_outs")
+                .fetch_all(&self.reads)
+                .await
+                .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, at)| (user, from_millis(at)))
+            .collect())
     }
 
     async fn close(&self) {

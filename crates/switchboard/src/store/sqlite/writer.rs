@@ -456,6 +456,20 @@ pub fn add_participant(
     }
     w.open_contact(contact_id)?;
     w.insert_participant(&new.participant, new.client_token.as_deref())?;
+    if let Some(user_id) = &new.agent_user_id {
+        w.conn
+            .prepare_cached("UPDATE participants SET user_id = ?1 WHERE id = ?2")
+            .map_err(backend)?
+            .execute(params![user_id, new.participant.id])
+            .map_err(backend)?;
+        w.conn
+            .prepare_cached(
+                "UPDATE contacts SET agent_id = ?1, connected_to_agent_at = ?2, updated_at = ?2 WHERE id = ?3",
+            )
+            .map_err(backend)?
+            .execute(params![user_id, to_millis(new.participant.joined_at), contact_id])
+            .map_err(backend)?;
+    }
     let joined = w.append_new(contact_id, new.joined.clone(), now_ms)?;
     Ok(Ok(vec![joined]))
 }
@@ -682,4 +696,16 @@ pub fn secret(w: &mut Writer, name: &str) -> StoreResult<Vec<u8>> {
         .execute(params![name, value])
         .map_err(backend)?;
     Ok(value)
+}
+
+pub fn record_sign_out(w: &mut Writer, user_id: &str, at_ms: i64) -> StoreResult<()> {
+    w.conn
+        .prepare_cached(
+            "INSERT INTO agent_sign_outs (user_id, signed_out_at) VALUES (?1, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET signed_out_at = MAX(signed_out_at, excluded.signed_out_at)",
+        )
+        .map_err(backend)?
+        .execute(params![user_id, at_ms])
+        .map_err(backend)?;
+    Ok(())
 }

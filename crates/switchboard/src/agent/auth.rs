@@ -1,0 +1,132 @@
+//! Agent sign-in: a username and password checked against the configured argon2 hash give a
+//! signed bearer token (no cookies, so the workspace also works embedded in another site's page).
+//! Tokens need no lookup to check; signing out records the time, and tokens issued before a
+//! user's last sign-out are refused from then on (on every device), across restarts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use time::{Duration, OffsetDateTime};
+
+use super::password;
+use crate::chat::tokens::{Claims, TokenKind, Tokens};
+use crate::config::{Config, User};
+use crate::store::{Store, StoreError};
+
+/// How long a sign-in lasts.
+pub const AGENT_TOKEN_LIFETIME: Duration = Duration::hours(12);
+
+/// Who a valid agent token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentIdentity {
+    pub instance_id: String,
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignInError {
+    #[error("the username or password is wrong")]
+    BadCredentials,
+    #[error("several instances have a user of that name; say which instance")]
+    AmbiguousUser,
+}
+
+pub struct AgentAuth {
+    tokens: Tokens,
+    store: Arc<dyn Store>,
+    sign_outs: Mutex<HashMap<String, OffsetDateTime>>,
+}
+
+impl AgentAuth {
+    /// Loads every user's last sign-out from the store.
+    pub async fn load(tokens: Tokens, store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let sign_outs = store.sign_outs().await?.into_iter().collect();
+        Ok(Self {
+            tokens,
+            store,
+            sign_outs: Mutex::new(sign_outs),
+        })
+    }
+
+    /// Checks the password (on a blocking thread: argon2 is deliberately slow) and mints a token.
+    pub async fn sign_in(
+        &self,
+        config: &Config,
+        instance_id: Option<&str>,
+        username: &str,
+        password: &str,
+        now: OffsetDateTime,
+    ) -> Result<(AgentIdentity, User, String, OffsetDateTime), SignInError> {
+        let mut found = config
+            .instances
+            .iter()
+            .filter(|i| instance_id.is_none_or(|id| i.id == id))
+            .filter_map(|i| {
+                i.user_by_username(username)
+                    .map(|u| (i.id.clone(), u.clone()))
+            });
+        let candidate = found.next();
+        if found.next().is_some() {
+            return Err(SignInError::AmbiguousUser);
+        }
+        // An unknown user costs the same time as a wrong password, so timing tells nothing.
+        let stored = candidate
+            .as_ref()
+            .map(|(_, u)| u.password_hash.clone())
+            .unwrap_or_else(|| dummy_hash().to_string());
+        let password = password.to_string();
+        let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
+            .await
+            .unwrap_or(false);
+        let Some((instance_id, user)) = candidate.filter(|_| matches) else {
+            return Err(SignInError::BadCredentials);
+        };
+        let expires_at = now + AGENT_TOKEN_LIFETIME;
+        let token = self.tokens.mint(&Claims {
+            kind: TokenKind::Agent,
+            participant_id: user.id.clone(),
+            contact_id: instance_id.clone(),
+            expires_at: Some(expires_at),
+        });
+        let identity = AgentIdentity {
+            instance_id,
+            user_id: user.id.clone(),
+        };
+        Ok((identity, user, token, expires_at))
+    }
+
+    /// The agent a token belongs to, if it is genuine, unexpired and not signed out.
+    pub fn verify(&self, token: &str, now: OffsetDateTime) -> Option<AgentIdentity> {
+        let claims = self.tokens.verify(token, TokenKind::Agent, now)?;
+        let issued_at = claims.expires_at? - AGENT_TOKEN_LIFETIME;
+        let signed_out = self
+            .sign_outs
+            .lock()
+            .expect("sign-outs lock")
+            .get(&claims.participant_id)
+            .copied();
+        if signed_out.is_some_and(|at| issued_at <= at) {
+            return None;
+        }
+        Some(AgentIdentity {
+            instance_id: claims.contact_id,
+            user_id: claims.participant_id,
+        })
+    }
+
+    /// Ends every current sign-in of the user.
+    pub async fn sign_out(&self, user_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.store.record_sign_out(user_id, now).await?;
+        self.sign_outs
+            .lock()
+            .expect("sign-outs lock")
+            .insert(user_id.to_string(), now);
+        Ok(())
+    }
+}
+
+/// A real hash of a random password, checked when the username is unknown.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| password::hash(&uuid::Uuid::new_v4().to_string()))
+}

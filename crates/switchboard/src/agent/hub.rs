@@ -1,0 +1,73 @@
+//! The agents' open workspace sockets, by user id: where routing's news for an agent goes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// One open socket: its id, and the queue of frames its task sends.
+type Socket = (u64, mpsc::UnboundedSender<String>);
+
+#[derive(Default)]
+pub struct AgentHub {
+    sockets: Mutex<HashMap<String, Vec<Socket>>>,
+    next_id: AtomicU64,
+}
+
+impl AgentHub {
+    /// Registers a socket of `user_id`; returns its id and the queue of frames to send on it.
+    pub fn attach(&self, user_id: &str) -> (u64, mpsc::UnboundedReceiver<String>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, frames) = mpsc::unbounded_channel();
+        self.sockets
+            .lock()
+            .expect("hub lock")
+            .entry(user_id.to_string())
+            .or_default()
+            .push((id, sender));
+        (id, frames)
+    }
+
+    pub fn detach(&self, user_id: &str, id: u64) {
+        let mut sockets = self.sockets.lock().expect("hub lock");
+        if let Some(list) = sockets.get_mut(user_id) {
+            list.retain(|(socket, _)| *socket != id);
+            if list.is_empty() {
+                sockets.remove(user_id);
+            }
+        }
+    }
+
+    /// Sends `event` to every open socket of `user_id`.
+    pub fn send(&self, user_id: &str, event: &Value) {
+        let frame = event.to_string();
+        if let Some(list) = self.sockets.lock().expect("hub lock").get(user_id) {
+            for (_, sender) in list {
+                let _ = sender.send(frame.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_to_every_socket_of_the_agent_only() {
+        let hub = AgentHub::default();
+        let (a1, mut f1) = hub.attach("a");
+        let (_a2, mut f2) = hub.attach("a");
+        let (_b, mut fb) = hub.attach("b");
+        hub.send("a", &serde_json::json!({"type": "x"}));
+        assert_eq!(f1.try_recv().unwrap(), r#"{"type":"x"}"#);
+        assert_eq!(f2.try_recv().unwrap(), r#"{"type":"x"}"#);
+        assert!(fb.try_recv().is_err());
+        hub.detach("a", a1);
+        hub.send("a", &serde_json::json!({"type": "y"}));
+        assert!(f1.try_recv().is_err());
+        assert_eq!(f2.try_recv().unwrap(), r#"{"type":"y"}"#);
+    }
+}

@@ -1,0 +1,499 @@
+//! Agents and routing against the real server: sign-in, status, offers on the agent socket,
+//! accept and reject, the agent joining the chat as a real participant (driven by the AWS SDK
+//! like any participant), end and After Contact Work, transfers, queue limits and restarts.
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// The password's hash, made once by the real `switchboard user hash` command.
+fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["user", "hash"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run switchboard user hash");
+        writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        hash
+    })
+}
+
+/// Two agents, Ana and Ben, serving the test queue; the queue holds at most `max_contacts`.
+fn agents_config(max_contacts: Option<u32>) -> (String, String) {
+    let hash = password_hash();
+    let limit = max_contacts
+        .map(|m| format!("max_contacts = {m}"))
+        .unwrap_or_default();
+    let instance = format!(
+        r#"
+[[instances.queues]]
+id = "overflow"
+name = "Overflow"
+{limit}
+
+[[instances.routing_profiles]]
+id = "front"
+name = "Front line"
+chat_concurrency = 2
+queues = [{{ queue = "{QUEUE}" }}, {{ queue = "overflow", priority = 2 }}]
+
+[[instances.users]]
+username = "ana"
+display_name = "Ana"
+password_hash = "{hash}"
+routing_profile = "front"
+
+[[instances.users]]
+username = "ben"
+display_name = "Ben"
+password_hash = "{hash}"
+routing_profile = "front"
+
+[[instances.agent_statuses]]
+name = "Break"
+
+[[instances.contact_flows]]
+id = "overflow-flow"
+name = "Overflow chat"
+queue = "overflow"
+"#
+    );
+    (String::new(), instance)
+}
+
+async fn start_with_agents(dir: &std::path::Path, max_contacts: Option<u32>) -> TestServer {
+    let (top, instance) = agents_config(max_contacts);
+    TestServer::start_configured(dir, &top, &instance).await
+}
+
+/// An agent signed in over the agent API.
+struct AgentClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    user_id: String,
+}
+
+impl AgentClient {
+    async fn sign_in(server: &TestServer, username: &str) -> Self {
+        let http = reqwest::Client::new();
+        let response = http
+            .post(format!("{}/agent/api/sign-in", server.url))
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        Self {
+            http,
+            base: format!("{}/agent/api", server.url),
+            token: body["token"].as_str().unwrap().to_string(),
+            user_id: body["userId"].as_str().unwrap().to_string(),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn me(&self) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, "/me", json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn set_status(&self, status: &str) {
+        let (code, body) = self
+            .call(reqwest::Method::PUT, "/status", json!({ "status": status }))
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+
+    async fn act(&self, contact_id: &str, action: &str, body: Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/contacts/{contact_id}/{action}"),
+            body,
+        )
+        .await
+    }
+
+    /// Opens the agent socket (the agent is now connected and may be offered contacts).
+    async fn socket(&self) -> AgentSocket {
+        let url = format!(
+            "{}/socket?token={}",
+            self.base.replacen("http://", "ws://", 1),
+            self.token
+        );
+        let mut socket = AgentSocket {
+            socket: ChatSocket::open(&url).await,
+            pending: Vec::new(),
+        };
+        // Once the greeting is in, the server has the socket: nothing sent later is missed.
+        let hello = next_event(&mut socket, "hello").await;
+        assert!(hello["status"].is_string(), "{hello}");
+        socket
+    }
+
+    /// Connected, Available, and listening.
+    async fn ready(&self) -> AgentSocket {
+        let mut socket = self.socket().await;
+        self.set_status("Available").await;
+        let status = next_event(&mut socket, "status").await;
+        assert_eq!(status["status"], "Available");
+        socket
+    }
+}
+
+/// An agent socket. Events may arrive in any order relative to each other (an offer made by a
+/// status change can come before the status event), so events waited for are taken out in the
+/// order asked, and the others kept for later.
+struct AgentSocket {
+    socket: ChatSocket,
+    pending: Vec<Value>,
+}
+
+/// The next agent event of `kind`; events of other kinds are kept for later calls.
+async fn next_event(socket: &mut AgentSocket, kind: &str) -> Value {
+    if let Some(at) = socket.pending.iter().position(|e| e["type"] == kind) {
+        return socket.pending.remove(at);
+    }
+    loop {
+        let frame = socket
+            .socket
+            .next_frame()
+            .await
+            .unwrap_or_else(|| panic!("agent socket closed while waiting for {kind}"));
+        if frame["type"] == kind {
+            return frame;
+        }
+        socket.pending.push(frame);
+    }
+}
+
+/// Accepts the contact offered on `socket`; returns the contact id and the agent's participant
+/// token.
+async fn accept_offer(agent: &AgentClient, socket: &mut AgentSocket) -> (String, String) {
+    let offer = next_event(socket, "offer").await;
+    let contact_id = offer["contactId"].as_str().unwrap().to_string();
+    let (status, body) = agent.act(&contact_id, "accept", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let connected = next_event(socket, "contact.connected").await;
+    assert_eq!(connected["contactId"], contact_id.as_str());
+    (
+        contact_id,
+        connected["participantToken"].as_str().unwrap().to_string(),
+    )
+}
+
+fn is_event(item: &Value, suffix: &str) -> bool {
+    item["ContentType"]
+        .as_str()
+        .is_some_and(|t| t.ends_with(suffix))
+}
+
+#[tokio::test]
+async fn an_agent_accepts_a_chat_talks_ends_it_and_clears_after_contact_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_agents(dir.path(), None).await;
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut ana_socket = ana.ready().await;
+
+    let chat = start_chat(&server, "Carla").await;
+    let mut customer = ChatSocket::subscribe(&chat.websocket_url).await;
+    let offer = next_event(&mut ana_socket, "offer").await;
+    assert_eq!(offer["contactId"], chat.contact_id.as_str());
+    assert_eq!(offer["customerName"], "Carla");
+    assert_eq!(offer["queueId"], QUEUE);
+    assert!(offer["expiresAt"].as_str().unwrap().ends_with('Z'));
+
+    let (status, _) = ana.act(&chat.contact_id, "accept", json!({})).await;
+    assert_eq!(status, 200);
+    let connected = next_event(&mut ana_socket, "contact.connected").await;
+    let agent_token = connected["participantToken"].as_str().unwrap();
+
+    // The customer sees the agent join, by name and role.
+    let joined = customer
+        .wait_for("the agent joining", |i| {
+            is_event(i, "participant.joined") && i["ParticipantRole"] == "AGENT"
+        })
+        .await;
+    assert_eq!(joined["DisplayName"], "Ana");
+
+    // The agent's side of the chat is an ordinary participant: the SDK connects and sends.
+    let (agent_connection, agent_ws) = connect_participant(&server, agent_token).await;
+    let mut agent_chat = ChatSocket::subscribe(&agent_ws).await;
+    server
+        .participant()
+        .send_message()
+        .connection_token(&agent_connection)
+        .content_type("text/plain")
+        .content("Hello Carla, how can I help?")
+        .send()
+        .await
+        .expect("agent SendMessage");
+    let message = customer
+        .wait_for("the agent's message", |i| i["Type"] == "MESSAGE")
+        .await;
+    assert_eq!(message["Content"], "Hello Carla, how can I help?");
+    assert_eq!(message["ParticipantRole"], "AGENT");
+    server
+        .participant()
+        .send_message()
+        .connection_token(&chat.connection_token)
+        .content_type("text/plain")
+        .content("My order is late")
+        .send()
+        .await
+        .expect("customer SendMessage");
+    let reply = agent_chat
+        .wait_for("the customer's message", |i| {
+            i["Type"] == "MESSAGE" && i["ParticipantRole"] == "CUSTOMER"
+        })
+        .await;
+    assert_eq!(reply["Content"], "My order is late");
+
+    // DescribeContact names the agent; the workspace lists the chat with its token.
+    let described = server
+        .connect()
+        .describe_contact()
+        .instance_id(INSTANCE)
+        .contact_id(&chat.contact_id)
+        .send()
+        .await
+        .unwrap();
+    let contact = described.contact().unwrap();
+    assert_eq!(
+        contact.agent_info().unwrap().id(),
+        Some(ana.user_id.as_str())
+    );
+    assert!(contact
+        .agent_info()
+        .unwrap()
+        .connected_to_agent_timestamp()
+        .is_some());
+    assert_eq!(contact.queue_info().unwrap().id(), Some(QUEUE));
+    let me = ana.me().await;
+    assert_eq!(me["status"], "Available");
+    assert_eq!(me["contacts"][0]["contactId"], chat.contact_id.as_str());
+    assert_eq!(me["contacts"][0]["state"], "CONNECTED");
+    assert!(me["contacts"][0]["participantToken"].is_string());
+
+    // Ending: the customer sees the agent leave, then the end; the agent is in After Contact
+    // Work until they clear it.
+    let (status, body) = ana.act(&chat.contact_id, "end", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let left = customer
+        .wait_for("the agent leaving", |i| is_event(i, "participant.left"))
+        .await;
+    assert_eq!(left["ParticipantRole"], "AGENT");
+    customer
+        .wait_for("the chat ending", |i| is_event(i, "chat.ended"))
+        .await;
+    let me = ana.me().await;
+    assert_eq!(me["contacts"][0]["state"], "AFTER_CONTACT_WORK");
+    assert_eq!(me["contacts"][0]["ended"], true);
+    let (status, _) = ana.act(&chat.contact_id, "clear", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(ana.me().await["contacts"], json!([]));
+    let (status, body) = ana.act(&chat.contact_id, "clear", json!({})).await;
+    assert_eq!(status, 409, "{body}");
+}
+
+#[tokio::test]
+async fn sign_in_refuses_bad_passwords_and_sign_out_ends_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_agents(dir.path(), None).await;
+    let http = reqwest::Client::new();
+    for (username, password) in [("ana", "wrong"), ("nobody", PASSWORD)] {
+        let response = http
+            .post(format!("{}/agent/api/sign-in", server.url))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["__type"], "UnauthorizedException", "{body}");
+    }
+    let response = http
+        .post(format!("{}/agent/api/sign-in", server.url))
+        .json(&json!({"username": "ana"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut socket = ana.socket().await;
+    assert_eq!(ana.me().await["username"], "ana");
+    let (status, body) = ana
+        .call(reqwest::Method::PUT, "/status", json!({"status": "Lunch"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    ana.set_status("Break").await;
+    assert_eq!(ana.me().await["status"], "Break");
+    let (status, _) = ana
+        .call(reqwest::Method::POST, "/sign-out", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    next_event(&mut socket, "signed-out").await;
+    let (status, body) = ana.call(reqwest::Method::GET, "/me", json!({})).await;
+    assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test]
+async fn a_rejected_chat_goes_to_the_other_agent_and_a_transfer_carries_the_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_agents(dir.path(), None).await;
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let ben = AgentClient::sign_in(&server, "ben").await;
+    let mut ana_socket = ana.ready().await;
+
+    let chat = start_chat(&server, "Dev").await;
+    let mut customer = ChatSocket::subscribe(&chat.websocket_url).await;
+    let offer = next_event(&mut ana_socket, "offer").await;
+    let (status, _) = ana
+        .act(offer["contactId"].as_str().unwrap(), "reject", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    // Ben comes on and gets it.
+    let mut ben_socket = ben.ready().await;
+    let (contact_id, ben_token) = accept_offer(&ben, &mut ben_socket).await;
+    assert_eq!(contact_id, chat.contact_id);
+    let (ben_connection, _) = connect_participant(&server, &ben_token).await;
+    server
+        .participant()
+        .send_message()
+        .connection_token(&ben_connection)
+        .content_type("text/plain")
+        .content("Ben here")
+        .send()
+        .await
+        .unwrap();
+
+    // Ben transfers to Ana (who rejected it before, but a transfer to her is meant for her).
+    let (status, body) = ben
+        .act(
+            &chat.contact_id,
+            "transfer",
+            json!({"agentId": ana.user_id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    customer
+        .wait_for("transfer.succeeded", |i| is_event(i, "transfer.succeeded"))
+        .await;
+    let left = customer
+        .wait_for("Ben leaving", |i| is_event(i, "participant.left"))
+        .await;
+    assert_eq!(left["DisplayName"], "Ben");
+    assert_eq!(ben.me().await["contacts"][0]["state"], "AFTER_CONTACT_WORK");
+    let (contact_id, ana_token) = accept_offer(&ana, &mut ana_socket).await;
+    assert_eq!(contact_id, chat.contact_id);
+    let joined = customer
+        .wait_for("Ana joining", |i| {
+            is_event(i, "participant.joined") && i["ParticipantRole"] == "AGENT"
+        })
+        .await;
+    assert_eq!(joined["DisplayName"], "Ana");
+
+    // Ana sees the whole transcript, Ben's message included; InitialContactId is unchanged.
+    let (ana_connection, _) = connect_participant(&server, &ana_token).await;
+    let transcript = server
+        .participant()
+        .get_transcript()
+        .connection_token(&ana_connection)
+        .max_results(100)
+        .send()
+        .await
+        .unwrap();
+    assert!(transcript
+        .transcript()
+        .iter()
+        .any(|i| i.content() == Some("Ben here")));
+    assert_eq!(
+        transcript.initial_contact_id(),
+        Some(chat.contact_id.as_str())
+    );
+
+    // A transfer to a queue that does not exist fails, and says so in the chat.
+    let (status, body) = ana
+        .act(&chat.contact_id, "transfer", json!({"queueId": "nope"}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    customer
+        .wait_for("transfer.failed", |i| is_event(i, "transfer.failed"))
+        .await;
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_start_chat_contact_with_limit_exceeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_agents(dir.path(), Some(1)).await;
+    let start = || {
+        server
+            .connect()
+            .start_chat_contact()
+            .instance_id(INSTANCE)
+            .contact_flow_id("overflow-flow")
+            .participant_details(
+                aws_sdk_connect::types::ParticipantDetails::builder()
+                    .display_name("Eve")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    let first = start().await.expect("the first chat fits");
+    let err = start().await.expect_err("the queue is full");
+    let service = err.into_service_error();
+    assert!(service.is_limit_exceeded_exception(), "{service:?}");
+    // Once the first leaves, there is room again: the chat's end reaches routing before
+    // DisconnectParticipant answers, and routing takes requests in the order they come.
+    let token = first.participant_token().unwrap();
+    let (connection, _) = connect_participant(&server, token).await;
+    server
+        .participant()
+        .disconnect_participant()
+        .connection_token(&connection)
+        .send()
+        .await
+        .unwrap();
+    start().await.expect("room again");
+}
+
+#[tokio::test]
+async fn a_queued_chat_survives_a_restart_and_is_offered_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_with_agents(dir.path(), None).await;
+    let chat = start_chat(&server, "Fay").await;
+    assert!(server.signal("TERM").await.success());
+    let server = start_with_agents(dir.path(), None).await;
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut socket = ana.ready().await;
+    let (contact_id, _) = accept_offer(&ana, &mut socket).await;
+    assert_eq!(contact_id, chat.contact_id);
+}
