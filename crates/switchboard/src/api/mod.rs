@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod connect;
+pub mod connect_agents;
 pub mod model_routes;
 pub mod participant;
 
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     // allowing browsers there grants nothing a key holder did not already have.
     Router::new()
         .merge(connect::routes())
+        .merge(connect_agents::routes())
         .merge(participant::routes())
         .merge(agent::routes())
         .fallback(unknown_route)

@@ -292,6 +292,45 @@ impl Input {
         self.object(name, read)
     }
 
+    /// A list of structures, each validated by `read`, with item-count limits.
+    pub fn object_list<R>(
+        &mut self,
+        name: &str,
+        items: (usize, usize),
+        mut read: impl FnMut(&mut Input) -> R,
+    ) -> Option<Vec<R>> {
+        let value = self.take(name)?;
+        let Value::Array(values) = value else {
+            self.fail(name, "Member must be a list");
+            return None;
+        };
+        if values.len() < items.0 || values.len() > items.1 {
+            self.fail(
+                name,
+                format!(
+                    "Member must have length between {} and {}",
+                    items.0, items.1
+                ),
+            );
+            return None;
+        }
+        let mut out = Vec::with_capacity(values.len());
+        let mut failed = false;
+        for (i, v) in values.into_iter().enumerate() {
+            let item_name = format!("{name}.{}", i + 1);
+            let Value::Object(object) = v else {
+                self.fail(&item_name, "Member must be a structure");
+                failed = true;
+                continue;
+            };
+            let mut child = Input::from_object(object, self.member_path(&item_name), self.error);
+            out.push(read(&mut child));
+            failed |= !child.errors.is_empty();
+            self.errors.append(&mut child.errors);
+        }
+        (!failed).then_some(out)
+    }
+
     /// Whether a member is present and non-null (without consuming it).
     pub fn has(&self, name: &str) -> bool {
         self.object.get(name).is_some_and(|v| !v.is_null())

@@ -112,6 +112,11 @@ pub fn derived_id(instance: &str, kind: &str, name: &str) -> String {
 }
 
 impl Instance {
+    /// The id of a built-in status (`Available`, `Offline`) of this instance.
+    pub fn built_in_status_id(&self, name: &str) -> String {
+        derived_id(&self.id, "agent-status", name)
+    }
+
     /// Fills in the ids left out of users and statuses, and display names left out of users.
     pub(super) fn derive_ids(&mut self) {
         for user in &mut self.users {

@@ -117,6 +117,7 @@ pub enum RoutingError {
 struct Agent {
     profile: Profile,
     presence: Presence,
+    presence_since: Millis,
     connections: usize,
     offers: HashSet<String>,
     active: HashSet<String>,
@@ -163,14 +164,21 @@ struct Contact {
     rejected_by: HashSet<String>,
 }
 
-/// Figures for one queue, for the metric operations.
+/// Figures for a set of queues, for the metric operations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueFigures {
     pub contacts_in_queue: usize,
     pub oldest_contact_age: Option<Millis>,
+    /// Agents not Offline.
     pub agents_online: usize,
     pub agents_available: usize,
+    /// Agents with a chat, connected or in After Contact Work.
     pub agents_on_contact: usize,
+    pub agents_after_contact_work: usize,
+    /// Agents in a custom status such as Break.
+    pub agents_non_productive: usize,
+    /// Agents in Missed.
+    pub agents_error: usize,
     pub slots_active: usize,
     pub slots_available: usize,
 }
@@ -179,6 +187,7 @@ pub struct QueueFigures {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentFigures {
     pub presence: Presence,
+    pub presence_since: Millis,
     pub connected: bool,
     pub offers: Vec<String>,
     pub active: Vec<String>,
@@ -210,6 +219,7 @@ impl Engine {
                 let agent = Agent {
                     profile,
                     presence: Presence::Offline,
+                    presence_since: 0,
                     connections: 0,
                     offers: HashSet::new(),
                     active: HashSet::new(),
@@ -344,6 +354,9 @@ impl Engine {
         let a = self.agent_mut(agent)?;
         if presence == Presence::Available && a.presence != Presence::Available {
             a.idle_since = now;
+        }
+        if presence != a.presence {
+            a.presence_since = now;
         }
         a.presence = presence;
         let mut effects = Vec::new();
@@ -513,6 +526,7 @@ impl Engine {
             self.return_to_head(&agent, &contact);
             if let Some(a) = self.agents.get_mut(&agent) {
                 a.presence = Presence::Missed;
+                a.presence_since = now;
             }
             effects.push(Effect::OfferWithdrawn {
                 agent: agent.clone(),
@@ -595,6 +609,7 @@ impl Engine {
         };
         Some(AgentFigures {
             presence: a.presence.clone(),
+            presence_since: a.presence_since,
             connected: a.connections > 0,
             offers: sorted(&a.offers),
             active: sorted(&a.active),
@@ -603,34 +618,45 @@ impl Engine {
         })
     }
 
-    /// Figures for `queue`; agents count when their profile serves it.
-    pub fn queue_figures(&self, now: Millis, queue: &str) -> QueueFigures {
-        let key = QueueKey::Queue(queue.to_string());
-        let waiting = self.queues.get(&key);
+    /// Figures for `queues` taken together; an agent counts (once) when their profile serves
+    /// any of them.
+    pub fn figures(&self, now: Millis, queues: &[String]) -> QueueFigures {
+        let waiting: Vec<&String> = queues
+            .iter()
+            .filter_map(|q| self.queues.get(&QueueKey::Queue(q.clone())))
+            .flatten()
+            .collect();
         let mut f = QueueFigures {
-            contacts_in_queue: waiting.map_or(0, VecDeque::len),
+            contacts_in_queue: waiting.len(),
             oldest_contact_age: waiting
-                .into_iter()
-                .flatten()
-                .filter_map(|id| self.contacts.get(id))
+                .iter()
+                .filter_map(|id| self.contacts.get(*id))
                 .map(|c| now - c.enqueued_at)
                 .max(),
             ..QueueFigures::default()
         };
         for a in self.agents.values() {
-            if !a.profile.queues.iter().any(|(q, _, _)| q == queue) {
+            if !a.profile.queues.iter().any(|(q, _, _)| queues.contains(q)) {
                 continue;
             }
             if a.presence == Presence::Offline {
                 continue;
             }
             f.agents_online += 1;
-            if a.presence == Presence::Available {
-                f.agents_available += 1;
-                f.slots_available += a.profile.concurrency.saturating_sub(a.used_slots());
+            match a.presence {
+                Presence::Available => {
+                    f.agents_available += 1;
+                    f.slots_available += a.profile.concurrency.saturating_sub(a.used_slots());
+                }
+                Presence::Custom(_) => f.agents_non_productive += 1,
+                Presence::Missed => f.agents_error += 1,
+                Presence::Offline => {}
             }
             if !a.active.is_empty() || !a.after_work.is_empty() {
                 f.agents_on_contact += 1;
+            }
+            if !a.after_work.is_empty() {
+                f.agents_after_contact_work += 1;
             }
             f.slots_active += a.used_slots();
         }

@@ -42,7 +42,7 @@ enum Command {
     Transfer(String, String, QueueKey, Reply<()>),
     Position(String, oneshot::Sender<Option<(usize, usize)>>),
     Agent(String, oneshot::Sender<Option<AgentFigures>>),
-    Queues(Vec<String>, oneshot::Sender<Vec<QueueFigures>>),
+    Figures(Vec<Vec<String>>, oneshot::Sender<Vec<QueueFigures>>),
 }
 
 /// The handle every part of the server uses to reach the router tasks.
@@ -206,8 +206,9 @@ impl Router {
             .flatten()
     }
 
-    pub async fn queues(&self, instance_id: &str, queues: Vec<String>) -> Vec<QueueFigures> {
-        self.ask(instance_id, |r| Command::Queues(queues, r))
+    /// Figures for each group of queues (each group taken together).
+    pub async fn figures(&self, instance_id: &str, groups: Vec<Vec<String>>) -> Vec<QueueFigures> {
+        self.ask(instance_id, |r| Command::Figures(groups, r))
             .await
             .unwrap_or_default()
     }
@@ -348,11 +349,8 @@ fn handle(engine: &mut Engine, now: i64, command: Command) -> Vec<Effect> {
             let _ = reply.send(engine.agent(&agent));
             Vec::new()
         }
-        Command::Queues(queues, reply) => {
-            let figures = queues
-                .iter()
-                .map(|q| engine.queue_figures(now, q))
-                .collect();
+        Command::Figures(groups, reply) => {
+            let figures = groups.iter().map(|g| engine.figures(now, g)).collect();
             let _ = reply.send(figures);
             Vec::new()
         }

@@ -250,7 +250,7 @@ fn a_customer_who_leaves_the_queue_is_removed_at_once() {
     e.enqueue(0, "waiting", "q2").unwrap();
     assert_eq!(e.contact_ended(SECOND, "waiting"), vec![]);
     assert_eq!(e.position("waiting"), None);
-    assert_eq!(e.queue_figures(SECOND, "q2").contacts_in_queue, 0);
+    assert_eq!(e.figures(SECOND, &["q2".to_string()]).contacts_in_queue, 0);
     available(&mut e, 2 * SECOND, "a");
     e.enqueue(3 * SECOND, "offered", "q2").unwrap();
     assert_eq!(
@@ -416,7 +416,7 @@ fn queue_figures_count_contacts_agents_and_slots() {
     e.accept(2 * SECOND, "a", "c1").unwrap();
     e.enqueue(3 * SECOND, "c2", "q2").unwrap();
     e.reject(4 * SECOND, "a", "c2").unwrap();
-    let f = e.queue_figures(10 * SECOND, "q2");
+    let f = e.figures(10 * SECOND, &["q2".to_string()]);
     assert_eq!(f.contacts_in_queue, 1);
     assert_eq!(f.oldest_contact_age, Some(7 * SECOND));
     assert_eq!(f.agents_online, 2);
@@ -424,6 +424,12 @@ fn queue_figures_count_contacts_agents_and_slots() {
     assert_eq!(f.agents_on_contact, 1);
     assert_eq!(f.slots_active, 1);
     assert_eq!(f.slots_available, 2);
+    assert_eq!(f.agents_non_productive, 1);
+    // Together with q1, "other" counts too, and each agent only once.
+    let both = e.figures(10 * SECOND, &["q1".to_string(), "q2".to_string()]);
+    assert_eq!(both.agents_online, 2, "other is Offline");
+    assert_eq!(both.contacts_in_queue, 1);
+    assert_eq!(e.agent("b").unwrap().presence_since, 0);
 }
 
 #[test]

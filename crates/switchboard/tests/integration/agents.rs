@@ -497,3 +497,215 @@ async fn a_queued_chat_survives_a_restart_and_is_offered_afterwards() {
     let (contact_id, _) = accept_offer(&ana, &mut socket).await;
     assert_eq!(contact_id, chat.contact_id);
 }
+
+#[tokio::test]
+async fn operators_list_queues_users_and_statuses_set_a_status_and_read_live_metrics() {
+    use aws_sdk_connect::types::{
+        AgentStatusType, Channel, ContactState, CurrentMetric, CurrentMetricName, Filters,
+        Grouping, QueueType, Unit, UserDataFilters,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_agents(dir.path(), None).await;
+    let connect = server.connect();
+
+    let queues = connect
+        .list_queues()
+        .instance_id(INSTANCE)
+        .queue_types(QueueType::Standard)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = queues
+        .queue_summary_list()
+        .iter()
+        .filter_map(|q| q.name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Overflow", "Support"]);
+    let all = connect
+        .list_queues()
+        .instance_id(INSTANCE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        all.queue_summary_list().len(),
+        4,
+        "two standard, two agent queues"
+    );
+
+    let first = connect
+        .list_users()
+        .instance_id(INSTANCE)
+        .max_results(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.user_summary_list()[0].username(), Some("ana"));
+    let second = connect
+        .list_users()
+        .instance_id(INSTANCE)
+        .max_results(1)
+        .next_token(first.next_token().expect("a second page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.user_summary_list()[0].username(), Some("ben"));
+    assert!(second.next_token().is_none());
+    let ana_id = first.user_summary_list()[0].id().unwrap().to_string();
+
+    let statuses = connect
+        .list_agent_statuses()
+        .instance_id(INSTANCE)
+        .send()
+        .await
+        .unwrap();
+    let kinds: Vec<(&str, AgentStatusType)> = statuses
+        .agent_status_summary_list()
+        .iter()
+        .map(|s| (s.name().unwrap(), s.r#type().unwrap().clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("Available", AgentStatusType::Routable),
+            ("Break", AgentStatusType::Custom),
+            ("Offline", AgentStatusType::Offline)
+        ]
+    );
+    let available_id = statuses.agent_status_summary_list()[0].id().unwrap();
+
+    // Ana's workspace is open; an operator makes her Available, and a chat is offered to her.
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut socket = ana.socket().await;
+    connect
+        .put_user_status()
+        .instance_id(INSTANCE)
+        .user_id(&ana_id)
+        .agent_status_id(available_id)
+        .send()
+        .await
+        .expect("PutUserStatus");
+    assert_eq!(
+        next_event(&mut socket, "status").await["status"],
+        "Available"
+    );
+    let err = connect
+        .put_user_status()
+        .instance_id(INSTANCE)
+        .user_id(&ana_id)
+        .agent_status_id("no-such-status")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_resource_not_found_exception(), "{err:?}");
+    let chat = start_chat(&server, "Gus").await;
+    next_event(&mut socket, "offer").await;
+
+    let metrics = |names: &[CurrentMetricName]| {
+        let mut request = connect
+            .get_current_metric_data()
+            .instance_id(INSTANCE)
+            .filters(
+                Filters::builder()
+                    .queues(QUEUE)
+                    .channels(Channel::Chat)
+                    .build(),
+            )
+            .groupings(Grouping::Queue)
+            .groupings(Grouping::Channel);
+        for name in names {
+            let unit = if *name == CurrentMetricName::OldestContactAge {
+                Unit::Seconds
+            } else {
+                Unit::Count
+            };
+            request = request.current_metrics(
+                CurrentMetric::builder()
+                    .name(name.clone())
+                    .unit(unit)
+                    .build(),
+            );
+        }
+        request.send()
+    };
+    let wanted = [
+        CurrentMetricName::ContactsInQueue,
+        CurrentMetricName::AgentsOnline,
+        CurrentMetricName::AgentsAvailable,
+        CurrentMetricName::AgentsOnContact,
+        CurrentMetricName::SlotsActive,
+        CurrentMetricName::SlotsAvailable,
+        CurrentMetricName::OldestContactAge,
+    ];
+    let values =
+        |out: &aws_sdk_connect::operation::get_current_metric_data::GetCurrentMetricDataOutput| {
+            let result = &out.metric_results()[0];
+            let dimensions = result.dimensions().unwrap();
+            assert_eq!(dimensions.queue().unwrap().id(), Some(QUEUE));
+            assert_eq!(dimensions.channel(), Some(&Channel::Chat));
+            result
+                .collections()
+                .iter()
+                .map(|c| {
+                    let name = c.metric().unwrap().name().unwrap().as_str().to_string();
+                    (name, c.value().unwrap())
+                })
+                .collect::<std::collections::HashMap<String, f64>>()
+        };
+    let offered = values(&metrics(&wanted).await.expect("GetCurrentMetricData"));
+    assert_eq!(
+        offered["CONTACTS_IN_QUEUE"], 1.0,
+        "offered, not yet accepted"
+    );
+    assert_eq!(offered["AGENTS_ONLINE"], 1.0);
+    assert_eq!(offered["AGENTS_AVAILABLE"], 1.0);
+    assert_eq!(offered["SLOTS_ACTIVE"], 1.0);
+    assert_eq!(offered["SLOTS_AVAILABLE"], 1.0);
+    assert!(offered["OLDEST_CONTACT_AGE"] >= 0.0);
+
+    let (status, _) = ana.act(&chat.contact_id, "accept", json!({})).await;
+    assert_eq!(status, 200);
+    next_event(&mut socket, "contact.connected").await;
+    let connected = values(&metrics(&wanted).await.unwrap());
+    assert_eq!(connected["CONTACTS_IN_QUEUE"], 0.0);
+    assert_eq!(connected["AGENTS_ON_CONTACT"], 1.0);
+
+    let users = connect
+        .get_current_user_data()
+        .instance_id(INSTANCE)
+        .filters(UserDataFilters::builder().agents(&ana_id).build())
+        .send()
+        .await
+        .expect("GetCurrentUserData");
+    let data = &users.user_data_list()[0];
+    assert_eq!(data.user().unwrap().id(), Some(ana_id.as_str()));
+    assert_eq!(data.status().unwrap().status_name(), Some("Available"));
+    assert_eq!(data.max_slots_by_channel().unwrap()[&Channel::Chat], 2);
+    assert_eq!(data.active_slots_by_channel().unwrap()[&Channel::Chat], 1);
+    let contact = &data.contacts()[0];
+    assert_eq!(contact.contact_id(), Some(chat.contact_id.as_str()));
+    assert_eq!(
+        contact.agent_contact_state(),
+        Some(&ContactState::Connected)
+    );
+    assert!(contact.connected_to_agent_timestamp().is_some());
+
+    // A unit that is not the metric's is refused, as Amazon does.
+    let err = connect
+        .get_current_metric_data()
+        .instance_id(INSTANCE)
+        .filters(Filters::builder().queues(QUEUE).build())
+        .current_metrics(
+            CurrentMetric::builder()
+                .name(CurrentMetricName::OldestContactAge)
+                .unit(Unit::Count)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_invalid_parameter_exception(), "{err:?}");
+}

@@ -1,0 +1,644 @@
+//! The Amazon Connect operations about agents and queues that an operator or a supervisor view
+//! calls (SigV4-authenticated, in the model's shapes): GetCurrentMetricData and
+//! GetCurrentUserData for the CHAT channel, PutUserStatus, ListQueues, ListUsers and
+//! ListAgentStatuses. The figures come from the router, which owns the live routing state.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::Signed;
+use crate::awsproto::json::Input;
+use crate::awsproto::ApiError;
+use crate::clock::{epoch_seconds, from_millis};
+use crate::config::{Instance, User};
+use crate::routing::effects::presence_name;
+use crate::routing::engine::{AgentFigures, Presence, QueueFigures};
+use crate::server::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/metrics/current/{instance_id}",
+            post(get_current_metric_data),
+        )
+        .route(
+            "/metrics/userdata/{instance_id}",
+            post(get_current_user_data),
+        )
+        .route(
+            "/users/{instance_id}/{user_id}/status",
+            put(put_user_status),
+        )
+        .route("/queues-summary/{instance_id}", get(list_queues))
+        .route("/users-summary/{instance_id}", get(list_users))
+        .route("/agent-status/{instance_id}", get(list_agent_statuses))
+}
+
+type Reply = Result<Json<Value>, ApiError>;
+
+/// The configured instance named by a path label (an id or an instance ARN).
+fn instance<'a>(app: &'a AppState, label: &str) -> Result<&'a Instance, ApiError> {
+    let id = app
+        .chat
+        .resolve_instance(label)
+        .map_err(|_| ApiError::resource_not_found(format!("Instance {label} not found")))?;
+    app.config
+        .instance(&id)
+        .ok_or_else(|| ApiError::resource_not_found(format!("Instance {label} not found")))
+}
+
+fn label(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(l)| l)
+        .map_err(|e| ApiError::invalid_request(format!("The request path is not valid: {e}")))
+}
+
+/// ARNs of an instance's resources, as Amazon Connect writes them.
+struct Arns(String);
+
+impl Arns {
+    fn of(app: &AppState, instance: &Instance) -> Self {
+        Self(app.chat.instance_arn(&instance.id))
+    }
+    fn user(&self, id: &str) -> String {
+        format!("{}/agent/{id}", self.0)
+    }
+    fn queue(&self, id: &str) -> String {
+        format!("{}/queue/{id}", self.0)
+    }
+    fn routing_profile(&self, id: &str) -> String {
+        format!("{}/routing-profile/{id}", self.0)
+    }
+    fn status(&self, id: &str) -> String {
+        format!("{}/agent-state/{id}", self.0)
+    }
+}
+
+/// The id in an id-or-ARN reference: what follows `/{kind}/` in an ARN.
+fn id_of<'a>(reference: &'a str, kind: &str) -> &'a str {
+    match reference.rfind(&format!("/{kind}/")) {
+        Some(at) if reference.starts_with("arn:") => &reference[at + kind.len() + 2..],
+        _ => reference,
+    }
+}
+
+// ---- paging ----------------------------------------------------------------------------------
+
+/// One page of `items` from the offset a NextToken carries; the token for the next page.
+fn page<T>(
+    items: Vec<T>,
+    max_results: usize,
+    next_token: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let start = match next_token {
+        None => 0,
+        Some(token) => URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+            .filter(|n: &usize| *n <= items.len())
+            .ok_or_else(|| ApiError::invalid_parameter("The NextToken is not valid"))?,
+    };
+    let end = (start + max_results).min(items.len());
+    let next =
+        (end < items.len()).then(|| URL_SAFE_NO_PAD.encode(format!("offset:{end}").as_bytes()));
+    let page = items.into_iter().skip(start).take(end - start).collect();
+    Ok((page, next))
+}
+
+/// The query string's parameters, repeated names kept (`?queueTypes=A&queueTypes=B`).
+fn query_params(raw: Option<String>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    raw.unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// `maxResults` (1..=1000, default 100) and `nextToken` of a List operation.
+fn list_paging(params: &[(String, String)]) -> Result<(usize, Option<String>), ApiError> {
+    let value = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let max = match value("maxResults") {
+        None => 100,
+        Some(v) => v.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "1 validation error detected: Value '{v}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 1000"
+            ))
+        })?,
+    };
+    Ok((max, value("nextToken")))
+}
+
+// ---- lists -------------------------------------------------------------------------------------
+
+async fn list_queues(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    _signed: Signed,
+) -> Reply {
+    let instance = instance(&app, &label(path)?)?;
+    let params = query_params(query);
+    let (max, token) = list_paging(&params)?;
+    let types: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "queueTypes")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if let Some(bad) = types.iter().find(|t| !["STANDARD", "AGENT"].contains(t)) {
+        return Err(ApiError::invalid_parameter(format!(
+            "1 validation error detected: Value '{bad}' at 'queueTypes' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, AGENT]"
+        )));
+    }
+    let wants = |t: &str| types.is_empty() || types.contains(&t);
+    let arns = Arns::of(&app, instance);
+    let mut queues = Vec::new();
+    if wants("STANDARD") {
+        queues.extend(instance.queues.iter().map(|q| {
+            json!({"Id": q.id, "Arn": arns.queue(&q.id), "Name": q.name, "QueueType": "STANDARD"})
+        }));
+    }
+    if wants("AGENT") {
+        // Every agent has a queue of their own, which transfers to them wait in.
+        queues.extend(instance.users.iter().map(|u| {
+            let id = format!("agent/{}", u.id);
+            json!({"Id": id, "Arn": arns.queue(&id), "Name": u.username, "QueueType": "AGENT"})
+        }));
+    }
+    let (list, next) = page(queues, max, token.as_deref())?;
+    Ok(Json(json!({ "QueueSummaryList": list, "NextToken": next })))
+}
+
+async fn list_users(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    _signed: Signed,
+) -> Reply {
+    let instance = instance(&app, &label(path)?)?;
+    let (max, token) = list_paging(&query_params(query))?;
+    let arns = Arns::of(&app, instance);
+    let mut users: Vec<&User> = instance.users.iter().collect();
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    let users = users
+        .into_iter()
+        .map(|u| json!({"Id": u.id, "Arn": arns.user(&u.id), "Username": u.username}))
+        .collect();
+    let (list, next) = page(users, max, token.as_deref())?;
+    Ok(Json(json!({ "UserSummaryList": list, "NextToken": next })))
+}
+
+/// Every status of an instance: (id, name, type).
+fn statuses(instance: &Instance) -> Vec<(String, String, &'static str)> {
+    let mut all = vec![(
+        instance.built_in_status_id("Available"),
+        "Available".to_string(),
+        "ROUTABLE",
+    )];
+    all.extend(
+        instance
+            .agent_statuses
+            .iter()
+            .map(|s| (s.id.clone(), s.name.clone(), "CUSTOM")),
+    );
+    all.push((
+        instance.built_in_status_id("Offline"),
+        "Offline".to_string(),
+        "OFFLINE",
+    ));
+    all
+}
+
+async fn list_agent_statuses(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    _signed: Signed,
+) -> Reply {
+    let instance = instance(&app, &label(path)?)?;
+    let params = query_params(query);
+    let (max, token) = list_paging(&params)?;
+    let types: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "AgentStatusTypes")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let arns = Arns::of(&app, instance);
+    let list = statuses(instance)
+        .into_iter()
+        .filter(|(_, _, t)| types.is_empty() || types.contains(t))
+        .map(|(id, name, t)| json!({"Id": id, "Arn": arns.status(&id), "Name": name, "Type": t}))
+        .collect();
+    let (list, next) = page(list, max, token.as_deref())?;
+    Ok(Json(
+        json!({ "AgentStatusSummaryList": list, "NextToken": next }),
+    ))
+}
+
+// ---- PutUserStatus -------------------------------------------------------------------------------
+
+async fn put_user_status(
+    State(app): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    signed: Signed,
+) -> Reply {
+    let (instance_label, user_label) = path
+        .map(|Path(l)| l)
+        .map_err(|e| ApiError::invalid_request(format!("The request path is not valid: {e}")))?;
+    let instance = instance(&app, &instance_label)?;
+    let mut i = Input::parse(&signed.body, ApiError::invalid_parameter)?;
+    let status_id = i.required_string("AgentStatusId", 1, 500);
+    i.finish()?;
+    let status_id = status_id.unwrap_or_default();
+    let user_id = id_of(&user_label, "agent");
+    let user = instance
+        .users
+        .iter()
+        .find(|u| u.id == user_id)
+        .ok_or_else(|| ApiError::resource_not_found(format!("User {user_label} not found")))?;
+    let status_id = id_of(&status_id, "agent-state");
+    let presence = statuses(instance)
+        .into_iter()
+        .find(|(id, _, _)| id == status_id)
+        .map(|(id, _, kind)| match kind {
+            "ROUTABLE" => Presence::Available,
+            "OFFLINE" => Presence::Offline,
+            _ => Presence::Custom(id),
+        })
+        .ok_or_else(|| {
+            ApiError::resource_not_found(format!("AgentStatus {status_id} not found"))
+        })?;
+    app.router
+        .set_presence(&instance.id, &user.id, presence.clone())
+        .await
+        .map_err(|e| ApiError::resource_not_found(e.to_string()))?;
+    let status = presence_name(&app.chat, &instance.id, &presence);
+    app.agents
+        .send(&user.id, &json!({ "type": "status", "status": status }));
+    Ok(Json(json!({})))
+}
+
+// ---- GetCurrentMetricData ----------------------------------------------------------------------
+
+const METRIC_NAMES: [&str; 14] = [
+    "AGENTS_ONLINE",
+    "AGENTS_AVAILABLE",
+    "AGENTS_ON_CALL",
+    "AGENTS_NON_PRODUCTIVE",
+    "AGENTS_AFTER_CONTACT_WORK",
+    "AGENTS_ERROR",
+    "AGENTS_STAFFED",
+    "CONTACTS_IN_QUEUE",
+    "OLDEST_CONTACT_AGE",
+    "CONTACTS_SCHEDULED",
+    "AGENTS_ON_CONTACT",
+    "SLOTS_ACTIVE",
+    "SLOTS_AVAILABLE",
+    "ESTIMATED_WAIT_TIME",
+];
+
+/// The unit a metric is reported in.
+fn unit_of(metric: &str) -> &'static str {
+    match metric {
+        "OLDEST_CONTACT_AGE" | "ESTIMATED_WAIT_TIME" => "SECONDS",
+        _ => "COUNT",
+    }
+}
+
+/// A metric's value for the CHAT channel; `None` where the server has no estimate.
+fn metric_value(metric: &str, f: &QueueFigures) -> Option<f64> {
+    let count = |n: usize| Some(n as f64);
+    match metric {
+        "AGENTS_ONLINE" | "AGENTS_STAFFED" => count(f.agents_online),
+        "AGENTS_AVAILABLE" => count(f.agents_available),
+        "AGENTS_NON_PRODUCTIVE" => count(f.agents_non_productive),
+        "AGENTS_AFTER_CONTACT_WORK" => count(f.agents_after_contact_work),
+        "AGENTS_ERROR" => count(f.agents_error),
+        "CONTACTS_IN_QUEUE" => count(f.contacts_in_queue),
+        "OLDEST_CONTACT_AGE" => Some(f.oldest_contact_age.unwrap_or(0) as f64 / 1000.0),
+        "AGENTS_ON_CONTACT" => count(f.agents_on_contact),
+        "SLOTS_ACTIVE" => count(f.slots_active),
+        "SLOTS_AVAILABLE" => count(f.slots_available),
+        // Voice and scheduled contacts do not exist here.
+        "AGENTS_ON_CALL" | "CONTACTS_SCHEDULED" => Some(0.0),
+        _ => None,
+    }
+}
+
+async fn get_current_metric_data(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    signed: Signed,
+) -> Reply {
+    let instance = instance(&app, &label(path)?)?;
+    let mut i = Input::parse(&signed.body, ApiError::invalid_parameter)?;
+    let filters = i.required_object("Filters", |f| {
+        let queues = f.string_list("Queues", (1, 100), (1, 500));
+        let channels = f.enum_list("Channels", (0, 4), &["VOICE", "CHAT", "TASK", "EMAIL"]);
+        let profiles = f.string_list("RoutingProfiles", (1, 100), (1, 500));
+        (queues, channels, profiles)
+    });
+    let groupings = i.enum_list(
+        "Groupings",
+        (0, 2),
+        &[
+            "QUEUE",
+            "CHANNEL",
+            "ROUTING_PROFILE",
+            "ROUTING_STEP_EXPRESSION",
+            "AGENT_STATUS",
+            "SUBTYPE",
+            "VALIDATION_TEST_TYPE",
+        ],
+    );
+    if !i.has("CurrentMetrics") {
+        i.reject("Value at 'CurrentMetrics' failed to satisfy constraint: Member must not be null");
+    }
+    let metrics = i.object_list("CurrentMetrics", (0, 100), |m| {
+        let name = m.enumeration("Name", &METRIC_NAMES);
+        let unit = m.enumeration("Unit", &["SECONDS", "COUNT", "PERCENT"]);
+        (name, unit)
+    });
+    let next_token = i.string("NextToken", 1, 100_000);
+    let max = i.integer("MaxResults", 1, 100).unwrap_or(100) as usize;
+    i.finish()?;
+    let (queue_refs, channels, profile_refs) = filters.unwrap_or((None, None, None));
+    let groupings = groupings.unwrap_or_default();
+    if let Some(g) = groupings
+        .iter()
+        .find(|g| !["QUEUE", "CHANNEL"].contains(&g.as_str()))
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "Grouping {g} is not supported by this server; use QUEUE and/or CHANNEL"
+        )));
+    }
+    let mut metrics_wanted = Vec::new();
+    for (name, unit) in metrics.unwrap_or_default() {
+        let Some(name) = name else { continue };
+        let expected = unit_of(&name);
+        if unit.as_deref().is_some_and(|u| u != expected) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The unit of {name} is {expected}"
+            )));
+        }
+        metrics_wanted.push(name);
+    }
+
+    // The queues asked about: named ones, or those of the named routing profiles.
+    let mut queues: Vec<String> = Vec::new();
+    for reference in queue_refs.iter().flatten() {
+        let id = id_of(reference, "queue");
+        if instance.queue(id).is_none() {
+            return Err(ApiError::resource_not_found(format!(
+                "Queue {reference} not found"
+            )));
+        }
+        queues.push(id.to_string());
+    }
+    for reference in profile_refs.iter().flatten() {
+        let id = id_of(reference, "routing-profile");
+        let profile = instance.routing_profile(id).ok_or_else(|| {
+            ApiError::resource_not_found(format!("RoutingProfile {reference} not found"))
+        })?;
+        if queue_refs.is_none() {
+            queues.extend(profile.queues.iter().map(|q| q.queue.clone()));
+        }
+    }
+    queues.sort();
+    queues.dedup();
+    if queues.is_empty() {
+        return Err(ApiError::invalid_parameter(
+            "Filters must name at least one queue or routing profile",
+        ));
+    }
+    let chat_wanted = channels
+        .as_ref()
+        .is_none_or(|c| c.is_empty() || c.iter().any(|c| c == "CHAT"));
+
+    let by_queue = groupings.iter().any(|g| g == "QUEUE");
+    let by_channel = groupings.iter().any(|g| g == "CHANNEL");
+    let groups: Vec<Vec<String>> = if by_queue {
+        queues.iter().map(|q| vec![q.clone()]).collect()
+    } else {
+        vec![queues.clone()]
+    };
+    let figures = if chat_wanted {
+        app.router.figures(&instance.id, groups.clone()).await
+    } else {
+        Vec::new()
+    };
+    let arns = Arns::of(&app, instance);
+    let results: Vec<Value> = groups
+        .iter()
+        .zip(&figures)
+        .map(|(group, f)| {
+            let mut dimensions = Map::new();
+            if by_queue {
+                dimensions.insert(
+                    "Queue".into(),
+                    json!({"Id": group[0], "Arn": arns.queue(&group[0])}),
+                );
+            }
+            if by_channel {
+                dimensions.insert("Channel".into(), json!("CHAT"));
+            }
+            let collections: Vec<Value> = metrics_wanted
+                .iter()
+                .map(|name| {
+                    let mut entry = json!({"Metric": {"Name": name, "Unit": unit_of(name)}});
+                    if let Some(value) = metric_value(name, f) {
+                        entry["Value"] = json!(value);
+                    }
+                    entry
+                })
+                .collect();
+            json!({"Dimensions": dimensions, "Collections": collections})
+        })
+        .collect();
+    let total = results.len();
+    let (results, next) = page(results, max, next_token.as_deref())?;
+    Ok(Json(json!({
+        "MetricResults": results,
+        "NextToken": next,
+        "DataSnapshotTime": epoch_seconds(app.chat.now()),
+        "ApproximateTotalCount": total,
+    })))
+}
+
+// ---- GetCurrentUserData ------------------------------------------------------------------------
+
+async fn get_current_user_data(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    signed: Signed,
+) -> Reply {
+    let instance = instance(&app, &label(path)?)?;
+    let mut i = Input::parse(&signed.body, ApiError::invalid_parameter)?;
+    let filters = i.required_object("Filters", |f| {
+        let queues = f.string_list("Queues", (1, 100), (1, 500));
+        let states = f
+            .object("ContactFilter", |c| {
+                c.enum_list(
+                    "ContactStates",
+                    (0, 9),
+                    &[
+                        "INCOMING",
+                        "PENDING",
+                        "CONNECTING",
+                        "CONNECTED",
+                        "CONNECTED_ONHOLD",
+                        "MISSED",
+                        "ERROR",
+                        "ENDED",
+                        "REJECTED",
+                    ],
+                )
+            })
+            .flatten();
+        let profiles = f.string_list("RoutingProfiles", (1, 100), (1, 500));
+        let agents = f.string_list("Agents", (1, 100), (1, 500));
+        f.raw("UserHierarchyGroups");
+        (queues, states, profiles, agents)
+    });
+    let next_token = i.string("NextToken", 1, 100_000);
+    let max = i.integer("MaxResults", 1, 100).unwrap_or(100) as usize;
+    i.finish()?;
+    let (queues, states, profiles, agents) = filters.unwrap_or((None, None, None, None));
+    if queues.is_none() && profiles.is_none() && agents.is_none() {
+        return Err(ApiError::invalid_parameter(
+            "Filters must name queues, routing profiles or agents",
+        ));
+    }
+    let queues: Option<Vec<&str>> = queues
+        .as_ref()
+        .map(|q| q.iter().map(|r| id_of(r, "queue")).collect());
+    let profiles: Option<Vec<&str>> = profiles
+        .as_ref()
+        .map(|p| p.iter().map(|r| id_of(r, "routing-profile")).collect());
+    let agents: Option<Vec<&str>> = agents
+        .as_ref()
+        .map(|a| a.iter().map(|r| id_of(r, "agent")).collect());
+    let users: Vec<&User> = instance
+        .users
+        .iter()
+        .filter(|u| agents.as_ref().is_none_or(|a| a.contains(&u.id.as_str())))
+        .filter(|u| {
+            profiles
+                .as_ref()
+                .is_none_or(|p| p.contains(&u.routing_profile.as_str()))
+        })
+        .filter(|u| {
+            queues.as_ref().is_none_or(|q| {
+                instance
+                    .routing_profile(&u.routing_profile)
+                    .is_some_and(|p| p.queues.iter().any(|pq| q.contains(&pq.queue.as_str())))
+            })
+        })
+        .collect();
+    let arns = Arns::of(&app, instance);
+    let mut list = Vec::new();
+    for user in users {
+        let Some(figures) = app.router.agent(&instance.id, &user.id).await else {
+            continue;
+        };
+        list.push(user_data(&app, instance, &arns, user, &figures, states.as_deref()).await);
+    }
+    let total = list.len();
+    let (list, next) = page(list, max, next_token.as_deref())?;
+    Ok(Json(json!({
+        "UserDataList": list,
+        "NextToken": next,
+        "ApproximateTotalCount": total,
+    })))
+}
+
+/// One agent's entry of GetCurrentUserData.
+async fn user_data(
+    app: &AppState,
+    instance: &Instance,
+    arns: &Arns,
+    user: &User,
+    f: &AgentFigures,
+    states: Option<&[String]>,
+) -> Value {
+    let status_name = presence_name(&app.chat, &instance.id, &f.presence);
+    let status_id = match &f.presence {
+        Presence::Custom(id) => id.clone(),
+        _ => instance.built_in_status_id(&status_name),
+    };
+    let used = f.offers.len() + f.active.len() + f.after_work.len();
+    let available = if f.presence == Presence::Available {
+        f.slots.saturating_sub(used)
+    } else {
+        0
+    };
+    let mut contacts = Vec::new();
+    for (state, ids) in [
+        ("INCOMING", &f.offers),
+        ("CONNECTED", &f.active),
+        ("ENDED", &f.after_work),
+    ] {
+        if states.is_some_and(|s| !s.is_empty() && !s.iter().any(|x| x == state)) {
+            continue;
+        }
+        for id in ids {
+            let contact = app.chat.store().contact(id).await.ok().flatten();
+            let mut entry = json!({
+                "ContactId": id,
+                "Channel": "CHAT",
+                "InitiationMethod": "API",
+                "AgentContactState": state,
+            });
+            if let Some(c) = &contact {
+                let since = match state {
+                    "ENDED" => c.ended_at.or(c.agent.as_ref().map(|a| a.1)),
+                    "CONNECTED" => c.agent.as_ref().map(|a| a.1),
+                    _ => c.enqueued_at,
+                };
+                if let Some(at) = since {
+                    entry["StateStartTimestamp"] = json!(epoch_seconds(at));
+                }
+                if let Some((_, at)) = &c.agent {
+                    entry["ConnectedToAgentTimestamp"] = json!(epoch_seconds(*at));
+                }
+                if let Some(q) = &c.queue_id {
+                    entry["Queue"] = json!({"Id": q, "Arn": arns.queue(q)});
+                }
+            }
+            contacts.push(entry);
+        }
+    }
+    let mut status = json!({"StatusArn": arns.status(&status_id), "StatusName": status_name});
+    // An agent who has not chosen a status since the server started has been Offline since
+    // before it: no start time is known.
+    if f.presence_since > 0 {
+        status["StatusStartTimestamp"] = json!(epoch_seconds(from_millis(f.presence_since)));
+    }
+    json!({
+        "User": {"Id": user.id, "Arn": arns.user(&user.id)},
+        "RoutingProfile": {"Id": user.routing_profile, "Arn": arns.routing_profile(&user.routing_profile)},
+        "Status": status,
+        "AvailableSlotsByChannel": {"CHAT": available},
+        "MaxSlotsByChannel": {"CHAT": f.slots},
+        "ActiveSlotsByChannel": {"CHAT": used},
+        "Contacts": contacts,
+    })
+}
