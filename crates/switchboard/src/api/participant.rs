@@ -25,6 +25,10 @@ pub fn routes() -> Router<AppState> {
         .route("/participant/event", post(send_event))
         .route("/participant/transcript", post(get_transcript))
         .route("/participant/disconnect", post(disconnect_participant))
+        .route(
+            "/switchboard/participant/queue-position",
+            post(get_queue_position),
+        )
 }
 
 type Reply = Result<Json<Value>, ApiError>;
@@ -212,4 +216,24 @@ async fn disconnect_participant(State(app): State<AppState>, req: Bearer) -> Rep
         Err(e) => return Err(participant_error(e)),
     }
     Ok(Json(json!({})))
+}
+
+/// Switchboard's addition to the participant API (Amazon has no such call): where the caller's
+/// chat stands in its queue, so a waiting customer can be told. `Position` is 1 at the head;
+/// both members are absent once an agent has the chat (or when it waits in no queue).
+async fn get_queue_position(State(app): State<AppState>, req: Bearer) -> Reply {
+    let session = session(&app, &req.token).await?;
+    parse(&req.body)?.finish()?;
+    let contact = &session.contact;
+    let mut out = Map::new();
+    if let Some(queue) = &contact.queue_id {
+        if let Some((position, length)) =
+            app.router.position(&contact.instance_id, &contact.id).await
+        {
+            out.insert("QueueId".into(), json!(queue));
+            out.insert("Position".into(), json!(position));
+            out.insert("QueueLength".into(), json!(length));
+        }
+    }
+    Ok(Json(Value::Object(out)))
 }

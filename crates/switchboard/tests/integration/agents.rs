@@ -709,3 +709,53 @@ async fn operators_list_queues_users_and_statuses_set_a_status_and_read_live_met
         .into_service_error();
     assert!(err.is_invalid_parameter_exception(), "{err:?}");
 }
+
+/// Switchboard's queue-position call, as a waiting customer's widget makes it.
+async fn queue_position(server: &TestServer, connection_token: &str) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/switchboard/participant/queue-position",
+            server.url
+        ))
+        .header("x-amz-bearer", connection_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_waiting_customer_learns_their_place_in_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_agents(dir.path(), None).await;
+    let first = start_chat(&server, "First").await;
+    let second = start_chat(&server, "Second").await;
+    assert_eq!(
+        queue_position(&server, &second.connection_token).await,
+        json!({"QueueId": QUEUE, "Position": 2, "QueueLength": 2})
+    );
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut socket = ana.ready().await;
+    let (contact_id, _) = accept_offer(&ana, &mut socket).await;
+    assert_eq!(contact_id, first.contact_id, "first come, first served");
+    assert_eq!(
+        queue_position(&server, &first.connection_token).await,
+        json!({})
+    );
+    // Ana has a second slot: the second chat is offered now, and still counts as in the queue.
+    assert_eq!(
+        queue_position(&server, &second.connection_token).await,
+        json!({"QueueId": QUEUE, "Position": 1, "QueueLength": 1})
+    );
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/switchboard/participant/queue-position",
+            server.url
+        ))
+        .header("x-amz-bearer", "forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
