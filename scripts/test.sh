@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what it needs, then checks formatting, lints,
-# the generated model routes, the Rust tests (unit and integration, against the real binary) and
-# the boto3 conformance suite. Idempotent; safe to run again and again.
+# the generated model routes, the Rust tests (unit and integration, against the real binary),
+# the boto3 conformance suite and the browser tests (headless Chromium). Idempotent; safe to run
+# again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,10 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null
   apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv >/dev/null
 fi
 python3 -m pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
+if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
+fi
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 step "generated code is up to date"
 python3 tools/codegen/model_routes.py --check
@@ -38,3 +43,7 @@ cargo test --locked --workspace
 step "boto3 conformance suite"
 cargo build --locked -p switchboard
 SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" python3 -m pytest -q tests/conformance
+
+step "browser tests (headless Chromium)"
+# Screenshots of every step are left in tests/e2e/artifacts/.
+(cd tests/e2e && SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" node --test --test-concurrency=1)

@@ -53,6 +53,7 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
             display_name: "Demo Agent".into(),
             password_hash: crate::agent::password::hash(&agent_password),
             routing_profile: ROUTING_PROFILE_ID.into(),
+            supervisor: true,
         }],
         agent_statuses: Vec::new(),
     }];

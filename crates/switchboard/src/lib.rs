@@ -11,6 +11,8 @@
 //! - [`bus`]: fan-out of committed items to sockets.
 //! - [`clock`]: time, injectable for tests.
 //! - [`config`] and [`demo`]: configuration, and the ready-made demo configuration.
+//! - [`agent`], [`routing`]: agents (sign-in, sockets) and routing chats to them.
+//! - [`web`]: the agent workspace page.
 //! - [`server`]: wiring, serving and graceful shutdown.
 //!
 //! A request's path: `server::app` routes it to a handler in `api`, which validates the body
@@ -30,3 +32,4 @@ pub mod gateway;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod web;

@@ -52,7 +52,8 @@ pub struct AppState {
 
 pub fn app(state: AppState) -> Router {
     api::router(state.clone())
-        .merge(gateway::routes().with_state(state))
+        .merge(gateway::routes().with_state(state.clone()))
+        .merge(crate::web::routes().with_state(state))
         .layer(axum::middleware::from_fn(api::request_id))
 }
 

@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/agent/api/sign-in", post(sign_in))
         .route("/agent/api/sign-out", post(sign_out))
         .route("/agent/api/me", get(me))
+        .route("/agent/api/overview", get(overview))
         .route("/agent/api/status", put(set_status))
         .route(
             "/agent/api/contacts/{contact_id}/{action}",
@@ -194,6 +195,7 @@ async fn me(State(app): State<AppState>, Agent(me): Agent) -> Reply {
         "userId": user.id,
         "username": user.username,
         "displayName": user.display_name,
+        "supervisor": user.supervisor,
         "routingProfile": profile.map(|p| json!({
             "id": p.id, "name": p.name, "chatConcurrency": p.chat_concurrency,
         })),
@@ -207,6 +209,57 @@ async fn me(State(app): State<AppState>, Agent(me): Agent) -> Reply {
                 .map(|u| json!({"id": u.id, "displayName": u.display_name})).collect::<Vec<_>>(),
         },
     })))
+}
+
+/// The supervisor view: live figures of every queue of the instance and every agent, from the
+/// same routing state as GetCurrentMetricData and GetCurrentUserData. Supervisors only.
+async fn overview(State(app): State<AppState>, Agent(me): Agent) -> Reply {
+    let instance = app
+        .config
+        .instance(&me.instance_id)
+        .ok_or_else(|| ApiError::resource_not_found("Instance not found"))?;
+    let is_supervisor = instance
+        .users
+        .iter()
+        .any(|u| u.id == me.user_id && u.supervisor);
+    if !is_supervisor {
+        return Err(ApiError::access_denied());
+    }
+    let groups = instance.queues.iter().map(|q| vec![q.id.clone()]).collect();
+    let figures = app.router.figures(&instance.id, groups).await;
+    let queues: Vec<Value> = instance
+        .queues
+        .iter()
+        .zip(&figures)
+        .map(|(q, f)| {
+            json!({
+                "id": q.id, "name": q.name,
+                "contactsInQueue": f.contacts_in_queue,
+                "oldestContactAgeSeconds": f.oldest_contact_age.unwrap_or(0) as f64 / 1000.0,
+                "agentsOnline": f.agents_online,
+                "agentsAvailable": f.agents_available,
+                "agentsOnContact": f.agents_on_contact,
+                "slotsActive": f.slots_active,
+                "slotsAvailable": f.slots_available,
+            })
+        })
+        .collect();
+    let mut agents = Vec::new();
+    for user in &instance.users {
+        if let Some(a) = app.router.agent(&instance.id, &user.id).await {
+            agents.push(json!({
+                "id": user.id,
+                "displayName": user.display_name,
+                "status": presence_name(&app.chat, &instance.id, &a.presence),
+                "connected": a.connected,
+                "contacts": a.active.len() + a.after_work.len(),
+                "offers": a.offers.len(),
+                "slotsActive": a.offers.len() + a.active.len() + a.after_work.len(),
+                "slots": a.slots,
+            }));
+        }
+    }
+    Ok(Json(json!({ "queues": queues, "agents": agents })))
 }
 
 /// One of the agent's chats, with what the workspace needs to open it.

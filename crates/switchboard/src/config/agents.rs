@@ -26,6 +26,9 @@ pub struct User {
     pub password_hash: String,
     /// Id of a routing profile of the same instance.
     pub routing_profile: String,
+    /// Whether the workspace shows this user the supervisor view of queues and agents.
+    #[serde(default)]
+    pub supervisor: bool,
 }
 
 /// Which queues an agent serves, in what order, and how many chats at once.

@@ -50,15 +50,20 @@ pub async fn carry_out(
                     .map(|u| u.display_name.clone())
                     .unwrap_or_else(|| agent.clone());
                 match chat.add_agent(&contact, &agent, &display_name).await {
-                    Ok((participant, token)) => hub.send(
-                        &agent,
-                        &json!({
-                            "type": "contact.connected",
-                            "contactId": contact,
-                            "participantId": participant.id,
-                            "participantToken": token,
-                        }),
-                    ),
+                    Ok((participant, token)) => {
+                        let (queue_id, customer_name) = describe(&chat, &contact).await;
+                        hub.send(
+                            &agent,
+                            &json!({
+                                "type": "contact.connected",
+                                "contactId": contact,
+                                "participantId": participant.id,
+                                "participantToken": token,
+                                "queueId": queue_id,
+                                "customerName": customer_name,
+                            }),
+                        )
+                    }
                     Err(e) => {
                         tracing::info!(%contact, %agent, error = %e, "accepted chat could not be joined");
                         chat.routing().contact_ended(&instance_id, &contact);

@@ -759,3 +759,30 @@ async fn a_waiting_customer_learns_their_place_in_the_queue() {
         .unwrap();
     assert_eq!(response.status(), 403);
 }
+
+#[tokio::test]
+async fn the_workspace_page_is_served_with_a_policy_that_keeps_it_on_this_server() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    for (path, content_type) in [
+        ("/agent", "text/html"),
+        ("/agent/agent.js", "text/javascript"),
+        ("/agent/agent.css", "text/css"),
+    ] {
+        let response = http
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        assert!(headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(content_type));
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"));
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("https://"), "{path} refers to another site");
+    }
+}

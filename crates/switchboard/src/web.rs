@@ -1,0 +1,47 @@
+//! The web pages the binary serves: the agent workspace at `/agent` (HTML, CSS and JavaScript
+//! compiled into the binary, so there is nothing to deploy beside it and the page makes no
+//! request to any other site).
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::server::AppState;
+
+const WORKSPACE_HTML: &str = include_str!("../assets/agent/index.html");
+const WORKSPACE_JS: &str = include_str!("../assets/agent/agent.js");
+const WORKSPACE_CSS: &str = include_str!("../assets/agent/agent.css");
+
+/// Everything from this server only; other sites may embed the page (it needs no cookies).
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; img-src 'self' data:; media-src 'self'; base-uri 'none'; \
+    form-action 'self'";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/agent",
+            get(|| async { page(WORKSPACE_HTML, "text/html; charset=utf-8") }),
+        )
+        .route("/agent/", get(|| async { Redirect::permanent("/agent") }))
+        .route(
+            "/agent/agent.js",
+            get(|| async { page(WORKSPACE_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/agent/agent.css",
+            get(|| async { page(WORKSPACE_CSS, "text/css; charset=utf-8") }),
+        )
+}
+
+fn page(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
+    // The files change with the binary; revalidating is cheap next to a stale workspace.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

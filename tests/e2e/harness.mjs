@@ -1,0 +1,208 @@
+// The end-to-end harness: the real switchboard binary on a loopback port with its own data
+// directory, customers driven by the AWS SDK for JavaScript and a WebSocket client, and headless
+// Chromium (Debian's, driven by playwright-core) for the browser side.
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+
+import { ConnectClient, StartChatContactCommand } from "@aws-sdk/client-connect";
+import {
+  ConnectParticipantClient,
+  CreateParticipantConnectionCommand,
+  SendMessageCommand,
+  SendEventCommand,
+  GetTranscriptCommand,
+} from "@aws-sdk/client-connectparticipant";
+import { chromium } from "playwright-core";
+import WebSocket from "ws";
+
+/** How long a wait for something the server or page should do may take before it fails. */
+export const PATIENCE_MS = 15000;
+export const PASSWORD = "correct horse battery staple";
+const REGION = "us-east-1";
+const KEY = "AKIDE2ETEST";
+const SECRET = "e2e-secret";
+export const INSTANCE = "e2e";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const ARTIFACTS = join(here, "artifacts");
+const BINARY = process.env.SWITCHBOARD_BIN
+  || join(process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache/switchboard-target"), "debug/switchboard");
+
+/** Starts switchboard with two agents (Ana, a supervisor, and Ben) serving one queue. */
+export async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), "switchboard-e2e-"));
+  const hash = execFileSync(BINARY, ["user", "hash"], { input: `${PASSWORD}\n` }).toString().trim();
+  const config = `
+storage = "sqlite://${dir}/switchboard.db"
+region = "${REGION}"
+[[access_keys]]
+id = "${KEY}"
+secret = "${SECRET}"
+[[instances]]
+id = "${INSTANCE}"
+[[instances.queues]]
+id = "support"
+name = "Support"
+[[instances.contact_flows]]
+id = "chat"
+name = "Chat"
+queue = "support"
+[[instances.routing_profiles]]
+id = "front"
+name = "Front line"
+chat_concurrency = 3
+queues = [{ queue = "support" }]
+[[instances.users]]
+username = "ana"
+display_name = "Ana"
+password_hash = "${hash}"
+routing_profile = "front"
+supervisor = true
+[[instances.users]]
+username = "ben"
+display_name = "Ben"
+password_hash = "${hash}"
+routing_profile = "front"
+`;
+  writeFileSync(join(dir, "switchboard.toml"), config);
+  const child = spawn(BINARY, ["serve", "--config", join(dir, "switchboard.toml"), "--listen", "127.0.0.1:0"],
+    { stdio: ["ignore", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout });
+  const url = await within("the server to start", new Promise((resolve, reject) => {
+    lines.on("line", (line) => {
+      const m = line.match(/listening on (http:\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`switchboard exited with ${code}`)));
+  }));
+  const sdk = {
+    region: REGION,
+    endpoint: url,
+    credentials: { accessKeyId: KEY, secretAccessKey: SECRET },
+  };
+  return {
+    url,
+    connect: new ConnectClient(sdk),
+    participant: new ConnectParticipantClient(sdk),
+    stop: () => child.kill("SIGTERM"),
+  };
+}
+
+/** Fails with a clear message if `promise` takes longer than the patience allows. */
+export function within(what, promise, ms = PATIENCE_MS) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export async function launchBrowser() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+}
+
+/** A customer: started by the backend with the Connect API, chatting over the Participant API. */
+export class Customer {
+  static async start(server, name) {
+    const started = await server.connect.send(new StartChatContactCommand({
+      InstanceId: INSTANCE, ContactFlowId: "chat", ParticipantDetails: { DisplayName: name },
+    }));
+    const customer = new Customer(server, name, started.ContactId, started.ParticipantToken);
+    await customer.connect();
+    return customer;
+  }
+
+  constructor(server, name, contactId, participantToken) {
+    Object.assign(this, { server, name, contactId, participantToken });
+    this.items = [];
+    this.seen = new Set();
+    this.waiters = [];
+  }
+
+  /** CreateParticipantConnection, then the socket, subscribed. */
+  async connect() {
+    const out = await this.server.participant.send(new CreateParticipantConnectionCommand({
+      ParticipantToken: this.participantToken, Type: ["WEBSOCKET", "CONNECTION_CREDENTIALS"],
+    }));
+    this.connectionToken = out.ConnectionCredentials.ConnectionToken;
+    const socket = new WebSocket(out.Websocket.Url);
+    this.socket = socket;
+    await within("the customer socket", new Promise((resolve, reject) => {
+      socket.on("open", resolve);
+      socket.on("error", reject);
+    }));
+    socket.on("message", (data) => {
+      const frame = JSON.parse(data.toString());
+      if (frame.topic === "aws/chat") this.receive(JSON.parse(frame.content));
+    });
+    socket.send(JSON.stringify({ topic: "aws/subscribe", content: { topics: ["aws/chat"] } }));
+  }
+
+  /** Drops the socket as a phone going to sleep would: no goodbye. */
+  drop() {
+    this.socket.terminate();
+  }
+
+  /** Reconnects and catches up from the transcript, de-duplicating by Id as real clients do. */
+  async reconnect() {
+    await this.connect();
+    let token;
+    do {
+      const out = await this.server.participant.send(new GetTranscriptCommand({
+        ConnectionToken: this.connectionToken, MaxResults: 100, SortOrder: "ASCENDING",
+        ...(token ? { NextToken: token } : {}),
+      }));
+      for (const item of out.Transcript) this.receive(item);
+      token = out.NextToken;
+    } while (token);
+  }
+
+  receive(item) {
+    if (item.Id && item.Type !== "MESSAGEMETADATA" && !item.ContentType?.endsWith(".typing")) {
+      if (this.seen.has(item.Id)) return;
+      this.seen.add(item.Id);
+    }
+    this.items.push(item);
+    this.waiters = this.waiters.filter((w) => !w.test(item) || (w.resolve(item), false));
+  }
+
+  /** The first item (received so far or later) that `test` accepts. */
+  waitFor(what, test) {
+    const found = this.items.find(test);
+    if (found) return Promise.resolve(found);
+    return within(`${this.name} to receive ${what}`, new Promise((resolve) => this.waiters.push({ test, resolve })));
+  }
+
+  say(text) {
+    return this.server.participant.send(new SendMessageCommand({
+      ConnectionToken: this.connectionToken, ContentType: "text/plain", Content: text,
+    }));
+  }
+
+  typing() {
+    return this.server.participant.send(new SendEventCommand({
+      ConnectionToken: this.connectionToken, ContentType: "application/vnd.amazonaws.connect.event.typing",
+    }));
+  }
+
+  markRead(messageId) {
+    return this.server.participant.send(new SendEventCommand({
+      ConnectionToken: this.connectionToken, ContentType: "application/vnd.amazonaws.connect.event.message.read",
+      Content: JSON.stringify({ messageId }),
+    }));
+  }
+
+  close() {
+    this.socket?.terminate();
+  }
+}

@@ -1,0 +1,160 @@
+// The agent workspace end to end: an agent signs in at /agent in headless Chromium, customers
+// driven by the AWS SDK start chats, and everything the issue names is walked through: the offer
+// and its acceptance, messages both ways with typing and read receipts, a customer socket dropped
+// and caught up without loss, a second chat and switching, a transfer to a second agent and an
+// ended chat with After Contact Work. Screenshots of each step go to tests/e2e/artifacts/.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+import { startServer, launchBrowser, Customer, PASSWORD, ARTIFACTS, PATIENCE_MS } from "./harness.mjs";
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+let shot = 0;
+async function screenshot(page, name) {
+  shot += 1;
+  await page.screenshot({ path: join(ARTIFACTS, `${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+}
+
+/** Opens the workspace in a fresh browser context (its own sessionStorage) and signs in. */
+async function signIn(username) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 860 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(PATIENCE_MS);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(e.message));
+  page.on("request", (r) => {
+    if (!r.url().startsWith(server.url) && !r.url().startsWith(server.url.replace("http", "ws"))) {
+      problems.push(`external request: ${r.url()}`);
+    }
+  });
+  page.problems = problems;
+  await page.goto(`${server.url}/agent`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#connection", { hasText: "Connected" }).waitFor();
+  return page;
+}
+
+async function goAvailable(page) {
+  await page.getByLabel("Status").selectOption("Available");
+  await page.waitForFunction(() => document.getElementById("status").value === "Available");
+}
+
+function messages(page, text) {
+  return page.locator("#messages li", { hasText: text });
+}
+
+test("a wrong password gets a clear message", async () => {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(PATIENCE_MS);
+  await page.goto(`${server.url}/agent`);
+  await page.getByLabel("Username").fill("ana");
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("alert").filter({ hasText: "do not match" }).waitFor();
+  await screenshot(page, "wrong-password");
+  await page.close();
+});
+
+test("an agent takes chats, talks, switches, transfers and ends them", async () => {
+  const ana = await signIn("ana");
+  await screenshot(ana, "signed-in");
+  await goAvailable(ana);
+
+  // A customer starts a chat; the offer shows, and Ana accepts it.
+  const carla = await Customer.start(server, "Carla");
+  await ana.locator(".offer", { hasText: "Carla" }).waitFor();
+  await screenshot(ana, "offer");
+  await ana.getByRole("button", { name: "Accept chat from Carla" }).click();
+  await ana.getByRole("tab", { name: /Carla/ }).waitFor();
+  const joined = await carla.waitFor("Ana joining", (i) =>
+    i.ContentType?.endsWith("participant.joined") && i.ParticipantRole === "AGENT");
+  assert.equal(joined.DisplayName, "Ana");
+
+  // Messages both ways, with typing indicators and read receipts.
+  await carla.typing();
+  await ana.locator("#typing", { hasText: "Carla is typing" }).waitFor();
+  await carla.say("Hi, my parcel has not arrived");
+  await messages(ana, "my parcel has not arrived").waitFor();
+  const readByAna = await carla.waitFor("Ana's read receipt", (i) => i.Type === "MESSAGEMETADATA"
+    && i.MessageMetadata?.Receipts?.some((r) => r.ReadTimestamp));
+  assert.ok(readByAna.MessageMetadata.MessageId);
+  await ana.getByRole("textbox", { name: "Message" }).fill("Sorry to hear that. Let me check.");
+  await carla.waitFor("Ana typing", (i) => i.ContentType?.endsWith(".typing") && i.ParticipantRole === "AGENT");
+  await ana.getByRole("textbox", { name: "Message" }).press("Enter");
+  const reply = await carla.waitFor("Ana's reply", (i) => i.Type === "MESSAGE" && i.ParticipantRole === "AGENT");
+  assert.equal(reply.Content, "Sorry to hear that. Let me check.");
+  await carla.markRead(reply.Id);
+  await messages(ana, "Let me check").filter({ hasText: "Read" }).waitFor();
+  await screenshot(ana, "conversation");
+
+  // The customer's socket drops; Ana writes meanwhile; the customer comes back with nothing lost.
+  carla.drop();
+  await ana.getByRole("textbox", { name: "Message" }).fill("Your parcel is at the depot.");
+  await ana.getByRole("textbox", { name: "Message" }).press("Enter");
+  await messages(ana, "at the depot").waitFor();
+  await carla.reconnect();
+  const caughtUp = await carla.waitFor("the message sent while away", (i) => i.Content === "Your parcel is at the depot.");
+  assert.equal(caughtUp.ParticipantRole, "AGENT");
+  assert.equal(carla.items.filter((i) => i.Content === "Your parcel is at the depot.").length, 1, "no duplicate");
+
+  // A second chat arrives; Ana switches between them, with an unread count on the other.
+  const dev = await Customer.start(server, "Dev");
+  await ana.getByRole("button", { name: "Accept chat from Dev" }).click();
+  await ana.getByRole("tab", { name: /Dev/ }).waitFor();
+  await ana.locator("#chat-title", { hasText: "Dev" }).waitFor();
+  await carla.say("Thank you! Can someone deliver it tomorrow?");
+  await ana.getByRole("tab", { name: /Carla.*1 unread|Carla.*1/ }).waitFor();
+  await screenshot(ana, "two-chats-unread");
+  await ana.getByRole("tab", { name: /Carla/ }).click();
+  await messages(ana, "deliver it tomorrow").waitFor();
+  await screenshot(ana, "switched");
+
+  // Ben signs in; Ana transfers Carla to him; he sees the whole conversation.
+  const ben = await signIn("ben");
+  await goAvailable(ben);
+  await ana.getByLabel("Transfer to").selectOption({ label: "Agent: Ben" });
+  await ana.getByRole("button", { name: "Transfer" }).click();
+  await ben.getByRole("button", { name: "Accept chat from Carla" }).click();
+  await messages(ben, "my parcel has not arrived").waitFor();
+  await messages(ben, "at the depot").waitFor();
+  const benJoined = await carla.waitFor("Ben joining", (i) =>
+    i.ContentType?.endsWith("participant.joined") && i.DisplayName === "Ben");
+  assert.equal(benJoined.ParticipantRole, "AGENT");
+  await carla.waitFor("transfer.succeeded", (i) => i.ContentType?.endsWith("transfer.succeeded"));
+  await screenshot(ben, "transferred-to-ben");
+  await ana.locator("#chat-state", { hasText: "After Contact Work" }).waitFor();
+  await ana.getByRole("button", { name: "Clear After Contact Work" }).click();
+  await ana.getByRole("tab", { name: /Carla/ }).waitFor({ state: "detached" });
+
+  // Ana ends Dev's chat, then clears its After Contact Work.
+  await ana.getByRole("tab", { name: /Dev/ }).click();
+  await ana.getByRole("button", { name: "End chat" }).click();
+  await dev.waitFor("the end", (i) => i.ContentType?.endsWith("chat.ended"));
+  await ana.locator("#chat-state", { hasText: "After Contact Work" }).waitFor();
+  await screenshot(ana, "after-contact-work");
+  await ana.getByRole("button", { name: "Clear After Contact Work" }).click();
+  await ana.locator("#no-chats").waitFor();
+
+  // The supervisor view shows the queue and both agents.
+  await ana.locator("#agent-rows tr", { hasText: "Ben" }).waitFor();
+  await screenshot(ana, "supervisor-view");
+
+  assert.deepEqual(ana.problems, []);
+  assert.deepEqual(ben.problems, []);
+  carla.close();
+  dev.close();
+});
