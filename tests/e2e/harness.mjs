@@ -70,16 +70,7 @@ password_hash = "${hash}"
 routing_profile = "front"
 `;
   writeFileSync(join(dir, "switchboard.toml"), config);
-  const child = spawn(BINARY, ["serve", "--config", join(dir, "switchboard.toml"), "--listen", "127.0.0.1:0"],
-    { stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout });
-  const url = await within("the server to start", new Promise((resolve, reject) => {
-    lines.on("line", (line) => {
-      const m = line.match(/listening on (http:\S+)/);
-      if (m) resolve(m[1]);
-    });
-    child.on("exit", (code) => reject(new Error(`switchboard exited with ${code}`)));
-  }));
+  let { child, url } = await run(join(dir, "switchboard.toml"), "127.0.0.1:0");
   const sdk = {
     region: REGION,
     endpoint: url,
@@ -90,7 +81,29 @@ routing_profile = "front"
     connect: new ConnectClient(sdk),
     participant: new ConnectParticipantClient(sdk),
     stop: () => child.kill("SIGTERM"),
+    /** Stops the server gracefully and starts it again on the same address and data. */
+    async restart() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await within("the server to stop", exited);
+      ({ child } = await run(join(dir, "switchboard.toml"), url.replace("http://", "")));
+    },
   };
+}
+
+/** Starts the binary and waits for its readiness line. */
+async function run(config, listen) {
+  const child = spawn(BINARY, ["serve", "--config", config, "--listen", listen],
+    { stdio: ["ignore", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout });
+  const url = await within("the server to start", new Promise((resolve, reject) => {
+    lines.on("line", (line) => {
+      const m = line.match(/listening on (http:\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`switchboard exited with ${code}`)));
+  }));
+  return { child, url };
 }
 
 /** Fails with a clear message if `promise` takes longer than the patience allows. */

@@ -158,3 +158,28 @@ test("an agent takes chats, talks, switches, transfers and ends them", async () 
   carla.close();
   dev.close();
 });
+
+test("the workspace rides out a server restart and misses nothing", async () => {
+  const ana = await signIn("ana");
+  await goAvailable(ana);
+  const eve = await Customer.start(server, "Eve");
+  await ana.getByRole("button", { name: "Accept chat from Eve" }).click();
+  await ana.getByRole("tab", { name: /Eve/ }).waitFor();
+  await eve.say("Before the restart");
+  await messages(ana, "Before the restart").waitFor();
+
+  await server.restart();
+  await ana.locator("#banner", { hasText: "reconnecting" }).waitFor();
+  await screenshot(ana, "connection-lost");
+  // While the workspace is still finding its way back, the customer writes.
+  await eve.reconnect();
+  await eve.say("After the restart");
+  await messages(ana, "After the restart").waitFor();
+  await ana.locator("#banner").waitFor({ state: "hidden" });
+  await ana.locator("#connection", { hasText: "Connected" }).waitFor();
+  await screenshot(ana, "reconnected");
+  assert.equal(await messages(ana, "Before the restart").count(), 1, "no duplicate after catch-up");
+  assert.deepEqual(ana.problems.filter((p) => !p.includes("WebSocket")), []);
+  eve.close();
+});
+

@@ -114,7 +114,7 @@ impl Server {
         let bus = Arc::new(LocalBus::new(config.limits.socket_queue));
         let (routed, decisions) = tokio::sync::mpsc::unbounded_channel();
         let router =
-            Arc::new(RoutingRouter::start(&config, store.as_ref(), clock.clone(), routed).await?);
+            Arc::new(RoutingRouter::start(&config, store.clone(), clock.clone(), routed).await?);
         let tokens = Tokens::new(secret);
         let agent_auth = Arc::new(AgentAuth::load(tokens.clone(), store.clone()).await?);
         let chat = Arc::new(ChatService::new(
@@ -127,7 +127,12 @@ impl Server {
             websocket_base,
         ));
         let agents = Arc::new(AgentHub::default());
-        tokio::spawn(effects::carry_out(decisions, chat.clone(), agents.clone()));
+        tokio::spawn(effects::carry_out(
+            decisions,
+            chat.clone(),
+            router.clone(),
+            agents.clone(),
+        ));
         let verifier = Arc::new(Verifier {
             service: "connect".into(),
             region: config.region.clone(),

@@ -1,6 +1,7 @@
 -- Agents: which agent has a contact (DescribeContact's AgentInfo, and routing state rebuilt at
 -- start), which user an AGENT participant is (so an agent's workspace can find its chats again),
--- and when each user last signed out (agent tokens issued before that are refused).
+-- each agent's status (kept across restarts), and when each user last signed out (agent tokens
+-- issued before that are refused).
 
 ALTER TABLE contacts ADD COLUMN agent_id TEXT;
 ALTER TABLE contacts ADD COLUMN connected_to_agent_at INTEGER;
@@ -11,4 +12,10 @@ CREATE INDEX participants_by_user ON participants (user_id) WHERE user_id IS NOT
 CREATE TABLE agent_sign_outs (
     user_id        TEXT PRIMARY KEY,
     signed_out_at  INTEGER NOT NULL
+);
+
+CREATE TABLE agent_presence (
+    user_id   TEXT PRIMARY KEY,
+    presence  TEXT NOT NULL,     -- Available, Offline, Missed or custom:<status id>
+    since     INTEGER NOT NULL
 );

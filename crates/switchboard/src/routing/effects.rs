@@ -8,7 +8,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::engine::{Effect, Presence, Withdrawn};
-use super::router::Routed;
+use super::router::{Routed, Router};
 use crate::agent::hub::AgentHub;
 use crate::chat::ChatService;
 use crate::clock::{format_instant, from_millis};
@@ -17,6 +17,7 @@ use crate::clock::{format_instant, from_millis};
 pub async fn carry_out(
     mut routed: mpsc::UnboundedReceiver<Routed>,
     chat: Arc<ChatService>,
+    router: Arc<Router>,
     hub: Arc<AgentHub>,
 ) {
     while let Some(Routed {
@@ -91,6 +92,7 @@ pub async fn carry_out(
                 }),
             ),
             Effect::PresenceChanged { agent, presence } => {
+                router.keep_presence(&agent, &presence.encode()).await;
                 let status = presence_name(&chat, &instance_id, &presence);
                 hub.send(&agent, &json!({ "type": "status", "status": status }));
             }

@@ -46,6 +46,29 @@ pub enum Presence {
     Missed,
 }
 
+impl Presence {
+    /// The form kept in the store.
+    pub fn encode(&self) -> String {
+        match self {
+            Presence::Offline => "Offline".into(),
+            Presence::Available => "Available".into(),
+            Presence::Missed => "Missed".into(),
+            Presence::Custom(id) => format!("custom:{id}"),
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        match text {
+            "Offline" => Some(Presence::Offline),
+            "Available" => Some(Presence::Available),
+            "Missed" => Some(Presence::Missed),
+            other => other
+                .strip_prefix("custom:")
+                .map(|id| Presence::Custom(id.to_string())),
+        }
+    }
+}
+
 /// The routing timers, in milliseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Timers {
@@ -365,6 +388,16 @@ impl Engine {
         }
         effects.extend(self.dispatch(now));
         Ok(effects)
+    }
+
+    /// Puts an agent's status back as it was before a restart (no connection is open yet, so no
+    /// offer follows until one is).
+    pub fn restore_presence(&mut self, agent: &str, presence: Presence, since: Millis) {
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.presence = presence;
+            a.presence_since = since;
+            a.idle_since = since;
+        }
     }
 
     /// One of the agent's workspace connections opened (`true`) or closed (`false`).

@@ -8,6 +8,7 @@
 //! waiting for real time to pass.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,6 +49,9 @@ enum Command {
 /// The handle every part of the server uses to reach the router tasks.
 pub struct Router {
     instances: HashMap<String, mpsc::UnboundedSender<Command>>,
+    /// Where agents' statuses are kept, so a restart does not sign everyone off.
+    store: Arc<dyn Store>,
+    clock: SharedClock,
 }
 
 impl Router {
@@ -55,10 +59,11 @@ impl Router {
     /// chats of `store` put back where they were. Effects go to `effects`.
     pub async fn start(
         config: &Config,
-        store: &dyn Store,
+        store: Arc<dyn Store>,
         clock: SharedClock,
         effects: mpsc::UnboundedSender<Routed>,
     ) -> anyhow::Result<Self> {
+        let presences = store.presences().await?;
         let timers = super::engine::Timers {
             offer_timeout: i64::from(config.routing.offer_timeout_seconds) * 1000,
             customer_gone: i64::from(config.routing.customer_gone_seconds) * 1000,
@@ -77,6 +82,11 @@ impl Router {
             });
             let mut engine = Engine::new(timers, queues, agents);
             let now = to_millis(clock.now());
+            for (user, presence, since) in &presences {
+                if let Some(presence) = Presence::decode(presence) {
+                    engine.restore_presence(user, presence, to_millis(*since));
+                }
+            }
             for contact in store.routed_contacts(&instance.id).await? {
                 let Some(queue) = &contact.queue_id else {
                     continue;
@@ -95,7 +105,11 @@ impl Router {
             ));
             instances.insert(instance.id.clone(), sender);
         }
-        Ok(Self { instances })
+        Ok(Self {
+            instances,
+            store,
+            clock,
+        })
     }
 
     fn send(&self, instance_id: &str, command: Command) {
@@ -124,16 +138,31 @@ impl Router {
             .unwrap_or_else(|| Err(RoutingError::UnknownQueue(instance_id.to_string())))
     }
 
+    /// Sets the agent's status, and keeps it for after a restart.
     pub async fn set_presence(
         &self,
         instance_id: &str,
         agent: &str,
         presence: Presence,
     ) -> Result<(), RoutingError> {
+        let encoded = presence.encode();
         self.decide(instance_id, |r| {
             Command::Presence(agent.to_string(), presence, r)
         })
-        .await
+        .await?;
+        self.keep_presence(agent, &encoded).await;
+        Ok(())
+    }
+
+    /// Records a status routing set by itself (Missed) or an agent chose.
+    pub async fn keep_presence(&self, agent: &str, encoded: &str) {
+        if let Err(e) = self
+            .store
+            .record_presence(agent, encoded, self.clock.now())
+            .await
+        {
+            tracing::warn!(%agent, error = %e, "could not keep the agent's status");
+        }
     }
 
     /// One of the agent's workspace sockets opened or closed.

@@ -183,6 +183,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<Participant>>;
     /// Records that a user signed out at `at`: agent tokens issued before it are refused.
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
+    /// Records an agent's status (`presence` as the router encodes it) and since when.
+    async fn record_presence(
+        &self,
+        user_id: &str,
+        presence: &str,
+        since: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Every agent's last recorded status.
+    async fn presences(&self) -> StoreResult<Vec<(String, String, OffsetDateTime)>>;
     /// Every user's last sign-out.
     async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>>;
     /// Finishes pending writes and closes.

@@ -486,16 +486,21 @@ async fn a_full_queue_refuses_start_chat_contact_with_limit_exceeded() {
 }
 
 #[tokio::test]
-async fn a_queued_chat_survives_a_restart_and_is_offered_afterwards() {
+async fn a_queued_chat_a_sign_in_and_a_status_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start_with_agents(dir.path(), None).await;
+    let mut ana = AgentClient::sign_in(&server, "ana").await;
+    // Available, but with no workspace socket open nothing is offered yet.
+    ana.set_status("Available").await;
     let chat = start_chat(&server, "Fay").await;
     assert!(server.signal("TERM").await.success());
     let server = start_with_agents(dir.path(), None).await;
-    let ana = AgentClient::sign_in(&server, "ana").await;
-    let mut socket = ana.ready().await;
+    // The same token, the same status: opening the workspace is all it takes.
+    ana.base = format!("{}/agent/api", server.url);
+    let mut socket = ana.socket().await;
     let (contact_id, _) = accept_offer(&ana, &mut socket).await;
     assert_eq!(contact_id, chat.contact_id);
+    assert_eq!(ana.me().await["status"], "Available");
 }
 
 #[tokio::test]

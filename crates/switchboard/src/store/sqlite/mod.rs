@@ -440,6 +440,33 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_presence(
+        &self,
+        user_id: &str,
+        presence: &str,
+        since: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let (user_id, presence, since) =
+            (user_id.to_string(), presence.to_string(), to_millis(since));
+        self.writes
+            .submit(false, move |w, _| {
+                writer::record_presence(w, &user_id, &presence, since)
+            })
+            .await
+    }
+
+    async fn presences(&self) -> StoreResult<Vec<(String, String, OffsetDateTime)>> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT user_id, presence, since FROM agent_presence")
+                .fetch_all(&self.reads)
+                .await
+                .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, presence, since)| (user, presence, from_millis(since)))
+            .collect())
+    }
+
     async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT user_id, signed_out_at FROM agent_sign_outs")

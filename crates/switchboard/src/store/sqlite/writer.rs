@@ -709,3 +709,20 @@ pub fn record_sign_out(w: &mut Writer, user_id: &str, at_ms: i64) -> StoreResult
         .map_err(backend)?;
     Ok(())
 }
+
+pub fn record_presence(
+    w: &mut Writer,
+    user_id: &str,
+    presence: &str,
+    since_ms: i64,
+) -> StoreResult<()> {
+    w.conn
+        .prepare_cached(
+            "INSERT INTO agent_presence (user_id, presence, since) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id) DO UPDATE SET presence = excluded.presence, since = excluded.since",
+        )
+        .map_err(backend)?
+        .execute(params![user_id, presence, since_ms])
+        .map_err(backend)?;
+    Ok(())
+}
