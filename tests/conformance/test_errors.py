@@ -97,8 +97,19 @@ def test_stop_unknown_contact_is_contact_not_found(connect, switchboard):
 
 
 def test_unimplemented_operation_is_not_implemented(connect, switchboard):
-    response = expect_error(connect.list_queues, "NotImplementedException", 501, InstanceId=switchboard.instance_id)
-    assert "ListQueues" in response["Error"]["Message"]
+    # Phone numbers belong to voice, which this chat server will not have.
+    response = expect_error(connect.list_phone_numbers, "NotImplementedException", 501, InstanceId=switchboard.instance_id)
+    assert "ListPhoneNumbers" in response["Error"]["Message"]
+
+
+def test_list_queues_answers_in_the_model_shape(connect, switchboard):
+    queues = connect.list_queues(InstanceId=switchboard.instance_id, QueueTypes=["STANDARD"])
+    assert [q["Id"] for q in queues["QueueSummaryList"]] == [switchboard.queue_id]
+    assert queues["QueueSummaryList"][0]["Arn"].endswith(f"/queue/{switchboard.queue_id}")
+    expect_error(
+        connect.list_queues, "InvalidParameterException", 400,
+        InstanceId=switchboard.instance_id, MaxResults=1, NextToken="not-a-token",
+    )
 
 
 # ---- connect: SigV4 ------------------------------------------------------------------------
