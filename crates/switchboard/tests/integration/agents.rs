@@ -791,3 +791,70 @@ async fn the_workspace_page_is_served_with_a_policy_that_keeps_it_on_this_server
         assert!(!body.contains("https://"), "{path} refers to another site");
     }
 }
+
+#[tokio::test]
+async fn a_waiting_customer_whose_sockets_all_closed_is_ended_after_the_grace_time() {
+    use aws_sdk_connect::types::{ParticipantDetailsToAdd, ParticipantRole};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, instance) = agents_config(None);
+    // The shortest grace time the configuration allows; the test waits for the event, not a clock.
+    let server = TestServer::start_configured(
+        dir.path(),
+        "[routing]\ncustomer_gone_seconds = 5",
+        &instance,
+    )
+    .await;
+    let chat = start_chat(&server, "Hal").await;
+    let customer = ChatSocket::subscribe(&chat.websocket_url).await;
+    // A bot on the chat watches what happens to it.
+    let bot = server
+        .connect()
+        .create_participant()
+        .instance_id(INSTANCE)
+        .contact_id(&chat.contact_id)
+        .participant_details(
+            ParticipantDetailsToAdd::builder()
+                .participant_role(ParticipantRole::CustomBot)
+                .display_name("Watcher")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, bot_ws) = connect_participant(
+        &server,
+        bot.participant_credentials()
+            .unwrap()
+            .participant_token()
+            .unwrap(),
+    )
+    .await;
+    let mut watcher = ChatSocket::subscribe(&bot_ws).await;
+    // The customer closes the tab.
+    drop(customer);
+    let ended = watcher
+        .wait_for("the abandoned chat to end", |i| is_event(i, "chat.ended"))
+        .await;
+    assert_eq!(ended["Type"], "EVENT");
+    let described = server
+        .connect()
+        .describe_contact()
+        .instance_id(INSTANCE)
+        .contact_id(&chat.contact_id)
+        .send()
+        .await
+        .unwrap();
+    let contact = described.contact().unwrap();
+    assert_eq!(contact.disconnect_reason(), Some("CUSTOMER_DISCONNECT"));
+    // The ended chat is gone for its customer, as every participant call says.
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/switchboard/participant/queue-position",
+            server.url
+        ))
+        .header("x-amz-bearer", &chat.connection_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
