@@ -21,6 +21,7 @@ use crate::chat::ChatError;
 use crate::clock::format_instant;
 use crate::routing::effects::presence_name;
 use crate::routing::engine::{Presence, QueueKey, RoutingError};
+use crate::routing::router::AgentAction;
 use crate::server::AppState;
 
 type Reply = Result<Json<Value>, ApiError>;
@@ -351,12 +352,10 @@ async fn contact_action(
     Path((contact_id, action)): Path<(String, String)>,
     bytes: Bytes,
 ) -> Reply {
-    let (instance, user) = (me.instance_id.as_str(), me.user_id.as_str());
-    let router = &app.router;
-    match action.as_str() {
-        "accept" => router.accept(instance, user, &contact_id).await,
-        "reject" => router.reject(instance, user, &contact_id).await,
-        "clear" => router.clear_after_work(instance, user, &contact_id).await,
+    let action = match action.as_str() {
+        "accept" => AgentAction::Accept,
+        "reject" => AgentAction::Reject,
+        "clear" => AgentAction::ClearAfterWork,
         "end" => return end_contact(&app, &me, &contact_id).await,
         "transfer" => return transfer(&app, &me, &contact_id, &bytes).await,
         other => {
@@ -364,8 +363,11 @@ async fn contact_action(
                 "No contact action '{other}': use accept, reject, end, clear or transfer"
             )))
         }
-    }
-    .map_err(routing_error)?;
+    };
+    app.router
+        .act(&me.instance_id, &me.user_id, &contact_id, action)
+        .await
+        .map_err(routing_error)?;
     Ok(Json(json!({})))
 }
 

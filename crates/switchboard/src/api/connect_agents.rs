@@ -128,6 +128,15 @@ fn query_params(raw: Option<String>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every value given for `name` (a parameter may repeat).
+fn param_values<'a>(params: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    params
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 /// `maxResults` (1..=1000, default 100) and `nextToken` of a List operation.
 fn list_paging(params: &[(String, String)]) -> Result<(usize, Option<String>), ApiError> {
     let value = |name: &str| {
@@ -158,11 +167,7 @@ async fn list_queues(
     let instance = instance(&app, &label(path)?)?;
     let params = query_params(query);
     let (max, token) = list_paging(&params)?;
-    let types: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "queueTypes")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let types = param_values(&params, "queueTypes");
     if let Some(bad) = types.iter().find(|t| !["STANDARD", "AGENT"].contains(t)) {
         return Err(ApiError::invalid_parameter(format!(
             "1 validation error detected: Value '{bad}' at 'queueTypes' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, AGENT]"
@@ -236,11 +241,7 @@ async fn list_agent_statuses(
     let instance = instance(&app, &label(path)?)?;
     let params = query_params(query);
     let (max, token) = list_paging(&params)?;
-    let types: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "AgentStatusTypes")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let types = param_values(&params, "AgentStatusTypes");
     let arns = Arns::of(&app, instance);
     let list = statuses(instance)
         .into_iter()

@@ -30,6 +30,14 @@ pub struct Routed {
 
 type Reply<T> = oneshot::Sender<Result<T, RoutingError>>;
 
+/// What an agent can do about one contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentAction {
+    Accept,
+    Reject,
+    ClearAfterWork,
+}
+
 enum Command {
     Hold(String, String, Reply<()>),
     Release(String),
@@ -37,9 +45,7 @@ enum Command {
     CustomerSockets(String, usize),
     Presence(String, Presence, Reply<()>),
     AgentConnection(String, bool),
-    Accept(String, String, Reply<()>),
-    Reject(String, String, Reply<()>),
-    ClearAfterWork(String, String, Reply<()>),
+    Act(AgentAction, String, String, Reply<()>),
     Transfer(String, String, QueueKey, Reply<()>),
     Position(String, oneshot::Sender<Option<(usize, usize)>>),
     Agent(String, oneshot::Sender<Option<AgentFigures>>),
@@ -173,38 +179,17 @@ impl Router {
         );
     }
 
-    pub async fn accept(
+    /// An agent's answer about one contact: accept or reject an offer, or end After Contact
+    /// Work.
+    pub async fn act(
         &self,
         instance_id: &str,
         agent: &str,
         contact: &str,
+        action: AgentAction,
     ) -> Result<(), RoutingError> {
         self.decide(instance_id, |r| {
-            Command::Accept(agent.to_string(), contact.to_string(), r)
-        })
-        .await
-    }
-
-    pub async fn reject(
-        &self,
-        instance_id: &str,
-        agent: &str,
-        contact: &str,
-    ) -> Result<(), RoutingError> {
-        self.decide(instance_id, |r| {
-            Command::Reject(agent.to_string(), contact.to_string(), r)
-        })
-        .await
-    }
-
-    pub async fn clear_after_work(
-        &self,
-        instance_id: &str,
-        agent: &str,
-        contact: &str,
-    ) -> Result<(), RoutingError> {
-        self.decide(instance_id, |r| {
-            Command::ClearAfterWork(agent.to_string(), contact.to_string(), r)
+            Command::Act(action, agent.to_string(), contact.to_string(), r)
         })
         .await
     }
@@ -358,14 +343,13 @@ fn handle(engine: &mut Engine, now: i64, command: Command) -> Vec<Effect> {
         Command::AgentConnection(agent, opened) => engine
             .agent_connection(now, &agent, opened)
             .unwrap_or_default(),
-        Command::Accept(agent, contact, reply) => {
-            answer(reply, engine.accept(now, &agent, &contact))
-        }
-        Command::Reject(agent, contact, reply) => {
-            answer(reply, engine.reject(now, &agent, &contact))
-        }
-        Command::ClearAfterWork(agent, contact, reply) => {
-            answer(reply, engine.clear_after_work(now, &agent, &contact))
+        Command::Act(action, agent, contact, reply) => {
+            let result = match action {
+                AgentAction::Accept => engine.accept(now, &agent, &contact),
+                AgentAction::Reject => engine.reject(now, &agent, &contact),
+                AgentAction::ClearAfterWork => engine.clear_after_work(now, &agent, &contact),
+            };
+            answer(reply, result)
         }
         Command::Transfer(agent, contact, to, reply) => {
             answer(reply, engine.transfer(now, &agent, &contact, to))

@@ -208,6 +208,20 @@ async fn accept_offer(agent: &AgentClient, socket: &mut AgentSocket) -> (String,
     )
 }
 
+/// DescribeContact, through the SDK.
+async fn describe(server: &TestServer, contact_id: &str) -> aws_sdk_connect::types::Contact {
+    server
+        .connect()
+        .describe_contact()
+        .instance_id(INSTANCE)
+        .contact_id(contact_id)
+        .send()
+        .await
+        .expect("DescribeContact")
+        .contact
+        .expect("a contact")
+}
+
 fn is_event(item: &Value, suffix: &str) -> bool {
     item["ContentType"]
         .as_str()
@@ -276,15 +290,7 @@ async fn an_agent_accepts_a_chat_talks_ends_it_and_clears_after_contact_work() {
     assert_eq!(reply["Content"], "My order is late");
 
     // DescribeContact names the agent; the workspace lists the chat with its token.
-    let described = server
-        .connect()
-        .describe_contact()
-        .instance_id(INSTANCE)
-        .contact_id(&chat.contact_id)
-        .send()
-        .await
-        .unwrap();
-    let contact = described.contact().unwrap();
+    let contact = describe(&server, &chat.contact_id).await;
     assert_eq!(
         contact.agent_info().unwrap().id(),
         Some(ana.user_id.as_str())
@@ -836,15 +842,7 @@ async fn a_waiting_customer_whose_sockets_all_closed_is_ended_after_the_grace_ti
         .wait_for("the abandoned chat to end", |i| is_event(i, "chat.ended"))
         .await;
     assert_eq!(ended["Type"], "EVENT");
-    let described = server
-        .connect()
-        .describe_contact()
-        .instance_id(INSTANCE)
-        .contact_id(&chat.contact_id)
-        .send()
-        .await
-        .unwrap();
-    let contact = described.contact().unwrap();
+    let contact = describe(&server, &chat.contact_id).await;
     assert_eq!(contact.disconnect_reason(), Some("CUSTOMER_DISCONNECT"));
     // The ended chat is gone for its customer, as every participant call says.
     let response = reqwest::Client::new()
