@@ -67,7 +67,7 @@ pub async fn carry_out(
                     }
                     Err(e) => {
                         tracing::info!(%contact, %agent, error = %e, "accepted chat could not be joined");
-                        chat.routing().contact_ended(&instance_id, &contact);
+                        router.never_joined(&instance_id, &agent, &contact);
                         hub.send(
                             &agent,
                             &json!({ "type": "contact.ended", "contactId": contact }),

@@ -458,6 +458,25 @@ impl Engine {
         }
     }
 
+    /// An accepted contact the agent could not be added to (its chat ended in between): it is
+    /// dropped without After Contact Work, since the agent never worked on it.
+    pub fn never_joined(&mut self, now: Millis, agent: &str, contact: &str) -> Vec<Effect> {
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.active.remove(contact);
+            a.after_work.remove(contact);
+            if a.used_slots() == 0 {
+                a.idle_since = now;
+            }
+        }
+        if matches!(
+            self.contacts.get(contact).map(|c| &c.stage),
+            Some(Stage::Connected { agent: a }) if a == agent
+        ) {
+            self.contacts.remove(contact);
+        }
+        self.dispatch(now)
+    }
+
     /// The chat ended (the customer left, the agent ended it, or it expired). A waiting contact
     /// is removed; an agent who had it goes into After Contact Work for it.
     pub fn contact_ended(&mut self, now: Millis, contact: &str) -> Vec<Effect> {

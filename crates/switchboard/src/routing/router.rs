@@ -42,6 +42,7 @@ enum Command {
     Hold(String, String, Reply<()>),
     Release(String),
     Ended(String),
+    NeverJoined(String, String),
     CustomerSockets(String, usize),
     Presence(String, Presence, Reply<()>),
     AgentConnection(String, bool),
@@ -142,6 +143,14 @@ impl Router {
         self.ask(instance_id, command)
             .await
             .unwrap_or_else(|| Err(RoutingError::UnknownQueue(instance_id.to_string())))
+    }
+
+    /// The agent accepted a contact but could not be added to its chat (it ended in between).
+    pub fn never_joined(&self, instance_id: &str, agent: &str, contact: &str) {
+        self.send(
+            instance_id,
+            Command::NeverJoined(agent.to_string(), contact.to_string()),
+        );
     }
 
     /// Sets the agent's status, and keeps it for after a restart.
@@ -333,6 +342,7 @@ fn handle(engine: &mut Engine, now: i64, command: Command) -> Vec<Effect> {
         }
         Command::Release(contact) => engine.release(now, &contact),
         Command::Ended(contact) => engine.contact_ended(now, &contact),
+        Command::NeverJoined(agent, contact) => engine.never_joined(now, &agent, &contact),
         Command::CustomerSockets(contact, open) => {
             engine.customer_sockets(now, &contact, open);
             Vec::new()

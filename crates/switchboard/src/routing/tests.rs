@@ -492,3 +492,19 @@ fn a_restored_waiting_chat_whose_customer_never_returns_is_ended() {
         "a connected chat is not abandoned"
     );
 }
+
+#[test]
+fn an_accepted_chat_that_ended_before_the_agent_joined_leaves_no_after_contact_work() {
+    let mut e = engine(vec![("a", profile(1, &[("q2", 1, 0)]))]);
+    available(&mut e, 0, "a");
+    e.enqueue(0, "c1", "q2").unwrap();
+    e.enqueue(0, "c2", "q2").unwrap();
+    e.accept(SECOND, "a", "c1").unwrap();
+    // Joining the chat failed: the slot is free again at once, and c2 is offered.
+    assert_eq!(
+        e.never_joined(2 * SECOND, "a", "c1"),
+        vec![offer("a", "c2", 2 * SECOND)]
+    );
+    assert!(e.agent("a").unwrap().after_work.is_empty());
+    assert_eq!(e.agent_of("c1"), None);
+}
