@@ -30,6 +30,7 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
             id: CONTACT_FLOW_ID.into(),
             name: "Demo chat flow".into(),
             queue: QUEUE_ID.into(),
+            after_agent_leaves: Default::default(),
         }],
         queues: vec![Queue {
             id: QUEUE_ID.into(),

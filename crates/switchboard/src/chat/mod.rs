@@ -69,6 +69,8 @@ pub trait RoutingHook: Send + Sync + 'static {
     /// failed write), and the place is given back.
     fn admitted(&self, contact: &model::Contact, created: bool);
     fn contact_ended(&self, instance_id: &str, contact_id: &str);
+    /// The agent (user id) left a chat that goes on: it waits in `queue` for the next agent.
+    fn agent_left(&self, instance_id: &str, contact_id: &str, agent: &str, queue: &str);
     /// The customer of a contact now has `open` sockets.
     fn customer_sockets(&self, instance_id: &str, contact_id: &str, open: usize);
 }
@@ -87,6 +89,8 @@ impl RoutingHook for WaitInQueue {
     }
 
     fn contact_ended(&self, _instance_id: &str, _contact_id: &str) {}
+
+    fn agent_left(&self, _instance_id: &str, _contact_id: &str, _agent: &str, _queue: &str) {}
 
     fn customer_sockets(&self, _instance_id: &str, _contact_id: &str, _open: usize) {}
 }

@@ -643,18 +643,23 @@ impl ChatService {
         }
     }
 
-    /// DisconnectParticipant. The customer leaving ends the chat, and so does the agent (as in
-    /// Amazon Connect's default flow: the customer sees participant.left, then chat.ended); a
-    /// bot leaving does not.
+    /// DisconnectParticipant. The customer leaving ends the chat. The agent leaving ends it too
+    /// (as in Amazon Connect's default flow: the customer sees participant.left, then
+    /// chat.ended), unless the contact's flow sends the customer back to its queue. A bot
+    /// leaving does not end it.
     pub async fn disconnect(
         &self,
         session: &Session,
         client_token: Option<String>,
     ) -> Result<(), ChatError> {
         let participant = &session.participant;
+        let back_to = match participant.role {
+            Role::Agent => self.queue_after_agent_leaves(&session.contact),
+            _ => None,
+        };
         let reason = match participant.role {
             Role::Customer => Some("CUSTOMER_DISCONNECT"),
-            Role::Agent => Some("AGENT_DISCONNECT"),
+            Role::Agent if back_to.is_none() => Some("AGENT_DISCONNECT"),
             _ => None,
         };
         let departed = self
@@ -677,7 +682,30 @@ impl ChatService {
                 .contact_ended(&session.contact.instance_id, &session.contact.id);
             tracing::info!(contact_id = %session.contact.id, role = participant.role.as_str(), "participant left; chat ended");
         }
+        if let (Some(queue), false) = (back_to, departed.existing) {
+            // The cached contact may predate the agent: the store knows who has it now.
+            let current = self.store.contact(&session.contact.id).await?;
+            if let Some((agent, _)) = current.and_then(|c| c.agent) {
+                self.routing.agent_left(
+                    &session.contact.instance_id,
+                    &session.contact.id,
+                    &agent,
+                    &queue,
+                );
+                tracing::info!(contact_id = %session.contact.id, "agent left; chat back in its queue");
+            }
+        }
         Ok(())
+    }
+
+    /// The queue the contact's flow sends it back to when its agent leaves, if it does.
+    fn queue_after_agent_leaves(&self, contact: &Contact) -> Option<String> {
+        let flow = self
+            .config
+            .instance(&contact.instance_id)?
+            .contact_flow(&contact.contact_flow_id)?;
+        (flow.after_agent_leaves == crate::config::AfterAgentLeaves::BackToQueue)
+            .then(|| flow.queue.clone())
     }
 
     /// The session of a participant found by id (an agent acting from the workspace rather than

@@ -69,6 +69,20 @@ pub struct ContactFlow {
     pub name: String,
     /// The queue chats started with this flow wait in.
     pub queue: String,
+    /// What happens when the agent leaves a chat (ends it in the workspace or disconnects).
+    #[serde(default)]
+    pub after_agent_leaves: AfterAgentLeaves,
+}
+
+/// What a flow does when the agent leaves a chat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterAgentLeaves {
+    /// The chat ends (Amazon Connect's default flow): participant.left, then chat.ended.
+    #[default]
+    EndChat,
+    /// The customer waits in the flow's queue again for the next agent.
+    BackToQueue,
 }
 
 #[derive(Debug, Clone, Deserialize)]

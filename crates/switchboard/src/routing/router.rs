@@ -43,6 +43,7 @@ enum Command {
     Release(String),
     Ended(String),
     NeverJoined(String, String),
+    AgentLeft(String, String, String),
     CustomerSockets(String, usize),
     Presence(String, Presence, Reply<()>),
     AgentConnection(String, bool),
@@ -271,6 +272,13 @@ impl RoutingHook for Router {
         self.send(instance_id, Command::Ended(contact_id.to_string()));
     }
 
+    fn agent_left(&self, instance_id: &str, contact_id: &str, agent: &str, queue: &str) {
+        self.send(
+            instance_id,
+            Command::AgentLeft(agent.to_string(), contact_id.to_string(), queue.to_string()),
+        );
+    }
+
     fn customer_sockets(&self, instance_id: &str, contact_id: &str, open: usize) {
         self.send(
             instance_id,
@@ -343,6 +351,9 @@ fn handle(engine: &mut Engine, now: i64, command: Command) -> Vec<Effect> {
         Command::Release(contact) => engine.release(now, &contact),
         Command::Ended(contact) => engine.contact_ended(now, &contact),
         Command::NeverJoined(agent, contact) => engine.never_joined(now, &agent, &contact),
+        Command::AgentLeft(agent, contact, queue) => engine
+            .transfer(now, &agent, &contact, QueueKey::Queue(queue))
+            .unwrap_or_default(),
         Command::CustomerSockets(contact, open) => {
             engine.customer_sockets(now, &contact, open);
             Vec::new()

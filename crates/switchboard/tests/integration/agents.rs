@@ -68,6 +68,12 @@ name = "Break"
 id = "overflow-flow"
 name = "Overflow chat"
 queue = "overflow"
+
+[[instances.contact_flows]]
+id = "requeue-flow"
+name = "Back to the queue when the agent leaves"
+queue = "{QUEUE}"
+after_agent_leaves = "back_to_queue"
 "#
     );
     (String::new(), instance)
@@ -855,4 +861,51 @@ async fn a_waiting_customer_whose_sockets_all_closed_is_ended_after_the_grace_ti
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn a_flow_can_send_the_customer_back_to_the_queue_when_the_agent_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_agents(dir.path(), None).await;
+    let started = server
+        .connect()
+        .start_chat_contact()
+        .instance_id(INSTANCE)
+        .contact_flow_id("requeue-flow")
+        .participant_details(
+            aws_sdk_connect::types::ParticipantDetails::builder()
+                .display_name("Ivy")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let contact_id = started.contact_id().unwrap().to_string();
+    let (_, customer_ws) = connect_participant(&server, started.participant_token().unwrap()).await;
+    let mut customer = ChatSocket::subscribe(&customer_ws).await;
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut ana_socket = ana.ready().await;
+    accept_offer(&ana, &mut ana_socket).await;
+    let (status, body) = ana.act(&contact_id, "end", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    customer
+        .wait_for("Ana leaving", |i| is_event(i, "participant.left"))
+        .await;
+    // The chat goes on: Ben is offered it, and the customer's next message reaches him.
+    let ben = AgentClient::sign_in(&server, "ben").await;
+    let mut ben_socket = ben.ready().await;
+    let (offered, _) = accept_offer(&ben, &mut ben_socket).await;
+    assert_eq!(offered, contact_id);
+    let joined = customer
+        .wait_for("Ben joining", |i| {
+            is_event(i, "participant.joined") && i["DisplayName"] == "Ben"
+        })
+        .await;
+    assert_eq!(joined["ParticipantRole"], "AGENT");
+    assert!(describe(&server, &contact_id)
+        .await
+        .disconnect_timestamp()
+        .is_none());
+    assert_eq!(ana.me().await["contacts"][0]["state"], "AFTER_CONTACT_WORK");
 }
