@@ -23,18 +23,27 @@ pub struct AgentIdentity {
     pub user_id: String,
 }
 
+/// Failed sign-ins allowed per username within [`FAILURE_WINDOW`] before further attempts are
+/// refused until the window has passed: password guessing gets a handful of tries per window.
+pub const MAX_FAILURES: u32 = 5;
+pub const FAILURE_WINDOW: Duration = Duration::minutes(5);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignInError {
     #[error("the username or password is wrong")]
     BadCredentials,
     #[error("several instances have a user of that name; say which instance")]
     AmbiguousUser,
+    #[error("too many failed sign-ins for this user; try again in {0} seconds")]
+    TooManyFailures(i64),
 }
 
 pub struct AgentAuth {
     tokens: Tokens,
     store: Arc<dyn Store>,
     sign_outs: Mutex<HashMap<String, OffsetDateTime>>,
+    /// Recent failed sign-ins by username: how many, since when.
+    failures: Mutex<HashMap<String, (u32, OffsetDateTime)>>,
 }
 
 impl AgentAuth {
@@ -45,6 +54,7 @@ impl AgentAuth {
             tokens,
             store,
             sign_outs: Mutex::new(sign_outs),
+            failures: Mutex::new(HashMap::new()),
         })
     }
 
@@ -57,6 +67,7 @@ impl AgentAuth {
         password: &str,
         now: OffsetDateTime,
     ) -> Result<(AgentIdentity, User, String, OffsetDateTime), SignInError> {
+        self.check_failures(username, now)?;
         let mut found = config
             .instances
             .iter()
@@ -79,8 +90,13 @@ impl AgentAuth {
             .await
             .unwrap_or(false);
         let Some((instance_id, user)) = candidate.filter(|_| matches) else {
+            self.record_failure(username, now);
             return Err(SignInError::BadCredentials);
         };
+        self.failures
+            .lock()
+            .expect("failures lock")
+            .remove(&username.to_lowercase());
         let expires_at = now + AGENT_TOKEN_LIFETIME;
         let token = self.tokens.mint(&Claims {
             kind: TokenKind::Agent,
@@ -93,6 +109,31 @@ impl AgentAuth {
             user_id: user.id.clone(),
         };
         Ok((identity, user, token, expires_at))
+    }
+
+    /// Refuses a username that has failed too often within the window.
+    fn check_failures(&self, username: &str, now: OffsetDateTime) -> Result<(), SignInError> {
+        let failures = self.failures.lock().expect("failures lock");
+        match failures.get(&username.to_lowercase()) {
+            Some((count, since)) if *count >= MAX_FAILURES && now < *since + FAILURE_WINDOW => {
+                let wait = (*since + FAILURE_WINDOW - now).whole_seconds().max(1);
+                Err(SignInError::TooManyFailures(wait))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn record_failure(&self, username: &str, now: OffsetDateTime) {
+        let mut failures = self.failures.lock().expect("failures lock");
+        // Old entries go once the map grows, so guessing many usernames cannot fill memory.
+        if failures.len() > 10_000 {
+            failures.retain(|_, (_, since)| now < *since + FAILURE_WINDOW);
+        }
+        let entry = failures.entry(username.to_lowercase()).or_insert((0, now));
+        if now >= entry.1 + FAILURE_WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
     }
 
     /// The agent a token belongs to, if it is genuine, unexpired and not signed out.

@@ -128,6 +128,7 @@ async fn sign_in(State(app): State<AppState>, bytes: Bytes) -> Reply {
         .map_err(|e| match e {
             SignInError::BadCredentials => ApiError::unauthorized(e.to_string()),
             SignInError::AmbiguousUser => ApiError::invalid_request(e.to_string()),
+            SignInError::TooManyFailures(_) => ApiError::throttling(e.to_string()),
         })?;
     tracing::info!(user_id = %identity.user_id, "agent signed in");
     Ok(Json(json!({

@@ -909,3 +909,24 @@ async fn a_flow_can_send_the_customer_back_to_the_queue_when_the_agent_leaves() 
         .is_none());
     assert_eq!(ana.me().await["contacts"][0]["state"], "AFTER_CONTACT_WORK");
 }
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_throttled_for_that_user_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_agents(dir.path(), None).await;
+    let http = reqwest::Client::new();
+    let attempt = |username: &'static str, password: &'static str| {
+        http.post(format!("{}/agent/api/sign-in", server.url))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("ana", "guess").await.unwrap().status(), 401);
+    }
+    // Now even the right password waits out the window: the guesser learns nothing.
+    let refused = attempt("ana", PASSWORD).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["__type"], "ThrottlingException");
+    assert_eq!(attempt("ben", PASSWORD).await.unwrap().status(), 200);
+}
