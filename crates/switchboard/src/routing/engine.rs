@@ -223,6 +223,9 @@ pub struct AgentFigures {
 pub struct Engine {
     timers: Timers,
     max_contacts: HashMap<String, Option<usize>>,
+    /// The distinct non-zero delays profiles set on each queue: when a waiting contact becomes
+    /// ready for one of them is a deadline.
+    delays: HashMap<String, Vec<Millis>>,
     queues: HashMap<QueueKey, VecDeque<String>>,
     agents: HashMap<String, Agent>,
     contacts: HashMap<String, Contact>,
@@ -252,10 +255,20 @@ impl Engine {
                 };
                 (id, agent)
             })
-            .collect();
+            .collect::<HashMap<String, Agent>>();
+        let mut delays: HashMap<String, Vec<Millis>> = HashMap::new();
+        for agent in agents.values() {
+            for (queue, _, delay) in &agent.profile.queues {
+                let known = delays.entry(queue.clone()).or_default();
+                if *delay > 0 && !known.contains(delay) {
+                    known.push(*delay);
+                }
+            }
+        }
         Self {
             timers,
             max_contacts,
+            delays,
             queues: HashMap::new(),
             agents,
             contacts: HashMap::new(),
@@ -616,12 +629,8 @@ impl Engine {
                 Stage::Offered { expires_at, .. } => consider(*expires_at),
                 Stage::Waiting => {
                     if let QueueKey::Queue(q) = &c.queue {
-                        for agent in self.agents.values() {
-                            for (queue, _, delay) in &agent.profile.queues {
-                                if queue == q && *delay > 0 {
-                                    consider(c.enqueued_at + delay);
-                                }
-                            }
+                        for delay in self.delays.get(q).into_iter().flatten() {
+                            consider(c.enqueued_at + delay);
                         }
                     }
                 }
