@@ -102,14 +102,7 @@ async fn upgrade(
     ws.max_message_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            tasks.track_future(async move {
-                report_customer_sockets(&app, &session);
-                run(app.clone(), session.clone(), socket).await;
-                drop(slot);
-                report_customer_sockets(&app, &session);
-            })
-        })
+        .on_upgrade(move |socket| tasks.track_future(run(app, session, socket, slot)))
 }
 
 /// Tells routing how many sockets a customer has open: a queued customer with none for too long
@@ -136,7 +129,15 @@ enum End {
     Gone,
 }
 
-async fn run(app: AppState, session: std::sync::Arc<Session>, mut socket: WebSocket) {
+/// One socket, from upgrade to close. (The state and session are moved in rather than shared
+/// with a wrapper: every byte a socket task holds is multiplied by every open socket.)
+async fn run(
+    app: AppState,
+    session: std::sync::Arc<Session>,
+    mut socket: WebSocket,
+    slot: registry::SocketSlot,
+) {
+    report_customer_sockets(&app, &session);
     let mut subscription: Option<Subscription> = None;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
@@ -194,6 +195,8 @@ async fn run(app: AppState, session: std::sync::Arc<Session>, mut socket: WebSoc
         };
         let _ = send(&mut socket, Message::Close(Some(frame))).await;
     }
+    drop(slot);
+    report_customer_sockets(&app, &session);
 }
 
 async fn next_delivery(

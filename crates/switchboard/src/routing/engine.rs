@@ -24,9 +24,15 @@
 //!   `customer_gone` is removed and the chat is ended, so no one waits for a closed tab.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 /// Milliseconds since the epoch.
 pub type Millis = i64;
+
+/// A contact's or agent's id inside the engine: one allocation shared by every place that
+/// names it (the contact table, its queue, agents' sets), since an engine may hold tens of
+/// thousands of waiting chats and every byte per chat counts.
+type Id = Arc<str>;
 
 /// Where a contact waits: a configured queue, or an agent's own queue (transfers to that agent).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -142,9 +148,9 @@ struct Agent {
     presence: Presence,
     presence_since: Millis,
     connections: usize,
-    offers: HashSet<String>,
-    active: HashSet<String>,
-    after_work: HashSet<String>,
+    offers: HashSet<Id>,
+    active: HashSet<Id>,
+    after_work: HashSet<Id>,
     /// When the agent last had nothing to do: became Available, or saw their last chat go.
     idle_since: Millis,
     /// When the agent was last given a contact.
@@ -169,22 +175,40 @@ enum Stage {
     Held,
     Waiting,
     Offered {
-        agent: String,
+        agent: Id,
         expires_at: Millis,
     },
     Connected {
-        agent: String,
+        agent: Id,
     },
 }
 
 #[derive(Debug)]
 struct Contact {
-    queue: QueueKey,
+    /// Shared with every other contact of the same queue.
+    queue: Arc<QueueKey>,
     enqueued_at: Millis,
     stage: Stage,
     /// Since when the customer has had no open socket (from the start, until one opens).
     gone_since: Option<Millis>,
-    rejected_by: HashSet<String>,
+    /// Agents not to offer the contact to; almost always empty, so kept out of line: one
+    /// pointer in every contact instead of a whole `Vec`.
+    #[allow(clippy::box_collection)]
+    rejected_by: Option<Box<Vec<Id>>>,
+}
+
+impl Contact {
+    fn rejected(&self, agent: &str) -> bool {
+        self.rejected_by
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|a| &**a == agent))
+    }
+
+    fn reject(&mut self, agent: Id) {
+        self.rejected_by
+            .get_or_insert_with(Box::default)
+            .push(agent);
+    }
 }
 
 /// Figures for a set of queues, for the metric operations.
@@ -226,9 +250,11 @@ pub struct Engine {
     /// The distinct non-zero delays profiles set on each queue: when a waiting contact becomes
     /// ready for one of them is a deadline.
     delays: HashMap<String, Vec<Millis>>,
-    queues: HashMap<QueueKey, VecDeque<String>>,
-    agents: HashMap<String, Agent>,
-    contacts: HashMap<String, Contact>,
+    queues: HashMap<QueueKey, VecDeque<Id>>,
+    /// One shared key per queue, for contacts to point at.
+    queue_keys: HashMap<QueueKey, Arc<QueueKey>>,
+    agents: HashMap<Id, Agent>,
+    contacts: HashMap<Id, Contact>,
 }
 
 impl Engine {
@@ -253,9 +279,9 @@ impl Engine {
                     idle_since: 0,
                     last_connected: 0,
                 };
-                (id, agent)
+                (Id::from(id), agent)
             })
-            .collect::<HashMap<String, Agent>>();
+            .collect::<HashMap<Id, Agent>>();
         let mut delays: HashMap<String, Vec<Millis>> = HashMap::new();
         for agent in agents.values() {
             for (queue, _, delay) in &agent.profile.queues {
@@ -270,6 +296,7 @@ impl Engine {
             max_contacts,
             delays,
             queues: HashMap::new(),
+            queue_keys: HashMap::new(),
             agents,
             contacts: HashMap::new(),
         }
@@ -326,27 +353,27 @@ impl Engine {
         enqueued_at: Millis,
         agent: Option<&str>,
     ) {
-        match agent.and_then(|a| self.agents.get_mut(a).map(|agent| (a, agent))) {
-            Some((agent_id, agent)) => {
-                agent.active.insert(contact.to_string());
+        let key = self.queue_key(QueueKey::Queue(queue.to_string()));
+        match agent.and_then(|a| self.agent_id(a)) {
+            Some(agent_id) => {
+                let contact: Id = contact.into();
+                let agent = self.agents.get_mut(&agent_id).expect("known agent");
+                agent.active.insert(contact.clone());
                 agent.last_connected = agent.last_connected.max(enqueued_at);
                 self.contacts.insert(
-                    contact.to_string(),
+                    contact,
                     Contact {
-                        queue: QueueKey::Queue(queue.to_string()),
+                        queue: key,
                         enqueued_at,
-                        stage: Stage::Connected {
-                            agent: agent_id.to_string(),
-                        },
+                        stage: Stage::Connected { agent: agent_id },
                         gone_since: None,
-                        rejected_by: HashSet::new(),
+                        rejected_by: None,
                     },
                 );
             }
             None => {
                 // Sockets do not survive a restart: the customer counts as gone until one opens.
-                let key = QueueKey::Queue(queue.to_string());
-                let _ = self.wait(enqueued_at, contact, key, Some(now));
+                let _ = self.wait(enqueued_at, contact, (*key).clone(), Some(now));
             }
         }
     }
@@ -363,21 +390,43 @@ impl Engine {
                 return Err(RoutingError::AlreadyQueued);
             }
         }
+        let id: Id = contact.into();
+        let queue = self.queue_key(queue);
         self.queues
-            .entry(queue.clone())
+            .entry((*queue).clone())
             .or_default()
-            .push_back(contact.to_string());
+            .push_back(id.clone());
         self.contacts.insert(
-            contact.to_string(),
+            id,
             Contact {
                 queue,
                 enqueued_at: now,
                 stage: Stage::Waiting,
                 gone_since,
-                rejected_by: HashSet::new(),
+                rejected_by: None,
             },
         );
         Ok(())
+    }
+
+    /// The shared key of a queue.
+    fn queue_key(&mut self, queue: QueueKey) -> Arc<QueueKey> {
+        self.queue_keys
+            .entry(queue.clone())
+            .or_insert_with(|| Arc::new(queue))
+            .clone()
+    }
+
+    /// The engine's own id of a known contact.
+    fn contact_id(&self, contact: &str) -> Option<Id> {
+        self.contacts
+            .get_key_value(contact)
+            .map(|(id, _)| id.clone())
+    }
+
+    /// The engine's own id of a known agent.
+    fn agent_id(&self, agent: &str) -> Option<Id> {
+        self.agents.get_key_value(agent).map(|(id, _)| id.clone())
     }
 
     /// The agent chose a status (which also takes them out of `Missed`).
@@ -454,8 +503,9 @@ impl Engine {
     ) -> Result<Vec<Effect>, RoutingError> {
         self.offered_to(agent, contact)?;
         self.return_to_head(agent, contact);
+        let agent = self.agent_id(agent).ok_or(RoutingError::NoSuchOffer)?;
         if let Some(c) = self.contacts.get_mut(contact) {
-            c.rejected_by.insert(agent.to_string());
+            c.reject(agent);
         }
         Ok(self.dispatch(now))
     }
@@ -483,7 +533,7 @@ impl Engine {
         }
         if matches!(
             self.contacts.get(contact).map(|c| &c.stage),
-            Some(Stage::Connected { agent: a }) if a == agent
+            Some(Stage::Connected { agent: a }) if &**a == agent
         ) {
             self.contacts.remove(contact);
         }
@@ -505,15 +555,15 @@ impl Engine {
                     a.offers.remove(contact);
                 }
                 effects.push(Effect::OfferWithdrawn {
-                    agent,
+                    agent: agent.to_string(),
                     contact: contact.to_string(),
                     why: Withdrawn::CustomerLeft,
                 });
             }
             Stage::Connected { agent } => {
                 if let Some(a) = self.agents.get_mut(&agent) {
-                    if a.active.remove(contact) {
-                        a.after_work.insert(contact.to_string());
+                    if let Some(id) = a.active.take(contact) {
+                        a.after_work.insert(id);
                     }
                 }
             }
@@ -553,22 +603,23 @@ impl Engine {
             QueueKey::Queue(q) if !self.max_contacts.contains_key(q) => {
                 return Err(RoutingError::UnknownQueue(q.clone()))
             }
-            QueueKey::Agent(a) if !self.agents.contains_key(a) => {
+            QueueKey::Agent(a) if !self.agents.contains_key(a.as_str()) => {
                 return Err(RoutingError::UnknownAgent(a.clone()))
             }
             QueueKey::Agent(a) if a == agent => return Err(RoutingError::TransferToSelf),
             _ => {}
         }
         let a = self.agent_mut(agent)?;
-        if !a.active.remove(contact) {
+        let Some(id) = a.active.take(contact) else {
             return Err(RoutingError::NotAgentsContact);
-        }
-        a.after_work.insert(contact.to_string());
+        };
+        a.after_work.insert(id);
         let gone_since = self.contacts.get(contact).and_then(|c| c.gone_since);
         self.contacts.remove(contact);
         self.wait(now, contact, to, gone_since)?;
+        let agent = self.agent_id(agent).expect("checked above");
         if let Some(c) = self.contacts.get_mut(contact) {
-            c.rejected_by.insert(agent.to_string());
+            c.reject(agent);
         }
         Ok(self.dispatch(now))
     }
@@ -577,7 +628,7 @@ impl Engine {
     /// (a queue delay passing).
     pub fn tick(&mut self, now: Millis) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let missed: Vec<(String, String)> = self
+        let missed: Vec<(Id, Id)> = self
             .contacts
             .iter()
             .filter_map(|(id, c)| match &c.stage {
@@ -594,17 +645,17 @@ impl Engine {
                 a.presence_since = now;
             }
             effects.push(Effect::OfferWithdrawn {
-                agent: agent.clone(),
-                contact,
+                agent: agent.to_string(),
+                contact: contact.to_string(),
                 why: Withdrawn::Missed,
             });
             effects.push(Effect::PresenceChanged {
-                agent,
+                agent: agent.to_string(),
                 presence: Presence::Missed,
             });
         }
         let gone_for = self.timers.customer_gone;
-        let abandoned: Vec<String> = self
+        let abandoned: Vec<Id> = self
             .contacts
             .iter()
             .filter(|(_, c)| !matches!(c.stage, Stage::Connected { .. }))
@@ -613,7 +664,9 @@ impl Engine {
             .collect();
         for contact in abandoned {
             effects.extend(self.contact_ended(now, &contact));
-            effects.push(Effect::EndAbandoned { contact });
+            effects.push(Effect::EndAbandoned {
+                contact: contact.to_string(),
+            });
         }
         effects.extend(self.dispatch(now));
         effects
@@ -628,7 +681,7 @@ impl Engine {
             match &c.stage {
                 Stage::Offered { expires_at, .. } => consider(*expires_at),
                 Stage::Waiting => {
-                    if let QueueKey::Queue(q) = &c.queue {
+                    if let QueueKey::Queue(q) = &*c.queue {
                         for delay in self.delays.get(q).into_iter().flatten() {
                             consider(c.enqueued_at + delay);
                         }
@@ -648,8 +701,8 @@ impl Engine {
     /// or is being offered.
     pub fn position(&self, contact: &str) -> Option<(usize, usize)> {
         let c = self.contacts.get(contact)?;
-        let queue = self.queues.get(&c.queue)?;
-        let at = queue.iter().position(|id| id == contact)?;
+        let queue = self.queues.get(&*c.queue)?;
+        let at = queue.iter().position(|id| &**id == contact)?;
         Some((at + 1, queue.len()))
     }
 
@@ -663,8 +716,8 @@ impl Engine {
 
     pub fn agent(&self, agent: &str) -> Option<AgentFigures> {
         let a = self.agents.get(agent)?;
-        let sorted = |set: &HashSet<String>| {
-            let mut v: Vec<String> = set.iter().cloned().collect();
+        let sorted = |set: &HashSet<Id>| {
+            let mut v: Vec<String> = set.iter().map(|id| id.to_string()).collect();
             v.sort();
             v
         };
@@ -682,7 +735,7 @@ impl Engine {
     /// Figures for `queues` taken together; an agent counts (once) when their profile serves
     /// any of them.
     pub fn figures(&self, now: Millis, queues: &[String]) -> QueueFigures {
-        let waiting: Vec<&String> = queues
+        let waiting: Vec<&Id> = queues
             .iter()
             .filter_map(|q| self.queues.get(&QueueKey::Queue(q.clone())))
             .flatten()
@@ -732,14 +785,14 @@ impl Engine {
 
     fn offered_to(&self, agent: &str, contact: &str) -> Result<(), RoutingError> {
         match self.contacts.get(contact).map(|c| &c.stage) {
-            Some(Stage::Offered { agent: to, .. }) if to == agent => Ok(()),
+            Some(Stage::Offered { agent: to, .. }) if &**to == agent => Ok(()),
             _ => Err(RoutingError::NoSuchOffer),
         }
     }
 
     fn remove_from_queue(&mut self, queue: &QueueKey, contact: &str) {
         if let Some(q) = self.queues.get_mut(queue) {
-            q.retain(|id| id != contact);
+            q.retain(|id| &**id != contact);
             if q.is_empty() {
                 self.queues.remove(queue);
             }
@@ -752,18 +805,20 @@ impl Engine {
         if let Some(a) = self.agents.get_mut(agent) {
             a.offers.remove(contact);
         }
+        let Some(id) = self.contact_id(contact) else {
+            return;
+        };
         if let Some(c) = self.contacts.get_mut(contact) {
             c.stage = Stage::Waiting;
-            let queue = c.queue.clone();
-            if let Some(q) = self.queues.get_mut(&queue) {
-                q.retain(|id| id != contact);
-                q.push_front(contact.to_string());
+            if let Some(q) = self.queues.get_mut(&*c.queue) {
+                q.retain(|queued| &**queued != contact);
+                q.push_front(id);
             }
         }
     }
 
     fn withdraw_offers(&mut self, agent: &str, why: Withdrawn, effects: &mut Vec<Effect>) {
-        let offers: Vec<String> = self
+        let offers: Vec<Id> = self
             .agents
             .get(agent)
             .map(|a| a.offers.iter().cloned().collect())
@@ -772,24 +827,26 @@ impl Engine {
             self.return_to_head(agent, &contact);
             effects.push(Effect::OfferWithdrawn {
                 agent: agent.to_string(),
-                contact,
+                contact: contact.to_string(),
                 why,
             });
         }
     }
 
     fn connect(&mut self, now: Millis, agent: &str, contact: &str, effects: &mut Vec<Effect>) {
-        let Some(c) = self.contacts.get_mut(contact) else {
+        let Some(agent_id) = self.agent_id(agent) else {
             return;
         };
-        c.stage = Stage::Connected {
-            agent: agent.to_string(),
+        let Some(id) = self.contact_id(contact) else {
+            return;
         };
+        let c = self.contacts.get_mut(contact).expect("just found");
+        c.stage = Stage::Connected { agent: agent_id };
         let queue = c.queue.clone();
         self.remove_from_queue(&queue, contact);
         if let Some(a) = self.agents.get_mut(agent) {
             a.offers.remove(contact);
-            a.active.insert(contact.to_string());
+            a.active.insert(id);
             a.last_connected = now;
         }
         effects.push(Effect::Connect {
@@ -802,7 +859,7 @@ impl Engine {
     fn dispatch(&mut self, now: Millis) -> Vec<Effect> {
         let mut effects = Vec::new();
         loop {
-            let mut ready: Vec<(&String, &Agent)> = self
+            let mut ready: Vec<(&Id, &Agent)> = self
                 .agents
                 .iter()
                 .filter(|(_, a)| a.can_take_offer())
@@ -839,8 +896,8 @@ impl Engine {
                 self.connect(now, &agent, &contact, &mut effects);
             } else {
                 effects.push(Effect::Offer {
-                    agent,
-                    contact,
+                    agent: agent.to_string(),
+                    contact: contact.to_string(),
                     expires_at,
                 });
             }
@@ -848,14 +905,14 @@ impl Engine {
     }
 
     /// The contact this agent should be offered next, if any is ready.
-    fn best_contact_for(&self, now: Millis, agent_id: &str, agent: &Agent) -> Option<String> {
+    fn best_contact_for(&self, now: Millis, agent_id: &str, agent: &Agent) -> Option<Id> {
         let own = (QueueKey::Agent(agent_id.to_string()), 0, 0);
         let served = agent
             .profile
             .queues
             .iter()
             .map(|(q, priority, delay)| (QueueKey::Queue(q.clone()), *priority, *delay));
-        let mut best: Option<(u32, Millis, &String)> = None;
+        let mut best: Option<(u32, Millis, &Id)> = None;
         for (key, priority, delay) in std::iter::once(own).chain(served) {
             let Some(queue) = self.queues.get(&key) else {
                 continue;
@@ -863,7 +920,7 @@ impl Engine {
             let candidate = queue.iter().find_map(|id| {
                 let c = self.contacts.get(id)?;
                 let eligible = matches!(c.stage, Stage::Waiting)
-                    && !c.rejected_by.contains(agent_id)
+                    && !c.rejected(agent_id)
                     && c.enqueued_at + delay <= now;
                 eligible.then_some((priority, c.enqueued_at, id))
             });
