@@ -119,8 +119,12 @@ test("an agent takes chats, talks, switches, transfers and ends them", async () 
   await carla.say("Thank you! Can someone deliver it tomorrow?");
   await ana.getByRole("tab", { name: /Carla.*1 unread|Carla.*1/ }).waitFor();
   await screenshot(ana, "two-chats-unread");
-  await ana.getByRole("tab", { name: /Carla/ }).click();
+  // Switching by keyboard: arrow keys move between chats.
+  await ana.getByRole("tab", { name: /Dev/ }).focus();
+  await ana.keyboard.press("ArrowUp");
+  await ana.locator("#chat-title", { hasText: "Carla" }).waitFor();
   await messages(ana, "deliver it tomorrow").waitFor();
+  await ana.getByRole("tab", { name: /Carla/, selected: true }).waitFor();
   await screenshot(ana, "switched");
 
   // Ben signs in; Ana transfers Carla to him; he sees the whole conversation.
@@ -157,6 +161,8 @@ test("an agent takes chats, talks, switches, transfers and ends them", async () 
   assert.deepEqual(ben.problems, []);
   carla.close();
   dev.close();
+  await ana.context().close();
+  await ben.context().close();
 });
 
 test("the workspace rides out a server restart and misses nothing", async () => {
@@ -181,5 +187,6 @@ test("the workspace rides out a server restart and misses nothing", async () => 
   assert.equal(await messages(ana, "Before the restart").count(), 1, "no duplicate after catch-up");
   assert.deepEqual(ana.problems.filter((p) => !p.includes("WebSocket")), []);
   eve.close();
+  await ana.context().close();
 });
 

@@ -486,6 +486,7 @@ function openChat(entry, focus) {
 
 function renderChats() {
   const list = $("chats");
+  const first = state.chats.values().next().value;
   list.replaceChildren(...[...state.chats.values()].map((chat) => {
     const li = document.createElement("li");
     const tab = document.createElement("button");
@@ -493,6 +494,8 @@ function renderChats() {
     tab.id = `tab-${chat.contactId}`;
     tab.dataset.contactId = chat.contactId;
     tab.setAttribute("aria-selected", String(state.current === chat.contactId));
+    // Roving focus: Tab reaches the selected chat, arrow keys move between chats.
+    tab.tabIndex = state.current === chat.contactId || (!state.current && chat === first) ? 0 : -1;
     tab.setAttribute("aria-controls", "chat");
     const name = document.createElement("span");
     name.textContent = chat.customerName + (chat.state === "AFTER_CONTACT_WORK" ? " (ended)" : "");
@@ -507,6 +510,24 @@ function renderChats() {
   }));
   $("no-chats").hidden = state.chats.size > 0;
 }
+
+$("chats").addEventListener("keydown", (event) => {
+  const tabs = [...$("chats").querySelectorAll('[role="tab"]')];
+  const at = tabs.indexOf(document.activeElement);
+  if (at < 0) return;
+  const step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[event.key];
+  if (step) {
+    event.preventDefault();
+    const next = tabs[(at + step + tabs.length) % tabs.length];
+    showChat(next.dataset.contactId);
+    $(`tab-${next.dataset.contactId}`)?.focus();
+  } else if (event.key === "Home" || event.key === "End") {
+    event.preventDefault();
+    const next = event.key === "Home" ? tabs[0] : tabs[tabs.length - 1];
+    showChat(next.dataset.contactId);
+    $(`tab-${next.dataset.contactId}`)?.focus();
+  }
+});
 
 function showChat(contactId) {
   state.current = contactId;
