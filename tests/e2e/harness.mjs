@@ -8,8 +8,10 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
 
-import { ConnectClient, StartChatContactCommand } from "@aws-sdk/client-connect";
+import { ConnectClient, StartChatContactCommand, CreateParticipantCommand } from "@aws-sdk/client-connect";
 import {
   ConnectParticipantClient,
   CreateParticipantConnectionCommand,
@@ -115,6 +117,25 @@ export function within(what, promise, ms = PATIENCE_MS) {
   ]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Serves `files` (path -> [content type, body]) from a loopback port of its own: a site on a
+ * different origin from Switchboard, as a real website would be.
+ */
+export async function serveSite(files) {
+  const site = createServer((request, response) => {
+    const file = files[new URL(request.url, "http://x").pathname];
+    if (!file) { response.writeHead(404).end(); return; }
+    response.writeHead(200, { "content-type": file[0] }).end(file[1]);
+  });
+  await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${site.address().port}`, close: () => site.close() };
+}
+
+/** Amazon's ChatJS bundle, as npm installed it (its code is not part of this repository). */
+export function chatjsBundle() {
+  return readFileSync(join(here, "node_modules/amazon-connect-chatjs/dist/amazon-connect-chat.js"));
+}
+
 export async function launchBrowser() {
   mkdirSync(ARTIFACTS, { recursive: true });
   return chromium.launch({
@@ -124,15 +145,32 @@ export async function launchBrowser() {
   });
 }
 
-/** A customer: started by the backend with the Connect API, chatting over the Participant API. */
-export class Customer {
-  static async start(server, name) {
-    const started = await server.connect.send(new StartChatContactCommand({
-      InstanceId: INSTANCE, ContactFlowId: "chat", ParticipantDetails: { DisplayName: name },
-    }));
-    const customer = new Customer(server, name, started.ContactId, started.ParticipantToken);
+/** A chat participant driven by the AWS SDK over the Participant API and a WebSocket. */
+export class Participant {
+  /** A customer whose chat a backend starts with StartChatContact. */
+  static async startCustomer(server, name) {
+    const details = await Participant.startChat(server, name);
+    const customer = new Participant(server, name, details.ContactId, details.ParticipantToken);
     await customer.connect();
     return customer;
+  }
+
+  /** StartChatContact only: the details a page's client (ChatJS) then joins with. */
+  static startChat(server, name) {
+    return server.connect.send(new StartChatContactCommand({
+      InstanceId: INSTANCE, ContactFlowId: "chat", ParticipantDetails: { DisplayName: name },
+    }));
+  }
+
+  /** A CUSTOM_BOT added to a chat by the backend with CreateParticipant. */
+  static async joinAsBot(server, contactId, name) {
+    const added = await server.connect.send(new CreateParticipantCommand({
+      InstanceId: INSTANCE, ContactId: contactId,
+      ParticipantDetails: { ParticipantRole: "CUSTOM_BOT", DisplayName: name },
+    }));
+    const bot = new Participant(server, name, contactId, added.ParticipantCredentials.ParticipantToken);
+    await bot.connect();
+    return bot;
   }
 
   constructor(server, name, contactId, participantToken) {

@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
-import { startServer, launchBrowser, Customer, PASSWORD, ARTIFACTS, PATIENCE_MS } from "./harness.mjs";
+import { startServer, launchBrowser, Participant, PASSWORD, ARTIFACTS, PATIENCE_MS } from "./harness.mjs";
 
 let server;
 let browser;
@@ -75,7 +75,7 @@ test("an agent takes chats, talks, switches, transfers and ends them", async () 
   await goAvailable(ana);
 
   // A customer starts a chat; the offer shows, and Ana accepts it.
-  const carla = await Customer.start(server, "Carla");
+  const carla = await Participant.startCustomer(server, "Carla");
   await ana.locator(".offer", { hasText: "Carla" }).waitFor();
   await screenshot(ana, "offer");
   await ana.getByRole("button", { name: "Accept chat from Carla" }).click();
@@ -112,7 +112,7 @@ test("an agent takes chats, talks, switches, transfers and ends them", async () 
   assert.equal(carla.items.filter((i) => i.Content === "Your parcel is at the depot.").length, 1, "no duplicate");
 
   // A second chat arrives; Ana switches between them, with an unread count on the other.
-  const dev = await Customer.start(server, "Dev");
+  const dev = await Participant.startCustomer(server, "Dev");
   await ana.getByRole("button", { name: "Accept chat from Dev" }).click();
   await ana.getByRole("tab", { name: /Dev/ }).waitFor();
   await ana.locator("#chat-title", { hasText: "Dev" }).waitFor();
@@ -168,7 +168,7 @@ test("an agent takes chats, talks, switches, transfers and ends them", async () 
 test("the workspace rides out a server restart and misses nothing", async () => {
   const ana = await signIn("ana");
   await goAvailable(ana);
-  const eve = await Customer.start(server, "Eve");
+  const eve = await Participant.startCustomer(server, "Eve");
   await ana.getByRole("button", { name: "Accept chat from Eve" }).click();
   await ana.getByRole("tab", { name: /Eve/ }).waitFor();
   await eve.say("Before the restart");

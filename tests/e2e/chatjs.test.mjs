@@ -1,0 +1,139 @@
+// Amazon's own ChatJS (amazon-connect-chatjs from npm, unmodified) in headless Chromium against
+// Switchboard, on a page from another origin, configured only with setGlobalConfig({ region,
+// endpoint }). The other side of each chat is a bot driven by the AWS SDK.
+//
+// Not covered yet (issue 5): the agent session type, reconnecting after the server drops a
+// socket, and the ConnectionToken refresh. Note for that work: when CreateParticipantConnection
+// fails with a network error (a server restarting), ChatJS 5.0.0 terminates its WebSocket
+// manager for good instead of retrying.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+import {
+  startServer, launchBrowser, serveSite, chatjsBundle, Participant, ARTIFACTS, PATIENCE_MS,
+} from "./harness.mjs";
+
+// The page: ChatJS, and a few lines that record its events for the test to look at.
+const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>ChatJS</title>
+<script src="/chatjs.js"></script></head><body><pre id="log"></pre><script>
+window.events = [];
+const record = (kind) => (event) => {
+  window.events.push({ kind, data: event && event.data ? event.data : null });
+  document.getElementById("log").textContent += kind + "\\n";
+};
+window.startChat = async (endpoint, details, type) => {
+  connect.ChatSession.setGlobalConfig({
+    region: "us-east-1",
+    endpoint,
+    loggerConfig: { level: connect.ChatSession.LogLevel.INFO, customizedLogger: {
+      debug: () => {}, info: (...m) => console.log("I", ...m.map(String)), warn: (...m) => console.log("W", ...m.map(String)),
+      error: (...m) => console.log("E", ...m.map(String)) } },
+    features: { messageReceipts: { shouldSendMessageReceipts: true, throttleTime: 200 } },
+  });
+  const session = connect.ChatSession.create({
+    chatDetails: details, options: { region: "us-east-1" }, type, disableCSM: true,
+  });
+  for (const kind of ["onMessage", "onTyping", "onReadReceipt", "onDeliveredReceipt",
+    "onConnectionEstablished", "onConnectionLost", "onConnectionBroken", "onEnded"]) {
+    session[kind](record(kind));
+  }
+  window.session = session;
+  const connected = await session.connect();
+  return connected.connectCalled === true || connected.connectSuccess === true || !!connected;
+};
+</script></body></html>`;
+
+let server;
+let site;
+let browser;
+before(async () => {
+  server = await startServer();
+  site = await serveSite({
+    "/": ["text/html; charset=utf-8", PAGE],
+    "/chatjs.js": ["text/javascript", chatjsBundle()],
+  });
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  site?.close();
+  server?.stop();
+});
+
+/** Waits until ChatJS has reported an event of `kind` that `test` accepts; returns its data. */
+async function chatjsEvent(page, kind, test = () => true) {
+  const handle = await page.waitForFunction(
+    ([k, source]) => {
+      const accept = new Function("data", `return (${source})(data)`);
+      return window.events.find((e) => e.kind === k && accept(e.data)) || null;
+    },
+    [kind, test.toString()],
+    { timeout: PATIENCE_MS },
+  );
+  return (await handle.jsonValue()).data;
+}
+
+test("a customer session: messages, typing, receipts, transcript and the end", async () => {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(PATIENCE_MS);
+  if (process.env.DEBUG_CHATJS) {
+    page.on("console", (m) => console.log("CONSOLE", m.text().slice(0, 300)));
+    page.on("websocket", (ws) => { console.log("WS open", ws.url().slice(0, 60)); ws.on("close", () => console.log("WS closed")); });
+    page.on("requestfailed", (r) => console.log("FAILED", r.url(), r.failure()?.errorText));
+  }
+  const failures = [];
+  page.on("pageerror", (e) => failures.push(e.message));
+  await page.goto(site.url);
+
+  const started = await Participant.startChat(server, "Jo");
+  const connected = await page.evaluate(([endpoint, details]) => window.startChat(endpoint, details, "CUSTOMER"),
+    [server.url, { ContactId: started.ContactId, ParticipantId: started.ParticipantId,
+      ParticipantToken: started.ParticipantToken }]);
+  assert.ok(connected);
+  await chatjsEvent(page, "onConnectionEstablished");
+  const bot = await Participant.joinAsBot(server, started.ContactId, "Helper");
+
+  // Both ways, with typing.
+  await bot.typing();
+  await chatjsEvent(page, "onTyping", (d) => d.ParticipantRole === "CUSTOM_BOT");
+  await bot.say("Hello Jo, how can I help?");
+  const received = await chatjsEvent(page, "onMessage", (d) => d.Content === "Hello Jo, how can I help?");
+  assert.equal(received.DisplayName, "Helper");
+  await page.evaluate(() => window.session.sendEvent({ contentType: "application/vnd.amazonaws.connect.event.typing" }));
+  await bot.waitFor("the customer typing", (i) => i.ContentType?.endsWith(".typing") && i.ParticipantRole === "CUSTOMER");
+  const sent = await page.evaluate(() =>
+    window.session.sendMessage({ contentType: "text/plain", message: "Where is my order?" }).then((r) => r.data));
+  assert.ok(sent.Id, "SendMessage answered with the item id");
+  const atBot = await bot.waitFor("the customer's message", (i) => i.Content === "Where is my order?");
+  assert.equal(atBot.Id, sent.Id);
+
+  // Receipts: the page marks the bot's message read through ChatJS (which throttles and sends
+  // it); the bot's read receipt for the customer's message reaches ChatJS.
+  await page.evaluate((messageId) => window.session.sendEvent({
+    contentType: "application/vnd.amazonaws.connect.event.message.read",
+    content: JSON.stringify({ messageId }),
+  }), received.Id);
+  await bot.waitFor("ChatJS's read receipt", (i) => i.Type === "MESSAGEMETADATA"
+    && i.MessageMetadata?.MessageId === received.Id
+    && i.MessageMetadata.Receipts?.some((r) => r.ReadTimestamp));
+  await bot.markRead(sent.Id);
+  await chatjsEvent(page, "onReadReceipt", (d) => d.MessageMetadata && d.MessageMetadata.MessageId);
+
+  // The transcript, as ChatJS asks for it.
+  const transcript = await page.evaluate(() =>
+    window.session.getTranscript({ maxResults: 100, sortOrder: "ASCENDING" }).then((r) => r.data));
+  const contents = transcript.Transcript.filter((i) => i.Type === "MESSAGE").map((i) => i.Content);
+  assert.deepEqual(contents, ["Hello Jo, how can I help?", "Where is my order?"]);
+  assert.equal(transcript.InitialContactId, started.ContactId);
+
+  // The customer leaves: ChatJS reports the end.
+  await page.evaluate(() => window.session.disconnectParticipant());
+  await chatjsEvent(page, "onEnded");
+  await page.screenshot({ path: join(ARTIFACTS, "chatjs-customer-ended.png") });
+  await bot.waitFor("the end", (i) => i.ContentType?.endsWith("chat.ended"));
+  assert.deepEqual(failures, []);
+  bot.close();
+  await page.close();
+});
