@@ -57,6 +57,7 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
             supervisor: true,
         }],
         agent_statuses: Vec::new(),
+        widgets: Vec::new(),
     }];
     config.validate()?;
     Ok(config)

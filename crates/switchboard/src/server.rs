@@ -53,7 +53,16 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     api::router(state.clone())
         .merge(gateway::routes().with_state(state.clone()))
-        .merge(crate::web::routes().with_state(state))
+        .merge(crate::web::routes().with_state(state.clone()))
+        .merge(
+            // Outside the APIs' CORS layer: a widget answers only its own allowed origins.
+            api::widget::routes()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.tasks.clone(),
+                    api::run_to_completion,
+                ))
+                .with_state(state),
+        )
         .layer(axum::middleware::from_fn(api::request_id))
 }
 
@@ -191,9 +200,12 @@ impl Server {
             tracing::info!("shutting down: closing sockets, finishing in-flight requests");
             signal.cancel();
         });
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await?;
+        axum::serve(
+            listener,
+            app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
         tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(10), tasks.wait()).await;
         let _ = sweeper.await;

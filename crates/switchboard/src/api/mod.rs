@@ -7,6 +7,7 @@ pub mod connect;
 pub mod connect_agents;
 pub mod model_routes;
 pub mod participant;
+pub mod widget;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
@@ -78,7 +79,7 @@ pub async fn request_id(request: Request, next: Next) -> Response {
 /// but never delivered live (a socket only notices a missing item when a later one arrives), so
 /// a request that was read is always carried through; only its answer goes nowhere. The task is
 /// tracked, so a graceful shutdown waits for it before closing the store.
-async fn run_to_completion(
+pub(crate) async fn run_to_completion(
     State(tasks): State<TaskTracker>,
     request: Request,
     next: Next,

@@ -8,9 +8,11 @@ use std::path::Path;
 use serde::Deserialize;
 
 mod agents;
+mod widgets;
 pub use agents::{
     derived_id, AgentStatus, ProfileQueue, Routing, RoutingProfile, User, BUILT_IN_STATUSES,
 };
+pub use widgets::Widget;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +62,8 @@ pub struct Instance {
     pub users: Vec<User>,
     #[serde(default)]
     pub agent_statuses: Vec<AgentStatus>,
+    #[serde(default)]
+    pub widgets: Vec<Widget>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -218,6 +222,7 @@ impl Config {
             }
         }
         let mut instance_ids = HashSet::new();
+        let mut widget_ids = HashSet::new();
         for (i, instance) in self.instances.iter().enumerate() {
             let at = format!("instances[{i}]");
             if instance.id.is_empty() || instance.id.len() > 100 || instance.id.contains('/') {
@@ -263,6 +268,7 @@ impl Config {
                 }
             }
             instance.validate_agents(&at, &queue_ids)?;
+            instance.validate_widgets(&at, &mut widget_ids)?;
         }
         self.routing.validate()?;
         let limits = &self.limits;
@@ -290,6 +296,13 @@ impl Config {
 
     pub fn instance(&self, id: &str) -> Option<&Instance> {
         self.instances.iter().find(|i| i.id == id)
+    }
+
+    /// A widget by its public id, with its instance.
+    pub fn widget(&self, id: &str) -> Option<(&Instance, &Widget)> {
+        self.instances
+            .iter()
+            .find_map(|i| i.widgets.iter().find(|w| w.id == id).map(|w| (i, w)))
     }
 }
 

@@ -7,3 +7,4 @@ mod errors;
 mod lifecycle;
 mod sigv4_vectors;
 mod store;
+mod widget;
