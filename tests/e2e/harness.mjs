@@ -59,6 +59,10 @@ id = "front"
 name = "Front line"
 chat_concurrency = 3
 queues = [{ queue = "support" }]
+[[instances.widgets]]
+id = "shop"
+contact_flow = "chat"
+allowed_origins = ["*"]
 [[instances.users]]
 username = "ana"
 display_name = "Ana"
@@ -234,9 +238,9 @@ export class Participant {
     return within(`${this.name} to receive ${what}`, new Promise((resolve) => this.waiters.push({ test, resolve })));
   }
 
-  say(text) {
+  say(text, contentType = "text/plain") {
     return this.server.participant.send(new SendMessageCommand({
-      ConnectionToken: this.connectionToken, ContentType: "text/plain", Content: text,
+      ConnectionToken: this.connectionToken, ContentType: contentType, Content: text,
     }));
   }
 

@@ -1,6 +1,6 @@
-//! The web pages the binary serves: the agent workspace at `/agent` (HTML, CSS and JavaScript
-//! compiled into the binary, so there is nothing to deploy beside it and the page makes no
-//! request to any other site).
+//! The web files the binary serves, compiled into it so there is nothing to deploy beside it:
+//! the agent workspace at `/agent`, and the customer chat widget at `/widget.js` that websites
+//! include with one script tag. Neither makes a request to any other site.
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::HeaderValue;
@@ -13,6 +13,7 @@ use crate::server::AppState;
 const WORKSPACE_HTML: &str = include_str!("../assets/agent/index.html");
 const WORKSPACE_JS: &str = include_str!("../assets/agent/agent.js");
 const WORKSPACE_CSS: &str = include_str!("../assets/agent/agent.css");
+const WIDGET_JS: &str = include_str!("../assets/widget/widget.js");
 
 /// Everything from this server only; other sites may embed the page (it needs no cookies).
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -34,6 +35,19 @@ pub fn routes() -> Router<AppState> {
             "/agent/agent.css",
             get(|| async { page(WORKSPACE_CSS, "text/css; charset=utf-8") }),
         )
+        .route("/widget.js", get(widget_script))
+}
+
+/// The widget script, for other sites' pages: no page policy of ours applies to it.
+async fn widget_script() -> Response {
+    let mut response = WIDGET_JS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 fn page(body: &'static str, content_type: &'static str) -> Response {

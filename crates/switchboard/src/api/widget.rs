@@ -198,6 +198,8 @@ async fn start(
             display_name,
             // An unverified customer id is the page's word only: it is not passed on as one.
             customer_id: widget.identity_secret.as_ref().and(customer_id),
+            // The widget renders Markdown (safely), so agents may use it.
+            supported_content_types: Some(vec!["text/plain".into(), "text/markdown".into()]),
             ..StartChat::default()
         })
         .await
