@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::config::{
-    derived_id, AccessKey, Config, ContactFlow, Instance, ProfileQueue, Queue, RoutingProfile, User,
+    derived_id, AccessKey, Config, ContactFlow, Instance, ProfileQueue, Queue, RoutingProfile,
+    User, Widget,
 };
 
 pub const INSTANCE_ID: &str = "00000000-0000-4000-8000-000000000001";
@@ -16,6 +17,7 @@ pub const CONTACT_FLOW_ID: &str = "00000000-0000-4000-8000-0000000000f1";
 pub const QUEUE_ID: &str = "00000000-0000-4000-8000-0000000000a1";
 pub const ROUTING_PROFILE_ID: &str = "00000000-0000-4000-8000-0000000000b1";
 pub const AGENT_USERNAME: &str = "agent";
+pub const WIDGET_ID: &str = "demo";
 
 pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
     let mut config = Config::parse("")?;
@@ -57,8 +59,17 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
             supervisor: true,
         }],
         agent_statuses: Vec::new(),
-        widgets: Vec::new(),
+        widgets: vec![Widget {
+            id: WIDGET_ID.into(),
+            contact_flow: CONTACT_FLOW_ID.into(),
+            allowed_origins: vec!["*".into()],
+            display_name_max: 64,
+            default_display_name: None,
+            identity_secret: None,
+            chats_per_minute: 10,
+        }],
     }];
+    config.demo_page = true;
     config.validate()?;
     Ok(config)
 }
@@ -142,7 +153,8 @@ pub fn describe(config: &Config, url: &str) -> String {
          access key id     {}\n  \
          secret access key {}\n  \
          agent username    {AGENT_USERNAME}\n  \
-         agent password    {password}\n",
+         agent password    {password}\n  \
+         demo shop page    {url}/  (the chat widget; agents answer at {url}/agent)\n",
         config.region, key.id, key.secret
     )
 }

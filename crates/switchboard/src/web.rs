@@ -2,11 +2,14 @@
 //! the agent workspace at `/agent`, and the customer chat widget at `/widget.js` that websites
 //! include with one script tag. Neither makes a request to any other site.
 
+use axum::extract::{Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+
+use crate::awsproto::ApiError;
 
 use crate::server::AppState;
 
@@ -14,6 +17,8 @@ const WORKSPACE_HTML: &str = include_str!("../assets/agent/index.html");
 const WORKSPACE_JS: &str = include_str!("../assets/agent/agent.js");
 const WORKSPACE_CSS: &str = include_str!("../assets/agent/agent.css");
 const WIDGET_JS: &str = include_str!("../assets/widget/widget.js");
+const DEMO_HTML: &str = include_str!("../assets/demo/index.html");
+const DEMO_CSS: &str = include_str!("../assets/demo/demo.css");
 
 /// Everything from this server only; other sites may embed the page (it needs no cookies).
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -36,6 +41,20 @@ pub fn routes() -> Router<AppState> {
             get(|| async { page(WORKSPACE_CSS, "text/css; charset=utf-8") }),
         )
         .route("/widget.js", get(widget_script))
+        .route("/", get(demo_page))
+        .route(
+            "/demo/demo.css",
+            get(|| async { page(DEMO_CSS, "text/css; charset=utf-8") }),
+        )
+}
+
+/// The demo shop page, when the demo configuration runs; otherwise `/` is no page.
+async fn demo_page(State(app): State<AppState>, request: Request) -> Response {
+    if app.config.demo_page {
+        page(DEMO_HTML, "text/html; charset=utf-8")
+    } else {
+        ApiError::unknown_operation(request.method().as_str(), request.uri().path()).into_response()
+    }
 }
 
 /// The widget script, for other sites' pages: no page policy of ours applies to it.

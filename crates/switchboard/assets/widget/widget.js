@@ -39,8 +39,7 @@
   host.setAttribute("data-switchboard-widget", WIDGET);
   const root = host.attachShadow({ mode: "open" });
   const color = /^#[0-9a-f]{3,8}$/i.test(script.dataset.color || "") ? script.dataset.color : "#0b5cad";
-  root.innerHTML = `
-<style>
+  const CSS = `
   :host { all: initial; }
   * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
   [hidden] { display: none !important; }
@@ -69,7 +68,8 @@
   button:focus-visible, input:focus-visible, textarea:focus-visible { outline: 3px solid #f2a900; outline-offset: 2px; }
   code { background: #e9ecef; padding: 0 3px; border-radius: 3px; font-family: ui-monospace, monospace; }
   .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
-</style>
+`;
+  root.innerHTML = `
 <button class="launcher" part="launcher" aria-expanded="false" aria-controls="panel"></button>
 <section class="panel" id="panel" role="dialog" aria-modal="false" aria-labelledby="title" hidden>
   <header><h2 id="title"></h2><button class="end" type="button" hidden></button><button class="close" type="button"></button></header>
@@ -86,6 +86,17 @@
   <form hidden><label for="text" class="visually-hidden text-label"></label>
     <textarea id="text" rows="2"></textarea><button type="submit" class="send"></button></form>
 </section>`;
+  // A constructed style sheet rather than a <style> element: pages whose Content-Security-Policy
+  // forbids inline styles still get a styled widget.
+  if ("adoptedStyleSheets" in root && typeof CSSStyleSheet === "function" && "replaceSync" in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    const style = document.createElement("style");
+    style.textContent = CSS;
+    root.prepend(style);
+  }
   const $ = (sel) => root.querySelector(sel);
   const ui = {
     launcher: $(".launcher"), panel: $(".panel"), title: $("#title"), close: $(".close"), end: $(".end"),

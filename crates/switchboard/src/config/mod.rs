@@ -39,6 +39,9 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub routing: Routing,
+    /// Set by the demo configuration only: `/` serves the demo shop page.
+    #[serde(skip)]
+    pub demo_page: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -156,4 +156,23 @@ async fn without_a_config_the_demo_is_ready_to_use() {
     assert!(started.participant_token().is_some());
     assert_eq!(printed["endpoint"], url);
     assert!(dir.path().join("switchboard-data/switchboard.db").exists());
+
+    // The demo shop page carries the widget, whose endpoint starts chats without credentials.
+    let http = reqwest::Client::new();
+    let page = http.get(format!("{url}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"src="/widget.js" data-widget-id="demo""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"href="/agent""#));
+    let widget_chat = http
+        .post(format!("{url}/widget/demo/chat"))
+        .json(&serde_json::json!({"DisplayName": "Visitor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(widget_chat.status(), 200);
+    assert!(printed.contains_key("agent password"));
 }
