@@ -2,17 +2,21 @@
 // Switchboard, on a page from another origin, configured only with setGlobalConfig({ region,
 // endpoint }). The other side of each chat is a bot driven by the AWS SDK.
 //
-// Not covered yet (issue 5): the agent session type, reconnecting after the server drops a
-// socket, and the ConnectionToken refresh. Note for that work: when CreateParticipantConnection
-// fails with a network error (a server restarting), ChatJS 5.0.0 terminates its WebSocket
-// manager for good instead of retrying.
+// The server here closes every participant socket after 5 seconds (limits.socket_lifetime_seconds),
+// which is how the test makes the server drop ChatJS's socket.
+//
+// Not covered yet (issue 5): the agent session type and the ConnectionToken refresh. Note: when
+// CreateParticipantConnection fails with a network error (a server restarting), ChatJS 5.0.0
+// terminates its WebSocket manager for good instead of retrying.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
+import { DescribeContactCommand } from "@aws-sdk/client-connect";
+
 import {
-  startServer, launchBrowser, serveSite, chatjsBundle, Participant, ARTIFACTS, PATIENCE_MS,
+  startServer, launchBrowser, serveSite, chatjsBundle, Participant, ARTIFACTS, PATIENCE_MS, INSTANCE,
 } from "./harness.mjs";
 
 // The page: ChatJS, and a few lines that record its events for the test to look at.
@@ -49,7 +53,7 @@ let server;
 let site;
 let browser;
 before(async () => {
-  server = await startServer();
+  server = await startServer({ extra: "[limits]\nsocket_lifetime_seconds = 5" });
   site = await serveSite({
     "/": ["text/html; charset=utf-8", PAGE],
     "/chatjs.js": ["text/javascript", chatjsBundle()],
@@ -75,7 +79,7 @@ async function chatjsEvent(page, kind, test = () => true) {
   return (await handle.jsonValue()).data;
 }
 
-test("a customer session: messages, typing, receipts, transcript and the end", async () => {
+test("a customer session: messages, typing, receipts, transcript, a dropped socket and the end", async () => {
   const page = await browser.newPage();
   page.setDefaultTimeout(PATIENCE_MS);
   if (process.env.DEBUG_CHATJS) {
@@ -128,11 +132,21 @@ test("a customer session: messages, typing, receipts, transcript and the end", a
   assert.deepEqual(contents, ["Hello Jo, how can I help?", "Where is my order?"]);
   assert.equal(transcript.InitialContactId, started.ContactId);
 
+  // The server drops the socket; ChatJS reconnects by itself and messages flow again.
+  const established = await page.evaluate(() => window.events.filter((e) => e.kind === "onConnectionEstablished").length);
+  await page.waitForFunction((n) => window.events.filter((e) => e.kind === "onConnectionEstablished").length > n,
+    established, { timeout: PATIENCE_MS });
+  await bot.reconnect();
+  await bot.say("Back after the drop");
+  await chatjsEvent(page, "onMessage", (d) => d.Content === "Back after the drop");
+  await page.screenshot({ path: join(ARTIFACTS, "chatjs-reconnected.png") });
+
   // The customer leaves: ChatJS reports the end.
   await page.evaluate(() => window.session.disconnectParticipant());
   await chatjsEvent(page, "onEnded");
   await page.screenshot({ path: join(ARTIFACTS, "chatjs-customer-ended.png") });
-  await bot.waitFor("the end", (i) => i.ContentType?.endsWith("chat.ended"));
+  const { Contact } = await server.connect.send(new DescribeContactCommand({ InstanceId: INSTANCE, ContactId: started.ContactId }));
+  assert.equal(Contact.DisconnectReason, "CUSTOMER_DISCONNECT");
   assert.deepEqual(failures, []);
   bot.close();
   await page.close();

@@ -35,13 +35,17 @@ export const ARTIFACTS = join(here, "artifacts");
 const BINARY = process.env.SWITCHBOARD_BIN
   || join(process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache/switchboard-target"), "debug/switchboard");
 
-/** Starts switchboard with two agents (Ana, a supervisor, and Ben) serving one queue. */
-export async function startServer() {
+/**
+ * Starts switchboard with two agents (Ana, a supervisor, and Ben) serving one queue, and a widget.
+ * `extra` is top-level configuration added to it (e.g. a `[limits]` table).
+ */
+export async function startServer({ extra = "" } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "switchboard-e2e-"));
   const hash = execFileSync(BINARY, ["user", "hash"], { input: `${PASSWORD}\n` }).toString().trim();
   const config = `
 storage = "sqlite://${dir}/switchboard.db"
 region = "${REGION}"
+${extra}
 [[access_keys]]
 id = "${KEY}"
 secret = "${SECRET}"

@@ -111,6 +111,9 @@ pub struct Limits {
     pub sockets_per_participant: usize,
     /// Items buffered for one socket before it is closed as too slow.
     pub socket_queue: usize,
+    /// How long a participant WebSocket may stay open before the server closes it (1001) and the
+    /// client reconnects, as Amazon's WebSocket endpoints do after two hours.
+    pub socket_lifetime_seconds: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Allowed difference between a SigV4 request's date and the server clock, in minutes.
@@ -122,6 +125,7 @@ impl Default for Limits {
         Self {
             sockets_per_participant: 5,
             socket_queue: 32,
+            socket_lifetime_seconds: 7200,
             max_body_bytes: 256 * 1024,
             signature_skew_minutes: 15,
         }
@@ -280,6 +284,12 @@ impl Config {
         }
         if !(8..=1_000_000).contains(&limits.socket_queue) {
             return bad("limits.socket_queue", "must be 8 to 1000000".into());
+        }
+        if !(5..=86_400).contains(&limits.socket_lifetime_seconds) {
+            return bad(
+                "limits.socket_lifetime_seconds",
+                "must be 5 to 86400".into(),
+            );
         }
         if !(64 * 1024..=64 * 1024 * 1024).contains(&limits.max_body_bytes) {
             return bad("limits.max_body_bytes", "must be 65536 to 67108864".into());

@@ -139,7 +139,10 @@ async fn run(
 ) {
     report_customer_sockets(&app, &session);
     let mut subscription: Option<Subscription> = None;
-    let mut ping = tokio::time::interval(PING_EVERY);
+    // The ping tick also checks the socket's age: no timer of its own per socket.
+    let lifetime = Duration::from_secs(app.config.limits.socket_lifetime_seconds);
+    let opened = Instant::now();
+    let mut ping = tokio::time::interval(PING_EVERY.min(lifetime / 2));
     ping.reset();
     let mut last_heard = Instant::now();
     let end = loop {
@@ -179,6 +182,9 @@ async fn run(
                 }
             }
             _ = ping.tick() => {
+                if opened.elapsed() >= lifetime {
+                    break End::Close(CLOSE_GOING_AWAY, "connection lifetime reached; reconnect");
+                }
                 if last_heard.elapsed() > SILENCE_LIMIT {
                     break End::Close(CLOSE_GOING_AWAY, "no heartbeat; reconnect");
                 }

@@ -176,3 +176,15 @@ async fn without_a_config_the_demo_is_ready_to_use() {
     assert_eq!(widget_chat.status(), 200);
     assert!(printed.contains_key("agent password"));
 }
+
+#[tokio::test]
+async fn a_socket_is_closed_for_reconnection_when_its_lifetime_is_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir.path(), "[limits]\nsocket_lifetime_seconds = 5").await;
+    let chat = start_chat(&server, "Old socket").await;
+    let mut socket = ChatSocket::subscribe(&chat.websocket_url).await;
+    // 1001: going away, come back. The participant is still on the chat and reconnects.
+    assert_eq!(socket.close_code().await, Some(1001));
+    let (_, url) = connect_participant(&server, &chat.participant_token).await;
+    ChatSocket::subscribe(&url).await;
+}
