@@ -5,7 +5,7 @@
 // The server here closes every participant socket after 5 seconds (limits.socket_lifetime_seconds),
 // which is how the test makes the server drop ChatJS's socket.
 //
-// Not covered yet (issue 5): the agent session type and the ConnectionToken refresh. Note: when
+// Not covered yet (issue 5): the ConnectionToken refresh. Note: when
 // CreateParticipantConnection fails with a network error (a server restarting), ChatJS 5.0.0
 // terminates its WebSocket manager for good instead of retrying.
 
@@ -17,6 +17,7 @@ import { DescribeContactCommand } from "@aws-sdk/client-connect";
 
 import {
   startServer, launchBrowser, serveSite, chatjsBundle, Participant, ARTIFACTS, PATIENCE_MS, INSTANCE,
+  PASSWORD, within,
 } from "./harness.mjs";
 
 // The page: ChatJS, and a few lines that record its events for the test to look at.
@@ -28,6 +29,11 @@ const record = (kind) => (event) => {
   document.getElementById("log").textContent += kind + "\\n";
 };
 window.startChat = async (endpoint, details, type) => {
+  if (type === "AGENT") {
+    // Without Amazon's Streams library there is no CCP transport to ask: ChatJS then falls back
+    // to CreateParticipantConnection with the agent's participant token.
+    details.getConnectionToken = () => Promise.reject(new Error("no CCP transport"));
+  }
   connect.ChatSession.setGlobalConfig({
     region: "us-east-1",
     endpoint,
@@ -151,3 +157,72 @@ test("a customer session: messages, typing, receipts, transcript, a dropped sock
   bot.close();
   await page.close();
 });
+
+/** Ana, signed in over the agent API with her workspace socket open and Available. */
+async function agentReady() {
+  const { default: WebSocket } = await import("ws");
+  const signIn = await fetch(`${server.url}/agent/api/sign-in`, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "ana", password: PASSWORD }),
+  }).then((r) => r.json());
+  const events = [];
+  const waiters = [];
+  const socket = new WebSocket(`${server.url.replace("http", "ws")}/agent/api/socket?token=${signIn.token}`);
+  socket.on("message", (data) => {
+    const event = JSON.parse(data.toString());
+    events.push(event);
+    for (const w of waiters.splice(0)) w();
+  });
+  const next = async (type) => {
+    for (;;) {
+      const at = events.findIndex((e) => e.type === type);
+      if (at >= 0) return events.splice(at, 1)[0];
+      await new Promise((resolve) => waiters.push(resolve));
+    }
+  };
+  await within("the agent socket's greeting", next("hello"));
+  const call = (method, path, body) => fetch(`${server.url}/agent/api${path}`, {
+    method, headers: { "content-type": "application/json", authorization: `Bearer ${signIn.token}` },
+    body: JSON.stringify(body || {}),
+  });
+  await call("PUT", "/status", { status: "Available" });
+  return { next: (type) => within(`the agent event ${type}`, next(type)), call, close: () => socket.close() };
+}
+
+test("an agent session: the agent's side of a chat runs on ChatJS too", async () => {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(PATIENCE_MS);
+  const failures = [];
+  page.on("pageerror", (e) => failures.push(e.message));
+  await page.goto(site.url);
+
+  const ana = await agentReady();
+  const customer = await Participant.startCustomer(server, "Rae");
+  const offer = await ana.next("offer");
+  assert.equal(offer.contactId, customer.contactId);
+  assert.equal((await ana.call("POST", `/contacts/${offer.contactId}/accept`)).status, 200);
+  const connected = await ana.next("contact.connected");
+
+  await page.evaluate(([endpoint, details]) => window.startChat(endpoint, details, "AGENT"),
+    [server.url, { ContactId: connected.contactId, ParticipantId: connected.participantId,
+      ParticipantToken: connected.participantToken }]);
+  await chatjsEvent(page, "onConnectionEstablished");
+  await customer.say("Hello, is anyone there?");
+  const heard = await chatjsEvent(page, "onMessage", (d) => d.Content === "Hello, is anyone there?");
+  assert.equal(heard.ParticipantRole, "CUSTOMER");
+  await customer.typing();
+  await chatjsEvent(page, "onTyping", (d) => d.ParticipantRole === "CUSTOMER");
+  await page.evaluate(() => window.session.sendMessage({ contentType: "text/plain", message: "Ana here, how can I help?" }));
+  const reply = await customer.waitFor("the agent's reply", (i) => i.Content === "Ana here, how can I help?");
+  assert.equal(reply.ParticipantRole, "AGENT");
+  assert.equal(reply.DisplayName, "Ana");
+  const transcript = await page.evaluate(() =>
+    window.session.getTranscript({ maxResults: 100, sortOrder: "ASCENDING" }).then((r) => r.data.Transcript));
+  assert.ok(transcript.some((i) => i.Content === "Hello, is anyone there?"));
+  await page.screenshot({ path: join(ARTIFACTS, "chatjs-agent-session.png") });
+  assert.deepEqual(failures, []);
+  ana.close();
+  customer.close();
+  await page.close();
+});
+
