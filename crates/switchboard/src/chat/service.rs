@@ -14,9 +14,8 @@ use crate::clock::{format_instant, SharedClock};
 use crate::config::Config;
 use crate::store::{Departure, NewContact, NewParticipant, NewReceipt, Store};
 
-/// Participant-API credentials live this long (Amazon: one day).
-pub const CONNECTION_TOKEN_LIFETIME: Duration = Duration::days(1);
-/// A WebSocket URL must be opened within this time (Amazon: 100 seconds).
+/// A WebSocket URL must be opened within this time (Amazon: 100 seconds). Connection tokens
+/// live `limits.connection_token_seconds`.
 pub const WEBSOCKET_URL_LIFETIME: Duration = Duration::seconds(100);
 /// Largest message content, in UTF-8 bytes.
 pub const MAX_CONTENT_BYTES: usize = 16_384;
@@ -463,7 +462,7 @@ impl ChatService {
                 )
             }),
             credentials: credentials.then(|| {
-                let expiry = now + CONNECTION_TOKEN_LIFETIME;
+                let expiry = now + Duration::seconds(self.config.limits.connection_token_seconds);
                 (
                     self.tokens.mint(&claims(TokenKind::Connection, expiry)),
                     expiry,

@@ -114,6 +114,9 @@ pub struct Limits {
     /// How long a participant WebSocket may stay open before the server closes it (1001) and the
     /// client reconnects, as Amazon's WebSocket endpoints do after two hours.
     pub socket_lifetime_seconds: u64,
+    /// How long a connection token from CreateParticipantConnection is valid (Amazon: a day).
+    /// Clients fetch a new one before it runs out; ChatJS does so a minute ahead.
+    pub connection_token_seconds: i64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Allowed difference between a SigV4 request's date and the server clock, in minutes.
@@ -126,6 +129,7 @@ impl Default for Limits {
             sockets_per_participant: 5,
             socket_queue: 32,
             socket_lifetime_seconds: 7200,
+            connection_token_seconds: 86_400,
             max_body_bytes: 256 * 1024,
             signature_skew_minutes: 15,
         }
@@ -284,6 +288,12 @@ impl Config {
         }
         if !(8..=1_000_000).contains(&limits.socket_queue) {
             return bad("limits.socket_queue", "must be 8 to 1000000".into());
+        }
+        if !(65..=604_800).contains(&limits.connection_token_seconds) {
+            return bad(
+                "limits.connection_token_seconds",
+                "must be 65 to 604800".into(),
+            );
         }
         if !(5..=86_400).contains(&limits.socket_lifetime_seconds) {
             return bad(
