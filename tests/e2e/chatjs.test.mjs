@@ -210,6 +210,8 @@ test("an agent session: the agent's side of a chat runs on ChatJS too", async ()
   page.setDefaultTimeout(PATIENCE_MS);
   const failures = [];
   page.on("pageerror", (e) => failures.push(e.message));
+  const logged = [];
+  page.on("console", (m) => logged.push(m.text()));
   await page.goto(site.url);
 
   const ana = await agentReady();
@@ -228,14 +230,43 @@ test("an agent session: the agent's side of a chat runs on ChatJS too", async ()
   assert.equal(heard.ParticipantRole, "CUSTOMER");
   await customer.typing();
   await chatjsEvent(page, "onTyping", (d) => d.ParticipantRole === "CUSTOMER");
-  await page.evaluate(() => window.session.sendMessage({ contentType: "text/plain", message: "Ana here, how can I help?" }));
+  await page.evaluate(() => window.session.sendEvent({ contentType: "application/vnd.amazonaws.connect.event.typing" }));
+  await customer.waitFor("the agent typing", (i) => i.ContentType?.endsWith(".typing") && i.ParticipantRole === "AGENT");
+  const sent = await page.evaluate(() =>
+    window.session.sendMessage({ contentType: "text/plain", message: "Ana here, how can I help?" }).then((r) => r.data));
   const reply = await customer.waitFor("the agent's reply", (i) => i.Content === "Ana here, how can I help?");
   assert.equal(reply.ParticipantRole, "AGENT");
   assert.equal(reply.DisplayName, "Ana");
+  assert.equal(reply.Id, sent.Id);
+  // Receipts both ways.
+  await customer.markRead(reply.Id);
+  await chatjsEvent(page, "onReadReceipt", (d) => d.MessageMetadata && d.MessageMetadata.MessageId);
+  await page.evaluate((messageId) => window.session.sendEvent({
+    contentType: "application/vnd.amazonaws.connect.event.message.read", content: JSON.stringify({ messageId }),
+  }), heard.Id);
+  await customer.waitFor("the agent's read receipt", (i) => i.Type === "MESSAGEMETADATA"
+    && i.MessageMetadata?.MessageId === heard.Id && i.MessageMetadata.Receipts?.some((r) => r.ReadTimestamp));
   const transcript = await page.evaluate(() =>
     window.session.getTranscript({ maxResults: 100, sortOrder: "ASCENDING" }).then((r) => r.data.Transcript));
   assert.ok(transcript.some((i) => i.Content === "Hello, is anyone there?"));
+
+  // The server drops the agent's socket after 5 seconds and the token is renewed: ChatJS copes.
+  const established = await page.evaluate(() => window.events.filter((e) => e.kind === "onConnectionEstablished").length);
+  await page.waitForFunction((n) => window.events.filter((e) => e.kind === "onConnectionEstablished").length > n,
+    established, { timeout: PATIENCE_MS });
+  await within("ChatJS to renew the agent's connection token", (async () => {
+    while (!logged.some((l) => l.includes("Connection token polling succeeded"))) {
+      await page.waitForEvent("console", { timeout: PATIENCE_MS });
+    }
+  })());
+  await customer.reconnect();
+  await customer.say("Still there?");
+  await chatjsEvent(page, "onMessage", (d) => d.Content === "Still there?");
   await page.screenshot({ path: join(ARTIFACTS, "chatjs-agent-session.png") });
+
+  // The customer leaves: the agent's session ends.
+  await customer.leave();
+  await chatjsEvent(page, "onEnded");
   assert.deepEqual(failures, []);
   ana.close();
   customer.close();

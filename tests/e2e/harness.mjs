@@ -18,6 +18,7 @@ import {
   SendMessageCommand,
   SendEventCommand,
   GetTranscriptCommand,
+  DisconnectParticipantCommand,
 } from "@aws-sdk/client-connectparticipant";
 import { chromium } from "playwright-core";
 import WebSocket from "ws";
@@ -259,6 +260,11 @@ export class Participant {
       ConnectionToken: this.connectionToken, ContentType: "application/vnd.amazonaws.connect.event.message.read",
       Content: JSON.stringify({ messageId }),
     }));
+  }
+
+  /** DisconnectParticipant. */
+  leave() {
+    return this.server.participant.send(new DisconnectParticipantCommand({ ConnectionToken: this.connectionToken }));
   }
 
   close() {
