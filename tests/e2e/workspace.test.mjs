@@ -190,3 +190,22 @@ test("the workspace rides out a server restart and misses nothing", async () => 
   await ana.context().close();
 });
 
+
+test("HTML in customers' names and messages is shown as text in the workspace", async () => {
+  const ana = await signIn("ana");
+  await goAvailable(ana);
+  const name = '<img src=x onerror="window.pwned=1">Zed';
+  const zed = await Participant.startCustomer(server, name);
+  await ana.locator(".offer", { hasText: "onerror" }).waitFor();
+  await ana.locator(".offer button", { hasText: "Accept" }).click();
+  await ana.locator("#chat-title", { hasText: "onerror" }).waitFor();
+  await zed.say("<script>window.pwned=2</script><b>bold?</b>");
+  await messages(ana, "<script>window.pwned=2</script>").waitFor();
+  assert.equal(await ana.evaluate(() => window.pwned), undefined);
+  assert.equal(await ana.locator("#messages img, #messages b, #messages script, .offers img, #chats img").count(), 0);
+  await screenshot(ana, "html-as-text");
+  await ana.getByRole("button", { name: "End chat" }).click();
+  await zed.waitFor("the end", (i) => i.ContentType?.endsWith("chat.ended"));
+  zed.close();
+  await ana.context().close();
+});
