@@ -201,11 +201,16 @@ export class Participant {
       socket.on("open", resolve);
       socket.on("error", reject);
     }));
+    let subscribed;
+    const acknowledged = new Promise((resolve) => { subscribed = resolve; });
     socket.on("message", (data) => {
       const frame = JSON.parse(data.toString());
       if (frame.topic === "aws/chat") this.receive(JSON.parse(frame.content));
+      if (frame.topic === "aws/subscribe") subscribed();
     });
     socket.send(JSON.stringify({ topic: "aws/subscribe", content: { topics: ["aws/chat"] } }));
+    // Live events (typing) reach the socket only once the subscription is in place.
+    await within("the subscription", acknowledged);
   }
 
   /** Drops the socket as a phone going to sleep would: no goodbye. */

@@ -59,7 +59,9 @@ test("a customer chats through the widget on another site", async () => {
   const bot = await Participant.joinAsBot(server, contactId, "<i>Helper</i>");
   await log(page).getByText("<i>Helper</i> joined the chat.").waitFor();
 
-  // Typing and messages both ways; HTML from a participant is shown as text, never run.
+  // Typing and messages both ways; HTML from a participant is shown as text, never run. Typing is
+  // not kept in the transcript, so it is sent once the widget's socket is live.
+  await page.locator('[data-switchboard-widget][data-live="true"]').waitFor({ state: "attached" });
   await bot.typing();
   await page.getByText("<i>Helper</i> is typing").waitFor();
   await bot.say("Hello! <img src=x onerror=\"window.pwned=1\"> How can I help?");

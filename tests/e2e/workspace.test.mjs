@@ -84,7 +84,9 @@ test("an agent takes chats, talks, switches, transfers and ends them", async () 
     i.ContentType?.endsWith("participant.joined") && i.ParticipantRole === "AGENT");
   assert.equal(joined.DisplayName, "Ana");
 
-  // Messages both ways, with typing indicators and read receipts.
+  // Messages both ways, with typing indicators and read receipts. Typing is not kept in the
+  // transcript, so it is sent once the workspace's chat socket is live.
+  await ana.locator('#chat[data-live="true"]').waitFor();
   await carla.typing();
   await ana.locator("#typing", { hasText: "Carla is typing" }).waitFor();
   await carla.say("Hi, my parcel has not arrived");

@@ -350,8 +350,14 @@ class Chat {
     socket.onmessage = (message) => {
       const frame = JSON.parse(message.data);
       if (frame.topic === "aws/chat") this.receive(JSON.parse(frame.content));
+      if (frame.topic === "aws/subscribe" && frame.content?.status === "success") {
+        this.live = true;
+        if (state.current === this.contactId) $("chat").dataset.live = "true";
+      }
     };
     socket.onclose = () => {
+      this.live = false;
+      if (state.current === this.contactId) $("chat").dataset.live = "false";
       clearInterval(this.heartbeat);
       if (this.socket !== socket || this.closed || this.state !== "CONNECTED") return;
       this.setDown(true);
@@ -558,6 +564,8 @@ function describeEvent(item) {
 }
 
 function renderChat(chat) {
+  // Whether the chat's socket is subscribed: live typing and messages reach it from now on.
+  $("chat").dataset.live = String(!!chat.live);
   $("chat-title").textContent = `Chat with ${chat.customerName}`;
   $("chat-state").textContent = chat.state === "AFTER_CONTACT_WORK" ? "After Contact Work" : "";
   $("end").hidden = chat.state !== "CONNECTED";

@@ -211,8 +211,11 @@
     socket.onmessage = (m) => {
       const frame = JSON.parse(m.data);
       if (frame.topic === "aws/chat") receive(JSON.parse(frame.content));
+      // Whether live events (typing) reach the widget from now on; pages and tests can watch it.
+      if (frame.topic === "aws/subscribe") host.dataset.live = String(frame.content?.status === "success");
     };
     socket.onclose = () => {
+      host.dataset.live = "false";
       clearInterval(chat.heartbeat);
       if (chat.socket !== socket || chat.ended) return;
       status(t("reconnecting"));
