@@ -7,8 +7,16 @@ use std::sync::Mutex;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+/// A frame for an agent's socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub text: String,
+    /// Close the socket once this frame is sent (the agent signed out).
+    pub then_close: bool,
+}
+
 /// One open socket: its id, and the queue of frames its task sends.
-type Socket = (u64, mpsc::UnboundedSender<String>);
+type Socket = (u64, mpsc::UnboundedSender<Frame>);
 
 #[derive(Default)]
 pub struct AgentHub {
@@ -18,7 +26,7 @@ pub struct AgentHub {
 
 impl AgentHub {
     /// Registers a socket of `user_id`; returns its id and the queue of frames to send on it.
-    pub fn attach(&self, user_id: &str) -> (u64, mpsc::UnboundedReceiver<String>) {
+    pub fn attach(&self, user_id: &str) -> (u64, mpsc::UnboundedReceiver<Frame>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, frames) = mpsc::unbounded_channel();
         self.sockets
@@ -42,7 +50,19 @@ impl AgentHub {
 
     /// Sends `event` to every open socket of `user_id`.
     pub fn send(&self, user_id: &str, event: &Value) {
-        let frame = event.to_string();
+        self.push(user_id, event, false);
+    }
+
+    /// Sends `event` to every open socket of `user_id`, then closes them.
+    pub fn send_last(&self, user_id: &str, event: &Value) {
+        self.push(user_id, event, true);
+    }
+
+    fn push(&self, user_id: &str, event: &Value, then_close: bool) {
+        let frame = Frame {
+            text: event.to_string(),
+            then_close,
+        };
         if let Some(list) = self.sockets.lock().expect("hub lock").get(user_id) {
             for (_, sender) in list {
                 let _ = sender.send(frame.clone());
@@ -62,12 +82,14 @@ mod tests {
         let (_a2, mut f2) = hub.attach("a");
         let (_b, mut fb) = hub.attach("b");
         hub.send("a", &serde_json::json!({"type": "x"}));
-        assert_eq!(f1.try_recv().unwrap(), r#"{"type":"x"}"#);
-        assert_eq!(f2.try_recv().unwrap(), r#"{"type":"x"}"#);
+        assert_eq!(f1.try_recv().unwrap().text, r#"{"type":"x"}"#);
+        assert_eq!(f2.try_recv().unwrap().text, r#"{"type":"x"}"#);
         assert!(fb.try_recv().is_err());
         hub.detach("a", a1);
-        hub.send("a", &serde_json::json!({"type": "y"}));
+        hub.send_last("a", &serde_json::json!({"type": "y"}));
         assert!(f1.try_recv().is_err());
-        assert_eq!(f2.try_recv().unwrap(), r#"{"type":"y"}"#);
+        let last = f2.try_recv().unwrap();
+        assert_eq!(last.text, r#"{"type":"y"}"#);
+        assert!(last.then_close);
     }
 }

@@ -152,7 +152,7 @@ async fn sign_out(State(app): State<AppState>, Agent(me): Agent) -> Reply {
         .await
         .map_err(|e| chat_error(e.into()))?;
     app.agents
-        .send(&me.user_id, &json!({ "type": "signed-out" }));
+        .send_last(&me.user_id, &json!({ "type": "signed-out" }));
     Ok(Json(json!({})))
 }
 
@@ -484,8 +484,7 @@ async fn run_socket(app: AppState, me: AgentIdentity, mut socket: WebSocket) {
             _ = app.shutdown.cancelled() => break,
             frame = frames.recv() => {
                 let Some(frame) = frame else { break };
-                let signed_out = frame.contains("\"signed-out\"");
-                if socket.send(Message::Text(frame.into())).await.is_err() || signed_out {
+                if socket.send(Message::Text(frame.text.into())).await.is_err() || frame.then_close {
                     break;
                 }
             }
