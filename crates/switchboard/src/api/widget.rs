@@ -139,7 +139,9 @@ async fn start_chat(
     body: Bytes,
 ) -> Response {
     let origin = headers.get("origin").cloned();
-    let result = start(&app, &limiter, peer.ip(), &widget_id, &headers, &body).await;
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = app.config.client_address(peer.ip(), forwarded);
+    let result = start(&app, &limiter, client, &widget_id, &headers, &body).await;
     let allowed_origin = match &result {
         // A refused origin gets no CORS headers: its page cannot even read the refusal.
         Err(e) if e.code == "AccessDeniedException" && origin.is_some() => None,

@@ -39,6 +39,10 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub routing: Routing,
+    /// Addresses of reverse proxies in front of the server: for requests from them the client's
+    /// address is taken from `X-Forwarded-For` (for per-address limits).
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Set by the demo configuration only: `/` serves the demo shop page.
     #[serde(skip)]
     pub demo_page: bool,
@@ -321,6 +325,24 @@ impl Config {
         self.instances.iter().find(|i| i.id == id)
     }
 
+    /// The client's address: the peer, or, when the peer is a trusted proxy, the last address in
+    /// `X-Forwarded-For` that is not one of the trusted proxies.
+    pub fn client_address(
+        &self,
+        peer: std::net::IpAddr,
+        forwarded_for: Option<&str>,
+    ) -> std::net::IpAddr {
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        forwarded_for
+            .into_iter()
+            .flat_map(|list| list.rsplit(','))
+            .filter_map(|hop| hop.trim().parse::<std::net::IpAddr>().ok())
+            .find(|hop| !self.trusted_proxies.contains(hop))
+            .unwrap_or(peer)
+    }
+
     /// A widget by its public id, with its instance.
     pub fn widget(&self, id: &str) -> Option<(&Instance, &Widget)> {
         self.instances
@@ -375,6 +397,21 @@ mod tests {
             "{}",
             err.0
         );
+    }
+
+    #[test]
+    fn a_trusted_proxy_passes_on_the_client_address() {
+        let config = Config::parse("trusted_proxies = [\"10.0.0.1\", \"10.0.0.2\"]").unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let via = |peer: &str, header: Option<&str>| config.client_address(ip(peer), header);
+        assert_eq!(via("10.0.0.1", Some("203.0.113.7")), ip("203.0.113.7"));
+        // Hops are read from the right; a client cannot hide behind a forged leftmost entry.
+        assert_eq!(
+            via("10.0.0.1", Some("1.2.3.4, 203.0.113.7, 10.0.0.2")),
+            ip("203.0.113.7")
+        );
+        assert_eq!(via("192.0.2.9", Some("203.0.113.7")), ip("192.0.2.9"));
+        assert_eq!(via("10.0.0.1", None), ip("10.0.0.1"));
     }
 
     #[test]

@@ -174,3 +174,24 @@ async fn a_verifying_widget_needs_the_sites_signature_and_passes_the_customer_id
         .unwrap();
     assert_eq!(contact.contact().unwrap().customer_id(), Some("member-7"));
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limit_applies_per_forwarded_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        TestServer::start_configured(dir.path(), r#"trusted_proxies = ["127.0.0.1"]"#, &widgets())
+            .await;
+    let from = |client: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/widget/shop/chat", server.url))
+            .header("origin", SHOP)
+            .header("x-forwarded-for", client)
+            .json(&json!({"DisplayName": "Proxied"}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(from("203.0.113.1").await.unwrap().status(), 200);
+    }
+    assert_eq!(from("203.0.113.1").await.unwrap().status(), 429);
+    assert_eq!(from("203.0.113.2").await.unwrap().status(), 200);
+}
