@@ -672,9 +672,10 @@ impl Engine {
         effects
     }
 
-    /// When [`Engine::tick`] next has something to do: an offer lapsing, a customer counting as
-    /// gone, or a contact becoming ready for a profile whose delay it is waiting out.
-    pub fn next_deadline(&self) -> Option<Millis> {
+    /// When [`Engine::tick`] next has something to do after `now`: an offer lapsing, a customer
+    /// counting as gone, or a contact becoming ready for a profile whose delay it is waiting out.
+    /// (A delay already served is no deadline: the contact simply waits for an agent.)
+    pub fn next_deadline(&self, now: Millis) -> Option<Millis> {
         let mut next: Option<Millis> = None;
         let mut consider = |t: Millis| next = Some(next.map_or(t, |n| n.min(t)));
         for c in self.contacts.values() {
@@ -683,7 +684,9 @@ impl Engine {
                 Stage::Waiting => {
                     if let QueueKey::Queue(q) = &*c.queue {
                         for delay in self.delays.get(q).into_iter().flatten() {
-                            consider(c.enqueued_at + delay);
+                            if c.enqueued_at + delay > now {
+                                consider(c.enqueued_at + delay);
+                            }
                         }
                     }
                 }

@@ -310,7 +310,7 @@ async fn run(
     loop {
         let now = to_millis(clock.now());
         let wait = engine
-            .next_deadline()
+            .next_deadline(now)
             .map(|at| Duration::from_millis((at - now).max(0) as u64))
             .unwrap_or(LOOK_AT_CLOCK_EVERY)
             .min(LOOK_AT_CLOCK_EVERY);

@@ -100,9 +100,20 @@ fn a_queue_delay_holds_a_contact_back_from_that_profile_only() {
     ]);
     available(&mut e, 0, "slow");
     assert_eq!(e.enqueue(0, "c1", "q1").unwrap(), vec![]);
-    assert_eq!(e.next_deadline(), Some(10 * SECOND));
+    assert_eq!(e.next_deadline(0), Some(10 * SECOND));
     assert_eq!(e.tick(10 * SECOND - 1), vec![]);
     assert_eq!(e.tick(10 * SECOND), vec![offer("slow", "c1", 10 * SECOND)]);
+}
+
+#[test]
+fn a_delay_already_served_is_no_deadline() {
+    // Nobody free: the contact waits past its delay, and the router must not wake for it again.
+    let mut e = engine(vec![("slow", profile(1, &[("q1", 1, 10 * SECOND)]))]);
+    e.enqueue(0, "c1", "q1").unwrap();
+    e.customer_sockets(0, "c1", 1);
+    assert_eq!(e.next_deadline(0), Some(10 * SECOND));
+    assert_eq!(e.tick(10 * SECOND), vec![]);
+    assert_eq!(e.next_deadline(10 * SECOND), None);
 }
 
 #[test]
@@ -160,7 +171,7 @@ fn a_missed_offer_sets_the_agent_missed_and_returns_the_contact_to_the_head() {
     available(&mut e, 0, "a");
     e.enqueue(SECOND, "c1", "q2").unwrap();
     e.enqueue(2 * SECOND, "c2", "q2").unwrap();
-    assert_eq!(e.next_deadline(), Some(SECOND + OFFER_TIMEOUT));
+    assert_eq!(e.next_deadline(0), Some(SECOND + OFFER_TIMEOUT));
     assert_eq!(e.tick(SECOND + OFFER_TIMEOUT - 1), vec![]);
     let at = SECOND + OFFER_TIMEOUT;
     assert_eq!(
@@ -271,7 +282,7 @@ fn a_queued_customer_without_a_socket_for_too_long_is_ended() {
     e.enqueue(0, "left-later", "q2").unwrap();
     e.customer_sockets(5 * SECOND, "left-later", 1);
     e.customer_sockets(50 * SECOND, "left-later", 0);
-    assert_eq!(e.next_deadline(), Some(CUSTOMER_GONE));
+    assert_eq!(e.next_deadline(0), Some(CUSTOMER_GONE));
     assert_eq!(e.tick(CUSTOMER_GONE - 1), vec![]);
     assert_eq!(
         e.tick(CUSTOMER_GONE),
@@ -290,7 +301,7 @@ fn a_queued_customer_without_a_socket_for_too_long_is_ended() {
             contact: "left-later".into()
         }]
     );
-    assert_eq!(e.next_deadline(), None);
+    assert_eq!(e.next_deadline(0), None);
 }
 
 #[test]
@@ -332,7 +343,7 @@ fn auto_accept_connects_without_an_offer() {
         e.enqueue(SECOND, "c1", "q2").unwrap(),
         vec![connect("a", "c1")]
     );
-    assert_eq!(e.next_deadline(), None);
+    assert_eq!(e.next_deadline(0), None);
 }
 
 #[test]
