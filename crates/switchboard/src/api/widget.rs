@@ -139,8 +139,12 @@ async fn start_chat(
     body: Bytes,
 ) -> Response {
     let origin = headers.get("origin").cloned();
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let client = app.config.client_address(peer.ip(), forwarded);
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let client = app.config.client_address(peer.ip(), &forwarded);
     let result = start(&app, &limiter, client, &widget_id, &headers, &body).await;
     let allowed_origin = match &result {
         // A refused origin gets no CORS headers: its page cannot even read the refusal.

@@ -325,22 +325,29 @@ impl Config {
         self.instances.iter().find(|i| i.id == id)
     }
 
-    /// The client's address: the peer, or, when the peer is a trusted proxy, the last address in
-    /// `X-Forwarded-For` that is not one of the trusted proxies.
+    /// The client's address: the peer, or, when the peer is a trusted proxy, the first address
+    /// from the right of `X-Forwarded-For` (all its header lines, in order) that is not a trusted
+    /// proxy. An entry that is not an address ends the walk (what lies left of it was written by
+    /// someone untrusted), and the last trusted hop is used.
     pub fn client_address(
         &self,
         peer: std::net::IpAddr,
-        forwarded_for: Option<&str>,
+        forwarded_for: &[&str],
     ) -> std::net::IpAddr {
         if !self.trusted_proxies.contains(&peer) {
             return peer;
         }
-        forwarded_for
-            .into_iter()
-            .flat_map(|list| list.rsplit(','))
-            .filter_map(|hop| hop.trim().parse::<std::net::IpAddr>().ok())
-            .find(|hop| !self.trusted_proxies.contains(hop))
-            .unwrap_or(peer)
+        let mut client = peer;
+        for hop in forwarded_for.iter().rev().flat_map(|line| line.rsplit(',')) {
+            let Ok(address) = hop.trim().parse::<std::net::IpAddr>() else {
+                return client;
+            };
+            client = address;
+            if !self.trusted_proxies.contains(&address) {
+                return address;
+            }
+        }
+        client
     }
 
     /// A widget by its public id, with its instance.
@@ -403,15 +410,22 @@ mod tests {
     fn a_trusted_proxy_passes_on_the_client_address() {
         let config = Config::parse("trusted_proxies = [\"10.0.0.1\", \"10.0.0.2\"]").unwrap();
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
-        let via = |peer: &str, header: Option<&str>| config.client_address(ip(peer), header);
-        assert_eq!(via("10.0.0.1", Some("203.0.113.7")), ip("203.0.113.7"));
+        let via = |peer: &str, lines: &[&str]| config.client_address(ip(peer), lines);
+        assert_eq!(via("10.0.0.1", &["203.0.113.7"]), ip("203.0.113.7"));
         // Hops are read from the right; a client cannot hide behind a forged leftmost entry.
         assert_eq!(
-            via("10.0.0.1", Some("1.2.3.4, 203.0.113.7, 10.0.0.2")),
+            via("10.0.0.1", &["1.2.3.4, 203.0.113.7, 10.0.0.2"]),
             ip("203.0.113.7")
         );
-        assert_eq!(via("192.0.2.9", Some("203.0.113.7")), ip("192.0.2.9"));
-        assert_eq!(via("10.0.0.1", None), ip("10.0.0.1"));
+        // A proxy that adds its own header line: the client's forged line comes first.
+        assert_eq!(
+            via("10.0.0.1", &["1.2.3.4", "203.0.113.7"]),
+            ip("203.0.113.7")
+        );
+        // Garbage ends the walk at the last trusted hop, never at what lies left of it.
+        assert_eq!(via("10.0.0.1", &["1.2.3.4, junk"]), ip("10.0.0.1"));
+        assert_eq!(via("192.0.2.9", &["203.0.113.7"]), ip("192.0.2.9"));
+        assert_eq!(via("10.0.0.1", &[]), ip("10.0.0.1"));
     }
 
     #[test]
