@@ -67,7 +67,9 @@ impl AgentAuth {
         password: &str,
         now: OffsetDateTime,
     ) -> Result<(AgentIdentity, User, String, OffsetDateTime), SignInError> {
-        self.check_failures(username, now)?;
+        // Counted before the (slow) check, so parallel guesses cannot all pass the limit; a
+        // successful sign-in clears the count.
+        self.count_attempt(username, now)?;
         let mut found = config
             .instances
             .iter()
@@ -90,7 +92,6 @@ impl AgentAuth {
             .await
             .unwrap_or(false);
         let Some((instance_id, user)) = candidate.filter(|_| matches) else {
-            self.record_failure(username, now);
             return Err(SignInError::BadCredentials);
         };
         self.failures
@@ -111,19 +112,9 @@ impl AgentAuth {
         Ok((identity, user, token, expires_at))
     }
 
-    /// Refuses a username that has failed too often within the window.
-    fn check_failures(&self, username: &str, now: OffsetDateTime) -> Result<(), SignInError> {
-        let failures = self.failures.lock().expect("failures lock");
-        match failures.get(&username.to_lowercase()) {
-            Some((count, since)) if *count >= MAX_FAILURES && now < *since + FAILURE_WINDOW => {
-                let wait = (*since + FAILURE_WINDOW - now).whole_seconds().max(1);
-                Err(SignInError::TooManyFailures(wait))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn record_failure(&self, username: &str, now: OffsetDateTime) {
+    /// Counts a sign-in attempt for the username, or refuses it when the username has used up
+    /// its attempts within the window.
+    fn count_attempt(&self, username: &str, now: OffsetDateTime) -> Result<(), SignInError> {
         let mut failures = self.failures.lock().expect("failures lock");
         // Old entries go once the map grows, so guessing many usernames cannot fill memory.
         if failures.len() > 10_000 {
@@ -133,7 +124,12 @@ impl AgentAuth {
         if now >= entry.1 + FAILURE_WINDOW {
             *entry = (0, now);
         }
+        if entry.0 >= MAX_FAILURES {
+            let wait = (entry.1 + FAILURE_WINDOW - now).whole_seconds().max(1);
+            return Err(SignInError::TooManyFailures(wait));
+        }
         entry.0 += 1;
+        Ok(())
     }
 
     /// The agent a token belongs to, if it is genuine, unexpired and not signed out.

@@ -929,4 +929,21 @@ async fn repeated_wrong_passwords_are_throttled_for_that_user_only() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["__type"], "ThrottlingException");
     assert_eq!(attempt("ben", PASSWORD).await.unwrap().status(), 200);
+
+    // Guesses in parallel are counted as they arrive, not once each is checked.
+    let parallel = futures::future::join_all((0..8).map(|_| attempt("ben", "guess"))).await;
+    let statuses: Vec<u16> = parallel
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        3,
+        "{statuses:?}"
+    );
 }
