@@ -212,11 +212,16 @@ function setConnection(up) {
 
 function onAgentEvent(event) {
   switch (event.type) {
-    case "hello":
+    case "hello": {
+      // The state as of (re)connecting: anything missed while the socket was away is in it.
       showStatus(event.status);
+      for (const id of [...state.offers.keys()]) if (!event.offers.includes(id)) state.offers.delete(id);
       for (const id of event.offers) if (!state.offers.has(id)) state.offers.set(id, { contactId: id });
       renderOffers();
+      const known = [...event.contacts, ...event.afterContactWork];
+      if (known.some((id) => !state.chats.has(id) || state.chats.get(id).closed)) syncChats();
       break;
+    }
     case "status":
       showStatus(event.status);
       break;
@@ -478,8 +483,23 @@ class Chat {
   }
 }
 
+/** Opens the chats the server says the agent has but this page does not show. */
+async function syncChats() {
+  try {
+    const me = await agentCall("GET", "/me");
+    for (const c of me.contacts) openChat(c);
+  } catch (_) { /* the next hello tries again */ }
+}
+
 function openChat(entry, focus) {
   let chat = state.chats.get(entry.contactId);
+  // A chat that came back (transferred to this agent again) replaces its ended copy.
+  if (chat && (chat.closed || chat.state !== "CONNECTED") && entry.state === "CONNECTED"
+    && entry.participantToken) {
+    chat.close();
+    state.chats.delete(entry.contactId);
+    chat = null;
+  }
   if (!chat) {
     chat = new Chat(entry);
     state.chats.set(entry.contactId, chat);
