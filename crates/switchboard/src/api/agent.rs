@@ -417,8 +417,16 @@ async fn transfer(app: &AppState, me: &AgentIdentity, contact_id: &str, bytes: &
     let session = agent_session(app, me, contact_id).await?;
     let result = app
         .router
-        .transfer(&me.instance_id, &me.user_id, contact_id, to)
+        .transfer(&me.instance_id, &me.user_id, contact_id, to.clone())
         .await;
+    if result.is_ok() {
+        // Kept, so that a restart finds the chat waiting there rather than with this agent.
+        app.chat
+            .store()
+            .requeue_contact(contact_id, &to.encode(), app.chat.now())
+            .await
+            .map_err(|e| chat_error(e.into()))?;
+    }
     app.chat
         .transferred(&session, result.is_ok())
         .await

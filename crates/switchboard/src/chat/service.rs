@@ -685,6 +685,10 @@ impl ChatService {
             // The cached contact may predate the agent: the store knows who has it now.
             let current = self.store.contact(&session.contact.id).await?;
             if let Some((agent, _)) = current.and_then(|c| c.agent) {
+                // Kept, so that a restart finds the chat waiting rather than with this agent.
+                self.store
+                    .requeue_contact(&session.contact.id, &queue, self.now())
+                    .await?;
                 self.routing.agent_left(
                     &session.contact.instance_id,
                     &session.contact.id,

@@ -41,6 +41,23 @@ pub enum QueueKey {
     Agent(String),
 }
 
+impl QueueKey {
+    /// The form the store keeps: a queue id, or `agent/USER_ID`.
+    pub fn encode(&self) -> String {
+        match self {
+            QueueKey::Queue(id) => id.clone(),
+            QueueKey::Agent(id) => format!("agent/{id}"),
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text.strip_prefix("agent/") {
+            Some(agent) => QueueKey::Agent(agent.to_string()),
+            None => QueueKey::Queue(text.to_string()),
+        }
+    }
+}
+
 /// An agent's status as routing sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presence {
@@ -344,7 +361,8 @@ impl Engine {
     }
 
     /// Puts a contact back where it was after a restart: waiting in its queue since
-    /// `enqueued_at` (whatever the queue's limit), or with the agent who had it.
+    /// `enqueued_at` (whatever the queue's limit; `agent/USER_ID` names an agent's own queue), or
+    /// with the agent who had it.
     pub fn restore(
         &mut self,
         now: Millis,
@@ -353,7 +371,7 @@ impl Engine {
         enqueued_at: Millis,
         agent: Option<&str>,
     ) {
-        let key = self.queue_key(QueueKey::Queue(queue.to_string()));
+        let key = self.queue_key(QueueKey::parse(queue));
         match agent.and_then(|a| self.agent_id(a)) {
             Some(agent_id) => {
                 let contact: Id = contact.into();

@@ -175,6 +175,14 @@ pub trait Store: Send + Sync + 'static {
     /// Open contacts of `instance_id` that have a queue, oldest first: routing rebuilds its
     /// queues and agents' chats from them at start.
     async fn routed_contacts(&self, instance_id: &str) -> StoreResult<Vec<Contact>>;
+    /// The contact waits again, in `queue_id` (an agent's own queue is `agent/USER_ID`) since
+    /// `at`, with no agent: after a transfer, or when its agent left and the flow requeues it.
+    async fn requeue_contact(
+        &self,
+        contact_id: &str,
+        queue_id: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
     /// The user's AGENT participant on a contact, if they are still on it.
     async fn agent_participant(
         &self,

@@ -947,3 +947,29 @@ async fn repeated_wrong_passwords_are_throttled_for_that_user_only() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn a_transferred_chat_still_waits_for_its_next_agent_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_with_agents(dir.path(), None).await;
+    let chat = start_chat(&server, "Uma").await;
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut ana_socket = ana.ready().await;
+    accept_offer(&ana, &mut ana_socket).await;
+    let (status, body) = ana
+        .act(&chat.contact_id, "transfer", json!({"queueId": QUEUE}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let contact = describe(&server, &chat.contact_id).await;
+    assert!(
+        contact.agent_info().is_none(),
+        "nobody has it while it waits"
+    );
+    assert!(server.signal("TERM").await.success());
+
+    let server = start_with_agents(dir.path(), None).await;
+    let ben = AgentClient::sign_in(&server, "ben").await;
+    let mut ben_socket = ben.ready().await;
+    let (offered, _) = accept_offer(&ben, &mut ben_socket).await;
+    assert_eq!(offered, chat.contact_id);
+}

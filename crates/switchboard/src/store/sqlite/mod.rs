@@ -416,6 +416,21 @@ impl Store for SqliteStore {
         rows.iter().map(contact_from_row).collect()
     }
 
+    async fn requeue_contact(
+        &self,
+        contact_id: &str,
+        queue_id: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let (contact_id, queue_id, at) =
+            (contact_id.to_string(), queue_id.to_string(), to_millis(at));
+        self.writes
+            .submit(false, move |w, _| {
+                writer::requeue_contact(w, &contact_id, &queue_id, at)
+            })
+            .await
+    }
+
     async fn agent_participant(
         &self,
         contact_id: &str,

@@ -726,3 +726,21 @@ pub fn record_presence(
         .map_err(backend)?;
     Ok(())
 }
+
+pub fn requeue_contact(
+    w: &mut Writer,
+    contact_id: &str,
+    queue_id: &str,
+    at_ms: i64,
+) -> StoreResult<()> {
+    w.conn
+        .prepare_cached(
+            "UPDATE contacts SET queue_id = ?1, enqueued_at = ?2, agent_id = NULL,
+                                 connected_to_agent_at = NULL, updated_at = ?2
+             WHERE id = ?3 AND ended_at IS NULL",
+        )
+        .map_err(backend)?
+        .execute(params![queue_id, at_ms, contact_id])
+        .map_err(backend)?;
+    Ok(())
+}
