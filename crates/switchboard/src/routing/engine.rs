@@ -671,6 +671,8 @@ impl Engine {
                 agent: agent.to_string(),
                 presence: Presence::Missed,
             });
+            // A Missed agent takes no offers: any others they still have go back too.
+            self.withdraw_offers(&agent, Withdrawn::AgentUnavailable, &mut effects);
         }
         let gone_for = self.timers.customer_gone;
         let abandoned: Vec<Id> = self
@@ -820,7 +822,7 @@ impl Engine {
         }
     }
 
-    /// Takes the offer back from the agent and puts the contact at the head of its queue.
+    /// Takes the offer back from the agent and puts the contact back in its queue.
     fn return_to_head(&mut self, agent: &str, contact: &str) {
         // An unanswered offer is not work: the agent's idle time is left as it was.
         if let Some(a) = self.agents.get_mut(agent) {
@@ -829,12 +831,26 @@ impl Engine {
         let Some(id) = self.contact_id(contact) else {
             return;
         };
-        if let Some(c) = self.contacts.get_mut(contact) {
-            c.stage = Stage::Waiting;
-            if let Some(q) = self.queues.get_mut(&*c.queue) {
-                q.retain(|queued| &**queued != contact);
-                q.push_front(id);
-            }
+        let Some(c) = self.contacts.get_mut(contact) else {
+            return;
+        };
+        c.stage = Stage::Waiting;
+        let (queue, enqueued_at) = (c.queue.clone(), c.enqueued_at);
+        let contacts = &self.contacts;
+        if let Some(q) = self.queues.get_mut(&*queue) {
+            // Back in first-come order: ahead of everyone who came later. It kept its place
+            // while offered, so that is the head unless older contacts are on offer too; and
+            // several contacts coming back at once keep their order among themselves.
+            q.retain(|queued| &**queued != contact);
+            let at = q
+                .iter()
+                .position(|other| {
+                    contacts
+                        .get(other)
+                        .is_some_and(|o| o.enqueued_at > enqueued_at)
+                })
+                .unwrap_or(q.len());
+            q.insert(at, id);
         }
     }
 

@@ -519,3 +519,27 @@ fn an_accepted_chat_that_ended_before_the_agent_joined_leaves_no_after_contact_w
     assert!(e.agent("a").unwrap().after_work.is_empty());
     assert_eq!(e.agent_of("c1"), None);
 }
+
+#[test]
+fn missing_one_offer_withdraws_the_agents_other_offers() {
+    let mut e = engine(vec![("a", profile(2, &[("q2", 1, 0)]))]);
+    available(&mut e, 0, "a");
+    e.enqueue(0, "c1", "q2").unwrap();
+    e.enqueue(SECOND, "c2", "q2").unwrap();
+    let effects = e.tick(OFFER_TIMEOUT);
+    assert!(
+        effects.contains(&Effect::OfferWithdrawn {
+            agent: "a".into(),
+            contact: "c2".into(),
+            why: Withdrawn::AgentUnavailable
+        }),
+        "{effects:?}"
+    );
+    assert!(e.agent("a").unwrap().offers.is_empty());
+    assert_eq!(e.position("c1"), Some((1, 2)));
+    assert_eq!(
+        e.position("c2"),
+        Some((2, 2)),
+        "c2 keeps its place behind c1"
+    );
+}
