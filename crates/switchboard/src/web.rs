@@ -9,8 +9,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::awsproto::ApiError;
-
 use crate::server::AppState;
 
 const WORKSPACE_HTML: &str = include_str!("../assets/agent/index.html");
@@ -48,12 +46,13 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The demo shop page, when the demo configuration runs; otherwise `/` is no page.
+/// The demo shop page, when the demo configuration runs; otherwise `/` is answered as any
+/// unknown route is.
 async fn demo_page(State(app): State<AppState>, request: Request) -> Response {
     if app.config.demo_page {
         page(DEMO_HTML, "text/html; charset=utf-8")
     } else {
-        ApiError::unknown_operation(request.method().as_str(), request.uri().path()).into_response()
+        crate::api::unknown_route(request).await
     }
 }
 

@@ -12,7 +12,7 @@ use super::Signed;
 use crate::awsproto::json::Input;
 use crate::awsproto::ApiError;
 use crate::chat::model::{Contact, Role};
-use crate::chat::service::StartChat;
+use crate::chat::service::{StartChat, StartedChat};
 use crate::chat::ChatError;
 use crate::clock::{epoch_seconds, format_instant};
 use crate::server::AppState;
@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
 type Reply = Result<Json<Value>, ApiError>;
 
 /// Maps domain errors to connect's modeled errors.
-fn connect_error(e: ChatError) -> ApiError {
+pub(crate) fn connect_error(e: ChatError) -> ApiError {
     match e {
         ChatError::NotFound(m) => ApiError::resource_not_found(m),
         ChatError::ContactNotFound => ApiError::resource_not_found("Contact not found"),
@@ -178,7 +178,11 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
         })
         .await
         .map_err(connect_error)?;
+    Ok(Json(started_chat_output(started)))
+}
 
+/// StartChatContact's answer (also what a widget's start-chat endpoint answers).
+pub(crate) fn started_chat_output(started: StartedChat) -> Value {
     let mut out = Map::new();
     out.insert("ContactId".into(), json!(started.contact_id));
     out.insert("ParticipantId".into(), json!(started.participant_id));
@@ -198,7 +202,7 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
             json!({"ConnectionToken": token, "Expiry": format_instant(expiry)}),
         );
     }
-    Ok(Json(Value::Object(out)))
+    Value::Object(out)
 }
 
 /// SegmentAttributes: a map of names (1..128) to SegmentAttributeValue, checked recursively.

@@ -158,23 +158,58 @@ fn list_paging(params: &[(String, String)]) -> Result<(usize, Option<String>), A
 
 // ---- lists -------------------------------------------------------------------------------------
 
+/// What every List operation starts from: the instance, the query's parameters and its paging.
+struct ListCall<'a> {
+    instance: &'a Instance,
+    arns: Arns,
+    params: Vec<(String, String)>,
+    max: usize,
+    token: Option<String>,
+}
+
+impl<'a> ListCall<'a> {
+    fn read(
+        app: &'a AppState,
+        path: Result<Path<String>, PathRejection>,
+        query: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let instance = instance(app, &label(path)?)?;
+        let params = query_params(query);
+        let (max, token) = list_paging(&params)?;
+        Ok(Self {
+            arns: Arns::of(app, instance),
+            instance,
+            params,
+            max,
+            token,
+        })
+    }
+
+    /// The page asked for, as the operation's `member` list, with the token for the next one.
+    fn answer(&self, member: &str, items: Vec<Value>) -> Reply {
+        let (list, next) = page(items, self.max, self.token.as_deref())?;
+        let mut out = Map::new();
+        out.insert(member.into(), Value::Array(list));
+        out.insert("NextToken".into(), json!(next));
+        Ok(Json(Value::Object(out)))
+    }
+}
+
 async fn list_queues(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     _signed: Signed,
 ) -> Reply {
-    let instance = instance(&app, &label(path)?)?;
-    let params = query_params(query);
-    let (max, token) = list_paging(&params)?;
-    let types = param_values(&params, "queueTypes");
+    let call = ListCall::read(&app, path, query)?;
+    let (instance, arns) = (call.instance, &call.arns);
+    let types = param_values(&call.params, "queueTypes");
     if let Some(bad) = types.iter().find(|t| !["STANDARD", "AGENT"].contains(t)) {
         return Err(ApiError::invalid_parameter(format!(
             "1 validation error detected: Value '{bad}' at 'queueTypes' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, AGENT]"
         )));
     }
     let wants = |t: &str| types.is_empty() || types.contains(&t);
-    let arns = Arns::of(&app, instance);
     let mut queues = Vec::new();
     if wants("STANDARD") {
         queues.extend(instance.queues.iter().map(|q| {
@@ -188,8 +223,7 @@ async fn list_queues(
             json!({"Id": id, "Arn": arns.queue(&id), "Name": u.username, "QueueType": "AGENT"})
         }));
     }
-    let (list, next) = page(queues, max, token.as_deref())?;
-    Ok(Json(json!({ "QueueSummaryList": list, "NextToken": next })))
+    call.answer("QueueSummaryList", queues)
 }
 
 async fn list_users(
@@ -198,17 +232,15 @@ async fn list_users(
     RawQuery(query): RawQuery,
     _signed: Signed,
 ) -> Reply {
-    let instance = instance(&app, &label(path)?)?;
-    let (max, token) = list_paging(&query_params(query))?;
-    let arns = Arns::of(&app, instance);
-    let mut users: Vec<&User> = instance.users.iter().collect();
+    let call = ListCall::read(&app, path, query)?;
+    let arns = &call.arns;
+    let mut users: Vec<&User> = call.instance.users.iter().collect();
     users.sort_by(|a, b| a.username.cmp(&b.username));
     let users = users
         .into_iter()
         .map(|u| json!({"Id": u.id, "Arn": arns.user(&u.id), "Username": u.username}))
         .collect();
-    let (list, next) = page(users, max, token.as_deref())?;
-    Ok(Json(json!({ "UserSummaryList": list, "NextToken": next })))
+    call.answer("UserSummaryList", users)
 }
 
 /// Every status of an instance: (id, name, type).
@@ -238,20 +270,15 @@ async fn list_agent_statuses(
     RawQuery(query): RawQuery,
     _signed: Signed,
 ) -> Reply {
-    let instance = instance(&app, &label(path)?)?;
-    let params = query_params(query);
-    let (max, token) = list_paging(&params)?;
-    let types = param_values(&params, "AgentStatusTypes");
-    let arns = Arns::of(&app, instance);
-    let list = statuses(instance)
+    let call = ListCall::read(&app, path, query)?;
+    let types = param_values(&call.params, "AgentStatusTypes");
+    let arns = &call.arns;
+    let list = statuses(call.instance)
         .into_iter()
         .filter(|(_, _, t)| types.is_empty() || types.contains(t))
         .map(|(id, name, t)| json!({"Id": id, "Arn": arns.status(&id), "Name": name, "Type": t}))
         .collect();
-    let (list, next) = page(list, max, token.as_deref())?;
-    Ok(Json(
-        json!({ "AgentStatusSummaryList": list, "NextToken": next }),
-    ))
+    call.answer("AgentStatusSummaryList", list)
 }
 
 // ---- PutUserStatus -------------------------------------------------------------------------------

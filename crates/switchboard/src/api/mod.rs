@@ -94,7 +94,7 @@ pub(crate) async fn run_to_completion(
 
 /// Any request no handler took: an operation of the models this server does not implement
 /// (501), or nothing the models know (404). Never an HTML page.
-async fn unknown_route(request: Request) -> Response {
+pub(crate) async fn unknown_route(request: Request) -> Response {
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
     match model_operation(&method, &path) {

@@ -19,13 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use hmac::{Hmac, Mac};
-use serde_json::{json, Map};
 use sha2::Sha256;
 
 use crate::awsproto::json::Input;
 use crate::awsproto::ApiError;
 use crate::chat::service::StartChat;
-use crate::chat::ChatError;
 use crate::config::Widget;
 use crate::server::AppState;
 
@@ -209,19 +207,8 @@ async fn start(
             ..StartChat::default()
         })
         .await
-        .map_err(|e| match e {
-            ChatError::LimitExceeded(m) => ApiError::limit_exceeded(m),
-            ChatError::Invalid(m) => ApiError::invalid_request(m),
-            other => {
-                tracing::error!(error = %other, "widget chat failed to start");
-                ApiError::internal_service()
-            }
-        })?;
-    let mut out = Map::new();
-    out.insert("ContactId".into(), json!(started.contact_id));
-    out.insert("ParticipantId".into(), json!(started.participant_id));
-    out.insert("ParticipantToken".into(), json!(started.participant_token));
-    Ok(serde_json::Value::Object(out))
+        .map_err(super::connect::connect_error)?;
+    Ok(super::connect::started_chat_output(started))
 }
 
 /// Whether `signature` is the hex HMAC-SHA256 of `customer_id` under `secret` (checked in
