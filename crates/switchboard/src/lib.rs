@@ -12,7 +12,9 @@
 //! - [`clock`]: time, injectable for tests.
 //! - [`config`] and [`demo`]: configuration, and the ready-made demo configuration.
 //! - [`agent`], [`routing`]: agents (sign-in, sockets) and routing chats to them.
+//! - [`streaming`]: real-time streaming of items to SNS topics and webhooks, through an outbox.
 //! - [`web`]: the agent workspace page.
+//! - [`observability`]: Prometheus metrics.
 //! - [`server`]: wiring, serving and graceful shutdown.
 //!
 //! A request's path: `server::app` routes it to a handler in `api`, which validates the body
@@ -29,7 +31,9 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod observability;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod streaming;
 pub mod web;

@@ -20,6 +20,7 @@ use crate::agent::auth::AgentAuth;
 use crate::agent::hub::AgentHub;
 use crate::awsproto::sigv4::{SecretKey, UriRules, Verifier};
 use crate::bus::LocalBus;
+use crate::chat::service::Ports;
 use crate::chat::tokens::Tokens;
 use crate::chat::ChatService;
 use crate::clock::{SharedClock, SystemClock};
@@ -28,7 +29,8 @@ use crate::gateway::SocketRegistry;
 use crate::routing::{effects, Router as RoutingRouter};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
-use crate::{api, gateway};
+use crate::streaming::Dispatcher;
+use crate::{api, gateway, observability};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -54,6 +56,7 @@ pub fn app(state: AppState) -> Router {
     api::router(state.clone())
         .merge(gateway::routes().with_state(state.clone()))
         .merge(crate::web::routes().with_state(state.clone()))
+        .merge(observability::routes().with_state(state.clone()))
         .merge(
             // Outside the APIs' CORS layer: a widget answers only its own allowed origins.
             api::widget::routes()
@@ -104,6 +107,7 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        observability::prometheus();
         let config = Arc::new(config);
         let clock: SharedClock = Arc::new(SystemClock);
         let path = config
@@ -126,13 +130,28 @@ impl Server {
             Arc::new(RoutingRouter::start(&config, store.clone(), clock.clone(), routed).await?);
         let tokens = Tokens::new(secret);
         let agent_auth = Arc::new(AgentAuth::load(tokens.clone(), store.clone()).await?);
-        let chat = Arc::new(ChatService::new(
-            config.clone(),
-            store.clone(),
+        let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let streaming = Arc::new(
+            Dispatcher::start(
+                store.clone(),
+                config.clone(),
+                clock.clone(),
+                shutdown.clone(),
+                tasks.clone(),
+            )
+            .await?,
+        );
+        let ports = Ports {
+            store: store.clone(),
             bus,
             clock,
+            routing: router.clone(),
+            streams: streaming,
+        };
+        let chat = Arc::new(ChatService::new(
+            config.clone(),
+            ports,
             tokens,
-            router.clone(),
             websocket_base,
         ));
         let agents = Arc::new(AgentHub::default());
@@ -161,8 +180,8 @@ impl Server {
             config,
             chat,
             verifier,
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            shutdown,
+            tasks,
             store_healthy: Arc::new(AtomicBool::new(true)),
         };
         Ok(Self {

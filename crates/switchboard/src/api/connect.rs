@@ -31,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/contact/attributes", post(update_contact_attributes))
         .route("/contact/create-participant", post(create_participant))
+        .route("/contact/start-streaming", post(start_contact_streaming))
+        .route("/contact/stop-streaming", post(stop_contact_streaming))
 }
 
 type Reply = Result<Json<Value>, ApiError>;
@@ -151,11 +153,6 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
         None => None,
     };
     i.finish()?;
-    if streaming.is_some() {
-        return Err(ApiError::invalid_request(
-            "ChatStreamingConfiguration is not available on this server yet",
-        ));
-    }
 
     let started = app
         .chat
@@ -175,6 +172,7 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
             disconnect_on_customer_exit: disconnect_on_exit,
             participant_configuration: participant_configuration.flatten(),
             connection_types: connection_types.unwrap_or_default(),
+            streaming_endpoint: streaming.flatten(),
         })
         .await
         .map_err(connect_error)?;
@@ -462,4 +460,43 @@ async fn create_participant(State(app): State<AppState>, signed: Signed) -> Repl
         },
         "ParticipantId": participant.id,
     })))
+}
+
+async fn start_contact_streaming(State(app): State<AppState>, signed: Signed) -> Reply {
+    let mut i = parse(&signed.body)?;
+    let instance_id = i.required_string("InstanceId", 1, 100);
+    let contact_id = i.required_string("ContactId", 1, 256);
+    let endpoint = i.required_object("ChatStreamingConfiguration", |s| {
+        s.required_string("StreamingEndpointArn", 1, 350)
+    });
+    let client_token = i.required_string("ClientToken", 0, 500);
+    i.finish()?;
+    let streaming_id = app
+        .chat
+        .start_streaming(
+            &instance_id.unwrap_or_default(),
+            &contact_id.unwrap_or_default(),
+            &endpoint.flatten().unwrap_or_default(),
+            client_token.filter(|t| !t.is_empty()),
+        )
+        .await
+        .map_err(connect_error)?;
+    Ok(Json(json!({ "StreamingId": streaming_id })))
+}
+
+async fn stop_contact_streaming(State(app): State<AppState>, signed: Signed) -> Reply {
+    let mut i = parse(&signed.body)?;
+    let instance_id = i.required_string("InstanceId", 1, 100);
+    let contact_id = i.required_string("ContactId", 1, 256);
+    let streaming_id = i.required_string("StreamingId", 1, 100);
+    i.finish()?;
+    app.chat
+        .stop_streaming(
+            &instance_id.unwrap_or_default(),
+            &contact_id.unwrap_or_default(),
+            &streaming_id.unwrap_or_default(),
+        )
+        .await
+        .map_err(connect_error)?;
+    Ok(Json(json!({})))
 }

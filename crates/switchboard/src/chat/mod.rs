@@ -53,8 +53,37 @@ impl From<StoreError> for ChatError {
             StoreError::AttributesTooLarge(max) => {
                 ChatError::Invalid(format!("Contact attributes may total at most {max} bytes"))
             }
+            StoreError::StreamLimit(active) => ChatError::LimitExceeded(format!(
+                "A contact may stream to at most {active} endpoints at once; stop one first"
+            )),
+            StoreError::StreamConflict(why) => ChatError::Invalid(why),
+            StoreError::StreamNotFound => {
+                ChatError::NotFound("StreamingId not found for this contact".into())
+            }
             StoreError::Backend(why) => ChatError::Internal(why),
         }
+    }
+}
+
+/// Where committed items meet streaming ([`crate::streaming`] plugs in here; [`NoStreaming`]
+/// for tests of the chat alone).
+pub trait StreamHook: Send + Sync + 'static {
+    /// A stream was started: it gets a worker that publishes its outbox.
+    fn started(&self, stream: &model::Stream);
+    /// Items of the contact were committed: its streams may have rows to publish.
+    fn written(&self, contact_id: &str);
+    /// Whether the contact may have active streams: then events the transcript does not keep
+    /// (typing) are put into the outbox too.
+    fn streams(&self, contact_id: &str) -> bool;
+}
+
+pub struct NoStreaming;
+
+impl StreamHook for NoStreaming {
+    fn started(&self, _stream: &model::Stream) {}
+    fn written(&self, _contact_id: &str) {}
+    fn streams(&self, _contact_id: &str) -> bool {
+        false
     }
 }
 

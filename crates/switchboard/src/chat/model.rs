@@ -260,3 +260,60 @@ pub enum ReceiptKind {
     Delivered,
     Read,
 }
+
+/// The MESSAGEMETADATA event that tells a chat about a new receipt.
+pub fn receipt_event_fields(
+    event_id: &str,
+    at: OffsetDateTime,
+    message_id: &str,
+    receipt: &Receipt,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("AbsoluteTime".into(), json!(format_instant(at)));
+    m.insert("ContentType".into(), json!(MESSAGE_METADATA));
+    m.insert("Id".into(), json!(event_id));
+    m.insert("Type".into(), json!("MESSAGEMETADATA"));
+    m.insert(
+        "MessageMetadata".into(),
+        json!({"MessageId": message_id, "Receipts": [receipt.to_wire()]}),
+    );
+    m
+}
+
+/// An item's fields as they leave the server (socket frames and streamed messages), naming the
+/// chat's contacts: ChatJS routes items to sessions by them, stream consumers to conversations.
+pub fn with_contact_ids(
+    mut fields: Map<String, Value>,
+    initial_contact_id: &str,
+    contact_id: &str,
+) -> Map<String, Value> {
+    fields.insert("InitialContactId".into(), json!(initial_contact_id));
+    fields.insert("ContactId".into(), json!(contact_id));
+    fields
+}
+
+/// A streaming endpoint of a contact (StartContactStreaming, or ChatStreamingConfiguration on
+/// StartChatContact).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stream {
+    /// The StreamingId.
+    pub id: String,
+    pub contact_id: String,
+    pub instance_id: String,
+    pub endpoint_arn: String,
+    pub started_at: OffsetDateTime,
+    /// Set when StopContactStreaming stopped it or the chat ended: nothing more is added to its
+    /// outbox, and it finishes once the outbox is drained.
+    pub stopped_at: Option<OffsetDateTime>,
+}
+
+/// One streamed item waiting for its endpoint, in the stream's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Position in the stream's order.
+    pub id: i64,
+    pub stream_id: String,
+    pub item_id: String,
+    /// The item JSON, published as the message body.
+    pub message: String,
+}

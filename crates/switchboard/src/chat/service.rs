@@ -8,11 +8,13 @@ use time::{Duration, OffsetDateTime};
 
 use super::model::*;
 use super::tokens::{Claims, TokenKind, Tokens};
-use super::{ChatError, RoutingHook};
+use super::{ChatError, RoutingHook, StreamHook};
 use crate::bus::{Bus, Closing, Delivery};
 use crate::clock::{format_instant, SharedClock};
 use crate::config::Config;
-use crate::store::{Departure, NewContact, NewParticipant, NewReceipt, Store};
+use crate::store::{
+    Departure, NewContact, NewParticipant, NewReceipt, NewStream, Store, StoreError,
+};
 
 /// A WebSocket URL must be opened within this time (Amazon: 100 seconds). Connection tokens
 /// live `limits.connection_token_seconds`.
@@ -30,6 +32,7 @@ pub struct ChatService {
     clock: SharedClock,
     tokens: Tokens,
     routing: Arc<dyn RoutingHook>,
+    streams: Arc<dyn StreamHook>,
     /// `ws://HOST:PORT` or `wss://...`: where WebSocket URLs point.
     websocket_base: String,
     /// Participants on open chats, by participant id: spares every participant call two reads.
@@ -37,6 +40,15 @@ pub struct ChatService {
     /// Answers to recent typing events by ClientToken (typing is not stored, retries still
     /// deserve the same answer).
     recent_typing: RecentAnswers,
+}
+
+/// What the chat service depends on (see [`crate::chat`]).
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub clock: SharedClock,
+    pub routing: Arc<dyn RoutingHook>,
+    pub streams: Arc<dyn StreamHook>,
 }
 
 /// StartChatContact after shape validation.
@@ -57,6 +69,8 @@ pub struct StartChat {
     pub disconnect_on_customer_exit: Option<Vec<String>>,
     pub participant_configuration: Option<Value>,
     pub connection_types: Vec<String>,
+    /// ChatStreamingConfiguration's StreamingEndpointArn.
+    pub streaming_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,22 +97,15 @@ pub struct Session {
 }
 
 impl ChatService {
-    pub fn new(
-        config: Arc<Config>,
-        store: Arc<dyn Store>,
-        bus: Arc<dyn Bus>,
-        clock: SharedClock,
-        tokens: Tokens,
-        routing: Arc<dyn RoutingHook>,
-        websocket_base: String,
-    ) -> Self {
+    pub fn new(config: Arc<Config>, ports: Ports, tokens: Tokens, websocket_base: String) -> Self {
         Self {
             config,
-            store,
-            bus,
-            clock,
+            store: ports.store,
+            bus: ports.bus,
+            clock: ports.clock,
             tokens,
-            routing,
+            routing: ports.routing,
+            streams: ports.streams,
             websocket_base,
             recent_typing: RecentAnswers::default(),
             sessions: SessionCache::default(),
@@ -182,6 +189,9 @@ impl ChatService {
             check_message(content_type, content, &supported)?;
         }
         check_attributes(&req.attributes)?;
+        if let Some(arn) = &req.streaming_endpoint {
+            crate::streaming::endpoint::parse(arn, &self.config).map_err(ChatError::Invalid)?;
+        }
 
         let mut continued_from = None;
         if let Some(source) = &req.persistent_chat_source {
@@ -248,6 +258,17 @@ impl ChatService {
                 sender: Some(sender),
             });
         }
+        let stream = req.streaming_endpoint.as_ref().map(|arn| NewStream {
+            stream: Stream {
+                id: new_id(),
+                contact_id: contact_id.clone(),
+                instance_id: instance_id.clone(),
+                endpoint_arn: arn.clone(),
+                started_at: now,
+                stopped_at: None,
+            },
+            client_token: None,
+        });
         self.routing.admit(&contact).await?;
         let admitted = contact.clone();
         let created = self
@@ -257,11 +278,15 @@ impl ChatService {
                 customer,
                 items,
                 client_token: req.client_token.clone(),
+                stream: stream.clone(),
             })
             .await;
         let new = created.as_ref().is_ok_and(|c| !c.existing);
         self.routing.admitted(&admitted, new);
         let created = created?;
+        if let (Some(stream), true) = (&stream, new) {
+            self.streams.started(&stream.stream);
+        }
         self.publish_items(&created.contact, &created.items);
         if new {
             tracing::info!(contact_id = %created.contact.id, instance_id = %instance_id, "chat started");
@@ -293,6 +318,60 @@ impl ChatService {
             continued_from,
             connection,
         })
+    }
+
+    /// StartContactStreaming: returns the StreamingId.
+    pub async fn start_streaming(
+        &self,
+        instance: &str,
+        contact_id: &str,
+        endpoint_arn: &str,
+        client_token: Option<String>,
+    ) -> Result<String, ChatError> {
+        let contact = self.contact(instance, contact_id).await?;
+        crate::streaming::endpoint::parse(endpoint_arn, &self.config)
+            .map_err(ChatError::Invalid)?;
+        let started = self
+            .store
+            .start_stream(NewStream {
+                stream: Stream {
+                    id: new_id(),
+                    contact_id: contact.id.clone(),
+                    instance_id: contact.instance_id.clone(),
+                    endpoint_arn: endpoint_arn.to_string(),
+                    started_at: self.now(),
+                    stopped_at: None,
+                },
+                client_token,
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::ContactEnded => {
+                    ChatError::Invalid(format!("Contact {contact_id} has ended"))
+                }
+                other => other.into(),
+            })?;
+        if !started.existing {
+            tracing::info!(contact_id = %contact.id, stream_id = %started.stream.id, endpoint = %endpoint_arn, "streaming started");
+            self.streams.started(&started.stream);
+            self.streams.written(&contact.id);
+        }
+        Ok(started.stream.id)
+    }
+
+    /// StopContactStreaming: the endpoint gets what was committed before, and nothing after.
+    pub async fn stop_streaming(
+        &self,
+        instance: &str,
+        contact_id: &str,
+        streaming_id: &str,
+    ) -> Result<(), ChatError> {
+        let contact = self.contact(instance, contact_id).await?;
+        let stream = self.store.stop_stream(&contact.id, streaming_id).await?;
+        tracing::info!(contact_id = %contact.id, stream_id = %stream.id, "streaming stopped");
+        // Its worker finishes once it has published what the stream owed.
+        self.streams.written(&contact.id);
+        Ok(())
     }
 
     pub async fn stop_contact(
@@ -600,6 +679,12 @@ impl ChatService {
                 fields.insert("ParticipantId".into(), json!(p.id));
                 fields.insert("DisplayName".into(), json!(p.display_name));
                 fields.insert("ParticipantRole".into(), json!(p.role.as_str()));
+                if self.streams.streams(&session.contact.id) {
+                    // Acknowledged typing reaches the streams, even though it is not kept.
+                    self.store
+                        .stream_event(&session.contact.id, &id, fields.clone())
+                        .await?;
+                }
                 self.publish_ephemeral(&session.contact, fields);
                 Ok((id, at))
             }
@@ -622,14 +707,11 @@ impl ChatService {
                     })
                     .await?;
                 if !recorded.existing {
-                    let mut fields = serde_json::Map::new();
-                    fields.insert("AbsoluteTime".into(), json!(format_instant(recorded.at)));
-                    fields.insert("ContentType".into(), json!(MESSAGE_METADATA));
-                    fields.insert("Id".into(), json!(recorded.event_id));
-                    fields.insert("Type".into(), json!("MESSAGEMETADATA"));
-                    fields.insert(
-                        "MessageMetadata".into(),
-                        json!({"MessageId": message_id, "Receipts": [recorded.receipt.to_wire()]}),
+                    let fields = receipt_event_fields(
+                        &recorded.event_id,
+                        recorded.at,
+                        &message_id,
+                        &recorded.receipt,
                     );
                     self.publish_ephemeral(&session.contact, fields);
                 }
@@ -792,6 +874,9 @@ impl ChatService {
                 closing,
             });
         }
+        if !items.is_empty() {
+            self.streams.written(&contact.id);
+        }
     }
 
     fn publish_ephemeral(&self, contact: &Contact, fields: serde_json::Map<String, Value>) {
@@ -801,6 +886,7 @@ impl ChatService {
             frame: socket_frame(contact, fields).into(),
             closing: None,
         });
+        self.streams.written(&contact.id);
     }
 
     /// The frame that carries a stored item to a socket.
@@ -811,9 +897,8 @@ impl ChatService {
 
 /// An item's fields as a socket frame: socket copies also name the chat's contacts, which ChatJS
 /// uses to route them to the right session.
-fn socket_frame(contact: &Contact, mut fields: serde_json::Map<String, Value>) -> String {
-    fields.insert("InitialContactId".into(), json!(contact.initial_contact_id));
-    fields.insert("ContactId".into(), json!(contact.id));
+fn socket_frame(contact: &Contact, fields: serde_json::Map<String, Value>) -> String {
+    let fields = with_contact_ids(fields, &contact.initial_contact_id, &contact.id);
     chat_frame(&Value::Object(fields))
 }
 

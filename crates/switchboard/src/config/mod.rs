@@ -8,10 +8,12 @@ use std::path::Path;
 use serde::Deserialize;
 
 mod agents;
+mod streaming;
 mod widgets;
 pub use agents::{
     derived_id, AgentStatus, ProfileQueue, Routing, RoutingProfile, User, BUILT_IN_STATUSES,
 };
+pub use streaming::{Sns, Streaming, Webhook};
 pub use widgets::Widget;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +41,9 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub routing: Routing,
+    /// Where chats can stream to, and how deliveries are retried.
+    #[serde(default)]
+    pub streaming: Streaming,
     /// Addresses of reverse proxies in front of the server: for requests from them the client's
     /// address is taken from `X-Forwarded-For` (for per-address limits).
     #[serde(default)]
@@ -286,6 +291,7 @@ impl Config {
             instance.validate_widgets(&at, &mut widget_ids)?;
         }
         self.routing.validate()?;
+        self.streaming.validate()?;
         let limits = &self.limits;
         if !(1..=100).contains(&limits.sockets_per_participant) {
             return bad("limits.sockets_per_participant", "must be 1 to 100".into());

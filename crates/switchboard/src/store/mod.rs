@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::chat::model::{Contact, Item, NewItem, Participant, Receipt, ReceiptKind};
+use crate::chat::model::{
+    Contact, Item, NewItem, OutboxEntry, Participant, Receipt, ReceiptKind, Stream,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +32,13 @@ pub enum StoreError {
     MessageNotFound,
     #[error("contact attributes would exceed {0} bytes")]
     AttributesTooLarge(usize),
+    #[error("the contact already has {0} active streaming endpoints")]
+    StreamLimit(usize),
+    /// The stream conflicts with one the contact has (named in the message).
+    #[error("{0}")]
+    StreamConflict(String),
+    #[error("streaming configuration not found")]
+    StreamNotFound,
     #[error("storage failure: {0}")]
     Backend(String),
 }
@@ -45,6 +54,26 @@ pub struct NewContact {
     pub items: Vec<NewItem>,
     /// StartChatContact's idempotency token, unique per instance.
     pub client_token: Option<String>,
+    /// ChatStreamingConfiguration: a stream started with the contact, so that it carries every
+    /// item of the chat.
+    pub stream: Option<NewStream>,
+}
+
+/// How many streams a contact may have active at once (Amazon Connect's quota).
+pub const MAX_ACTIVE_STREAMS: usize = 2;
+
+#[derive(Debug, Clone)]
+pub struct NewStream {
+    pub stream: Stream,
+    /// StartContactStreaming's idempotency token, unique per contact.
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamStarted {
+    pub stream: Stream,
+    /// True when the client token named a stream started earlier.
+    pub existing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +231,37 @@ pub trait Store: Send + Sync + 'static {
     async fn presences(&self) -> StoreResult<Vec<(String, String, OffsetDateTime)>>;
     /// Every user's last sign-out.
     async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>>;
+
+    // ---- streaming --------------------------------------------------------------------------
+
+    /// Starts a stream on a contact that has not ended. At most [`MAX_ACTIVE_STREAMS`] may be
+    /// active, and not two to the same endpoint. The first stream a contact ever has also carries
+    /// the items written before it, so a stream started right after StartChatContact misses
+    /// nothing.
+    async fn start_stream(&self, new: NewStream) -> StoreResult<StreamStarted>;
+    /// Stops a stream of the contact: nothing more is added to its outbox; what is there is
+    /// still published. Stopping a stopped stream does nothing.
+    async fn stop_stream(&self, contact_id: &str, stream_id: &str) -> StoreResult<Stream>;
+    /// Adds an item that is not kept in the transcript (a typing event) to the outbox of the
+    /// contact's active streams, if it has any.
+    async fn stream_event(
+        &self,
+        contact_id: &str,
+        item_id: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> StoreResult<()>;
+    async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>>;
+    /// Streams that are active or still have items to publish.
+    async fn pending_streams(&self) -> StoreResult<Vec<Stream>>;
+    /// The first `limit` items waiting in a stream's outbox, in order.
+    async fn outbox(&self, stream_id: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+    /// The endpoint accepted the stream's items up to and including `through`.
+    async fn outbox_published(&self, stream_id: &str, through: i64) -> StoreResult<()>;
+    /// The endpoint refused this item for good: it moves to the dead letters.
+    async fn outbox_dead_letter(&self, entry: &OutboxEntry, reason: &str) -> StoreResult<()>;
+    /// Items waiting in all outboxes, and dead letters kept.
+    async fn outbox_counts(&self) -> StoreResult<(i64, i64)>;
+
     /// Finishes pending writes and closes.
     async fn close(&self);
 }

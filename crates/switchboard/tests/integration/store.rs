@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use switchboard::bus::{Bus, LocalBus};
 use switchboard::chat::model::*;
+use switchboard::chat::service::Ports;
 use switchboard::chat::service::StartChat;
 use switchboard::chat::tokens::Tokens;
-use switchboard::chat::{ChatService, WaitInQueue};
+use switchboard::chat::{ChatService, NoStreaming, WaitInQueue};
 use switchboard::clock::{Clock, ManualClock};
 use switchboard::config::Config;
 use switchboard::store::sqlite::SqliteStore;
@@ -72,6 +73,7 @@ fn contact(id: &str, customer: &str, now: OffsetDateTime) -> NewContact {
         },
         items: vec![],
         client_token: Some(format!("token-{id}")),
+        stream: None,
     }
 }
 
@@ -313,11 +315,14 @@ async fn a_chat_ends_by_itself_when_its_duration_runs_out() {
     let bus = Arc::new(LocalBus::new(64));
     let chat = ChatService::new(
         Arc::new(config),
-        store.clone(),
-        bus.clone(),
-        clock.clone(),
+        Ports {
+            store: store.clone(),
+            bus: bus.clone(),
+            clock: clock.clone(),
+            routing: Arc::new(WaitInQueue),
+            streams: Arc::new(NoStreaming),
+        },
         Tokens::new(b"test".to_vec()),
-        Arc::new(WaitInQueue),
         "ws://127.0.0.1:1".into(),
     );
     let started = chat

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use self::writer::{ContactCreation, WriteQueue};
 use super::*;
-use crate::chat::model::{ContactDetails, ItemType, Role, Sender};
+use crate::chat::model::{with_contact_ids, ContactDetails, ItemType, Role, Sender};
 use crate::clock::{from_millis, to_millis, SharedClock};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -131,6 +131,43 @@ fn item_from_row(row: &SqliteRow) -> StoreResult<Item> {
         content: row.get("content"),
         sender,
         absolute_time: from_millis(row.get("absolute_time")),
+    })
+}
+
+fn stream_from_row(row: &SqliteRow) -> Stream {
+    Stream {
+        id: row.get("id"),
+        contact_id: row.get("contact_id"),
+        instance_id: row.get("instance_id"),
+        endpoint_arn: row.get("endpoint_arn"),
+        started_at: from_millis(row.get("started_at")),
+        stopped_at: row.get::<Option<i64>, _>("stopped_at").map(from_millis),
+    }
+}
+
+/// An outbox row, its item rendered as the message the endpoint receives.
+fn outbox_entry_from_row(row: &SqliteRow, stream_id: &str) -> StoreResult<OutboxEntry> {
+    let item_id: String = row.get("outbox_item_id");
+    let fields = match row.get::<Option<String>, _>("outbox_event") {
+        Some(event) => serde_json::from_str(&event)
+            .map_err(|e| StoreError::Backend(format!("outbox event: {e}")))?,
+        None if row.get::<Option<String>, _>("id").is_some() => item_from_row(row)?.wire_fields(),
+        None => {
+            return Err(StoreError::Backend(format!(
+                "outbox names item {item_id}, which is not in the transcript"
+            )))
+        }
+    };
+    let fields = with_contact_ids(
+        fields,
+        row.get("chat_initial_contact_id"),
+        row.get("chat_contact_id"),
+    );
+    Ok(OutboxEntry {
+        id: row.get("outbox_id"),
+        stream_id: stream_id.to_string(),
+        item_id,
+        message: serde_json::Value::Object(fields).to_string(),
     })
 }
 
@@ -492,6 +529,106 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|(user, at)| (user, from_millis(at)))
             .collect())
+    }
+
+    async fn start_stream(&self, new: NewStream) -> StoreResult<StreamStarted> {
+        self.writes
+            .submit(true, move |w, _| writer::start_stream(w, &new))
+            .await
+    }
+
+    async fn stop_stream(&self, contact_id: &str, stream_id: &str) -> StoreResult<Stream> {
+        let (contact_id, stream_id) = (contact_id.to_string(), stream_id.to_string());
+        self.writes
+            .submit(true, move |w, now| {
+                writer::stop_stream(w, &contact_id, &stream_id, now)
+            })
+            .await
+    }
+
+    async fn stream_event(
+        &self,
+        contact_id: &str,
+        item_id: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> StoreResult<()> {
+        let (contact_id, item_id) = (contact_id.to_string(), item_id.to_string());
+        let event = serde_json::Value::Object(fields).to_string();
+        self.writes
+            .submit(true, move |w, _| {
+                writer::stream_event(w, &contact_id, &item_id, &event)
+            })
+            .await
+    }
+
+    async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>> {
+        let row = sqlx::query("SELECT * FROM streams WHERE id = ?1")
+            .bind(stream_id)
+            .fetch_optional(&self.reads)
+            .await
+            .map_err(backend)?;
+        Ok(row.as_ref().map(stream_from_row))
+    }
+
+    async fn pending_streams(&self) -> StoreResult<Vec<Stream>> {
+        let rows = sqlx::query(
+            "SELECT * FROM streams s
+             WHERE s.stopped_at IS NULL
+                OR EXISTS (SELECT 1 FROM stream_outbox o WHERE o.stream_id = s.id)
+             ORDER BY s.started_at, s.id",
+        )
+        .fetch_all(&self.reads)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(stream_from_row).collect())
+    }
+
+    async fn outbox(&self, stream_id: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        let rows = sqlx::query(
+            "SELECT o.id AS outbox_id, o.item_id AS outbox_item_id, o.event AS outbox_event,
+                    c.initial_contact_id AS chat_initial_contact_id, c.id AS chat_contact_id, i.*
+             FROM stream_outbox o
+             JOIN streams s ON s.id = o.stream_id
+             JOIN contacts c ON c.id = s.contact_id
+             LEFT JOIN items i ON o.event IS NULL AND i.id = o.item_id
+             WHERE o.stream_id = ?1
+             ORDER BY o.id LIMIT ?2",
+        )
+        .bind(stream_id)
+        .bind(limit as i64)
+        .fetch_all(&self.reads)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| outbox_entry_from_row(row, stream_id))
+            .collect()
+    }
+
+    async fn outbox_published(&self, stream_id: &str, through: i64) -> StoreResult<()> {
+        let stream_id = stream_id.to_string();
+        self.writes
+            .submit(false, move |w, _| {
+                writer::outbox_published(w, &stream_id, through)
+            })
+            .await
+    }
+
+    async fn outbox_dead_letter(&self, entry: &OutboxEntry, reason: &str) -> StoreResult<()> {
+        let (entry, reason) = (entry.clone(), reason.to_string());
+        self.writes
+            .submit(true, move |w, now| {
+                writer::outbox_dead_letter(w, &entry, &reason, now)
+            })
+            .await
+    }
+
+    async fn outbox_counts(&self) -> StoreResult<(i64, i64)> {
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM stream_outbox), (SELECT COUNT(*) FROM stream_dead_letters)",
+        )
+        .fetch_one(&self.reads)
+        .await
+        .map_err(backend)
     }
 
     async fn close(&self) {

@@ -7,6 +7,9 @@
 //! it keeps each contact's next sequence number and ended flag, and each participant's presence,
 //! in memory: appending a message is then a single INSERT. Running on its own thread with a
 //! synchronous connection costs one thread hand-off per batch rather than one per statement.
+//!
+//! It also keeps, for contacts that stream, their active streams: every item appended to such a
+//! contact is copied into each stream's outbox by the same transaction (see [`crate::streaming`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -16,9 +19,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::super::{StoreError, StoreResult};
 use super::checkpoint::Checkpoints;
-use crate::chat::model::{Item, ItemType, NewItem, Receipt, ReceiptKind};
+use crate::chat::model::{
+    receipt_event_fields, Item, ItemType, NewItem, OutboxEntry, Receipt, ReceiptKind, Stream,
+};
 use crate::clock::{from_millis, to_millis, SharedClock};
-use crate::store::{Departed, Departure, NewContact, NewParticipant, NewReceipt, ReceiptRecorded};
+use crate::store::{
+    Departed, Departure, NewContact, NewParticipant, NewReceipt, NewStream, ReceiptRecorded,
+    StreamStarted, MAX_ACTIVE_STREAMS,
+};
 
 /// How many queued writes one transaction takes at most.
 const MAX_BATCH: usize = 512;
@@ -36,6 +44,8 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
 pub struct Writer {
     conn: Connection,
     cursors: HashMap<String, Cursor>,
+    /// The active streams (ids) of contacts whose cursor says they stream.
+    streams: HashMap<String, Vec<String>>,
     /// Participants known to be on (false) or gone from (true) their contact.
     departed: HashMap<String, bool>,
     /// Contacts whose cursor the current write changed; forgotten if that write is undone.
@@ -48,6 +58,8 @@ struct Cursor {
     last_seq: i64,
     last_at: i64,
     ended: bool,
+    /// Whether the contact has active streams (then listed in `Writer::streams`).
+    streamed: bool,
 }
 
 type WriteFn<T> = Box<dyn FnOnce(&mut Writer, i64) -> StoreResult<T> + Send>;
@@ -146,6 +158,7 @@ fn run_writer(
     let mut writer = Writer {
         conn,
         cursors: HashMap::new(),
+        streams: HashMap::new(),
         departed: HashMap::new(),
         touched: Vec::new(),
     };
@@ -205,12 +218,14 @@ impl Writer {
     fn forget_touched(&mut self) {
         for contact in self.touched.drain(..) {
             self.cursors.remove(&contact);
+            self.streams.remove(&contact);
         }
         self.departed.clear();
     }
 
     fn forget_everything(&mut self) {
         self.cursors.clear();
+        self.streams.clear();
         self.departed.clear();
         self.touched.clear();
     }
@@ -221,7 +236,8 @@ impl Writer {
             let cursor = self
                 .conn
                 .prepare_cached(
-                    "SELECT c.ended_at IS NOT NULL, COALESCE(last.seq, 0), COALESCE(last.absolute_time, 0)
+                    "SELECT c.ended_at IS NOT NULL, COALESCE(last.seq, 0), COALESCE(last.absolute_time, 0),
+                            EXISTS (SELECT 1 FROM streams s WHERE s.contact_id = ?1 AND s.stopped_at IS NULL)
                      FROM contacts c
                      LEFT JOIN (SELECT seq, absolute_time FROM items WHERE contact_id = ?1
                                 ORDER BY seq DESC LIMIT 1) last ON 1
@@ -233,12 +249,16 @@ impl Writer {
                         ended: r.get(0)?,
                         last_seq: r.get(1)?,
                         last_at: r.get(2)?,
+                        streamed: r.get(3)?,
                     })
                 })
                 .optional()
                 .map_err(backend)?
                 .ok_or(StoreError::ContactNotFound)?;
             self.cursors.insert(contact_id.to_string(), cursor);
+            if cursor.streamed {
+                self.load_streams(contact_id)?;
+            }
         }
         Ok(self.cursors.get_mut(contact_id).expect("just loaded"))
     }
@@ -311,7 +331,7 @@ impl Writer {
         cursor.last_seq = seq;
         cursor.last_at = at;
         self.touched.push(contact_id.to_string());
-        Ok(Some(Item {
+        let item = Item {
             contact_id: contact_id.to_string(),
             seq,
             id: item.id,
@@ -320,7 +340,64 @@ impl Writer {
             content: item.content,
             sender: item.sender,
             absolute_time: from_millis(at),
-        }))
+        };
+        if c.streamed {
+            self.enqueue(contact_id, &item.id, None, None)?;
+        }
+        Ok(Some(item))
+    }
+
+    /// Reads the contact's active streams into memory (after its cursor, or a change of them).
+    fn load_streams(&mut self, contact_id: &str) -> StoreResult<()> {
+        let stream_ids = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM streams WHERE contact_id = ?1 AND stopped_at IS NULL
+                 ORDER BY started_at, id",
+            )
+            .map_err(backend)?
+            .query_map([contact_id], |r| r.get::<_, String>(0))
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        if let Some(cursor) = self.cursors.get_mut(contact_id) {
+            cursor.streamed = !stream_ids.is_empty();
+        }
+        if stream_ids.is_empty() {
+            self.streams.remove(contact_id);
+        } else {
+            self.streams.insert(contact_id.to_string(), stream_ids);
+        }
+        self.touched.push(contact_id.to_string());
+        Ok(())
+    }
+
+    /// Puts an item in the outbox of each of the contact's active streams, or of `only` that
+    /// one. `event` holds the fields of an item the transcript does not keep.
+    fn enqueue(
+        &mut self,
+        contact_id: &str,
+        item_id: &str,
+        event: Option<&str>,
+        only: Option<&str>,
+    ) -> StoreResult<()> {
+        let Some(stream_ids) = self.streams.get(contact_id) else {
+            return Ok(());
+        };
+        let mut insert = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO stream_outbox (stream_id, item_id, event) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(backend)?;
+        for stream_id in stream_ids {
+            if only.is_none_or(|only| only == stream_id) {
+                insert
+                    .execute(params![stream_id, item_id, event])
+                    .map_err(backend)?;
+            }
+        }
+        Ok(())
     }
 
     /// Appends an item the server itself produces (no client token, so it always goes in).
@@ -359,7 +436,20 @@ impl Writer {
             .execute(params![now_ms, reason, contact_id])
             .map_err(backend)?;
         let item = self.append_new(contact_id, ended, now_ms)?;
-        self.cursors.get_mut(contact_id).expect("appended").ended = true;
+        let cursor = self.cursors.get_mut(contact_id).expect("appended");
+        cursor.ended = true;
+        if cursor.streamed {
+            // chat.ended went into the outboxes above: the streams finish with it.
+            self.conn
+                .prepare_cached(
+                    "UPDATE streams SET stopped_at = ?1, stop_reason = 'CHAT_ENDED'
+                     WHERE contact_id = ?2 AND stopped_at IS NULL",
+                )
+                .map_err(backend)?
+                .execute(params![now_ms, contact_id])
+                .map_err(backend)?;
+            self.load_streams(contact_id)?;
+        }
         Ok(item)
     }
 }
@@ -422,10 +512,14 @@ pub fn create_contact(
             last_seq: 0,
             last_at: 0,
             ended: false,
+            streamed: false,
         },
     );
     w.touched.push(c.id.clone());
     w.insert_participant(&new.customer, None)?;
+    if let Some(stream) = &new.stream {
+        insert_stream(w, stream)?;
+    }
     let mut items = Vec::with_capacity(new.items.len());
     for item in &new.items {
         items.push(w.append_new(&c.id, item.clone(), now_ms)?);
@@ -580,10 +674,17 @@ pub fn record_receipt(w: &mut Writer, r: &NewReceipt, now_ms: i64) -> StoreResul
             ])
             .map_err(backend)?;
     }
+    let receipt = receipt_of(w, &r.message_id)?;
+    if w.cursor(&r.contact_id)?.streamed {
+        let fields =
+            receipt_event_fields(&r.event_id, from_millis(now_ms), &r.message_id, &receipt);
+        let event = serde_json::Value::Object(fields).to_string();
+        w.enqueue(&r.contact_id, &r.event_id, Some(&event), None)?;
+    }
     Ok(ReceiptRecorded {
         event_id: r.event_id.clone(),
         at: from_millis(now_ms),
-        receipt: receipt_of(w, &r.message_id)?,
+        receipt,
         existing: false,
     })
 }
@@ -741,6 +842,187 @@ pub fn requeue_contact(
         )
         .map_err(backend)?
         .execute(params![queue_id, at_ms, contact_id])
+        .map_err(backend)?;
+    Ok(())
+}
+
+// ---- streaming ----------------------------------------------------------------------------------
+
+fn stream_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stream> {
+    Ok(Stream {
+        id: r.get("id")?,
+        contact_id: r.get("contact_id")?,
+        instance_id: r.get("instance_id")?,
+        endpoint_arn: r.get("endpoint_arn")?,
+        started_at: from_millis(r.get("started_at")?),
+        stopped_at: r.get::<_, Option<i64>>("stopped_at")?.map(from_millis),
+    })
+}
+
+const STREAM_COLUMNS: &str = "id, contact_id, instance_id, endpoint_arn, started_at, stopped_at";
+
+fn insert_stream(w: &mut Writer, new: &NewStream) -> StoreResult<()> {
+    let s = &new.stream;
+    w.conn
+        .prepare_cached(
+            "INSERT INTO streams (id, contact_id, instance_id, endpoint_arn, client_token, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(backend)?
+        .execute(params![
+            s.id,
+            s.contact_id,
+            s.instance_id,
+            s.endpoint_arn,
+            new.client_token,
+            to_millis(s.started_at)
+        ])
+        .map_err(backend)?;
+    w.load_streams(&s.contact_id)
+}
+
+pub fn start_stream(w: &mut Writer, new: &NewStream) -> StoreResult<StreamStarted> {
+    let contact_id = &new.stream.contact_id;
+    if let Some(token) = &new.client_token {
+        let earlier = w
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {STREAM_COLUMNS} FROM streams WHERE contact_id = ?1 AND client_token = ?2"
+            ))
+            .map_err(backend)?
+            .query_row(params![contact_id, token], stream_from_row)
+            .optional()
+            .map_err(backend)?;
+        if let Some(stream) = earlier {
+            if stream.endpoint_arn != new.stream.endpoint_arn {
+                return Err(StoreError::StreamConflict(format!(
+                    "ClientToken was already used to stream this contact to {}",
+                    stream.endpoint_arn
+                )));
+            }
+            return Ok(StreamStarted {
+                stream,
+                existing: true,
+            });
+        }
+    }
+    w.open_contact(contact_id)?;
+    let all: Vec<Stream> = w
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {STREAM_COLUMNS} FROM streams WHERE contact_id = ?1"
+        ))
+        .map_err(backend)?
+        .query_map([contact_id], stream_from_row)
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    let active: Vec<&Stream> = all.iter().filter(|s| s.stopped_at.is_none()).collect();
+    if let Some(same) = active
+        .iter()
+        .find(|s| s.endpoint_arn == new.stream.endpoint_arn)
+    {
+        return Err(StoreError::StreamConflict(format!(
+            "The contact already streams to {} (StreamingId {})",
+            same.endpoint_arn, same.id
+        )));
+    }
+    if active.len() >= MAX_ACTIVE_STREAMS {
+        return Err(StoreError::StreamLimit(MAX_ACTIVE_STREAMS));
+    }
+    insert_stream(w, new)?;
+    if all.is_empty() {
+        backfill(w, contact_id, &new.stream.id)?;
+    }
+    Ok(StreamStarted {
+        stream: new.stream.clone(),
+        existing: false,
+    })
+}
+
+/// The first stream of a contact starts with the items already in its transcript.
+fn backfill(w: &mut Writer, contact_id: &str, stream_id: &str) -> StoreResult<()> {
+    w.conn
+        .prepare_cached(
+            "INSERT INTO stream_outbox (stream_id, item_id)
+             SELECT ?1, id FROM items WHERE contact_id = ?2 ORDER BY seq",
+        )
+        .map_err(backend)?
+        .execute(params![stream_id, contact_id])
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub fn stop_stream(
+    w: &mut Writer,
+    contact_id: &str,
+    stream_id: &str,
+    now_ms: i64,
+) -> StoreResult<Stream> {
+    let stream = w
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {STREAM_COLUMNS} FROM streams WHERE id = ?1 AND contact_id = ?2"
+        ))
+        .map_err(backend)?
+        .query_row(params![stream_id, contact_id], stream_from_row)
+        .optional()
+        .map_err(backend)?
+        .ok_or(StoreError::StreamNotFound)?;
+    if stream.stopped_at.is_some() {
+        return Ok(stream);
+    }
+    w.conn
+        .prepare_cached("UPDATE streams SET stopped_at = ?1, stop_reason = 'STOPPED' WHERE id = ?2")
+        .map_err(backend)?
+        .execute(params![now_ms, stream_id])
+        .map_err(backend)?;
+    w.load_streams(contact_id)?;
+    Ok(Stream {
+        stopped_at: Some(from_millis(now_ms)),
+        ..stream
+    })
+}
+
+pub fn stream_event(
+    w: &mut Writer,
+    contact_id: &str,
+    item_id: &str,
+    event: &str,
+) -> StoreResult<()> {
+    if w.cursor(contact_id)?.streamed {
+        w.enqueue(contact_id, item_id, Some(event), None)?;
+    }
+    Ok(())
+}
+
+pub fn outbox_published(w: &mut Writer, stream_id: &str, through: i64) -> StoreResult<()> {
+    w.conn
+        .prepare_cached("DELETE FROM stream_outbox WHERE stream_id = ?1 AND id <= ?2")
+        .map_err(backend)?
+        .execute(params![stream_id, through])
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub fn outbox_dead_letter(
+    w: &mut Writer,
+    entry: &OutboxEntry,
+    reason: &str,
+    now_ms: i64,
+) -> StoreResult<()> {
+    w.conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO stream_dead_letters (outbox_id, stream_id, item_id, message, failed_at, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(backend)?
+        .execute(params![entry.id, entry.stream_id, entry.item_id, entry.message, now_ms, reason])
+        .map_err(backend)?;
+    w.conn
+        .prepare_cached("DELETE FROM stream_outbox WHERE id = ?1")
+        .map_err(backend)?
+        .execute([entry.id])
         .map_err(backend)?;
     Ok(())
 }

@@ -1,0 +1,398 @@
+//! The workers that drain stream outboxes: one per stream, started when the stream starts (or,
+//! after a restart, for every stream with rows left), woken when its contact has new items, and
+//! finished once the stream is stopped and its outbox is empty.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{Notify, OnceCell};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::endpoint::{self, Endpoint};
+use super::message;
+use super::sns::SnsPublisher;
+use super::webhook::{Notification, WebhookPublisher};
+use super::Failure;
+use crate::chat::model::{OutboxEntry, Stream};
+use crate::chat::StreamHook;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::Store;
+
+/// How many outbox rows a worker reads at once.
+const BATCH: usize = 64;
+
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    clock: SharedClock,
+    sns: OnceCell<SnsPublisher>,
+    webhooks: WebhookPublisher,
+    workers: Mutex<Workers>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+#[derive(Default)]
+struct Workers {
+    /// The wake-up of each stream's worker, by stream id.
+    wakes: HashMap<String, Arc<Notify>>,
+    /// Streams with a worker, by contact id.
+    by_contact: HashMap<String, Vec<String>>,
+}
+
+impl Dispatcher {
+    /// Starts a worker for every stream that is active or has items left to publish.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        clock: SharedClock,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> anyhow::Result<Self> {
+        let webhooks = WebhookPublisher::new(&config.streaming.webhooks)?;
+        let dispatcher = Self {
+            inner: Arc::new(Inner {
+                store: store.clone(),
+                config,
+                clock,
+                sns: OnceCell::new(),
+                webhooks,
+                workers: Mutex::new(Workers::default()),
+                shutdown,
+                tasks,
+            }),
+        };
+        let pending = store.pending_streams().await?;
+        if !pending.is_empty() {
+            tracing::info!(streams = pending.len(), "resuming streams");
+        }
+        for stream in &pending {
+            dispatcher.watch(stream);
+        }
+        Ok(dispatcher)
+    }
+
+    /// Makes sure the stream has a worker, and wakes it.
+    fn watch(&self, stream: &Stream) {
+        let mut workers = self.inner.workers.lock().expect("streaming lock");
+        if let Some(wake) = workers.wakes.get(&stream.id) {
+            wake.notify_one();
+            return;
+        }
+        let wake = Arc::new(Notify::new());
+        workers.wakes.insert(stream.id.clone(), wake.clone());
+        workers
+            .by_contact
+            .entry(stream.contact_id.clone())
+            .or_default()
+            .push(stream.id.clone());
+        metrics::gauge!("switchboard_streams_active").increment(1.0);
+        let worker = Worker::new(self.inner.clone(), stream.clone(), wake);
+        self.inner.tasks.spawn(worker.run());
+    }
+}
+
+impl StreamHook for Dispatcher {
+    fn started(&self, stream: &Stream) {
+        self.watch(stream);
+    }
+
+    fn written(&self, contact_id: &str) {
+        let workers = self.inner.workers.lock().expect("streaming lock");
+        for stream_id in workers.by_contact.get(contact_id).into_iter().flatten() {
+            if let Some(wake) = workers.wakes.get(stream_id) {
+                wake.notify_one();
+            }
+        }
+    }
+
+    fn streams(&self, contact_id: &str) -> bool {
+        let workers = self.inner.workers.lock().expect("streaming lock");
+        workers.by_contact.contains_key(contact_id)
+    }
+}
+
+impl Inner {
+    fn finished(&self, stream: &Stream) {
+        let mut workers = self.workers.lock().expect("streaming lock");
+        workers.wakes.remove(&stream.id);
+        if let Some(ids) = workers.by_contact.get_mut(&stream.contact_id) {
+            ids.retain(|id| id != &stream.id);
+            if ids.is_empty() {
+                workers.by_contact.remove(&stream.contact_id);
+            }
+        }
+        metrics::gauge!("switchboard_streams_active").decrement(1.0);
+    }
+
+    async fn sns(&self) -> &SnsPublisher {
+        self.sns
+            .get_or_init(|| SnsPublisher::new(&self.config.streaming.sns, &self.config.region))
+            .await
+    }
+}
+
+/// What became of one outbox row.
+enum Outcome {
+    Published,
+    DeadLettered,
+    ShuttingDown,
+}
+
+/// Drains one stream's outbox, in order.
+struct Worker {
+    inner: Arc<Inner>,
+    stream: Stream,
+    /// The stream's endpoint, or why its ARN no longer fits the configuration (a webhook
+    /// removed since the stream started): then deliveries fail and wait for it to come back.
+    endpoint: Result<Endpoint, String>,
+    wake: Arc<Notify>,
+    /// Whether the endpoint is failing now (logged when it starts and when it ends).
+    failing: bool,
+    /// The last row published and not yet deleted from the outbox.
+    unacknowledged: Option<i64>,
+}
+
+impl Worker {
+    fn new(inner: Arc<Inner>, stream: Stream, wake: Arc<Notify>) -> Self {
+        let endpoint = endpoint::parse(&stream.endpoint_arn, &inner.config);
+        Self {
+            inner,
+            stream,
+            endpoint,
+            wake,
+            failing: false,
+            unacknowledged: None,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        self.endpoint.as_ref().map_or("invalid", Endpoint::kind)
+    }
+
+    async fn run(mut self) {
+        let store = self.inner.store.clone();
+        let mut store_failures = 0;
+        loop {
+            if self.inner.shutdown.is_cancelled() {
+                return;
+            }
+            let batch = match store.outbox(&self.stream.id, BATCH).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(stream_id = %self.stream.id, error = %e, "reading the stream outbox failed");
+                    store_failures += 1;
+                    if !self.pause(store_failures).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            store_failures = 0;
+            if batch.is_empty() {
+                if self.is_done().await {
+                    tracing::info!(stream_id = %self.stream.id, contact_id = %self.stream.contact_id, "stream finished");
+                    self.inner.finished(&self.stream);
+                    return;
+                }
+                tokio::select! {
+                    _ = self.wake.notified() => continue,
+                    _ = self.inner.shutdown.cancelled() => return,
+                }
+            }
+            for entry in &batch {
+                match self.deliver(entry).await {
+                    Outcome::Published => self.unacknowledged = Some(entry.id),
+                    Outcome::DeadLettered => {}
+                    Outcome::ShuttingDown => {
+                        self.acknowledge().await;
+                        return;
+                    }
+                }
+            }
+            if !self.acknowledge().await {
+                return;
+            }
+        }
+    }
+
+    /// Whether the stream was stopped (or the chat ended) and everything it owed is published.
+    async fn is_done(&self) -> bool {
+        let store = &self.inner.store;
+        match store.stream(&self.stream.id).await {
+            Ok(Some(stream)) if stream.stopped_at.is_none() => false,
+            // Stopped: rows committed before the stop are visible now, so one more look
+            // settles whether any are left.
+            Ok(_) => store
+                .outbox(&self.stream.id, 1)
+                .await
+                .is_ok_and(|rows| rows.is_empty()),
+            Err(_) => false,
+        }
+    }
+
+    /// Publishes one row, retrying while that may help. Returns once it is published or dead
+    /// lettered, or the server shuts down.
+    async fn deliver(&mut self, entry: &OutboxEntry) -> Outcome {
+        let kind = self.kind();
+        let mut attempt: u32 = 0;
+        loop {
+            match self.publish(entry).await {
+                Ok(()) => {
+                    metrics::counter!("switchboard_stream_published_total", "endpoint" => kind)
+                        .increment(1);
+                    if self.failing {
+                        self.failing = false;
+                        metrics::gauge!("switchboard_streams_failing").decrement(1.0);
+                        tracing::info!(stream_id = %self.stream.id, endpoint = %self.stream.endpoint_arn, attempts = attempt + 1, "stream endpoint recovered");
+                    }
+                    return Outcome::Published;
+                }
+                Err(Failure::Permanent(why)) => {
+                    tracing::warn!(stream_id = %self.stream.id, endpoint = %self.stream.endpoint_arn, item_id = %entry.item_id, reason = %why, "endpoint refused an item for good; kept as a dead letter");
+                    metrics::counter!("switchboard_stream_dead_letters_total", "endpoint" => kind)
+                        .increment(1);
+                    return self.dead_letter(entry, &why).await;
+                }
+                Err(Failure::Transient(why)) => {
+                    if !self.failing {
+                        self.failing = true;
+                        metrics::gauge!("switchboard_streams_failing").increment(1.0);
+                        tracing::warn!(stream_id = %self.stream.id, endpoint = %self.stream.endpoint_arn, reason = %why, "stream endpoint failing; retrying with backoff");
+                        // What went through before this item need not be sent again.
+                        self.acknowledge().await;
+                    }
+                    metrics::counter!("switchboard_stream_retries_total", "endpoint" => kind)
+                        .increment(1);
+                    attempt += 1;
+                    if !self.pause(attempt).await {
+                        return Outcome::ShuttingDown;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn publish(&self, entry: &OutboxEntry) -> Result<(), Failure> {
+        let endpoint = self.endpoint.as_ref().map_err(|why| {
+            Failure::Transient(format!(
+                "the endpoint no longer fits the configuration: {why}"
+            ))
+        })?;
+        let attributes = message::attributes(
+            &entry.message,
+            &self.stream.instance_id,
+            &self.inner.config.account_id,
+        );
+        match endpoint {
+            Endpoint::SnsTopic { arn } => {
+                self.inner
+                    .sns()
+                    .await
+                    .publish(arn, &entry.message, &attributes)
+                    .await
+            }
+            Endpoint::Webhook { name } => {
+                let notification = Notification {
+                    endpoint_arn: &self.stream.endpoint_arn,
+                    streaming_id: &self.stream.id,
+                    item_id: &entry.item_id,
+                    message: &entry.message,
+                    attributes: &attributes,
+                };
+                self.inner
+                    .webhooks
+                    .publish(name, &notification, self.inner.clock.now())
+                    .await
+            }
+        }
+    }
+
+    async fn dead_letter(&mut self, entry: &OutboxEntry, why: &str) -> Outcome {
+        // Rows before this one go first, so the outbox keeps no gap behind a dead letter.
+        if !self.acknowledge().await {
+            return Outcome::ShuttingDown;
+        }
+        let mut attempt = 0;
+        while let Err(e) = self.inner.store.outbox_dead_letter(entry, why).await {
+            tracing::warn!(stream_id = %self.stream.id, error = %e, "keeping a dead letter failed");
+            attempt += 1;
+            if !self.pause(attempt).await {
+                return Outcome::ShuttingDown;
+            }
+        }
+        Outcome::DeadLettered
+    }
+
+    /// Deletes the rows published so far from the outbox. False if the server shut down first
+    /// (the rows stay, and are published again after the restart).
+    async fn acknowledge(&mut self) -> bool {
+        let Some(through) = self.unacknowledged else {
+            return true;
+        };
+        let mut attempt = 0;
+        while let Err(e) = self
+            .inner
+            .store
+            .outbox_published(&self.stream.id, through)
+            .await
+        {
+            tracing::warn!(stream_id = %self.stream.id, error = %e, "recording published items failed");
+            attempt += 1;
+            if !self.pause(attempt).await {
+                return false;
+            }
+        }
+        self.unacknowledged = None;
+        true
+    }
+
+    /// Waits before attempt `attempt` (1, 2, ...): exponential backoff with jitter. False if
+    /// the server shuts down meanwhile.
+    async fn pause(&self, attempt: u32) -> bool {
+        let streaming = &self.inner.config.streaming;
+        let delay = backoff(
+            attempt,
+            Duration::from_millis(streaming.retry_initial_ms),
+            Duration::from_secs(streaming.retry_max_seconds),
+            rand::thread_rng().gen_range(0.0..=1.0),
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = self.inner.shutdown.cancelled() => false,
+        }
+    }
+}
+
+/// The wait before retry `attempt` (1, 2, ...): `initial` doubled each time up to `max`, of which
+/// the upper half is random (`jitter` in 0..=1), so that many streams failing together do not
+/// retry together.
+fn backoff(attempt: u32, initial: Duration, max: Duration, jitter: f64) -> Duration {
+    let doubled = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    let ceiling = doubled.min(max);
+    ceiling.div_f64(2.0) + ceiling.div_f64(2.0).mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum_with_jitter_in_the_upper_half() {
+        let (initial, max) = (Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(backoff(1, initial, max, 1.0), Duration::from_millis(100));
+        assert_eq!(backoff(1, initial, max, 0.0), Duration::from_millis(50));
+        assert_eq!(backoff(2, initial, max, 1.0), Duration::from_millis(200));
+        assert_eq!(backoff(4, initial, max, 1.0), Duration::from_millis(800));
+        assert_eq!(backoff(5, initial, max, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(60, initial, max, 0.0), Duration::from_millis(500));
+    }
+}
