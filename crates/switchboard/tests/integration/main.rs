@@ -5,6 +5,8 @@ mod chat;
 mod common;
 mod errors;
 mod lifecycle;
+mod receiver;
 mod sigv4_vectors;
 mod store;
+mod streaming;
 mod widget;
