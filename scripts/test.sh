@@ -20,7 +20,15 @@ fi
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv >/dev/null
 fi
-python3 -m pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
+# The Python test clients live in their own environment, outside the clone, so their versions
+# (boto3 new enough to know every member the server implements) never fight the machine's.
+VENV="${SWITCHBOARD_VENV:-$HOME/.cache/switchboard-venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV" || {
+    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$VENV"
+  }
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
 if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
 fi
@@ -42,7 +50,7 @@ cargo test --locked --workspace
 
 step "boto3 conformance suite"
 cargo build --locked -p switchboard
-SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" python3 -m pytest -q tests/conformance
+SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" "$VENV/bin/python" -m pytest -q tests/conformance
 
 step "browser tests (headless Chromium)"
 # Screenshots of every step are left in tests/e2e/artifacts/.

@@ -9,6 +9,7 @@ Environment:
                       (default /root/.cache/switchboard-target/debug/switchboard)
 """
 
+import contextlib
 import json
 import os
 import queue
@@ -96,12 +97,32 @@ def _read_lines(stream, lines):
     lines.put(None)
 
 
-@pytest.fixture(scope="session")
-def switchboard(tmp_path_factory):
-    """Starts `switchboard serve` on a free port; stops it with SIGTERM and checks exit code 0."""
-    workdir = tmp_path_factory.mktemp("switchboard")
+def wait_for_line(lines, pattern, what, process, log, timeout=STARTUP_TIMEOUT):
+    """The match of `pattern` in the first line of `lines` (a queue fed by a reader thread) that
+    has it; fails the test, showing `log()`, if the process exits or says nothing of the kind in
+    time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            process.kill()
+            pytest.fail(f"{what} printed no readiness line in {timeout}s; log:\n{log()}")
+        if line is None:
+            process.wait()
+            pytest.fail(f"{what} exited with {process.returncode} before it was ready; "
+                        f"log:\n{log()}")
+        match = pattern.search(line)
+        if match:
+            return match
+
+
+@contextlib.contextmanager
+def running_switchboard(workdir, config_text):
+    """Runs `switchboard serve` with `config_text` on a free port; stops it with SIGTERM at the
+    end and checks that it exited with 0."""
     config = workdir / "switchboard.toml"
-    config.write_text(CONFIG.format(db=workdir / "switchboard.db"))
+    config.write_text(config_text)
     stderr_path = workdir / "stderr.log"
     with open(stderr_path, "w") as stderr:
         process = subprocess.Popen(
@@ -114,21 +135,7 @@ def switchboard(tmp_path_factory):
     # Stdout is read by a thread for the whole run, so the server never blocks on a full pipe.
     lines = queue.Queue()
     threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
-
-    match = None
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while match is None:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            process.kill()
-            pytest.fail(f"switchboard printed no readiness line in {STARTUP_TIMEOUT}s; "
-                        f"stderr:\n{stderr_path.read_text()}")
-        if line is None:
-            process.wait()
-            pytest.fail(f"switchboard exited with {process.returncode} before it was ready; "
-                        f"stderr:\n{stderr_path.read_text()}")
-        match = READY.search(line)
+    match = wait_for_line(lines, READY, "switchboard", process, stderr_path.read_text)
 
     yield Server(
         endpoint=match.group(1),
@@ -148,6 +155,14 @@ def switchboard(tmp_path_factory):
         process.kill()
         pytest.fail("switchboard did not stop within 30s of SIGTERM")
     assert code == 0, f"switchboard exited with {code} on SIGTERM; stderr:\n{stderr_path.read_text()}"
+
+
+@pytest.fixture(scope="session")
+def switchboard(tmp_path_factory):
+    """One server for the session, on its own SQLite file."""
+    workdir = tmp_path_factory.mktemp("switchboard")
+    with running_switchboard(workdir, CONFIG.format(db=workdir / "switchboard.db")) as server:
+        yield server
 
 
 def client_config(**overrides):

@@ -200,6 +200,9 @@ pub(crate) fn started_chat_output(started: StartedChat) -> Value {
             json!({"ConnectionToken": token, "Expiry": format_instant(expiry)}),
         );
     }
+    if let Some(id) = started.streaming_id {
+        out.insert("StreamingId".into(), json!(id));
+    }
     Value::Object(out)
 }
 

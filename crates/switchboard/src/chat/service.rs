@@ -86,6 +86,8 @@ pub struct StartedChat {
     pub participant_token: String,
     pub continued_from: Option<String>,
     pub connection: Connection,
+    /// The StreamingId, when the chat started with ChatStreamingConfiguration.
+    pub streaming_id: Option<String>,
 }
 
 /// A participant authenticated by a connection token, on a chat that has not ended.
@@ -317,6 +319,7 @@ impl ChatService {
             participant_token,
             continued_from,
             connection,
+            streaming_id: created.stream_id,
         })
     }
 

@@ -83,6 +83,8 @@ pub struct Created {
     pub items: Vec<Item>,
     /// True when the client token named a contact created earlier: nothing new was written.
     pub existing: bool,
+    /// The StreamingId of the stream started with the contact, if one was.
+    pub stream_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]

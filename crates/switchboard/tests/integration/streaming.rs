@@ -80,6 +80,7 @@ async fn start_streamed_chat(server: &TestServer, name: &str, endpoint: &str) ->
         .send()
         .await
         .expect("StartChatContact with streaming");
+    assert!(started.streaming_id().is_some(), "StreamingId is answered");
     let token = started.participant_token().unwrap().to_string();
     let (connection_token, websocket_url) = connect_participant(server, &token).await;
     Chat {
@@ -213,6 +214,8 @@ async fn a_chat_streams_every_item_in_order_with_its_attributes_and_a_valid_sign
     let ids: HashSet<&str> = accepted.iter().map(|r| r.id()).collect();
     assert_eq!(ids.len(), accepted.len(), "every item has its own Id");
     assert_eq!(receiver.bad_signatures(), 0);
+    let streams: HashSet<&str> = accepted.iter().map(|r| r.streaming_id.as_str()).collect();
+    assert_eq!(streams.len(), 1, "one stream");
     for r in &accepted {
         assert_eq!(r.message_id, r.id(), "MessageId is the item's Id");
         assert_eq!(r.item["InitialContactId"], chat.contact_id.as_str());

@@ -192,6 +192,7 @@ impl Store for SqliteStore {
             .await?;
         match outcome {
             ContactCreation::Created(items) => Ok(Created {
+                stream_id: new.stream.map(|s| s.stream.id),
                 contact: new.contact,
                 customer: new.customer,
                 items,
@@ -206,11 +207,21 @@ impl Store for SqliteStore {
                     .participant(&contact.customer_participant_id)
                     .await?
                     .ok_or(StoreError::ParticipantNotFound)?;
+                // Streams started with the contact are the ones without a client token.
+                let stream_id = sqlx::query_scalar(
+                    "SELECT id FROM streams WHERE contact_id = ?1 AND client_token IS NULL
+                     ORDER BY started_at, id LIMIT 1",
+                )
+                .bind(&id)
+                .fetch_optional(&self.reads)
+                .await
+                .map_err(backend)?;
                 Ok(Created {
                     contact,
                     customer,
                     items: Vec::new(),
                     existing: true,
+                    stream_id,
                 })
             }
         }
