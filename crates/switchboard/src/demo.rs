@@ -67,6 +67,7 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
             default_display_name: None,
             identity_secret: None,
             chats_per_minute: 10,
+            streaming_endpoint: None,
         }],
     }];
     config.demo_page = true;

@@ -204,6 +204,7 @@ async fn start(
             customer_id: widget.identity_secret.as_ref().and(customer_id),
             // The widget renders Markdown (safely), so agents may use it.
             supported_content_types: Some(vec!["text/plain".into(), "text/markdown".into()]),
+            streaming_endpoint: widget.streaming_endpoint.clone(),
             ..StartChat::default()
         })
         .await

@@ -292,6 +292,18 @@ impl Config {
         }
         self.routing.validate()?;
         self.streaming.validate()?;
+        for (i, instance) in self.instances.iter().enumerate() {
+            for (j, widget) in instance.widgets.iter().enumerate() {
+                if let Some(arn) = &widget.streaming_endpoint {
+                    if let Err(why) = crate::streaming::endpoint::parse(arn, self) {
+                        return bad(
+                            &format!("instances[{i}].widgets[{j}].streaming_endpoint"),
+                            why,
+                        );
+                    }
+                }
+            }
+        }
         let limits = &self.limits;
         if !(1..=100).contains(&limits.sockets_per_participant) {
             return bad("limits.sockets_per_participant", "must be 1 to 100".into());

@@ -30,6 +30,10 @@ pub struct Widget {
     /// Chats one client address may start per minute.
     #[serde(default = "default_chats_per_minute")]
     pub chats_per_minute: u32,
+    /// A streaming endpoint (SNS topic or webhook ARN) every chat of this widget streams to
+    /// from its start, as ChatStreamingConfiguration on StartChatContact would.
+    #[serde(default)]
+    pub streaming_endpoint: Option<String>,
 }
 
 fn default_display_name_max() -> usize {

@@ -3,7 +3,7 @@
 //! finished once the stream is stopped and its outbox is empty.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
@@ -35,7 +35,9 @@ struct Inner {
     clock: SharedClock,
     sns: OnceCell<SnsPublisher>,
     webhooks: WebhookPublisher,
-    workers: Mutex<Workers>,
+    /// Read on every committed item (to wake its streams), written when a stream starts or
+    /// finishes.
+    workers: RwLock<Workers>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -65,7 +67,7 @@ impl Dispatcher {
                 clock,
                 sns: OnceCell::new(),
                 webhooks,
-                workers: Mutex::new(Workers::default()),
+                workers: RwLock::new(Workers::default()),
                 shutdown,
                 tasks,
             }),
@@ -82,7 +84,7 @@ impl Dispatcher {
 
     /// Makes sure the stream has a worker, and wakes it.
     fn watch(&self, stream: &Stream) {
-        let mut workers = self.inner.workers.lock().expect("streaming lock");
+        let mut workers = self.inner.workers.write().expect("streaming lock");
         if let Some(wake) = workers.wakes.get(&stream.id) {
             wake.notify_one();
             return;
@@ -106,7 +108,7 @@ impl StreamHook for Dispatcher {
     }
 
     fn written(&self, contact_id: &str) {
-        let workers = self.inner.workers.lock().expect("streaming lock");
+        let workers = self.inner.workers.read().expect("streaming lock");
         for stream_id in workers.by_contact.get(contact_id).into_iter().flatten() {
             if let Some(wake) = workers.wakes.get(stream_id) {
                 wake.notify_one();
@@ -115,14 +117,14 @@ impl StreamHook for Dispatcher {
     }
 
     fn streams(&self, contact_id: &str) -> bool {
-        let workers = self.inner.workers.lock().expect("streaming lock");
+        let workers = self.inner.workers.read().expect("streaming lock");
         workers.by_contact.contains_key(contact_id)
     }
 }
 
 impl Inner {
     fn finished(&self, stream: &Stream) {
-        let mut workers = self.workers.lock().expect("streaming lock");
+        let mut workers = self.workers.write().expect("streaming lock");
         workers.wakes.remove(&stream.id);
         if let Some(ids) = workers.by_contact.get_mut(&stream.contact_id) {
             ids.retain(|id| id != &stream.id);

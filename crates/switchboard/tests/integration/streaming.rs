@@ -601,3 +601,67 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed_while_streaming(
         assert_eq!(arrived_acknowledged, said, "order of contact {contact}");
     }
 }
+
+#[tokio::test]
+async fn a_widget_can_stream_every_chat_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(SECRET).await;
+    let widget = format!(
+        r#"
+[[instances.widgets]]
+id = "shop"
+contact_flow = "{FLOW}"
+allowed_origins = ["*"]
+streaming_endpoint = "{}"
+"#,
+        webhook_arn("crm")
+    );
+    let server = TestServer::start_configured(
+        dir.path(),
+        &streaming_config(&[("crm", &receiver)]),
+        &widget,
+    )
+    .await;
+    let started: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/widget/shop/chat", server.url))
+        .json(&serde_json::json!({"DisplayName": "Widget customer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let contact_id = started["ContactId"].as_str().unwrap().to_string();
+    receiver.wait_for_count(JOINED, 1).await;
+    let joined = &receiver.accepted()[0];
+    assert_eq!(joined.item["ContactId"], contact_id.as_str());
+    assert_eq!(joined.item["DisplayName"], "Widget customer");
+}
+
+#[tokio::test]
+async fn a_widget_streaming_to_an_unknown_endpoint_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        config_text_with(
+            "unused.db",
+            "",
+            &format!(
+                "[[instances.widgets]]\nid = \"w\"\ncontact_flow = \"{FLOW}\"\nallowed_origins = [\"*\"]\nstreaming_endpoint = \"{}\"\n",
+                webhook_arn("missing")
+            ),
+        ),
+    )
+    .unwrap();
+    let checked = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["check-config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!checked.status.success());
+    let said = String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        said.contains("instances[0].widgets[0].streaming_endpoint") && said.contains("missing"),
+        "{said}"
+    );
+}
