@@ -14,6 +14,7 @@ CREATE TABLE streams (
     stop_reason  TEXT                 -- STOPPED or CHAT_ENDED
 );
 CREATE INDEX streams_by_contact ON streams (contact_id);
+CREATE INDEX active_streams ON streams (started_at) WHERE stopped_at IS NULL;
 CREATE UNIQUE INDEX streams_by_client_token ON streams (contact_id, client_token)
     WHERE client_token IS NOT NULL;
 
