@@ -9,6 +9,7 @@ CREATE TABLE streams (
     instance_id  TEXT NOT NULL,
     endpoint_arn TEXT NOT NULL,
     client_token TEXT,
+    started_with_contact INTEGER NOT NULL DEFAULT 0,  -- ChatStreamingConfiguration on StartChatContact
     started_at   INTEGER NOT NULL,
     stopped_at   INTEGER,             -- StopContactStreaming, or the chat ended
     stop_reason  TEXT                 -- STOPPED or CHAT_ENDED

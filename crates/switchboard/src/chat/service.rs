@@ -356,8 +356,10 @@ impl ChatService {
             })?;
         if !started.existing {
             tracing::info!(contact_id = %contact.id, stream_id = %started.stream.id, endpoint = %endpoint_arn, "streaming started");
+        }
+        // Also on a retry: the first attempt may have failed between the commit and this.
+        if started.stream.stopped_at.is_none() {
             self.streams.started(&started.stream);
-            self.streams.written(&contact.id);
         }
         Ok(started.stream.id)
     }
@@ -399,6 +401,8 @@ impl ChatService {
             .await?
         {
             self.sessions.forget_contact(contact_id);
+            // Before anything else can fail: chat.ended is in the streams' outboxes.
+            self.streams.written(contact_id);
             if let Some(contact) = self.store.contact(contact_id).await? {
                 self.publish_items(&contact, &[item]);
                 self.routing.contact_ended(&contact.instance_id, contact_id);
@@ -667,9 +671,6 @@ impl ChatService {
                 }
                 let id = new_id();
                 let at = self.now();
-                if let Some(key) = key {
-                    self.recent_typing.remember(key, (id.clone(), at), at);
-                }
                 let mut fields = serde_json::Map::new();
                 fields.insert("AbsoluteTime".into(), json!(format_instant(at)));
                 if let Some(content) = &content {
@@ -687,6 +688,9 @@ impl ChatService {
                     self.store
                         .stream_event(&session.contact.id, &id, fields.clone())
                         .await?;
+                }
+                if let Some(key) = key {
+                    self.recent_typing.remember(key, (id.clone(), at), at);
                 }
                 self.publish_ephemeral(&session.contact, fields);
                 Ok((id, at))

@@ -237,9 +237,10 @@ pub trait Store: Send + Sync + 'static {
     // ---- streaming --------------------------------------------------------------------------
 
     /// Starts a stream on a contact that has not ended. At most [`MAX_ACTIVE_STREAMS`] may be
-    /// active, and not two to the same endpoint. The first stream a contact ever has also carries
-    /// the items written before it, so a stream started right after StartChatContact misses
-    /// nothing.
+    /// active, and not two to the same endpoint. A stream to an endpoint that has not streamed
+    /// this contact before starts with the items written so far, so no endpoint misses the start
+    /// of the chat; one to an endpoint that did (stopped, then started again) carries only what
+    /// comes after it.
     async fn start_stream(&self, new: NewStream) -> StoreResult<StreamStarted>;
     /// Stops a stream of the contact: nothing more is added to its outbox; what is there is
     /// still published. Stopping a stopped stream does nothing.
@@ -255,6 +256,8 @@ pub trait Store: Send + Sync + 'static {
     async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>>;
     /// Streams that are active or still have items to publish.
     async fn pending_streams(&self) -> StoreResult<Vec<Stream>>;
+    /// Ids of the streams with items waiting in their outbox.
+    async fn backlogged_streams(&self) -> StoreResult<Vec<String>>;
     /// The first `limit` items waiting in a stream's outbox, in order.
     async fn outbox(&self, stream_id: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
     /// The endpoint accepted the stream's items up to and including `through`.

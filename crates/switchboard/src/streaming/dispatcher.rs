@@ -1,11 +1,15 @@
 //! The workers that drain stream outboxes: one per stream, started when the stream starts (or,
 //! after a restart, for every stream with rows left), woken when its contact has new items, and
-//! finished once the stream is stopped and its outbox is empty.
+//! finished once the stream is stopped and its outbox is empty. A sweep every
+//! [`SWEEP_INTERVAL`] starts or wakes any worker that a missed wake-up left behind, so a lost
+//! notification delays items but never strands them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures::FutureExt;
 use rand::Rng;
 use tokio::sync::{Notify, OnceCell};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +28,8 @@ use crate::store::Store;
 
 /// How many outbox rows a worker reads at once.
 const BATCH: usize = 64;
+/// How often the outboxes are checked for rows no worker was woken for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 
 pub struct Dispatcher {
     inner: Arc<Inner>,
@@ -77,34 +83,24 @@ impl Dispatcher {
             tracing::info!(streams = pending.len(), "resuming streams");
         }
         for stream in &pending {
-            dispatcher.watch(stream);
+            dispatcher.inner.watch(stream, true);
         }
+        let inner = dispatcher.inner.clone();
+        dispatcher.inner.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(SWEEP_INTERVAL) => inner.sweep().await,
+                    _ = inner.shutdown.cancelled() => return,
+                }
+            }
+        });
         Ok(dispatcher)
-    }
-
-    /// Makes sure the stream has a worker, and wakes it.
-    fn watch(&self, stream: &Stream) {
-        let mut workers = self.inner.workers.write().expect("streaming lock");
-        if let Some(wake) = workers.wakes.get(&stream.id) {
-            wake.notify_one();
-            return;
-        }
-        let wake = Arc::new(Notify::new());
-        workers.wakes.insert(stream.id.clone(), wake.clone());
-        workers
-            .by_contact
-            .entry(stream.contact_id.clone())
-            .or_default()
-            .push(stream.id.clone());
-        metrics::gauge!("switchboard_streams_active").increment(1.0);
-        let worker = Worker::new(self.inner.clone(), stream.clone(), wake);
-        self.inner.tasks.spawn(worker.run());
     }
 }
 
 impl StreamHook for Dispatcher {
     fn started(&self, stream: &Stream) {
-        self.watch(stream);
+        self.inner.watch(stream, true);
     }
 
     fn written(&self, contact_id: &str) {
@@ -123,6 +119,53 @@ impl StreamHook for Dispatcher {
 }
 
 impl Inner {
+    /// Makes sure the stream has a worker; wakes it if `wake`.
+    fn watch(self: &Arc<Self>, stream: &Stream, wake: bool) {
+        let mut workers = self.workers.write().expect("streaming lock");
+        if let Some(notify) = workers.wakes.get(&stream.id) {
+            if wake {
+                notify.notify_one();
+            }
+            return;
+        }
+        let notify = Arc::new(Notify::new());
+        workers.wakes.insert(stream.id.clone(), notify.clone());
+        workers
+            .by_contact
+            .entry(stream.contact_id.clone())
+            .or_default()
+            .push(stream.id.clone());
+        metrics::gauge!("switchboard_streams_active").increment(1.0);
+        let worker = Worker::new(self.clone(), stream.clone(), notify);
+        let (inner, stream) = (self.clone(), stream.clone());
+        self.tasks.spawn(async move {
+            // A worker that panics (a row it cannot read, say) must not leave its stream marked
+            // as served: the next sweep starts it again.
+            if AssertUnwindSafe(worker.run()).catch_unwind().await.is_err() {
+                tracing::error!(stream_id = %stream.id, "stream worker failed; restarting it at the next sweep");
+                inner.finished(&stream);
+            }
+        });
+    }
+
+    /// Starts workers for streams that have none and wakes those with rows waiting.
+    async fn sweep(self: &Arc<Self>) {
+        let pending = match self.store.pending_streams().await {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::warn!(error = %e, "checking the streams failed");
+                return;
+            }
+        };
+        let backlogged: HashSet<String> = match self.store.backlogged_streams().await {
+            Ok(ids) => ids.into_iter().collect(),
+            Err(_) => HashSet::new(),
+        };
+        for stream in &pending {
+            self.watch(stream, backlogged.contains(&stream.id));
+        }
+    }
+
     fn finished(&self, stream: &Stream) {
         let mut workers = self.workers.write().expect("streaming lock");
         workers.wakes.remove(&stream.id);
@@ -140,6 +183,18 @@ impl Inner {
             .get_or_init(|| SnsPublisher::new(&self.config.streaming.sns, &self.config.region))
             .await
     }
+}
+
+/// Where a stream stands once its outbox read empty.
+enum State {
+    /// Taking items: wait for the next.
+    Active,
+    /// Stopped, with rows committed before the stop still to publish.
+    RowsLeft,
+    /// Stopped and drained: the worker's work is over.
+    Done,
+    /// The store did not answer.
+    Unknown,
 }
 
 /// What became of one outbox row.
@@ -181,6 +236,14 @@ impl Worker {
     }
 
     async fn run(mut self) {
+        self.drain().await;
+        if self.failing {
+            metrics::gauge!("switchboard_streams_failing").decrement(1.0);
+        }
+    }
+
+    /// Publishes the outbox until the stream is done or the server shuts down.
+    async fn drain(&mut self) {
         let store = self.inner.store.clone();
         let mut store_failures = 0;
         loop {
@@ -200,10 +263,21 @@ impl Worker {
             };
             store_failures = 0;
             if batch.is_empty() {
-                if self.is_done().await {
-                    tracing::info!(stream_id = %self.stream.id, contact_id = %self.stream.contact_id, "stream finished");
-                    self.inner.finished(&self.stream);
-                    return;
+                match self.state().await {
+                    State::Done => {
+                        tracing::info!(stream_id = %self.stream.id, contact_id = %self.stream.contact_id, "stream finished");
+                        self.inner.finished(&self.stream);
+                        return;
+                    }
+                    State::RowsLeft => continue,
+                    State::Unknown => {
+                        store_failures += 1;
+                        if !self.pause(store_failures).await {
+                            return;
+                        }
+                        continue;
+                    }
+                    State::Active => {}
                 }
                 tokio::select! {
                     _ = self.wake.notified() => continue,
@@ -226,18 +300,19 @@ impl Worker {
         }
     }
 
-    /// Whether the stream was stopped (or the chat ended) and everything it owed is published.
-    async fn is_done(&self) -> bool {
+    /// Where a stream with an empty outbox read stands.
+    async fn state(&self) -> State {
         let store = &self.inner.store;
         match store.stream(&self.stream.id).await {
-            Ok(Some(stream)) if stream.stopped_at.is_none() => false,
+            Ok(Some(stream)) if stream.stopped_at.is_none() => State::Active,
             // Stopped: rows committed before the stop are visible now, so one more look
             // settles whether any are left.
-            Ok(_) => store
-                .outbox(&self.stream.id, 1)
-                .await
-                .is_ok_and(|rows| rows.is_empty()),
-            Err(_) => false,
+            Ok(_) => match store.outbox(&self.stream.id, 1).await {
+                Ok(rows) if rows.is_empty() => State::Done,
+                Ok(_) => State::RowsLeft,
+                Err(_) => State::Unknown,
+            },
+            Err(_) => State::Unknown,
         }
     }
 
@@ -259,6 +334,11 @@ impl Worker {
                     return Outcome::Published;
                 }
                 Err(Failure::Permanent(why)) => {
+                    if self.failing {
+                        // The endpoint answers again, if only to refuse this item.
+                        self.failing = false;
+                        metrics::gauge!("switchboard_streams_failing").decrement(1.0);
+                    }
                     tracing::warn!(stream_id = %self.stream.id, endpoint = %self.stream.endpoint_arn, item_id = %entry.item_id, reason = %why, "endpoint refused an item for good; kept as a dead letter");
                     metrics::counter!("switchboard_stream_dead_letters_total", "endpoint" => kind)
                         .increment(1);

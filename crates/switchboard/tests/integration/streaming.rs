@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_connect::types::{ChatStreamingConfiguration, ParticipantDetails};
+use serde_json::Value;
 
 use crate::common::*;
 use crate::receiver::{Answer, Receiver};
@@ -252,6 +253,13 @@ async fn a_chat_streams_every_item_in_order_with_its_attributes_and_a_valid_sign
 
     // The stream ended with the chat: its outbox is empty and its worker is gone.
     wait_for_empty_outboxes(&server).await;
+    tokio::time::timeout(PATIENCE, async {
+        while metric(&server, "switchboard_streams_active", "").await > 0.0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the stream's worker did not finish after chat.ended");
     assert_eq!(
         metric(
             &server,
@@ -356,13 +364,18 @@ async fn start_contact_streaming_is_validated_limited_and_idempotent() {
     stop(sns.streaming_id()).await.expect("stopping again");
     let replaced = start(webhook_arn("b"), "t5").await.expect("room again");
 
-    // A stream started later carries only what comes after it.
+    // An endpoint new to the chat starts with what the chat said before.
     let said = send(&server, &chat, "anyone there?").await;
     b.wait_until("b gets the message", |r| {
         r.accepted().iter().any(|x| x.id() == said)
     })
     .await;
-    assert!(b.accepted().iter().all(|x| x.content_type() != JOINED));
+    let kinds: Vec<String> = b
+        .accepted()
+        .iter()
+        .map(|x| x.content_type().to_string())
+        .collect();
+    assert_eq!(kinds, [JOINED, "text/plain"]);
     assert!(b
         .accepted()
         .iter()
@@ -398,12 +411,32 @@ async fn a_stopped_stream_gets_nothing_more_while_the_other_goes_on() {
         .await
         .expect("StopContactStreaming");
     let after = send(&server, &chat, "after").await;
-    disconnect(&server, &chat).await;
-    b.wait_for_count(ENDED, 1).await;
+    b.wait_until("the second message on b", |r| {
+        r.accepted().iter().any(|x| x.id() == after)
+    })
+    .await;
     wait_for_empty_outboxes(&server).await;
-    assert!(b.accepted().iter().any(|x| x.id() == after));
-    let a_last = a.accepted().last().unwrap().id().to_string();
-    assert_eq!(a_last, before, "nothing after the stop reaches a");
+    let a_so_far: Vec<String> = a.accepted().iter().map(|x| x.id().to_string()).collect();
+    assert_eq!(
+        a_so_far.last(),
+        Some(&before),
+        "nothing after the stop reaches a"
+    );
+
+    // Started again, a carries on from there: no history again, and not what it missed.
+    let restarted = start_streaming(&server, &chat.contact_id, &webhook_arn("a")).await;
+    let again = send(&server, &chat, "again").await;
+    disconnect(&server, &chat).await;
+    a.wait_for_count(ENDED, 1).await;
+    let resumed: Vec<String> = a.accepted()[a_so_far.len()..]
+        .iter()
+        .map(|x| {
+            assert_eq!(x.streaming_id, restarted);
+            x.content_type().to_string()
+        })
+        .collect();
+    assert_eq!(resumed, ["text/plain", LEFT, ENDED]);
+    assert_eq!(a.accepted()[a_so_far.len()].id(), again);
 }
 
 #[tokio::test]
@@ -511,30 +544,35 @@ async fn a_failing_endpoint_holds_up_only_its_own_streams() {
     assert_eq!(texts[1..], stuck_said[..], "in order, each once");
 }
 
+/// Every fifth item's first offer fails, so retries are under way when the server dies.
+fn flaky(item: &Value, earlier: u32) -> Answer {
+    let id = item["Id"].as_str().unwrap_or_default();
+    if earlier == 0 && id.bytes().map(u32::from).sum::<u32>() % 5 == 0 {
+        Answer::Status(503)
+    } else {
+        Answer::Accept
+    }
+}
+
 #[tokio::test]
 async fn nothing_acknowledged_is_lost_when_the_server_is_killed_while_streaming() {
     const CHATS: usize = 8;
-    const KILL_AFTER: usize = 150;
+    const GET_GOING: usize = 150;
+    const WHILE_DOWN: usize = 40;
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(SECRET).await;
-    // Every fifth offer fails once, so retries are under way when the server dies.
-    receiver.behave(|item, earlier| {
-        let id = item["Id"].as_str().unwrap_or_default();
-        if earlier == 0 && id.bytes().map(u32::from).sum::<u32>() % 5 == 0 {
-            Answer::Status(503)
-        } else {
-            Answer::Accept
-        }
-    });
+    receiver.behave(flaky);
     let mut server = streaming_server(dir.path(), &[("crm", &receiver)]).await;
     let mut chats = Vec::new();
     for n in 0..CHATS {
         chats.push(start_streamed_chat(&server, &format!("Load {n}"), &webhook_arn("crm")).await);
     }
 
-    // Each chat's customer sends as fast as it can; acknowledged Ids are recorded in order.
+    // Each chat's customer sends messages and typing events as fast as it can; acknowledged Ids
+    // are recorded in order.
     let acknowledged: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
-    let enough = Arc::new(tokio::sync::Notify::new());
+    let (count, mut counted) = tokio::sync::watch::channel(0usize);
+    let count = Arc::new(count);
     let mut senders = Vec::new();
     for chat in &chats {
         let (participant, token, contact) = (
@@ -542,40 +580,76 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed_while_streaming(
             chat.connection_token.clone(),
             chat.contact_id.clone(),
         );
-        let (acknowledged, enough) = (acknowledged.clone(), enough.clone());
+        let (acknowledged, count) = (acknowledged.clone(), count.clone());
         senders.push(tokio::spawn(async move {
             for n in 0.. {
-                let sent = participant
-                    .send_message()
-                    .connection_token(&token)
-                    .content_type("text/plain")
-                    .content(format!("message {n}"))
-                    .send()
-                    .await;
-                let Ok(sent) = sent else { return };
-                let mut acked = acknowledged.lock().unwrap();
-                acked
+                let id = if n % 4 == 3 {
+                    match participant
+                        .send_event()
+                        .connection_token(&token)
+                        .content_type(TYPING)
+                        .send()
+                        .await
+                    {
+                        Ok(sent) => sent.id().unwrap().to_string(),
+                        Err(_) => return,
+                    }
+                } else {
+                    match participant
+                        .send_message()
+                        .connection_token(&token)
+                        .content_type("text/plain")
+                        .content(format!("message {n}"))
+                        .send()
+                        .await
+                    {
+                        Ok(sent) => sent.id().unwrap().to_string(),
+                        Err(_) => return,
+                    }
+                };
+                acknowledged
+                    .lock()
+                    .unwrap()
                     .entry(contact.clone())
                     .or_default()
-                    .push(sent.id().unwrap().to_string());
-                if acked.values().map(Vec::len).sum::<usize>() >= KILL_AFTER {
-                    enough.notify_one();
-                }
+                    .push(id);
+                count.send_modify(|c| *c += 1);
             }
         }));
     }
-    tokio::time::timeout(PATIENCE * 4, enough.notified())
+    tokio::time::timeout(PATIENCE * 4, counted.wait_for(|c| *c >= GET_GOING))
         .await
-        .expect("the senders never got going");
+        .expect("the senders never got going")
+        .unwrap();
+    // The endpoint goes down: whatever is acknowledged from now on is still in the outbox when
+    // the server dies.
+    receiver.behave(|_, _| Answer::Status(503));
+    let at_outage = *counted.borrow();
+    tokio::time::timeout(
+        PATIENCE * 4,
+        counted.wait_for(|c| *c >= at_outage + WHILE_DOWN),
+    )
+    .await
+    .expect("the senders stopped")
+    .unwrap();
     server.signal("KILL").await;
     for sender in senders {
         sender.await.unwrap();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
+    let left: i64 = rusqlite::Connection::open(dir.path().join("switchboard.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM stream_outbox", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        left >= WHILE_DOWN as i64,
+        "the killed server left {left} items to publish"
+    );
 
+    receiver.behave(flaky);
     let _server = streaming_server(dir.path(), &[("crm", &receiver)]).await;
     receiver
-        .wait_until("every acknowledged message", |r| {
+        .wait_until("every acknowledged message and event", |r| {
             let got: HashSet<String> = r.accepted().iter().map(|x| x.id().to_string()).collect();
             acknowledged.values().flatten().all(|id| got.contains(id))
         })
@@ -584,21 +658,16 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed_while_streaming(
     // Per chat, first arrivals come in the order the chat said them.
     let accepted = receiver.accepted();
     for (contact, said) in &acknowledged {
+        let said: HashSet<&str> = said.iter().map(String::as_str).collect();
         let mut seen = HashSet::new();
         let arrived: Vec<&str> = accepted
             .iter()
             .filter(|r| r.item["ContactId"] == contact.as_str())
-            .filter(|r| r.content_type() == "text/plain")
             .map(|r| r.id())
-            .filter(|id| seen.insert(*id))
+            .filter(|id| said.contains(id) && seen.insert(*id))
             .collect();
-        let said: Vec<&str> = said.iter().map(String::as_str).collect();
-        let arrived_acknowledged: Vec<&str> = arrived
-            .iter()
-            .copied()
-            .filter(|id| said.contains(id))
-            .collect();
-        assert_eq!(arrived_acknowledged, said, "order of contact {contact}");
+        let in_order: Vec<&str> = acknowledged[contact].iter().map(String::as_str).collect();
+        assert_eq!(arrived, in_order, "order of contact {contact}");
     }
 }
 

@@ -207,10 +207,8 @@ impl Store for SqliteStore {
                     .participant(&contact.customer_participant_id)
                     .await?
                     .ok_or(StoreError::ParticipantNotFound)?;
-                // Streams started with the contact are the ones without a client token.
                 let stream_id = sqlx::query_scalar(
-                    "SELECT id FROM streams WHERE contact_id = ?1 AND client_token IS NULL
-                     ORDER BY started_at, id LIMIT 1",
+                    "SELECT id FROM streams WHERE contact_id = ?1 AND started_with_contact = 1",
                 )
                 .bind(&id)
                 .fetch_optional(&self.reads)
@@ -593,6 +591,13 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         Ok(rows.iter().map(stream_from_row).collect())
+    }
+
+    async fn backlogged_streams(&self) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar("SELECT DISTINCT stream_id FROM stream_outbox")
+            .fetch_all(&self.reads)
+            .await
+            .map_err(backend)
     }
 
     async fn outbox(&self, stream_id: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {

@@ -299,6 +299,33 @@ impl Writer {
         now_ms: i64,
     ) -> StoreResult<Option<Item>> {
         let c = *self.cursor(contact_id)?;
+        if c.streamed {
+            // The item and its outbox rows stand or fall together, even inside a write that
+            // runs without a savepoint of its own (a plain append).
+            self.conn
+                .execute_batch("SAVEPOINT streamed_item")
+                .map_err(backend)?;
+            let appended = self.append_at(contact_id, c, item, client_token, now_ms);
+            let end = if appended.is_ok() {
+                "RELEASE streamed_item"
+            } else {
+                "ROLLBACK TO streamed_item; RELEASE streamed_item"
+            };
+            self.conn.execute_batch(end).map_err(backend)?;
+            return appended;
+        }
+        self.append_at(contact_id, c, item, client_token, now_ms)
+    }
+
+    /// [`Writer::append`] at the contact's cursor `c`.
+    fn append_at(
+        &mut self,
+        contact_id: &str,
+        c: Cursor,
+        item: NewItem,
+        client_token: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<Option<Item>> {
         let (seq, at) = (c.last_seq + 1, now_ms.max(c.last_at + 1));
         let sender = item.sender.as_ref();
         let inserted = self
@@ -518,7 +545,7 @@ pub fn create_contact(
     w.touched.push(c.id.clone());
     w.insert_participant(&new.customer, None)?;
     if let Some(stream) = &new.stream {
-        insert_stream(w, stream)?;
+        insert_stream(w, stream, true)?;
     }
     let mut items = Vec::with_capacity(new.items.len());
     for item in &new.items {
@@ -861,12 +888,13 @@ fn stream_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stream> {
 
 const STREAM_COLUMNS: &str = "id, contact_id, instance_id, endpoint_arn, started_at, stopped_at";
 
-fn insert_stream(w: &mut Writer, new: &NewStream) -> StoreResult<()> {
+fn insert_stream(w: &mut Writer, new: &NewStream, with_contact: bool) -> StoreResult<()> {
     let s = &new.stream;
     w.conn
         .prepare_cached(
-            "INSERT INTO streams (id, contact_id, instance_id, endpoint_arn, client_token, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO streams (id, contact_id, instance_id, endpoint_arn, client_token, started_at,
+                                  started_with_contact)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(backend)?
         .execute(params![
@@ -875,7 +903,8 @@ fn insert_stream(w: &mut Writer, new: &NewStream) -> StoreResult<()> {
             s.instance_id,
             s.endpoint_arn,
             new.client_token,
-            to_millis(s.started_at)
+            to_millis(s.started_at),
+            with_contact
         ])
         .map_err(backend)?;
     w.load_streams(&s.contact_id)
@@ -930,8 +959,11 @@ pub fn start_stream(w: &mut Writer, new: &NewStream) -> StoreResult<StreamStarte
     if active.len() >= MAX_ACTIVE_STREAMS {
         return Err(StoreError::StreamLimit(MAX_ACTIVE_STREAMS));
     }
-    insert_stream(w, new)?;
-    if all.is_empty() {
+    insert_stream(w, new, false)?;
+    if !all
+        .iter()
+        .any(|s| s.endpoint_arn == new.stream.endpoint_arn)
+    {
         backfill(w, contact_id, &new.stream.id)?;
     }
     Ok(StreamStarted {
@@ -940,7 +972,7 @@ pub fn start_stream(w: &mut Writer, new: &NewStream) -> StoreResult<StreamStarte
     })
 }
 
-/// The first stream of a contact starts with the items already in its transcript.
+/// A stream to an endpoint new to the contact starts with the items already in its transcript.
 fn backfill(w: &mut Writer, contact_id: &str, stream_id: &str) -> StoreResult<()> {
     w.conn
         .prepare_cached(
