@@ -285,6 +285,10 @@ impl Worker {
                 }
             }
             for entry in &batch {
+                if self.inner.shutdown.is_cancelled() {
+                    self.acknowledge().await;
+                    return;
+                }
                 match self.deliver(entry).await {
                     Outcome::Published => self.unacknowledged = Some(entry.id),
                     Outcome::DeadLettered => {}

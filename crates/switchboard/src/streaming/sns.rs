@@ -80,8 +80,11 @@ impl SnsPublisher {
                 );
                 let other_client_error =
                     (400..500).contains(&status) && ![401, 403, 408, 429].contains(&status);
-                let throttled = code.starts_with("Throttl") || code.ends_with("Throttling");
-                if PERMANENT_CODES.contains(&code.as_str()) || (other_client_error && !throttled) {
+                // KMS refusals (a disabled or inaccessible key) are for an operator to fix.
+                let retryable = code.starts_with("Throttl")
+                    || code.ends_with("Throttling")
+                    || code.starts_with("KMS");
+                if PERMANENT_CODES.contains(&code.as_str()) || (other_client_error && !retryable) {
                     Err(Failure::Permanent(why))
                 } else {
                     Err(Failure::Transient(why))
