@@ -29,8 +29,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   }
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
-if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
+# Only what is missing: a machine may have Node.js from elsewhere, which Debian's npm conflicts with.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 

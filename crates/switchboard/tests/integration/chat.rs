@@ -8,13 +8,6 @@ use serde_json::json;
 
 use crate::common::*;
 
-const TYPING: &str = "application/vnd.amazonaws.connect.event.typing";
-const JOINED: &str = "application/vnd.amazonaws.connect.event.participant.joined";
-const LEFT: &str = "application/vnd.amazonaws.connect.event.participant.left";
-const ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
-const DELIVERED: &str = "application/vnd.amazonaws.connect.event.message.delivered";
-const READ: &str = "application/vnd.amazonaws.connect.event.message.read";
-const METADATA: &str = "application/vnd.amazonaws.connect.event.message.metadata";
 
 #[tokio::test]
 async fn customer_and_bot_chat_from_start_to_end() {

@@ -23,6 +23,14 @@ pub const INSTANCE: &str = "inst-1";
 pub const FLOW: &str = "flow-1";
 pub const QUEUE: &str = "queue-1";
 
+pub const TYPING: &str = "application/vnd.amazonaws.connect.event.typing";
+pub const JOINED: &str = "application/vnd.amazonaws.connect.event.participant.joined";
+pub const LEFT: &str = "application/vnd.amazonaws.connect.event.participant.left";
+pub const ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
+pub const DELIVERED: &str = "application/vnd.amazonaws.connect.event.message.delivered";
+pub const READ: &str = "application/vnd.amazonaws.connect.event.message.read";
+pub const METADATA: &str = "application/vnd.amazonaws.connect.event.message.metadata";
+
 /// How long a test waits for something the server should send. Not a timing assertion: a bound
 /// that turns "never arrived" into a failure instead of a hang.
 pub const PATIENCE: Duration = Duration::from_secs(15);
@@ -201,6 +209,14 @@ pub async fn start_chat(server: &TestServer, name: &str) -> Chat {
         .send()
         .await
         .expect("StartChatContact");
+    customer_of(server, &started).await
+}
+
+/// The customer of a chat StartChatContact started, connected over the participant API.
+pub async fn customer_of(
+    server: &TestServer,
+    started: &aws_sdk_connect::operation::start_chat_contact::StartChatContactOutput,
+) -> Chat {
     let token = started.participant_token().unwrap().to_string();
     let (connection_token, websocket_url) = connect_participant(server, &token).await;
     Chat {

@@ -12,12 +12,6 @@ use crate::receiver::{Answer, Receiver};
 
 const ACCOUNT: &str = "123456789012";
 const SECRET: &str = "receiver-secret-0123456789";
-const JOINED: &str = "application/vnd.amazonaws.connect.event.participant.joined";
-const LEFT: &str = "application/vnd.amazonaws.connect.event.participant.left";
-const ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
-const TYPING: &str = "application/vnd.amazonaws.connect.event.typing";
-const READ: &str = "application/vnd.amazonaws.connect.event.message.read";
-const METADATA: &str = "application/vnd.amazonaws.connect.event.message.metadata";
 
 /// Streaming configuration naming `hooks`, with fast retries and short timeouts, and an SNS
 /// endpoint nothing listens on.
@@ -82,15 +76,7 @@ async fn start_streamed_chat(server: &TestServer, name: &str, endpoint: &str) ->
         .await
         .expect("StartChatContact with streaming");
     assert!(started.streaming_id().is_some(), "StreamingId is answered");
-    let token = started.participant_token().unwrap().to_string();
-    let (connection_token, websocket_url) = connect_participant(server, &token).await;
-    Chat {
-        contact_id: started.contact_id().unwrap().to_string(),
-        participant_id: started.participant_id().unwrap().to_string(),
-        participant_token: token,
-        connection_token,
-        websocket_url,
-    }
+    customer_of(server, &started).await
 }
 
 async fn send(server: &TestServer, chat: &Chat, text: &str) -> String {
