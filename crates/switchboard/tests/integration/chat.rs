@@ -8,7 +8,6 @@ use serde_json::json;
 
 use crate::common::*;
 
-
 #[tokio::test]
 async fn customer_and_bot_chat_from_start_to_end() {
     let server = TestServer::start().await;
