@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::receiver::Receiver;
+use crate::streaming;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -379,12 +381,35 @@ async fn sign_in_refuses_bad_passwords_and_sign_out_ends_the_token() {
 #[tokio::test]
 async fn a_rejected_chat_goes_to_the_other_agent_and_a_transfer_carries_the_transcript() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_with_agents(dir.path(), None).await;
+    // The chat is also streamed, so the stream's view of agents and transfers is checked too.
+    let receiver = Receiver::start(streaming::SECRET).await;
+    let (_, instance) = agents_config(None);
+    let server = TestServer::start_configured(
+        dir.path(),
+        &streaming::streaming_config(&[("crm", &receiver)]),
+        &instance,
+    )
+    .await;
     let ana = AgentClient::sign_in(&server, "ana").await;
     let ben = AgentClient::sign_in(&server, "ben").await;
     let mut ana_socket = ana.ready().await;
 
     let chat = start_chat(&server, "Dev").await;
+    server
+        .connect()
+        .start_contact_streaming()
+        .instance_id(INSTANCE)
+        .contact_id(&chat.contact_id)
+        .chat_streaming_configuration(
+            aws_sdk_connect::types::ChatStreamingConfiguration::builder()
+                .streaming_endpoint_arn(streaming::webhook_arn("crm"))
+                .build()
+                .unwrap(),
+        )
+        .client_token("stream-the-transfer")
+        .send()
+        .await
+        .expect("StartContactStreaming");
     let mut customer = ChatSocket::subscribe(&chat.websocket_url).await;
     let offer = next_event(&mut ana_socket, "offer").await;
     let (status, _) = ana
@@ -459,6 +484,32 @@ async fn a_rejected_chat_goes_to_the_other_agent_and_a_transfer_carries_the_tran
     customer
         .wait_for("transfer.failed", |i| is_event(i, "transfer.failed"))
         .await;
+
+    // The stream saw the same story, in the same order.
+    receiver
+        .wait_for_count("application/vnd.amazonaws.connect.event.transfer.failed", 1)
+        .await;
+    let streamed: Vec<String> = receiver
+        .accepted()
+        .iter()
+        .map(|r| {
+            let kind = r.content_type().rsplit('.').next().unwrap_or_default();
+            let who = r.item["DisplayName"].as_str().unwrap_or("-");
+            format!("{kind} {who} {}", r.attributes["ParticipantRole"])
+        })
+        .collect();
+    assert_eq!(
+        streamed,
+        [
+            "joined Dev CUSTOMER",
+            "joined Ben AGENT",
+            "text/plain Ben AGENT",
+            "succeeded - SYSTEM",
+            "left Ben AGENT",
+            "joined Ana AGENT",
+            "failed - SYSTEM",
+        ]
+    );
 }
 
 #[tokio::test]

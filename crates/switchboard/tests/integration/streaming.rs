@@ -11,11 +11,11 @@ use crate::common::*;
 use crate::receiver::{Answer, Receiver};
 
 const ACCOUNT: &str = "123456789012";
-const SECRET: &str = "receiver-secret-0123456789";
+pub const SECRET: &str = "receiver-secret-0123456789";
 
 /// Streaming configuration naming `hooks`, with fast retries and short timeouts, and an SNS
 /// endpoint nothing listens on.
-fn streaming_config(hooks: &[(&str, &Receiver)]) -> String {
+pub fn streaming_config(hooks: &[(&str, &Receiver)]) -> String {
     let mut text = String::from(
         r#"
 [streaming]
@@ -38,7 +38,7 @@ timeout_seconds = 1
     text
 }
 
-fn webhook_arn(name: &str) -> String {
+pub fn webhook_arn(name: &str) -> String {
     format!("arn:switchboard:webhook:{REGION}:{ACCOUNT}:{name}")
 }
 
