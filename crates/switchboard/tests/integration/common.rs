@@ -194,8 +194,12 @@ pub struct Chat {
     pub websocket_url: String,
 }
 
-pub async fn start_chat(server: &TestServer, name: &str) -> Chat {
-    let started = server
+/// StartChatContact on the test flow for a customer called `name`, to be completed and sent.
+pub fn start_chat_request(
+    server: &TestServer,
+    name: &str,
+) -> aws_sdk_connect::operation::start_chat_contact::builders::StartChatContactFluentBuilder {
+    server
         .connect()
         .start_chat_contact()
         .instance_id(INSTANCE)
@@ -206,6 +210,10 @@ pub async fn start_chat(server: &TestServer, name: &str) -> Chat {
                 .build()
                 .unwrap(),
         )
+}
+
+pub async fn start_chat(server: &TestServer, name: &str) -> Chat {
+    let started = start_chat_request(server, name)
         .send()
         .await
         .expect("StartChatContact");

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_connect::types::{ChatStreamingConfiguration, ParticipantDetails};
+use aws_sdk_connect::types::ChatStreamingConfiguration;
 use serde_json::Value;
 
 use crate::common::*;
@@ -48,17 +48,7 @@ async fn streaming_server(dir: &std::path::Path, hooks: &[(&str, &Receiver)]) ->
 
 /// StartChatContact with ChatStreamingConfiguration, and the customer connected.
 async fn start_streamed_chat(server: &TestServer, name: &str, endpoint: &str) -> Chat {
-    let started = server
-        .connect()
-        .start_chat_contact()
-        .instance_id(INSTANCE)
-        .contact_flow_id(FLOW)
-        .participant_details(
-            ParticipantDetails::builder()
-                .display_name(name)
-                .build()
-                .unwrap(),
-        )
+    let started = start_chat_request(server, name)
         .initial_message(
             aws_sdk_connect::types::ChatMessage::builder()
                 .content_type("text/plain")
