@@ -36,6 +36,13 @@ enum Command {
     },
     /// Validate a configuration file and exit.
     CheckConfig { file: PathBuf },
+    /// Create or upgrade the store's schema to this version, then exit (`serve` does this too,
+    /// on start).
+    Migrate {
+        /// TOML configuration file naming the store.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Agent users.
     User {
         #[command(subcommand)]
@@ -52,13 +59,21 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+        );
+    // One JSON object per line, for log collectors; the request's span (its id) comes along.
+    if std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
     match cli.command {
         Command::CheckConfig { file } => match Config::from_file(&file) {
             Ok(_) => {
@@ -70,6 +85,19 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Migrate { config } => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(migrate(config)) {
+                Ok(store) => {
+                    println!("{store}: schema is up to date");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::User {
             command: UserCommand::Hash,
         } => match read_password() {
@@ -108,6 +136,14 @@ fn read_password() -> std::io::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Opens the configured store, which applies any migrations it lacks, and closes it.
+async fn migrate(config_file: PathBuf) -> anyhow::Result<String> {
+    let config = Config::from_file(&config_file)?;
+    let store = switchboard::server::open_store(&config).await?;
+    store.close().await;
+    Ok(config.storage)
 }
 
 async fn serve(config_file: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<()> {

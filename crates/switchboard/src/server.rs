@@ -69,6 +69,22 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(api::request_id))
 }
 
+/// Opens the store the configuration names, applying migrations it lacks.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_with(config, Arc::new(SystemClock)).await
+}
+
+async fn open_store_with(config: &Config, clock: SharedClock) -> anyhow::Result<Arc<dyn Store>> {
+    let path = config
+        .sqlite_path()
+        .context("storage must be sqlite://PATH")?;
+    Ok(Arc::new(
+        SqliteStore::open(Path::new(path), clock)
+            .await
+            .with_context(|| format!("opening the store at {path}"))?,
+    ))
+}
+
 /// The base URL clients are told to use, and its WebSocket form. ChatJS accepts only `wss://`
 /// or `ws://127.0.0.1:` URLs, so a loopback or wildcard bind is written as 127.0.0.1.
 pub fn public_urls(config: &Config, bound: SocketAddr) -> (String, String) {
@@ -110,14 +126,7 @@ impl Server {
         observability::prometheus();
         let config = Arc::new(config);
         let clock: SharedClock = Arc::new(SystemClock);
-        let path = config
-            .sqlite_path()
-            .context("storage must be sqlite://PATH")?;
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(Path::new(path), clock.clone())
-                .await
-                .with_context(|| format!("opening the store at {path}"))?,
-        );
+        let store = open_store_with(&config, clock.clone()).await?;
         let secret = store.secret("token-signing-key").await?;
         let listener = TcpListener::bind(&config.listen)
             .await

@@ -48,6 +48,16 @@ impl AgentHub {
         }
     }
 
+    /// Open agent sockets in total.
+    pub fn open_sockets(&self) -> usize {
+        self.sockets
+            .lock()
+            .expect("hub lock")
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+
     /// Sends `event` to every open socket of `user_id`.
     pub fn send(&self, user_id: &str, event: &Value) {
         self.push(user_id, event, false);

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(connect_agents::routes())
         .merge(participant::routes())
         .merge(agent::routes())
+        .route_layer(axum::middleware::from_fn(crate::observability::track))
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(
@@ -64,8 +65,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Adds `x-amzn-RequestId` to every response, as AWS services do.
 pub async fn request_id(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let id = uuid::Uuid::new_v4().to_string();
-    let mut response = next.run(request).await;
+    // Log lines written while serving the request carry its id.
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-amzn-requestid", value);
     }
@@ -84,7 +88,8 @@ pub(crate) async fn run_to_completion(
     request: Request,
     next: Next,
 ) -> Response {
-    match tasks.spawn(next.run(request)).await {
+    use tracing::Instrument;
+    match tasks.spawn(next.run(request).in_current_span()).await {
         Ok(response) => response,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Only when the runtime is shutting down.

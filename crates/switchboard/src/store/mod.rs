@@ -267,6 +267,8 @@ pub trait Store: Send + Sync + 'static {
     /// Items waiting in all outboxes, and dead letters kept.
     async fn outbox_counts(&self) -> StoreResult<(i64, i64)>;
 
+    /// Answers once the store can be read and written (for readiness checks).
+    async fn ping(&self) -> StoreResult<()>;
     /// Finishes pending writes and closes.
     async fn close(&self);
 }

@@ -73,7 +73,7 @@ pub struct TestServer {
     pub child: Child,
     pub url: String,
     pub dir: PathBuf,
-    _temp: Option<tempfile::TempDir>,
+    pub _temp: Option<tempfile::TempDir>,
 }
 
 impl TestServer {

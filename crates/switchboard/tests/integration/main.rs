@@ -5,6 +5,7 @@ mod chat;
 mod common;
 mod errors;
 mod lifecycle;
+mod operations;
 mod receiver;
 mod sigv4_vectors;
 mod store;

@@ -648,6 +648,15 @@ impl Store for SqliteStore {
         .map_err(backend)
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reads)
+            .await
+            .map_err(backend)?;
+        // An empty write: the writer thread is alive and its transactions commit.
+        self.writes.submit(false, |_, _| Ok(())).await
+    }
+
     async fn close(&self) {
         // Writes are answered in queue order, so once a no-op queued now is answered every write
         // queued before it has been committed.
