@@ -39,6 +39,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
+# The store tests run against PostgreSQL as well (127.0.0.1:5432, user postgres, no password;
+# SWITCHBOARD_TEST_POSTGRES names another server). Start it if it is installed but stopped;
+# install it if the machine has none.
+postgres_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+if [ -z "${SWITCHBOARD_TEST_POSTGRES:-}" ] && ! postgres_up; then
+  if [ ! -d /etc/postgresql ] || [ -z "$(ls /etc/postgresql)" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    # Test connections from this machine need no password, as on the development machines.
+    for hba in /etc/postgresql/*/main/pg_hba.conf; do
+      sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+    done
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  for _ in $(seq 60); do postgres_up && break; sleep 0.5; done
+  postgres_up || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+fi
+
 step "generated code is up to date"
 python3 tools/codegen/model_routes.py --check
 

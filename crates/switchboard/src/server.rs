@@ -27,6 +27,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::gateway::SocketRegistry;
 use crate::routing::{effects, Router as RoutingRouter};
+use crate::store::postgres::{PoolSettings, PostgresStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::streaming::Dispatcher;
@@ -75,9 +76,21 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 async fn open_store_with(config: &Config, clock: SharedClock) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = config.postgres_url() {
+        let settings = PoolSettings {
+            max_connections: config.postgres.max_connections,
+            acquire_timeout: Duration::from_secs(config.postgres.acquire_timeout_seconds),
+            statement_timeout: Duration::from_millis(config.postgres.statement_timeout_ms),
+        };
+        return Ok(Arc::new(
+            PostgresStore::open(url, &settings, clock)
+                .await
+                .context("opening the PostgreSQL store")?,
+        ));
+    }
     let path = config
         .sqlite_path()
-        .context("storage must be sqlite://PATH")?;
+        .context("storage must be sqlite://PATH or postgres://...")?;
     Ok(Arc::new(
         SqliteStore::open(Path::new(path), clock)
             .await

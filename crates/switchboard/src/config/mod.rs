@@ -30,9 +30,12 @@ pub struct Config {
     /// The twelve-digit account id used in ARNs.
     #[serde(default = "default_account_id")]
     pub account_id: String,
-    /// Where data is kept: `sqlite://PATH`.
+    /// Where data is kept: `sqlite://PATH` or `postgres://USER@HOST:PORT/DATABASE`.
     #[serde(default = "default_storage")]
     pub storage: String,
+    /// The PostgreSQL connection pool, when `storage` is a PostgreSQL URL.
+    #[serde(default)]
+    pub postgres: Postgres,
     #[serde(default)]
     pub access_keys: Vec<AccessKey>,
     #[serde(default)]
@@ -154,6 +157,48 @@ fn default_region() -> String {
 fn default_account_id() -> String {
     "123456789012".into()
 }
+/// The `[postgres]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Postgres {
+    /// Connections this node keeps open at most.
+    pub max_connections: u32,
+    /// Longest wait for a free connection before a request fails.
+    pub acquire_timeout_seconds: u64,
+    /// Longest a statement may run before PostgreSQL cancels it.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for Postgres {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout_seconds: 10,
+            statement_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Postgres {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| {
+            Err(ConfigError(format!(
+                "invalid value for `postgres.{key}`: {why}"
+            )))
+        };
+        if !(1..=1000).contains(&self.max_connections) {
+            return bad("max_connections", "must be 1 to 1000");
+        }
+        if !(1..=600).contains(&self.acquire_timeout_seconds) {
+            return bad("acquire_timeout_seconds", "must be 1 to 600");
+        }
+        if !(100..=3_600_000).contains(&self.statement_timeout_ms) {
+            return bad("statement_timeout_ms", "must be 100 to 3600000");
+        }
+        Ok(())
+    }
+}
+
 fn default_storage() -> String {
     "sqlite://switchboard-data/switchboard.db".into()
 }
@@ -214,12 +259,16 @@ impl Config {
                 format!("'{}' must be twelve digits", self.account_id),
             );
         }
-        if self.sqlite_path().is_none() {
+        if self.sqlite_path().is_none() && self.postgres_url().is_none() {
             return bad(
                 "storage",
-                format!("'{}' must be of the form sqlite://PATH", self.storage),
+                format!(
+                    "'{}' must be sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
+                    self.storage
+                ),
             );
         }
+        self.postgres.validate()?;
         let mut key_ids = HashSet::new();
         for (i, key) in self.access_keys.iter().enumerate() {
             if key.id.is_empty() || key.id.contains('/') {
@@ -330,6 +379,12 @@ impl Config {
             return bad("limits.signature_skew_minutes", "must be 1 to 1440".into());
         }
         Ok(())
+    }
+
+    /// The connection URL of `storage = "postgres://..."` (or `postgresql://`).
+    pub fn postgres_url(&self) -> Option<&str> {
+        (self.storage.starts_with("postgres://") || self.storage.starts_with("postgresql://"))
+            .then_some(self.storage.as_str())
     }
 
     /// The SQLite file of `storage = "sqlite://PATH"`.

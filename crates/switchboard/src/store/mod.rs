@@ -7,6 +7,8 @@
 //! the next per-contact sequence number and an `AbsoluteTime` that never goes backwards within a
 //! contact, so that the order by time and the order by sequence agree.
 
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
-//! The store through its trait (SQLite files on disk), and the chat rules that depend on time,
-//! with an injected clock instead of sleeps.
+//! The store through its trait, and the chat rules that depend on time, with an injected clock
+//! instead of sleeps. The same tests run on SQLite files and on fresh PostgreSQL databases: the
+//! two stores must not differ in anything a caller can see.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use switchboard::chat::tokens::Tokens;
 use switchboard::chat::{ChatService, NoStreaming, WaitInQueue};
 use switchboard::clock::{Clock, ManualClock};
 use switchboard::config::Config;
+use switchboard::store::postgres::{PoolSettings, PostgresStore};
 use switchboard::store::sqlite::SqliteStore;
 use switchboard::store::*;
 use time::{Duration, OffsetDateTime};
@@ -28,16 +30,137 @@ async fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<dyn Store> 
     )
 }
 
-/// A store in a fresh directory holding contact `c1` with customer `p1`.
-async fn store_with_contact() -> (tempfile::TempDir, Arc<ManualClock>, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
+/// Which store a test runs against: every test of the store's semantics runs on both.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a test's data lives: a fresh SQLite directory, or a fresh PostgreSQL database (dropped
+/// when the test ends).
+enum Location {
+    Sqlite(tempfile::TempDir),
+    Postgres { server: String, database: String },
+}
+
+/// The PostgreSQL server the tests use (trust authentication on this machine).
+fn postgres_server() -> String {
+    std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+impl Location {
+    async fn fresh(kind: Kind) -> Self {
+        match kind {
+            Kind::Sqlite => Location::Sqlite(tempfile::tempdir().unwrap()),
+            Kind::Postgres => {
+                let server = postgres_server();
+                let database = format!("switchboard_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
+                    "{server}/postgres"
+                ))
+                .await
+                .expect("PostgreSQL at SWITCHBOARD_TEST_POSTGRES or 127.0.0.1:5432");
+                sqlx::query(&format!("CREATE DATABASE {database}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                Location::Postgres { server, database }
+            }
+        }
+    }
+
+    async fn open(&self, clock: Arc<ManualClock>) -> Arc<dyn Store> {
+        match self {
+            Location::Sqlite(dir) => open(dir.path(), clock).await,
+            Location::Postgres { server, database } => Arc::new(
+                PostgresStore::open(
+                    &format!("{server}/{database}"),
+                    &PoolSettings {
+                        max_connections: 8,
+                        acquire_timeout: std::time::Duration::from_secs(10),
+                        statement_timeout: std::time::Duration::from_secs(10),
+                    },
+                    clock,
+                )
+                .await
+                .unwrap(),
+            ),
+        }
+    }
+}
+
+impl Drop for Location {
+    fn drop(&mut self) {
+        if let Location::Postgres { server, database } = self {
+            let (admin, database) = (format!("{server}/postgres"), database.clone());
+            // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(mut conn) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                    {
+                        let _ = sqlx::query(&format!(
+                            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                        ))
+                        .execute(&mut conn)
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Kind::Sqlite).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Kind::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    concurrent_appends_get_gap_free_sequences_and_rising_times,
+    client_tokens_make_writes_idempotent,
+    departures_and_endings_close_the_contact,
+    attribute_updates_are_refused_whole_past_the_limit,
+    receipts_record_delivery_then_read_once,
+    a_chat_ends_by_itself_when_its_duration_runs_out,
+    positions_by_time_find_the_first_item_at_or_after_and_the_last_at_or_before,
+    times_keep_rising_after_a_restart_even_if_the_clock_went_back,
+    streams_get_every_item_from_their_start_until_stopped_or_ended,
+);
+
+/// A store in a fresh place holding contact `c1` with customer `p1`.
+async fn store_with_contact(kind: Kind) -> (Location, Arc<ManualClock>, Arc<dyn Store>) {
+    let at = Location::fresh(kind).await;
     let clock = Arc::new(ManualClock::new(start_time()));
-    let store = open(dir.path(), clock.clone()).await;
+    let store = at.open(clock.clone()).await;
     store
         .create_contact(contact("c1", "p1", clock.now()))
         .await
         .unwrap();
-    (dir, clock, store)
+    (at, clock, store)
 }
 
 fn contact(id: &str, customer: &str, now: OffsetDateTime) -> NewContact {
@@ -91,9 +214,8 @@ fn message(id: &str, from: &str, text: &str) -> NewItem {
     }
 }
 
-#[tokio::test]
-async fn concurrent_appends_get_gap_free_sequences_and_rising_times() {
-    let (_dir, _clock, store) = store_with_contact().await;
+async fn concurrent_appends_get_gap_free_sequences_and_rising_times(kind: Kind) {
+    let (_at, _clock, store) = store_with_contact(kind).await;
     let appends = (0..200).map(|n| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -146,11 +268,10 @@ async fn concurrent_appends_get_gap_free_sequences_and_rising_times() {
     );
 }
 
-#[tokio::test]
-async fn client_tokens_make_writes_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
+async fn client_tokens_make_writes_idempotent(kind: Kind) {
+    let at = Location::fresh(kind).await;
     let clock = Arc::new(ManualClock::new(start_time()));
-    let store = open(dir.path(), clock.clone()).await;
+    let store = at.open(clock.clone()).await;
     let first = store
         .create_contact(contact("c1", "p1", clock.now()))
         .await
@@ -176,9 +297,8 @@ async fn client_tokens_make_writes_idempotent() {
     assert_eq!(store.last_seq("c1").await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn departures_and_endings_close_the_contact() {
-    let (_dir, _clock, store) = store_with_contact().await;
+async fn departures_and_endings_close_the_contact(kind: Kind) {
+    let (_at, _clock, store) = store_with_contact(kind).await;
     let leave = |token: &str| Departure {
         participant_id: "p1".into(),
         left: NewItem {
@@ -231,9 +351,8 @@ async fn departures_and_endings_close_the_contact() {
         .is_none());
 }
 
-#[tokio::test]
-async fn attribute_updates_are_refused_whole_past_the_limit() {
-    let (_dir, _clock, store) = store_with_contact().await;
+async fn attribute_updates_are_refused_whole_past_the_limit(kind: Kind) {
+    let (_at, _clock, store) = store_with_contact(kind).await;
     let attrs = |k: &str, n: usize| BTreeMap::from([(k.to_string(), "v".repeat(n))]);
     store
         .update_attributes("c1", attrs("a", 20_000), 32_768)
@@ -248,9 +367,8 @@ async fn attribute_updates_are_refused_whole_past_the_limit() {
     assert_eq!(stored.keys().collect::<Vec<_>>(), vec!["a"]);
 }
 
-#[tokio::test]
-async fn receipts_record_delivery_then_read_once() {
-    let (_dir, clock, store) = store_with_contact().await;
+async fn receipts_record_delivery_then_read_once(kind: Kind) {
+    let (_at, clock, store) = store_with_contact(kind).await;
     store
         .append_item("c1", message("m1", "p1", "x"), None)
         .await
@@ -293,11 +411,10 @@ async fn receipts_record_delivery_then_read_once() {
     assert_eq!(store.receipts(&["m1".to_string()]).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_chat_ends_by_itself_when_its_duration_runs_out() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_chat_ends_by_itself_when_its_duration_runs_out(kind: Kind) {
+    let at = Location::fresh(kind).await;
     let clock = Arc::new(ManualClock::new(start_time()));
-    let store = open(dir.path(), clock.clone()).await;
+    let store = at.open(clock.clone()).await;
     let config = Config::parse(
         r#"
         [[instances]]
@@ -370,9 +487,8 @@ async fn a_chat_ends_by_itself_when_its_duration_runs_out() {
         .is_err());
 }
 
-#[tokio::test]
-async fn positions_by_time_find_the_first_item_at_or_after_and_the_last_at_or_before() {
-    let (_dir, clock, store) = store_with_contact().await;
+async fn positions_by_time_find_the_first_item_at_or_after_and_the_last_at_or_before(kind: Kind) {
+    let (_at, clock, store) = store_with_contact(kind).await;
     let mut times = Vec::new();
     for n in 1..=5 {
         clock.advance(Duration::seconds(10));
@@ -405,12 +521,11 @@ async fn positions_by_time_find_the_first_item_at_or_after_and_the_last_at_or_be
     assert_eq!(store.seq_at("c2", times[2], true).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn times_keep_rising_after_a_restart_even_if_the_clock_went_back() {
-    let dir = tempfile::tempdir().unwrap();
+async fn times_keep_rising_after_a_restart_even_if_the_clock_went_back(kind: Kind) {
+    let at = Location::fresh(kind).await;
     let clock = Arc::new(ManualClock::new(start_time()));
     let last = {
-        let store = open(dir.path(), clock.clone()).await;
+        let store = at.open(clock.clone()).await;
         store
             .create_contact(contact("c1", "p1", clock.now()))
             .await
@@ -424,7 +539,7 @@ async fn times_keep_rising_after_a_restart_even_if_the_clock_went_back() {
     };
     // The restarted server's clock is behind the last item (a clock adjusted backwards).
     let behind = Arc::new(ManualClock::new(start_time()));
-    let store = open(dir.path(), behind).await;
+    let store = at.open(behind).await;
     let next = store
         .append_item("c1", message("m2", "p1", "after"), None)
         .await
@@ -514,4 +629,177 @@ async fn items_stored_before_the_transcript_table_was_clustered_survive_the_migr
         .unwrap();
     assert_eq!(next.item.seq, 3);
     assert_eq!(store.last_seq("c1").await.unwrap(), 3);
+}
+
+fn new_stream(id: &str, arn: &str, token: Option<&str>, now: OffsetDateTime) -> NewStream {
+    NewStream {
+        stream: Stream {
+            id: id.into(),
+            contact_id: "c1".into(),
+            instance_id: "i".into(),
+            endpoint_arn: arn.into(),
+            started_at: now,
+            stopped_at: None,
+        },
+        client_token: token.map(str::to_string),
+    }
+}
+
+async fn outbox_ids(store: &Arc<dyn Store>, stream: &str) -> Vec<String> {
+    store
+        .outbox(stream, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.item_id)
+        .collect()
+}
+
+async fn streams_get_every_item_from_their_start_until_stopped_or_ended(kind: Kind) {
+    let (_at, clock, store) = store_with_contact(kind).await;
+    let now = clock.now();
+    store
+        .append_item("c1", message("m1", "p1", "before"), None)
+        .await
+        .unwrap();
+
+    // Starting: idempotent by token, two at most, not the same endpoint twice.
+    let a = store
+        .start_stream(new_stream("s-a", "arn-a", Some("tok-a"), now))
+        .await
+        .unwrap();
+    assert!(!a.existing);
+    let again = store
+        .start_stream(new_stream("s-other", "arn-a", Some("tok-a"), now))
+        .await
+        .unwrap();
+    assert!(again.existing);
+    assert_eq!(again.stream.id, "s-a");
+    assert!(matches!(
+        store
+            .start_stream(new_stream("s-x", "arn-a", Some("tok-x"), now))
+            .await,
+        Err(StoreError::StreamConflict(_))
+    ));
+    assert!(matches!(
+        store
+            .start_stream(new_stream("s-y", "arn-y", Some("tok-a"), now))
+            .await,
+        Err(StoreError::StreamConflict(_))
+    ));
+    store
+        .start_stream(new_stream("s-b", "arn-b", Some("tok-b"), now))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .start_stream(new_stream("s-c", "arn-c", Some("tok-c"), now))
+            .await,
+        Err(StoreError::StreamLimit(2))
+    ));
+
+    // Items, and events the transcript does not keep, go to every active stream, in order; a
+    // stream to a new endpoint starts with the chat so far.
+    store
+        .append_item("c1", message("m2", "p1", "during"), None)
+        .await
+        .unwrap();
+    let mut typing = serde_json::Map::new();
+    typing.insert("ContentType".into(), TYPING_EVENT.into());
+    typing.insert("Id".into(), "t1".into());
+    store.stream_event("c1", "t1", typing).await.unwrap();
+    assert_eq!(outbox_ids(&store, "s-a").await, ["m1", "m2", "t1"]);
+    assert_eq!(outbox_ids(&store, "s-b").await, ["m1", "m2", "t1"]);
+    let entries = store.outbox("s-a", 10).await.unwrap();
+    let m2: serde_json::Value = serde_json::from_str(&entries[1].message).unwrap();
+    assert_eq!(m2["Id"], "m2");
+    assert_eq!(m2["Content"], "during");
+    assert_eq!(m2["ContactId"], "c1");
+    assert_eq!(m2["InitialContactId"], "c1");
+    let t1: serde_json::Value = serde_json::from_str(&entries[2].message).unwrap();
+    assert_eq!(t1["ContentType"], TYPING_EVENT);
+    assert_eq!(t1["ContactId"], "c1");
+
+    // Published rows leave the outbox; a refused one becomes a dead letter.
+    store.outbox_published("s-a", entries[0].id).await.unwrap();
+    store
+        .outbox_dead_letter(&entries[2], "answered 400")
+        .await
+        .unwrap();
+    assert_eq!(outbox_ids(&store, "s-a").await, ["m2"]);
+    assert_eq!(store.outbox_counts().await.unwrap(), (4, 1));
+    let backlogged = store.backlogged_streams().await.unwrap();
+    assert_eq!(backlogged.len(), 2);
+
+    // A stopped stream gets nothing more; started again, it carries on without the history.
+    assert!(store
+        .stop_stream("c1", "s-a")
+        .await
+        .unwrap()
+        .stopped_at
+        .is_some());
+    store.stop_stream("c1", "s-a").await.unwrap();
+    assert!(matches!(
+        store.stop_stream("c1", "nope").await,
+        Err(StoreError::StreamNotFound)
+    ));
+    store
+        .append_item("c1", message("m3", "p1", "after"), None)
+        .await
+        .unwrap();
+    assert_eq!(outbox_ids(&store, "s-a").await, ["m2"]);
+    assert_eq!(outbox_ids(&store, "s-b").await, ["m1", "m2", "t1", "m3"]);
+    store
+        .start_stream(new_stream("s-a2", "arn-a", Some("tok-a2"), now))
+        .await
+        .unwrap();
+    assert!(outbox_ids(&store, "s-a2").await.is_empty());
+    let pending: Vec<String> = store
+        .pending_streams()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(pending.len(), 3, "{pending:?}");
+    for id in ["s-a", "s-b", "s-a2"] {
+        assert!(pending.iter().any(|p| p == id), "{id} in {pending:?}");
+    }
+
+    // The chat's end is the last item of its streams, which then stop.
+    let ended = store
+        .end_contact("c1", system_event("e1", CHAT_ENDED), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        outbox_ids(&store, "s-a2").await,
+        std::slice::from_ref(&ended.id)
+    );
+    assert_eq!(outbox_ids(&store, "s-b").await.last(), Some(&ended.id));
+    assert!(store
+        .stream("s-b")
+        .await
+        .unwrap()
+        .unwrap()
+        .stopped_at
+        .is_some());
+    assert!(matches!(
+        store
+            .start_stream(new_stream("s-d", "arn-d", Some("tok-d"), now))
+            .await,
+        Err(StoreError::ContactEnded)
+    ));
+}
+
+const TYPING_EVENT: &str = "application/vnd.amazonaws.connect.event.typing";
+
+fn system_event(id: &str, content_type: &str) -> NewItem {
+    NewItem {
+        id: id.into(),
+        item_type: ItemType::Event,
+        content_type: content_type.into(),
+        content: None,
+        sender: None,
+    }
 }
