@@ -42,10 +42,15 @@ pub fn config_text(storage: &str, extra: &str) -> String {
 /// The test configuration, with `extra` top-level keys and `instance_extra` tables of the
 /// instance (routing profiles, users, statuses).
 pub fn config_text_with(storage: &str, extra: &str, instance_extra: &str) -> String {
+    config_text_for(&format!("sqlite://{storage}"), extra, instance_extra)
+}
+
+/// The test configuration on the store at `storage_url`.
+pub fn config_text_for(storage_url: &str, extra: &str, instance_extra: &str) -> String {
     format!(
         r#"
 region = "{REGION}"
-storage = "sqlite://{storage}"
+storage = "{storage_url}"
 {extra}
 
 [[access_keys]]
@@ -96,13 +101,28 @@ impl TestServer {
         extra_config: &str,
         instance_extra: &str,
     ) -> Self {
-        let config = dir.join("switchboard.toml");
         let storage = dir.join("switchboard.db");
         std::fs::write(
-            &config,
+            dir.join("switchboard.toml"),
             config_text_with(storage.to_str().unwrap(), extra_config, instance_extra),
         )
         .unwrap();
+        Self::start_with_config_in(dir).await
+    }
+
+    /// Starts a server on the store at `storage_url`, its configuration kept in `dir`.
+    pub async fn start_on(dir: &std::path::Path, storage_url: &str, extra_config: &str) -> Self {
+        std::fs::write(
+            dir.join("switchboard.toml"),
+            config_text_for(storage_url, extra_config, ""),
+        )
+        .unwrap();
+        Self::start_with_config_in(dir).await
+    }
+
+    /// Starts a server with the configuration `dir/switchboard.toml`.
+    async fn start_with_config_in(dir: &std::path::Path) -> Self {
+        let config = dir.join("switchboard.toml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args([
                 "serve",
@@ -373,4 +393,54 @@ impl ChatSocket {
 
 pub fn content_type(item: &Value) -> &str {
     item["ContentType"].as_str().unwrap_or_default()
+}
+
+/// A fresh PostgreSQL database for one test, dropped when the test is done. The server is
+/// `SWITCHBOARD_TEST_POSTGRES` or this machine's (127.0.0.1:5432, user postgres, trust).
+pub struct PostgresDatabase {
+    server: String,
+    pub name: String,
+}
+
+impl PostgresDatabase {
+    pub async fn fresh() -> Self {
+        let server = std::env::var("SWITCHBOARD_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let name = format!("switchboard_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin =
+            <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres"))
+                .await
+                .expect("PostgreSQL at SWITCHBOARD_TEST_POSTGRES or 127.0.0.1:5432");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        Self { server, name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (format!("{}/postgres", self.server), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut conn) =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(&drop).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
 }

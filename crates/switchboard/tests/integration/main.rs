@@ -6,6 +6,7 @@ mod common;
 mod errors;
 mod lifecycle;
 mod operations;
+mod postgres;
 mod receiver;
 mod sigv4_vectors;
 mod store;

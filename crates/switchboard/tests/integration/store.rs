@@ -18,6 +18,8 @@ use switchboard::store::sqlite::SqliteStore;
 use switchboard::store::*;
 use time::{Duration, OffsetDateTime};
 
+use crate::common::PostgresDatabase;
+
 fn start_time() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
 }
@@ -37,46 +39,26 @@ enum Kind {
     Postgres,
 }
 
-/// Where a test's data lives: a fresh SQLite directory, or a fresh PostgreSQL database (dropped
-/// when the test ends).
+/// Where a test's data lives: a fresh SQLite directory, or a fresh PostgreSQL database.
 enum Location {
     Sqlite(tempfile::TempDir),
-    Postgres { server: String, database: String },
-}
-
-/// The PostgreSQL server the tests use (trust authentication on this machine).
-fn postgres_server() -> String {
-    std::env::var("SWITCHBOARD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    Postgres(PostgresDatabase),
 }
 
 impl Location {
     async fn fresh(kind: Kind) -> Self {
         match kind {
             Kind::Sqlite => Location::Sqlite(tempfile::tempdir().unwrap()),
-            Kind::Postgres => {
-                let server = postgres_server();
-                let database = format!("switchboard_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
-                    "{server}/postgres"
-                ))
-                .await
-                .expect("PostgreSQL at SWITCHBOARD_TEST_POSTGRES or 127.0.0.1:5432");
-                sqlx::query(&format!("CREATE DATABASE {database}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-                Location::Postgres { server, database }
-            }
+            Kind::Postgres => Location::Postgres(PostgresDatabase::fresh().await),
         }
     }
 
     async fn open(&self, clock: Arc<ManualClock>) -> Arc<dyn Store> {
         match self {
             Location::Sqlite(dir) => open(dir.path(), clock).await,
-            Location::Postgres { server, database } => Arc::new(
+            Location::Postgres(database) => Arc::new(
                 PostgresStore::open(
-                    &format!("{server}/{database}"),
+                    &database.url(),
                     &PoolSettings {
                         max_connections: 8,
                         acquire_timeout: std::time::Duration::from_secs(10),
@@ -87,33 +69,6 @@ impl Location {
                 .await
                 .unwrap(),
             ),
-        }
-    }
-}
-
-impl Drop for Location {
-    fn drop(&mut self) {
-        if let Location::Postgres { server, database } = self {
-            let (admin, database) = (format!("{server}/postgres"), database.clone());
-            // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    if let Ok(mut conn) =
-                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
-                    {
-                        let _ = sqlx::query(&format!(
-                            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
-                        ))
-                        .execute(&mut conn)
-                        .await;
-                    }
-                });
-            })
-            .join();
         }
     }
 }
