@@ -56,6 +56,19 @@ if [ -z "${SWITCHBOARD_TEST_POSTGRES:-}" ] && ! postgres_up; then
   postgres_up || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 fi
 
+# The cluster tests join nodes through NATS on 127.0.0.1:4222 (SWITCHBOARD_TEST_NATS names another).
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+if [ -z "${SWITCHBOARD_TEST_NATS:-}" ] && ! nats_up; then
+  if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  fi
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server || echo /usr/sbin/nats-server)" -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  for _ in $(seq 60); do nats_up && break; sleep 0.5; done
+  nats_up || { echo "NATS did not start on 127.0.0.1:4222" >&2; exit 1; }
+fi
+
 step "generated code is up to date"
 python3 tools/codegen/model_routes.py --check
 

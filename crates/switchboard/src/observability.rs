@@ -125,12 +125,13 @@ async fn healthz() -> impl IntoResponse {
 /// it is not shutting down. A load balancer takes a node out on 503.
 async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     let store = app.chat.store().ping().await;
+    let bus = app.chat.bus().state();
     let draining = app.shutdown.is_cancelled();
-    let ready = store.is_ok() && !draining;
+    let ready = store.is_ok() && bus.is_ok() && !draining;
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
         "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
-        "bus": "local",
+        "bus": match bus { Ok(kind) => kind.to_string(), Err(why) => why },
         "draining": draining,
     });
     let status = if ready {

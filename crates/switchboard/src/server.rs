@@ -19,7 +19,8 @@ use tokio_util::task::TaskTracker;
 use crate::agent::auth::AgentAuth;
 use crate::agent::hub::AgentHub;
 use crate::awsproto::sigv4::{SecretKey, UriRules, Verifier};
-use crate::bus::LocalBus;
+use crate::bus::nats::NatsBus;
+use crate::bus::{Bus, LocalBus};
 use crate::chat::service::Ports;
 use crate::chat::tokens::Tokens;
 use crate::chat::ChatService;
@@ -146,7 +147,20 @@ impl Server {
             .with_context(|| format!("binding {}", config.listen))?;
         let bound = listener.local_addr()?;
         let (public_url, websocket_base) = public_urls(&config, bound);
-        let bus = Arc::new(LocalBus::new(config.limits.socket_queue));
+        let bus: Arc<dyn Bus> = match &config.bus {
+            Some(url) => {
+                tracing::warn!(
+                    "joining other nodes through NATS: chats, sockets and transcripts are shared; \
+                     routing to agents and streaming are not coordinated between nodes yet"
+                );
+                Arc::new(
+                    NatsBus::connect(url, config.limits.socket_queue)
+                        .await
+                        .with_context(|| format!("connecting to NATS at {url}"))?,
+                )
+            }
+            None => Arc::new(LocalBus::new(config.limits.socket_queue)),
+        };
         let (routed, decisions) = tokio::sync::mpsc::unbounded_channel();
         let router =
             Arc::new(RoutingRouter::start(&config, store.clone(), clock.clone(), routed).await?);

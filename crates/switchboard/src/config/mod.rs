@@ -36,6 +36,10 @@ pub struct Config {
     /// The PostgreSQL connection pool, when `storage` is a PostgreSQL URL.
     #[serde(default)]
     pub postgres: Postgres,
+    /// `nats://HOST:PORT`: the NATS server that carries items between the nodes sharing a
+    /// PostgreSQL store. Without it, the node serves alone.
+    #[serde(default)]
+    pub bus: Option<String>,
     #[serde(default)]
     pub access_keys: Vec<AccessKey>,
     #[serde(default)]
@@ -269,6 +273,20 @@ impl Config {
             );
         }
         self.postgres.validate()?;
+        if let Some(bus) = &self.bus {
+            if !bus.starts_with("nats://") {
+                return bad(
+                    "bus",
+                    format!("'{bus}' must be of the form nats://HOST:PORT"),
+                );
+            }
+            if self.postgres_url().is_none() {
+                return bad(
+                    "bus",
+                    "joins nodes that share one store: set storage to a postgres:// URL".into(),
+                );
+            }
+        }
         let mut key_ids = HashSet::new();
         for (i, key) in self.access_keys.iter().enumerate() {
             if key.id.is_empty() || key.id.contains('/') {

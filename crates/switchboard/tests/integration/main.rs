@@ -2,6 +2,7 @@
 
 mod agents;
 mod chat;
+mod cluster;
 mod common;
 mod errors;
 mod lifecycle;

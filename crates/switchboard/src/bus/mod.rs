@@ -5,7 +5,9 @@
 //! contact that has at least one subscribed socket; a cross-node implementation (NATS) can feed the
 //! same local channels. Publishing never waits: a subscriber that falls behind by more than the
 //! channel's capacity is told it lagged and closes its socket, so one slow client never slows the
-//! others.
+//! others. [`nats::NatsBus`] joins the local channels of several nodes.
+
+pub mod nats;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +38,10 @@ pub struct Delivery {
 pub trait Bus: Send + Sync + 'static {
     fn publish(&self, delivery: Delivery);
     fn subscribe(&self, contact_id: &str) -> broadcast::Receiver<Arc<Delivery>>;
+    /// What carries deliveries between nodes (`local`: nothing, one node), or why it cannot now.
+    fn state(&self) -> Result<&'static str, String> {
+        Ok("local")
+    }
 }
 
 /// Fan-out within this process.

@@ -1,0 +1,143 @@
+//! Fan-out between nodes over NATS: every node publishes the items its requests commit, and
+//! feeds the items other nodes publish into its own [`LocalBus`], so a contact's sockets get
+//! them on whichever node they are.
+//!
+//! NATS delivers at most once, and items of one contact published by different nodes may arrive
+//! in either order. Neither loses anything: each socket checks the per-contact sequence, skips
+//! what it already sent and fills a gap from the store (which holds every item before it is
+//! published) before going on.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::{broadcast, mpsc};
+
+use super::{Bus, Closing, Delivery, LocalBus};
+
+const SUBJECT_PREFIX: &str = "switchboard.chat.";
+const NODE: &str = "Switchboard-Node";
+const SEQ: &str = "Switchboard-Seq";
+const CLOSING: &str = "Switchboard-Closing";
+const SENT_AT: &str = "Switchboard-Sent-At";
+
+pub struct NatsBus {
+    local: Arc<LocalBus>,
+    client: async_nats::Client,
+    /// Deliveries to publish, in commit order, by one task (NATS keeps one publisher's order).
+    outgoing: mpsc::UnboundedSender<Delivery>,
+}
+
+fn now_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
+}
+
+impl NatsBus {
+    /// Connects to NATS at `url` and starts publishing and receiving; `capacity` is the local
+    /// channels' (how far a socket may fall behind).
+    pub async fn connect(url: &str, capacity: usize) -> anyhow::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .name("switchboard")
+            .retry_on_initial_connect()
+            .connect(url)
+            .await?;
+        let node = uuid::Uuid::new_v4().to_string();
+        let local = Arc::new(LocalBus::new(capacity));
+
+        let (outgoing, mut to_publish) = mpsc::unbounded_channel::<Delivery>();
+        let publisher = client.clone();
+        let me = node.clone();
+        tokio::spawn(async move {
+            while let Some(delivery) = to_publish.recv().await {
+                let mut headers = HeaderMap::new();
+                headers.insert(NODE, me.as_str());
+                headers.insert(SENT_AT, now_micros().to_string().as_str());
+                if let Some(seq) = delivery.seq {
+                    headers.insert(SEQ, seq.to_string().as_str());
+                }
+                match &delivery.closing {
+                    Some(Closing::Chat) => headers.insert(CLOSING, "chat"),
+                    Some(Closing::Participant(id)) => {
+                        headers.insert(CLOSING, format!("participant:{id}").as_str())
+                    }
+                    None => {}
+                }
+                let subject = format!("{SUBJECT_PREFIX}{}", delivery.contact_id);
+                let payload = Bytes::copy_from_slice(delivery.frame.as_str().as_bytes());
+                if let Err(e) = publisher
+                    .publish_with_headers(subject, headers, payload)
+                    .await
+                {
+                    // The other nodes' sockets fill the gap from the store when the next item
+                    // of the contact reaches them.
+                    tracing::warn!(error = %e, "publishing to NATS failed");
+                }
+            }
+        });
+
+        let mut incoming = client.subscribe(format!("{SUBJECT_PREFIX}>")).await?;
+        let feed = local.clone();
+        tokio::spawn(async move {
+            while let Some(message) = incoming.next().await {
+                let Some(headers) = &message.headers else {
+                    continue;
+                };
+                let header = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
+                if header(NODE).as_deref() == Some(node.as_str()) {
+                    continue;
+                }
+                if let Some(sent) = header(SENT_AT).and_then(|v| v.parse::<u128>().ok()) {
+                    let lag = now_micros().saturating_sub(sent) as f64 / 1e6;
+                    metrics::histogram!("switchboard_bus_lag_seconds").record(lag);
+                }
+                let Some(contact_id) = message.subject.as_str().strip_prefix(SUBJECT_PREFIX) else {
+                    continue;
+                };
+                let Ok(frame) = std::str::from_utf8(&message.payload) else {
+                    continue;
+                };
+                let closing = match header(CLOSING).as_deref() {
+                    Some("chat") => Some(Closing::Chat),
+                    Some(other) => other
+                        .strip_prefix("participant:")
+                        .map(|id| Closing::Participant(id.to_string())),
+                    None => None,
+                };
+                feed.publish(Delivery {
+                    contact_id: contact_id.to_string(),
+                    seq: header(SEQ).and_then(|v| v.parse().ok()),
+                    frame: frame.into(),
+                    closing,
+                });
+            }
+        });
+        Ok(Self {
+            local,
+            client,
+            outgoing,
+        })
+    }
+}
+
+impl Bus for NatsBus {
+    fn publish(&self, delivery: Delivery) {
+        self.local.publish(delivery.clone());
+        let _ = self.outgoing.send(delivery);
+    }
+
+    fn subscribe(&self, contact_id: &str) -> broadcast::Receiver<Arc<Delivery>> {
+        self.local.subscribe(contact_id)
+    }
+
+    fn state(&self) -> Result<&'static str, String> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok("nats"),
+            other => Err(format!("NATS {other:?}")),
+        }
+    }
+}

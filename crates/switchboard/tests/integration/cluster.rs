@@ -1,0 +1,145 @@
+//! Several nodes on one PostgreSQL database, joined by NATS: any node takes any request, a chat's
+//! items reach its sockets on every node in order, and a node killed mid-chat costs nothing.
+
+use aws_sdk_connect::types::{ParticipantDetailsToAdd, ParticipantRole};
+use aws_sdk_connectparticipant::types::SortKey;
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The NATS server the tests use.
+fn nats_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+async fn say(node: &TestServer, connection_token: &str, text: &str) -> String {
+    node.participant()
+        .send_message()
+        .connection_token(connection_token)
+        .content_type("text/plain")
+        .content(text)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SendMessage {text}: {e:?}"))
+        .id()
+        .unwrap()
+        .to_string()
+}
+
+/// Reads a socket's items up to and including the one with `id`, keeping them all.
+async fn read_through(socket: &mut ChatSocket, id: &str, seen: &mut Vec<Value>) {
+    loop {
+        let item = socket
+            .next_item()
+            .await
+            .unwrap_or_else(|| panic!("socket closed while waiting for {id}"));
+        let done = item["Id"] == id;
+        seen.push(item);
+        if done {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn three_nodes_share_a_chat_and_a_killed_node_loses_nothing() {
+    let database = PostgresDatabase::fresh().await;
+    let extra = format!("bus = \"{}\"", nats_url());
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node1 = TestServer::start_on(dirs[0].path(), &database.url(), &extra).await;
+    let mut node2 = TestServer::start_on(dirs[1].path(), &database.url(), &extra).await;
+    let node3 = TestServer::start_on(dirs[2].path(), &database.url(), &extra).await;
+    for node in [&node1, &node2, &node3] {
+        let ready: Value = reqwest::get(format!("{}/readyz", node.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["bus"], "nats", "{ready}");
+    }
+
+    // The customer on node 1, a bot on node 2.
+    let customer = start_chat(&node1, "Cluster customer").await;
+    let mut customer_socket = ChatSocket::subscribe(&customer.websocket_url).await;
+    let bot = node2
+        .connect()
+        .create_participant()
+        .instance_id(INSTANCE)
+        .contact_id(&customer.contact_id)
+        .participant_details(
+            ParticipantDetailsToAdd::builder()
+                .participant_role(ParticipantRole::CustomBot)
+                .display_name("Cluster bot")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateParticipant on node 2");
+    let bot_token = bot
+        .participant_credentials()
+        .unwrap()
+        .participant_token()
+        .unwrap()
+        .to_string();
+    let (bot_connection, bot_url) = connect_participant(&node2, &bot_token).await;
+    assert!(bot_url.contains(&node2.url.replace("http://", "")));
+    let mut bot_socket = ChatSocket::subscribe(&bot_url).await;
+    let mut at_customer = Vec::new();
+    let mut at_bot = Vec::new();
+
+    // Both ways, across nodes.
+    let c1 = say(&node1, &customer.connection_token, "hello from node 1").await;
+    read_through(&mut bot_socket, &c1, &mut at_bot).await;
+    let b1 = say(&node2, &bot_connection, "hello from node 2").await;
+    read_through(&mut customer_socket, &b1, &mut at_customer).await;
+
+    // Node 2 dies mid-chat. The customer goes on; the bot reconnects through node 3.
+    node2.signal("KILL").await;
+    let c2 = say(&node1, &customer.connection_token, "are you there?").await;
+    let (bot_connection, bot_url) = connect_participant(&node3, &bot_token).await;
+    let mut bot_socket = ChatSocket::subscribe(&bot_url).await;
+    let b2 = say(&node3, &bot_connection, "back, on node 3").await;
+    let c3 = say(&node1, &customer.connection_token, "great").await;
+    read_through(&mut customer_socket, &c3, &mut at_customer).await;
+    let mut at_bot_again = Vec::new();
+    read_through(&mut bot_socket, &c3, &mut at_bot_again).await;
+
+    // The transcript, read through node 3, has everything once, in order; the customer's socket
+    // on node 1 got all of it, in the same order.
+    let transcript = node3
+        .participant()
+        .get_transcript()
+        .connection_token(&customer.connection_token)
+        .sort_order(SortKey::Ascending)
+        .max_results(100)
+        .send()
+        .await
+        .unwrap();
+    let messages: Vec<&str> = transcript
+        .transcript()
+        .iter()
+        .filter(|i| i.r#type() == Some(&aws_sdk_connectparticipant::types::ChatItemType::Message))
+        .filter_map(|i| i.id())
+        .collect();
+    assert_eq!(messages, [&c1, &b1, &c2, &b2, &c3]);
+    let all: Vec<&str> = transcript
+        .transcript()
+        .iter()
+        .filter_map(|i| i.id())
+        .collect();
+    let pushed: Vec<&str> = at_customer
+        .iter()
+        .filter_map(|i| i["Id"].as_str())
+        .collect();
+    // The socket opened after the customer's own participant.joined; everything since came.
+    assert_eq!(all.len(), pushed.len() + 1, "{all:?} {pushed:?}");
+    assert_eq!(
+        pushed,
+        all[1..],
+        "the customer's socket on node 1 got every item, in order"
+    );
+    // The bot's new socket on node 3 got what came after it subscribed, including the message
+    // node 1 committed.
+    assert_eq!(at_bot_again.last().unwrap()["Content"], "great");
+}
