@@ -150,8 +150,8 @@ impl Server {
         let bus: Arc<dyn Bus> = match &config.bus {
             Some(url) => {
                 tracing::warn!(
-                    "joining other nodes through NATS: chats, sockets and transcripts are shared; \
-                     routing to agents and streaming are not coordinated between nodes yet"
+                    "joining other nodes through NATS: chats, sockets, transcripts and streaming \
+                     are shared; routing to agents is not coordinated between nodes yet"
                 );
                 Arc::new(
                     NatsBus::connect(url, config.limits.socket_queue)

@@ -110,7 +110,9 @@ CREATE TABLE streams (
     started_with_contact BOOLEAN NOT NULL DEFAULT FALSE,
     started_at           BIGINT NOT NULL,
     stopped_at           BIGINT,
-    stop_reason          TEXT
+    stop_reason          TEXT,
+    owner                TEXT,     -- the node publishing it now, until lease_until
+    lease_until          BIGINT
 );
 CREATE INDEX streams_by_contact ON streams (contact_id);
 CREATE INDEX active_streams ON streams (started_at) WHERE stopped_at IS NULL;

@@ -12,7 +12,9 @@ CREATE TABLE streams (
     started_with_contact INTEGER NOT NULL DEFAULT 0,  -- ChatStreamingConfiguration on StartChatContact
     started_at   INTEGER NOT NULL,
     stopped_at   INTEGER,             -- StopContactStreaming, or the chat ended
-    stop_reason  TEXT                 -- STOPPED or CHAT_ENDED
+    stop_reason  TEXT,                -- STOPPED or CHAT_ENDED
+    owner        TEXT,                -- the node publishing it now, until lease_until
+    lease_until  INTEGER
 );
 CREATE INDEX streams_by_contact ON streams (contact_id);
 CREATE INDEX active_streams ON streams (started_at) WHERE stopped_at IS NULL;

@@ -14,6 +14,12 @@ pub struct Streaming {
     /// it, with random jitter, up to `retry_max_seconds`.
     pub retry_initial_ms: u64,
     pub retry_max_seconds: u64,
+    /// How long a node's right to publish a stream lasts without renewal: when a node dies,
+    /// another takes its streams over after this.
+    pub lease_seconds: u64,
+    /// How often each node looks for streams with items that no worker of its own was woken for
+    /// (streams started on another node, or left by a node that died).
+    pub sweep_seconds: u64,
     pub sns: Sns,
     pub webhooks: Vec<Webhook>,
 }
@@ -23,6 +29,8 @@ impl Default for Streaming {
         Self {
             retry_initial_ms: 500,
             retry_max_seconds: 60,
+            lease_seconds: 30,
+            sweep_seconds: 15,
             sns: Sns::default(),
             webhooks: Vec::new(),
         }
@@ -89,6 +97,12 @@ impl Streaming {
                 "streaming.retry_max_seconds".into(),
                 "must be 1 to 86400, and not below retry_initial_ms",
             );
+        }
+        if !(1..=3600).contains(&self.lease_seconds) {
+            return bad("streaming.lease_seconds".into(), "must be 1 to 3600");
+        }
+        if !(1..=3600).contains(&self.sweep_seconds) {
+            return bad("streaming.sweep_seconds".into(), "must be 1 to 3600");
         }
         if let Some(url) = &self.sns.endpoint_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

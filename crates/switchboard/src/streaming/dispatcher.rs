@@ -1,8 +1,13 @@
 //! The workers that drain stream outboxes: one per stream, started when the stream starts (or,
 //! after a restart, for every stream with rows left), woken when its contact has new items, and
 //! finished once the stream is stopped and its outbox is empty. A sweep every
-//! [`SWEEP_INTERVAL`] starts or wakes any worker that a missed wake-up left behind, so a lost
-//! notification delays items but never strands them.
+//! `streaming.sweep_seconds` starts or wakes any worker that a missed wake-up left behind, so a
+//! lost notification delays items but never strands them.
+//!
+//! Nodes sharing a store may each have a worker for a stream; only the one holding the stream's
+//! lease (`Store::claim_stream`) publishes, renewing it while it works and giving it up when the
+//! outbox is empty. A node that dies loses its leases when they run out
+//! (`streaming.lease_seconds`), and another node's sweep takes the streams over.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -28,8 +33,6 @@ use crate::store::Store;
 
 /// How many outbox rows a worker reads at once.
 const BATCH: usize = 64;
-/// How often the outboxes are checked for rows no worker was woken for.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 
 pub struct Dispatcher {
     inner: Arc<Inner>,
@@ -46,6 +49,8 @@ struct Inner {
     workers: RwLock<Workers>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// This node, as stream leases name it.
+    node: String,
 }
 
 #[derive(Default)]
@@ -76,6 +81,7 @@ impl Dispatcher {
                 workers: RwLock::new(Workers::default()),
                 shutdown,
                 tasks,
+                node: uuid::Uuid::new_v4().to_string(),
             }),
         };
         let pending = store.pending_streams().await?;
@@ -86,10 +92,11 @@ impl Dispatcher {
             dispatcher.inner.watch(stream, true);
         }
         let inner = dispatcher.inner.clone();
+        let every = Duration::from_secs(inner.config.streaming.sweep_seconds);
         dispatcher.inner.tasks.spawn(async move {
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(SWEEP_INTERVAL) => inner.sweep().await,
+                    _ = tokio::time::sleep(every) => inner.sweep().await,
                     _ = inner.shutdown.cancelled() => return,
                 }
             }
@@ -201,6 +208,8 @@ enum State {
 enum Outcome {
     Published,
     DeadLettered,
+    /// Another node took the stream over (this one was too slow to renew its lease).
+    LostLease,
     ShuttingDown,
 }
 
@@ -216,6 +225,8 @@ struct Worker {
     failing: bool,
     /// The last row published and not yet deleted from the outbox.
     unacknowledged: Option<i64>,
+    /// When this node's lease on the stream is due for renewal; `None` while it holds none.
+    renew_at: Option<tokio::time::Instant>,
 }
 
 impl Worker {
@@ -228,6 +239,7 @@ impl Worker {
             wake,
             failing: false,
             unacknowledged: None,
+            renew_at: None,
         }
     }
 
@@ -249,6 +261,16 @@ impl Worker {
         loop {
             if self.inner.shutdown.is_cancelled() {
                 return;
+            }
+            if !self.hold_lease().await {
+                // Another node publishes this stream now; look again when its lease may have
+                // run out, or when woken.
+                tokio::select! {
+                    _ = tokio::time::sleep(self.lease() / 2) => {}
+                    _ = self.wake.notified() => {}
+                    _ = self.inner.shutdown.cancelled() => return,
+                }
+                continue;
             }
             let batch = match store.outbox(&self.stream.id, BATCH).await {
                 Ok(batch) => batch,
@@ -279,6 +301,10 @@ impl Worker {
                     }
                     State::Active => {}
                 }
+                // Idle: with other nodes about, let whichever gets the next item publish it.
+                if self.inner.config.bus.is_some() {
+                    self.release_lease().await;
+                }
                 tokio::select! {
                     _ = self.wake.notified() => continue,
                     _ = self.inner.shutdown.cancelled() => return,
@@ -292,6 +318,7 @@ impl Worker {
                 match self.deliver(entry).await {
                     Outcome::Published => self.unacknowledged = Some(entry.id),
                     Outcome::DeadLettered => {}
+                    Outcome::LostLease => break,
                     Outcome::ShuttingDown => {
                         self.acknowledge().await;
                         return;
@@ -301,6 +328,50 @@ impl Worker {
             if !self.acknowledge().await {
                 return;
             }
+        }
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.inner.config.streaming.lease_seconds)
+    }
+
+    /// Whether this node may publish the stream: takes or renews the lease when it is due
+    /// (a third of the way through it).
+    async fn hold_lease(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if self.renew_at.is_some_and(|at| now < at) {
+            return true;
+        }
+        let until = self.inner.clock.now() + self.lease();
+        match self
+            .inner
+            .store
+            .claim_stream(&self.stream.id, &self.inner.node, until)
+            .await
+        {
+            Ok(true) => {
+                self.renew_at = Some(now + self.lease() / 3);
+                true
+            }
+            Ok(false) => {
+                self.renew_at = None;
+                false
+            }
+            Err(e) => {
+                tracing::warn!(stream_id = %self.stream.id, error = %e, "renewing the stream's lease failed");
+                self.renew_at = None;
+                false
+            }
+        }
+    }
+
+    async fn release_lease(&mut self) {
+        if self.renew_at.take().is_some() {
+            let _ = self
+                .inner
+                .store
+                .release_stream(&self.stream.id, &self.inner.node)
+                .await;
         }
     }
 
@@ -326,6 +397,9 @@ impl Worker {
         let kind = self.kind();
         let mut attempt: u32 = 0;
         loop {
+            if !self.hold_lease().await {
+                return Outcome::LostLease;
+            }
             match self.publish(entry).await {
                 Ok(()) => {
                     metrics::counter!("switchboard_stream_published_total", "endpoint" => kind)

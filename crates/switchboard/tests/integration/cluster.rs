@@ -143,3 +143,87 @@ async fn three_nodes_share_a_chat_and_a_killed_node_loses_nothing() {
     // node 1 committed.
     assert_eq!(at_bot_again.last().unwrap()["Content"], "great");
 }
+
+#[tokio::test]
+async fn one_node_at_a_time_publishes_a_stream_and_another_takes_over_when_it_dies() {
+    use crate::receiver::Receiver;
+    use crate::streaming;
+
+    let database = PostgresDatabase::fresh().await;
+    let receiver = Receiver::start(streaming::SECRET).await;
+    // Short leases and sweeps, so that a take-over happens within the test's patience.
+    let streaming_config = streaming::streaming_config(&[("crm", &receiver)]).replace(
+        "[streaming]\n",
+        "[streaming]\nlease_seconds = 2\nsweep_seconds = 1\n",
+    );
+    let extra = format!("bus = \"{}\"\n{streaming_config}", nats_url());
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut node_a = TestServer::start_on(dirs[0].path(), &database.url(), &extra).await;
+    let node_b = TestServer::start_on(dirs[1].path(), &database.url(), &extra).await;
+
+    let started = start_chat_request(&node_a, "Streamed across nodes")
+        .chat_streaming_configuration(
+            aws_sdk_connect::types::ChatStreamingConfiguration::builder()
+                .streaming_endpoint_arn(streaming::webhook_arn("crm"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let customer = customer_of(&node_a, &started).await;
+    // Node B's sweep finds the stream: both nodes now have a worker for it.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let metrics = reqwest::get(format!("{}/metrics", node_b.url))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics.lines().any(|l| l == "switchboard_streams_active 1") {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("node B never took the stream up");
+
+    let mut said = Vec::new();
+    for n in 0..20 {
+        let node = if n % 2 == 0 { &node_a } else { &node_b };
+        said.push(say(node, &customer.connection_token, &format!("both {n}")).await);
+    }
+    let arrived = |r: &Receiver| -> Vec<String> {
+        r.accepted()
+            .iter()
+            .filter(|x| x.content_type() == "text/plain")
+            .map(|x| x.id().to_string())
+            .collect()
+    };
+    receiver
+        .wait_until("the messages sent through both nodes", |r| {
+            said.iter().all(|id| arrived(r).contains(id))
+        })
+        .await;
+    let texts = arrived(&receiver);
+    assert_eq!(texts, said, "each once, in order, from one publisher");
+
+    // Node A dies; node B takes the stream over once A's lease runs out.
+    node_a.signal("KILL").await;
+    for n in 0..5 {
+        said.push(say(&node_b, &customer.connection_token, &format!("after {n}")).await);
+    }
+    receiver
+        .wait_until("the messages sent after node A died", |r| {
+            said.iter().all(|id| arrived(r).contains(id))
+        })
+        .await;
+    let mut seen = std::collections::HashSet::new();
+    let first_arrivals: Vec<String> = arrived(&receiver)
+        .into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect();
+    assert_eq!(first_arrivals, said);
+}
