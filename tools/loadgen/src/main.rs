@@ -44,7 +44,8 @@ enum Scenario {
 struct Cli {
     #[arg(long, value_enum)]
     scenario: Scenario,
-    /// Switchboard's base URL.
+    /// Switchboard's base URL; several nodes of one cluster as a comma-separated list (each
+    /// chat's customer then talks to one node and its bot to the next).
     #[arg(long)]
     switchboard: Option<String>,
     #[arg(long)]
@@ -121,7 +122,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     if let Some(url) = &cli.switchboard {
         subjects.push(Subject {
             target: Target::Switchboard(SwitchboardTarget {
-                url: url.trim_end_matches('/').into(),
+                nodes: url
+                    .split(',')
+                    .map(|node| node.trim().trim_end_matches('/').to_string())
+                    .collect(),
                 region: cli.region.clone(),
                 access_key: cli.access_key.clone(),
                 secret_key: cli.secret_key.clone(),

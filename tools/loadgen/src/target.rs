@@ -83,7 +83,9 @@ fn chat(index: usize, customer: Participant, bot: Participant) -> Chat {
 
 #[derive(Debug, Clone)]
 pub struct SwitchboardTarget {
-    pub url: String,
+    /// The nodes' base URLs. With several, each chat's customer uses one node and its bot the
+    /// next, so every message crosses from one node to another.
+    pub nodes: Vec<String>,
     pub region: String,
     pub access_key: String,
     pub secret_key: String,
@@ -138,9 +140,12 @@ impl Target {
                 ))
             }
             Target::Switchboard(sb) => {
+                let (customer_node, bot_node) =
+                    (sb.node(index, Side::Customer), sb.node(index, Side::Bot));
                 let started = sb
                     .signed(
                         http,
+                        customer_node,
                         "PUT",
                         "/contact/chat",
                         json!({
@@ -162,6 +167,7 @@ impl Target {
                 let bot = sb
                     .signed(
                         http,
+                        bot_node,
                         "POST",
                         "/contact/create-participant",
                         json!({
@@ -176,8 +182,9 @@ impl Target {
                     .as_str()
                     .context("bot ParticipantToken")?
                     .to_string();
-                let (customer_conn, customer_url) = sb.connection(http, &customer_token).await?;
-                let (bot_conn, bot_url) = sb.connection(http, &bot_token).await?;
+                let (customer_conn, customer_url) =
+                    sb.connection(http, customer_node, &customer_token).await?;
+                let (bot_conn, bot_url) = sb.connection(http, bot_node, &bot_token).await?;
                 Ok((
                     chat(
                         index,
@@ -209,7 +216,7 @@ impl Target {
             }
             Target::Switchboard(sb) => {
                 let token = chat.participant(side).connection_token();
-                http.post(format!("{}/participant/message", sb.url))
+                http.post(format!("{}/participant/message", sb.node(chat.index, side)))
                     .header("x-amz-bearer", token)
                     .header("content-type", "application/json")
                     .body(json!({"ContentType": "text/plain", "Content": content}).to_string())
@@ -237,7 +244,10 @@ impl Target {
             Target::Relay { .. } => bail!("the relay keeps nothing to reconnect to"),
             Target::Switchboard(sb) => {
                 let participant = chat.participant(side);
-                let (token, url) = sb.connection(http, &participant.participant_token).await?;
+                let node = sb.node(chat.index, side);
+                let (token, url) = sb
+                    .connection(http, node, &participant.participant_token)
+                    .await?;
                 *participant.connection_token.lock().expect("token") = token;
                 Ok(url)
             }
@@ -267,7 +277,10 @@ impl Target {
                 (None, None) => body["StartPosition"] = json!({"MostRecent": 100}),
             }
             let page: Value = http
-                .post(format!("{}/participant/transcript", sb.url))
+                .post(format!(
+                    "{}/participant/transcript",
+                    sb.node(chat.index, side)
+                ))
                 .header("x-amz-bearer", &token)
                 .header("content-type", "application/json")
                 .body(body.to_string())
@@ -293,15 +306,25 @@ impl Target {
 }
 
 impl SwitchboardTarget {
-    /// A SigV4-signed Connect API call, as the AWS SDKs make it.
+    /// The node chat `index`'s `side` talks to.
+    pub fn node(&self, index: usize, side: Side) -> &str {
+        let offset = match side {
+            Side::Customer => 0,
+            Side::Bot => 1,
+        };
+        &self.nodes[(index + offset) % self.nodes.len()]
+    }
+
+    /// A SigV4-signed Connect API call to `node`, as the AWS SDKs make it.
     async fn signed(
         &self,
         http: &reqwest::Client,
+        node: &str,
         method: &str,
         path: &str,
         body: Value,
     ) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.url);
+        let url = format!("{node}{path}");
         let body = body.to_string();
         let identity = aws_credential_types::Credentials::new(
             &self.access_key,
@@ -346,10 +369,11 @@ impl SwitchboardTarget {
     async fn connection(
         &self,
         http: &reqwest::Client,
+        node: &str,
         participant_token: &str,
     ) -> anyhow::Result<(String, String)> {
         let response: Value = http
-            .post(format!("{}/participant/connection", self.url))
+            .post(format!("{node}/participant/connection"))
             .header("x-amz-bearer", participant_token)
             .header("content-type", "application/json")
             .body(r#"{"Type":["WEBSOCKET","CONNECTION_CREDENTIALS"]}"#)
