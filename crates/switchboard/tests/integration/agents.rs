@@ -395,21 +395,7 @@ async fn a_rejected_chat_goes_to_the_other_agent_and_a_transfer_carries_the_tran
     let mut ana_socket = ana.ready().await;
 
     let chat = start_chat(&server, "Dev").await;
-    server
-        .connect()
-        .start_contact_streaming()
-        .instance_id(INSTANCE)
-        .contact_id(&chat.contact_id)
-        .chat_streaming_configuration(
-            aws_sdk_connect::types::ChatStreamingConfiguration::builder()
-                .streaming_endpoint_arn(streaming::webhook_arn("crm"))
-                .build()
-                .unwrap(),
-        )
-        .client_token("stream-the-transfer")
-        .send()
-        .await
-        .expect("StartContactStreaming");
+    streaming::start_streaming(&server, &chat.contact_id, &streaming::webhook_arn("crm")).await;
     let mut customer = ChatSocket::subscribe(&chat.websocket_url).await;
     let offer = next_event(&mut ana_socket, "offer").await;
     let (status, _) = ana

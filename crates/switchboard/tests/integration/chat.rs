@@ -16,26 +16,8 @@ async fn customer_and_bot_chat_from_start_to_end() {
     let mut customer_socket = ChatSocket::subscribe(&customer.websocket_url).await;
 
     // A custom bot joins as a participant and connects its own socket.
-    let bot = server
-        .connect()
-        .create_participant()
-        .instance_id(INSTANCE)
-        .contact_id(&customer.contact_id)
-        .participant_details(
-            ParticipantDetailsToAdd::builder()
-                .participant_role(ParticipantRole::CustomBot)
-                .display_name("Helper bot")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateParticipant");
-    let bot_id = bot.participant_id().unwrap().to_string();
-    let bot_token = bot
-        .participant_credentials()
-        .unwrap()
-        .participant_token()
-        .unwrap();
+    let (bot_id, bot_token) = add_bot(&server, &customer.contact_id, "Helper bot").await;
+    let bot_token = bot_token.as_str();
     let joined = customer_socket
         .wait_for("the bot's participant.joined", |i| {
             content_type(i) == JOINED

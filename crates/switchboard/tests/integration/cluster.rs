@@ -1,7 +1,6 @@
 //! Several nodes on one PostgreSQL database, joined by NATS: any node takes any request, a chat's
 //! items reach its sockets on every node in order, and a node killed mid-chat costs nothing.
 
-use aws_sdk_connect::types::{ParticipantDetailsToAdd, ParticipantRole};
 use aws_sdk_connectparticipant::types::SortKey;
 use serde_json::Value;
 
@@ -62,26 +61,7 @@ async fn three_nodes_share_a_chat_and_a_killed_node_loses_nothing() {
     // The customer on node 1, a bot on node 2.
     let customer = start_chat(&node1, "Cluster customer").await;
     let mut customer_socket = ChatSocket::subscribe(&customer.websocket_url).await;
-    let bot = node2
-        .connect()
-        .create_participant()
-        .instance_id(INSTANCE)
-        .contact_id(&customer.contact_id)
-        .participant_details(
-            ParticipantDetailsToAdd::builder()
-                .participant_role(ParticipantRole::CustomBot)
-                .display_name("Cluster bot")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateParticipant on node 2");
-    let bot_token = bot
-        .participant_credentials()
-        .unwrap()
-        .participant_token()
-        .unwrap()
-        .to_string();
+    let (_, bot_token) = add_bot(&node2, &customer.contact_id, "Cluster bot").await;
     let (bot_connection, bot_url) = connect_participant(&node2, &bot_token).await;
     assert!(bot_url.contains(&node2.url.replace("http://", "")));
     let mut bot_socket = ChatSocket::subscribe(&bot_url).await;

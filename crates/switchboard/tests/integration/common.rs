@@ -256,6 +256,32 @@ pub async fn customer_of(
     }
 }
 
+/// CreateParticipant: a CUSTOM_BOT called `name` joins the contact; returns its participant id
+/// and token.
+pub async fn add_bot(server: &TestServer, contact_id: &str, name: &str) -> (String, String) {
+    use aws_sdk_connect::types::{ParticipantDetailsToAdd, ParticipantRole};
+    let bot = server
+        .connect()
+        .create_participant()
+        .instance_id(INSTANCE)
+        .contact_id(contact_id)
+        .participant_details(
+            ParticipantDetailsToAdd::builder()
+                .participant_role(ParticipantRole::CustomBot)
+                .display_name(name)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateParticipant");
+    let token = bot
+        .participant_credentials()
+        .unwrap()
+        .participant_token()
+        .unwrap();
+    (bot.participant_id().unwrap().to_string(), token.to_string())
+}
+
 /// CreateParticipantConnection for both types; returns the connection token and socket URL.
 pub async fn connect_participant(server: &TestServer, participant_token: &str) -> (String, String) {
     use aws_sdk_connectparticipant::types::ConnectionType;

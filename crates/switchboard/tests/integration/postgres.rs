@@ -18,21 +18,7 @@ async fn the_server_runs_on_postgresql_and_keeps_everything_across_a_restart() {
     assert_eq!(ready.status(), 200);
 
     let chat = start_chat(&server, "Pat").await;
-    server
-        .connect()
-        .start_contact_streaming()
-        .instance_id(INSTANCE)
-        .contact_id(&chat.contact_id)
-        .chat_streaming_configuration(
-            aws_sdk_connect::types::ChatStreamingConfiguration::builder()
-                .streaming_endpoint_arn(streaming::webhook_arn("crm"))
-                .build()
-                .unwrap(),
-        )
-        .client_token("pg-stream")
-        .send()
-        .await
-        .expect("StartContactStreaming");
+    streaming::start_streaming(&server, &chat.contact_id, &streaming::webhook_arn("crm")).await;
     let mut socket = ChatSocket::subscribe(&chat.websocket_url).await;
     let say = |text: &'static str, server: &TestServer| {
         server

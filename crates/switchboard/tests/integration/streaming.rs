@@ -84,7 +84,7 @@ async fn send(server: &TestServer, chat: &Chat, text: &str) -> String {
         .to_string()
 }
 
-async fn start_streaming(server: &TestServer, contact_id: &str, endpoint: &str) -> String {
+pub async fn start_streaming(server: &TestServer, contact_id: &str, endpoint: &str) -> String {
     server
         .connect()
         .start_contact_streaming()
