@@ -336,8 +336,12 @@ impl Worker {
     }
 
     /// Whether this node may publish the stream: takes or renews the lease when it is due
-    /// (a third of the way through it).
+    /// (a third of the way through it). A node without a bus is the only one on its store, and
+    /// needs no lease (nor to wait out the lease its previous run left behind).
     async fn hold_lease(&mut self) -> bool {
+        if self.inner.config.bus.is_none() {
+            return true;
+        }
         let now = tokio::time::Instant::now();
         if self.renew_at.is_some_and(|at| now < at) {
             return true;

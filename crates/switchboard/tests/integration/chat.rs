@@ -1,6 +1,5 @@
 //! The chat scenario end to end with the AWS SDK for Rust and WebSockets.
 
-use aws_sdk_connect::types::{ParticipantDetailsToAdd, ParticipantRole};
 use aws_sdk_connectparticipant::error::SdkError;
 use aws_sdk_connectparticipant::operation::send_message::SendMessageError;
 use aws_sdk_connectparticipant::types::{ScanDirection, SortKey, StartPosition};
