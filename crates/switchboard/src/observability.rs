@@ -126,7 +126,8 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     let store = app.chat.store().ping().await;
     let bus = app.chat.bus().state();
-    let draining = app.shutdown.is_cancelled();
+    let draining =
+        app.draining.load(std::sync::atomic::Ordering::Relaxed) || app.shutdown.is_cancelled();
     let ready = store.is_ok() && bus.is_ok() && !draining;
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },

@@ -52,6 +52,9 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Whether the store answered its last health check (for the sockets' deep ping).
     pub store_healthy: Arc<AtomicBool>,
+    /// Set on SIGTERM: the node still serves, but `/readyz` tells load balancers to stop
+    /// sending it clients (`limits.drain_seconds`).
+    pub draining: Arc<AtomicBool>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -219,6 +222,7 @@ impl Server {
             shutdown,
             tasks,
             store_healthy: Arc::new(AtomicBool::new(true)),
+            draining: Arc::new(AtomicBool::new(false)),
         };
         Ok(Self {
             listener,
@@ -250,8 +254,20 @@ impl Server {
         let _ = std::io::stdout().flush();
 
         let signal = shutdown.clone();
+        let (draining, drain) = (
+            state.draining.clone(),
+            Duration::from_secs(state.config.limits.drain_seconds),
+        );
         tokio::spawn(async move {
             stop.await;
+            if !drain.is_zero() {
+                tracing::info!(
+                    seconds = drain.as_secs(),
+                    "draining: not ready, still serving"
+                );
+                draining.store(true, Ordering::Relaxed);
+                tokio::time::sleep(drain).await;
+            }
             tracing::info!("shutting down: closing sockets, finishing in-flight requests");
             signal.cancel();
         });

@@ -137,6 +137,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Allowed difference between a SigV4 request's date and the server clock, in minutes.
     pub signature_skew_minutes: i64,
+    /// On SIGTERM, how long the node keeps serving while `/readyz` answers 503, so that a load
+    /// balancer stops sending it new clients before its sockets are closed.
+    pub drain_seconds: u64,
 }
 
 impl Default for Limits {
@@ -148,6 +151,7 @@ impl Default for Limits {
             connection_token_seconds: 86_400,
             max_body_bytes: 256 * 1024,
             signature_skew_minutes: 15,
+            drain_seconds: 0,
         }
     }
 }
@@ -395,6 +399,9 @@ impl Config {
         }
         if !(1..=24 * 60).contains(&limits.signature_skew_minutes) {
             return bad("limits.signature_skew_minutes", "must be 1 to 1440".into());
+        }
+        if limits.drain_seconds > 3600 {
+            return bad("limits.drain_seconds", "must be 0 to 3600".into());
         }
         Ok(())
     }

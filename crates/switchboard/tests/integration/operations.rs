@@ -218,3 +218,47 @@ async fn migrate_creates_the_schema_and_exits() {
         assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
     }
 }
+
+#[tokio::test]
+async fn on_sigterm_a_draining_node_says_it_is_not_ready_yet_still_serves_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_in(dir.path(), "[limits]\ndrain_seconds = 2\n").await;
+    let chat = start_chat(&server, "Draining").await;
+    let (status, _) = get(&server, "/readyz").await;
+    assert_eq!(status, 200);
+
+    let pid = server.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let body = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let (status, body) = get(&server, "/readyz").await;
+            if status == 503 {
+                return body;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("readyz never said 503 while draining");
+    let not_ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(not_ready["draining"], true);
+    // Still serving the clients it has.
+    server
+        .participant()
+        .send_message()
+        .connection_token(&chat.connection_token)
+        .content_type("text/plain")
+        .content("while draining")
+        .send()
+        .await
+        .expect("SendMessage while draining");
+    let exited = tokio::time::timeout(PATIENCE, server.child.wait())
+        .await
+        .expect("the node did not exit after draining")
+        .unwrap();
+    assert!(exited.success());
+}
