@@ -41,9 +41,10 @@ impl NatsBus {
     /// Connects to NATS at `url` and starts publishing and receiving; `capacity` is the local
     /// channels' (how far a socket may fall behind).
     pub async fn connect(url: &str, capacity: usize) -> anyhow::Result<Self> {
+        // Waits for the first connection, so that a node is ready only once it is on the bus;
+        // after that the client reconnects by itself.
         let client = async_nats::ConnectOptions::new()
             .name("switchboard")
-            .retry_on_initial_connect()
             .connect(url)
             .await?;
         let node = uuid::Uuid::new_v4().to_string();
