@@ -72,17 +72,33 @@ pub async fn track(request: Request, next: Next) -> Response {
 /// The AWS operation name of a route (`SendMessage`), or the route itself for Switchboard's own
 /// endpoints (`POST /agent/api/sign-in`). Worked out once per route.
 fn operation_name(method: &Method, route: &str) -> SharedString {
-    static NAMES: OnceLock<RwLock<HashMap<(Method, String), SharedString>>> = OnceLock::new();
+    // By route, then method: a lookup borrows the route, so a request allocates nothing here.
+    type Names = HashMap<String, Vec<(Method, SharedString)>>;
+    static NAMES: OnceLock<RwLock<Names>> = OnceLock::new();
     let names = NAMES.get_or_init(Default::default);
-    let key = (method.clone(), route.to_string());
-    if let Some(name) = names.read().expect("names lock").get(&key) {
-        return name.clone();
+    let known = names
+        .read()
+        .expect("names lock")
+        .get(route)
+        .and_then(|methods| {
+            methods
+                .iter()
+                .find(|(m, _)| m == method)
+                .map(|(_, name)| name.clone())
+        });
+    if let Some(name) = known {
+        return name;
     }
     let name = match crate::api::model_operation(method.as_str(), route) {
         Some((_, operation)) => SharedString::const_str(operation),
         None => SharedString::from(format!("{method} {route}")),
     };
-    names.write().expect("names lock").insert(key, name.clone());
+    names
+        .write()
+        .expect("names lock")
+        .entry(route.to_string())
+        .or_default()
+        .push((method.clone(), name.clone()));
     name
 }
 

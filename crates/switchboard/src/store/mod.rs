@@ -71,6 +71,39 @@ pub struct NewStream {
     pub client_token: Option<String>,
 }
 
+/// StartContactStreaming retried with a ClientToken that started `earlier`: the same stream, or
+/// a conflict when the retry names another endpoint. Shared by both stores.
+pub(crate) fn retried_stream(earlier: Stream, new: &NewStream) -> StoreResult<StreamStarted> {
+    if earlier.endpoint_arn != new.stream.endpoint_arn {
+        return Err(StoreError::StreamConflict(format!(
+            "ClientToken was already used to stream this contact to {}",
+            earlier.endpoint_arn
+        )));
+    }
+    Ok(StreamStarted {
+        stream: earlier,
+        existing: true,
+    })
+}
+
+/// Whether `new` may join the contact's streams (`streams`: every one it ever had): not the same
+/// endpoint twice, at most [`MAX_ACTIVE_STREAMS`] active. `Ok(true)` when the endpoint is new to
+/// the contact, so the stream starts with the transcript so far. Shared by both stores.
+pub(crate) fn admit_stream(streams: &[Stream], new: &NewStream) -> StoreResult<bool> {
+    let arn = &new.stream.endpoint_arn;
+    let active: Vec<&Stream> = streams.iter().filter(|s| s.stopped_at.is_none()).collect();
+    if let Some(same) = active.iter().find(|s| &s.endpoint_arn == arn) {
+        return Err(StoreError::StreamConflict(format!(
+            "The contact already streams to {} (StreamingId {})",
+            same.endpoint_arn, same.id
+        )));
+    }
+    if active.len() >= MAX_ACTIVE_STREAMS {
+        return Err(StoreError::StreamLimit(MAX_ACTIVE_STREAMS));
+    }
+    Ok(!streams.iter().any(|s| &s.endpoint_arn == arn))
+}
+
 #[derive(Debug, Clone)]
 pub struct StreamStarted {
     pub stream: Stream,

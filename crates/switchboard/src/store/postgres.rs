@@ -953,16 +953,7 @@ impl Store for PostgresStore {
                     .await
                     .map_err(backend)?;
             if let Some(stream) = rows.as_ref().map(stream_from_row) {
-                if stream.endpoint_arn != new.stream.endpoint_arn {
-                    return Err(StoreError::StreamConflict(format!(
-                        "ClientToken was already used to stream this contact to {}",
-                        stream.endpoint_arn
-                    )));
-                }
-                return Ok(StreamStarted {
-                    stream,
-                    existing: true,
-                });
+                return retried_stream(stream, &new);
             }
         }
         match ended {
@@ -970,24 +961,9 @@ impl Store for PostgresStore {
             Some(Some(_)) => return Err(StoreError::ContactEnded),
             Some(None) => {}
         }
-        let active: Vec<&Stream> = all.iter().filter(|s| s.stopped_at.is_none()).collect();
-        if let Some(same) = active
-            .iter()
-            .find(|s| s.endpoint_arn == new.stream.endpoint_arn)
-        {
-            return Err(StoreError::StreamConflict(format!(
-                "The contact already streams to {} (StreamingId {})",
-                same.endpoint_arn, same.id
-            )));
-        }
-        if active.len() >= MAX_ACTIVE_STREAMS {
-            return Err(StoreError::StreamLimit(MAX_ACTIVE_STREAMS));
-        }
+        let new_endpoint = admit_stream(&all, &new)?;
         insert_stream(&mut tx, &new, false).await?;
-        if !all
-            .iter()
-            .any(|s| s.endpoint_arn == new.stream.endpoint_arn)
-        {
+        if new_endpoint {
             sqlx::query(
                 "INSERT INTO stream_outbox (stream_id, item_id)
                  SELECT $1, id FROM items WHERE contact_id = $2 ORDER BY seq",

@@ -122,6 +122,12 @@ impl TestServer {
 
     /// Starts a server with the configuration `dir/switchboard.toml`.
     async fn start_with_config_in(dir: &std::path::Path) -> Self {
+        Self::launch(dir, &[], Stdio::inherit()).await
+    }
+
+    /// Starts `switchboard serve` with `dir/switchboard.toml`, extra environment variables and
+    /// `stderr` (piped when a test reads the server's log from `child.stderr`).
+    pub async fn launch(dir: &std::path::Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
         let config = dir.join("switchboard.toml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args([
@@ -131,8 +137,9 @@ impl TestServer {
                 "--listen",
                 "127.0.0.1:0",
             ])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("start switchboard");

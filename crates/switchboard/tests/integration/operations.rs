@@ -136,39 +136,16 @@ async fn json_logs_name_the_request_and_the_contact() {
     let config = dir.path().join("switchboard.toml");
     let storage = dir.path().join("switchboard.db");
     std::fs::write(&config, config_text(storage.to_str().unwrap(), "")).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("SWITCHBOARD_LOG_FORMAT", "json")
-        .env("SWITCHBOARD_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(PATIENCE, async {
-        while let Some(line) = stdout.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("switchboard listening on ") {
-                return url.to_string();
-            }
-        }
-        panic!("no readiness line");
-    })
-    .await
-    .unwrap();
-    let server = TestServer {
-        child,
-        url,
-        dir: dir.path().to_path_buf(),
-        _temp: None,
-    };
+    let mut server = TestServer::launch(
+        dir.path(),
+        &[
+            ("SWITCHBOARD_LOG_FORMAT", "json"),
+            ("SWITCHBOARD_LOG", "info"),
+        ],
+        Stdio::piped(),
+    )
+    .await;
+    let mut stderr = BufReader::new(server.child.stderr.take().unwrap()).lines();
     let started = start_chat_request(&server, "Logged").send().await.unwrap();
     let contact_id = started.contact_id().unwrap();
     let request_id = started.request_id().unwrap().to_string();

@@ -24,8 +24,8 @@ use crate::chat::model::{
 };
 use crate::clock::{from_millis, to_millis, SharedClock};
 use crate::store::{
-    Departed, Departure, NewContact, NewParticipant, NewReceipt, NewStream, ReceiptRecorded,
-    StreamStarted, MAX_ACTIVE_STREAMS,
+    admit_stream, retried_stream, Departed, Departure, NewContact, NewParticipant, NewReceipt,
+    NewStream, ReceiptRecorded, StreamStarted,
 };
 
 /// How many queued writes one transaction takes at most.
@@ -923,16 +923,7 @@ pub fn start_stream(w: &mut Writer, new: &NewStream) -> StoreResult<StreamStarte
             .optional()
             .map_err(backend)?;
         if let Some(stream) = earlier {
-            if stream.endpoint_arn != new.stream.endpoint_arn {
-                return Err(StoreError::StreamConflict(format!(
-                    "ClientToken was already used to stream this contact to {}",
-                    stream.endpoint_arn
-                )));
-            }
-            return Ok(StreamStarted {
-                stream,
-                existing: true,
-            });
+            return retried_stream(stream, new);
         }
     }
     w.open_contact(contact_id)?;
@@ -946,24 +937,9 @@ pub fn start_stream(w: &mut Writer, new: &NewStream) -> StoreResult<StreamStarte
         .map_err(backend)?
         .collect::<Result<_, _>>()
         .map_err(backend)?;
-    let active: Vec<&Stream> = all.iter().filter(|s| s.stopped_at.is_none()).collect();
-    if let Some(same) = active
-        .iter()
-        .find(|s| s.endpoint_arn == new.stream.endpoint_arn)
-    {
-        return Err(StoreError::StreamConflict(format!(
-            "The contact already streams to {} (StreamingId {})",
-            same.endpoint_arn, same.id
-        )));
-    }
-    if active.len() >= MAX_ACTIVE_STREAMS {
-        return Err(StoreError::StreamLimit(MAX_ACTIVE_STREAMS));
-    }
+    let new_endpoint = admit_stream(&all, new)?;
     insert_stream(w, new, false)?;
-    if !all
-        .iter()
-        .any(|s| s.endpoint_arn == new.stream.endpoint_arn)
-    {
+    if new_endpoint {
         backfill(w, contact_id, &new.stream.id)?;
     }
     Ok(StreamStarted {
