@@ -28,6 +28,7 @@ pub mod awsproto;
 pub mod bus;
 pub mod chat;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod gateway;

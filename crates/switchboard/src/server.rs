@@ -25,9 +25,11 @@ use crate::chat::service::Ports;
 use crate::chat::tokens::Tokens;
 use crate::chat::ChatService;
 use crate::clock::{SharedClock, SystemClock};
+use crate::cluster::{Cluster, Notice};
 use crate::config::Config;
 use crate::gateway::SocketRegistry;
-use crate::routing::{effects, Router as RoutingRouter};
+use crate::routing::remote::Remote;
+use crate::routing::{effects, ownership, Router as RoutingRouter};
 use crate::store::postgres::{PoolSettings, PostgresStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -150,26 +152,40 @@ impl Server {
             .with_context(|| format!("binding {}", config.listen))?;
         let bound = listener.local_addr()?;
         let (public_url, websocket_base) = public_urls(&config, bound);
-        let bus: Arc<dyn Bus> = match &config.bus {
-            Some(url) => {
-                tracing::warn!(
-                    "joining other nodes through NATS: chats, sockets, transcripts and streaming \
-                     are shared; routing to agents is not coordinated between nodes yet"
-                );
-                Arc::new(
-                    NatsBus::connect(url, config.limits.socket_queue)
-                        .await
-                        .with_context(|| format!("connecting to NATS at {url}"))?,
-                )
-            }
+        let cluster = match &config.bus {
+            Some(url) => Some(
+                Cluster::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to NATS at {url}"))?,
+            ),
+            None => None,
+        };
+        let bus: Arc<dyn Bus> = match &cluster {
+            Some(cluster) => Arc::new(NatsBus::start(cluster, config.limits.socket_queue).await?),
             None => Arc::new(LocalBus::new(config.limits.socket_queue)),
         };
-        let (routed, decisions) = tokio::sync::mpsc::unbounded_channel();
-        let router =
-            Arc::new(RoutingRouter::start(&config, store.clone(), clock.clone(), routed).await?);
-        let tokens = Tokens::new(secret);
-        let agent_auth = Arc::new(AgentAuth::load(tokens.clone(), store.clone()).await?);
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let (routed, decisions) = tokio::sync::mpsc::unbounded_channel();
+        let remote = cluster.as_ref().map(|cluster| {
+            // Long enough for another node to take over from one that died.
+            let lease = Duration::from_secs(u64::from(config.routing.lease_seconds));
+            Remote::start(cluster.clone(), lease * 2 + crate::cluster::REQUEST_TIMEOUT)
+        });
+        let router =
+            RoutingRouter::start(config.clone(), store.clone(), clock.clone(), routed, remote)
+                .await?;
+        if cluster.is_some() {
+            tasks.spawn(ownership::keep(
+                router.clone(),
+                store.clone(),
+                clock.clone(),
+                Duration::from_secs(u64::from(config.routing.lease_seconds)),
+                shutdown.clone(),
+            ));
+        }
+        let tokens = Tokens::new(secret);
+        let agent_auth =
+            Arc::new(AgentAuth::load(tokens.clone(), store.clone(), cluster.clone()).await?);
         let streaming = Arc::new(
             Dispatcher::start(
                 store.clone(),
@@ -193,7 +209,14 @@ impl Server {
             tokens,
             websocket_base,
         ));
-        let agents = Arc::new(AgentHub::default());
+        let agents = Arc::new(match &cluster {
+            Some(cluster) => AgentHub::clustered(cluster.clone()),
+            None => AgentHub::default(),
+        });
+        if let Some(cluster) = &cluster {
+            let notices = cluster.notices().await?;
+            tokio::spawn(follow_notices(notices, agents.clone(), agent_auth.clone()));
+        }
         tokio::spawn(effects::carry_out(
             decisions,
             chat.clone(),
@@ -283,6 +306,25 @@ impl Server {
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Carries out what other nodes announce: frames for agents' sockets here, sign-outs.
+async fn follow_notices(
+    notices: impl futures::Stream<Item = Notice>,
+    agents: Arc<AgentHub>,
+    auth: Arc<AgentAuth>,
+) {
+    futures::pin_mut!(notices);
+    while let Some(notice) = futures::StreamExt::next(&mut notices).await {
+        match notice {
+            Notice::AgentFrame {
+                user,
+                text,
+                then_close,
+            } => agents.deliver(&user, text, then_close),
+            Notice::SignedOut { user, at_ms } => auth.signed_out_elsewhere(&user, at_ms),
+        }
     }
 }
 

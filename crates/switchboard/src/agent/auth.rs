@@ -10,6 +10,8 @@ use time::{Duration, OffsetDateTime};
 
 use super::password;
 use crate::chat::tokens::{Claims, TokenKind, Tokens};
+use crate::clock::{from_millis, to_millis};
+use crate::cluster::{Cluster, Notice};
 use crate::config::{Config, User};
 use crate::store::{Store, StoreError};
 
@@ -44,17 +46,24 @@ pub struct AgentAuth {
     sign_outs: Mutex<HashMap<String, OffsetDateTime>>,
     /// Recent failed sign-ins by username: how many, since when.
     failures: Mutex<HashMap<String, (u32, OffsetDateTime)>>,
+    /// The other nodes, told of sign-outs, in a cluster.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl AgentAuth {
     /// Loads every user's last sign-out from the store.
-    pub async fn load(tokens: Tokens, store: Arc<dyn Store>) -> Result<Self, StoreError> {
+    pub async fn load(
+        tokens: Tokens,
+        store: Arc<dyn Store>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Result<Self, StoreError> {
         let sign_outs = store.sign_outs().await?.into_iter().collect();
         Ok(Self {
             tokens,
             store,
             sign_outs: Mutex::new(sign_outs),
             failures: Mutex::new(HashMap::new()),
+            cluster,
         })
     }
 
@@ -154,11 +163,26 @@ impl AgentAuth {
     /// Ends every current sign-in of the user.
     pub async fn sign_out(&self, user_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
         self.store.record_sign_out(user_id, now).await?;
-        self.sign_outs
-            .lock()
-            .expect("sign-outs lock")
-            .insert(user_id.to_string(), now);
+        self.signed_out(user_id, now);
+        if let Some(cluster) = &self.cluster {
+            cluster.notify(Notice::SignedOut {
+                user: user_id.to_string(),
+                at_ms: to_millis(now),
+            });
+        }
         Ok(())
+    }
+
+    /// The user signed out at `at` (here, or on another node).
+    pub fn signed_out(&self, user_id: &str, at: OffsetDateTime) {
+        let mut sign_outs = self.sign_outs.lock().expect("sign-outs lock");
+        let last = sign_outs.entry(user_id.to_string()).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    /// A sign-out another node announced.
+    pub fn signed_out_elsewhere(&self, user_id: &str, at_ms: i64) {
+        self.signed_out(user_id, from_millis(at_ms));
     }
 }
 

@@ -1,11 +1,15 @@
-//! The agents' open workspace sockets, by user id: where routing's news for an agent goes.
+//! The agents' open workspace sockets, by user id: where routing's news for an agent goes. In a
+//! cluster an agent's sockets may be open on any nodes, so news is also sent to the other nodes,
+//! which deliver it to the sockets they have ([`AgentHub::deliver`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
+
+use crate::cluster::{Cluster, Notice};
 
 /// A frame for an agent's socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,9 +26,19 @@ type Socket = (u64, mpsc::UnboundedSender<Frame>);
 pub struct AgentHub {
     sockets: Mutex<HashMap<String, Vec<Socket>>>,
     next_id: AtomicU64,
+    /// The other nodes, in a cluster.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl AgentHub {
+    /// A hub whose news also goes to the cluster's other nodes.
+    pub fn clustered(cluster: Arc<Cluster>) -> Self {
+        Self {
+            cluster: Some(cluster),
+            ..Self::default()
+        }
+    }
+
     /// Registers a socket of `user_id`; returns its id and the queue of frames to send on it.
     pub fn attach(&self, user_id: &str) -> (u64, mpsc::UnboundedReceiver<Frame>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -69,10 +83,20 @@ impl AgentHub {
     }
 
     fn push(&self, user_id: &str, event: &Value, then_close: bool) {
-        let frame = Frame {
-            text: event.to_string(),
-            then_close,
-        };
+        let text = event.to_string();
+        if let Some(cluster) = &self.cluster {
+            cluster.notify(Notice::AgentFrame {
+                user: user_id.to_string(),
+                text: text.clone(),
+                then_close,
+            });
+        }
+        self.deliver(user_id, text, then_close);
+    }
+
+    /// Sends a frame to the sockets of `user_id` open on this node.
+    pub fn deliver(&self, user_id: &str, text: String, then_close: bool) {
+        let frame = Frame { text, then_close };
         if let Some(list) = self.sockets.lock().expect("hub lock").get(user_id) {
             for (_, sender) in list {
                 let _ = sender.send(frame.clone());

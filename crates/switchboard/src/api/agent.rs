@@ -87,6 +87,7 @@ fn routing_error(e: RoutingError) -> ApiError {
         e @ (RoutingError::QueueFull(_) | RoutingError::AlreadyQueued) => {
             ApiError::limit_exceeded(e.to_string())
         }
+        e @ RoutingError::Unavailable => ApiError::service_unavailable(e.to_string()),
     }
 }
 

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{Bus, Closing, Delivery, LocalBus};
+use crate::cluster::Cluster;
 
 const SUBJECT_PREFIX: &str = "switchboard.chat.";
 const NODE: &str = "Switchboard-Node";
@@ -38,16 +39,11 @@ fn now_micros() -> u128 {
 }
 
 impl NatsBus {
-    /// Connects to NATS at `url` and starts publishing and receiving; `capacity` is the local
-    /// channels' (how far a socket may fall behind).
-    pub async fn connect(url: &str, capacity: usize) -> anyhow::Result<Self> {
-        // Waits for the first connection, so that a node is ready only once it is on the bus;
-        // after that the client reconnects by itself.
-        let client = async_nats::ConnectOptions::new()
-            .name("switchboard")
-            .connect(url)
-            .await?;
-        let node = uuid::Uuid::new_v4().to_string();
+    /// Starts publishing and receiving through the cluster's NATS connection; `capacity` is the
+    /// local channels' (how far a socket may fall behind).
+    pub async fn start(cluster: &Cluster, capacity: usize) -> anyhow::Result<Self> {
+        let client = cluster.client.clone();
+        let node = cluster.node.clone();
         let local = Arc::new(LocalBus::new(capacity));
 
         let (outgoing, mut to_publish) = mpsc::unbounded_channel::<Delivery>();

@@ -81,6 +81,9 @@ pub struct Routing {
     pub offer_timeout_seconds: u32,
     /// How long a queued customer may have no open socket before the chat is ended.
     pub customer_gone_seconds: u32,
+    /// In a cluster: how long the node routing an instance holds that right without renewing
+    /// it, so how long routing waits after that node dies before another takes over.
+    pub lease_seconds: u32,
 }
 
 impl Default for Routing {
@@ -88,6 +91,7 @@ impl Default for Routing {
         Self {
             offer_timeout_seconds: 30,
             customer_gone_seconds: 120,
+            lease_seconds: 10,
         }
     }
 }
@@ -276,6 +280,9 @@ impl Routing {
         }
         if !(5..=86_400).contains(&self.customer_gone_seconds) {
             return bad("customer_gone_seconds", "must be 5 to 86400");
+        }
+        if !(2..=300).contains(&self.lease_seconds) {
+            return bad("lease_seconds", "must be 2 to 300");
         }
         Ok(())
     }

@@ -26,6 +26,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 /// Milliseconds since the epoch.
 pub type Millis = i64;
 
@@ -35,7 +37,7 @@ pub type Millis = i64;
 type Id = Arc<str>;
 
 /// Where a contact waits: a configured queue, or an agent's own queue (transfers to that agent).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum QueueKey {
     Queue(String),
     Agent(String),
@@ -59,7 +61,7 @@ impl QueueKey {
 }
 
 /// An agent's status as routing sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Presence {
     Offline,
     Available,
@@ -141,7 +143,7 @@ pub enum Withdrawn {
 }
 
 /// Why a request to the engine was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum RoutingError {
     #[error("queue {0} is full")]
     QueueFull(String),
@@ -157,6 +159,10 @@ pub enum RoutingError {
     AlreadyQueued,
     #[error("an agent cannot transfer a contact to themselves")]
     TransferToSelf,
+    /// No node routes the instance right now (in a cluster, while one takes over from another
+    /// that died).
+    #[error("routing is not available right now; try again")]
+    Unavailable,
 }
 
 #[derive(Debug)]
@@ -229,7 +235,7 @@ impl Contact {
 }
 
 /// Figures for a set of queues, for the metric operations.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueFigures {
     pub contacts_in_queue: usize,
     pub oldest_contact_age: Option<Millis>,
@@ -248,7 +254,7 @@ pub struct QueueFigures {
 }
 
 /// What an agent is doing, for the agent API and GetCurrentUserData.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentFigures {
     pub presence: Presence,
     pub presence_since: Millis,
@@ -480,19 +486,15 @@ impl Engine {
         }
     }
 
-    /// One of the agent's workspace connections opened (`true`) or closed (`false`).
-    pub fn agent_connection(
+    /// The agent now has `open` workspace connections (on all nodes together).
+    pub fn agent_connections(
         &mut self,
         now: Millis,
         agent: &str,
-        opened: bool,
+        open: usize,
     ) -> Result<Vec<Effect>, RoutingError> {
         let a = self.agent_mut(agent)?;
-        if opened {
-            a.connections += 1;
-        } else {
-            a.connections = a.connections.saturating_sub(1);
-        }
+        a.connections = open;
         let mut effects = Vec::new();
         if a.connections == 0 {
             self.withdraw_offers(agent, Withdrawn::AgentUnavailable, &mut effects);
@@ -727,6 +729,11 @@ impl Engine {
         let queue = self.queues.get(&*c.queue)?;
         let at = queue.iter().position(|id| &**id == contact)?;
         Some((at + 1, queue.len()))
+    }
+
+    /// Whether the engine has the contact (held, waiting, offered or with an agent).
+    pub fn knows(&self, contact: &str) -> bool {
+        self.contacts.contains_key(contact)
     }
 
     /// The agent who has the contact, if one does.

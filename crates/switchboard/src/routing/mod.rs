@@ -6,12 +6,20 @@
 //!   service calls.
 //! - [`effects`] carries the decisions out: offers to agents' sockets, agents added to chats,
 //!   abandoned chats ended.
+//! - [`request`] is what callers ask of a router task, in a form that can cross nodes.
+//! - [`sockets`] counts who has sockets open, per node and over all nodes.
+//! - In a cluster, [`ownership`] decides which node routes each instance (a lease in the store)
+//!   and [`remote`] carries the other nodes' requests to it over NATS.
 //!
 //! [`RoutingHook`]: crate::chat::RoutingHook
 
 pub mod effects;
 pub mod engine;
+pub mod ownership;
+pub mod remote;
+pub mod request;
 pub mod router;
+pub mod sockets;
 
 pub use router::Router;
 

@@ -3,18 +3,27 @@
 //! talk to it through [`Router`]; the decisions come out, in order, as [`Routed`] effects on one
 //! channel, for [`super::effects`] to carry out.
 //!
+//! On one node, every instance's task runs here from the start. In a cluster, a node runs the
+//! task of an instance only while it holds the instance's lease ([`super::ownership`]); requests
+//! for the others go to their owners over NATS ([`super::remote`]).
+//!
 //! Time comes from the server's clock. The task wakes for the engine's next deadline, and at
 //! least once a second, so a test that moves a manual clock sees the deadline acted on without
 //! waiting for real time to pass.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio::sync::mpsc::error::SendError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::engine::{AgentFigures, Effect, Engine, Presence, QueueFigures, QueueKey, RoutingError};
+use super::remote::Remote;
+pub use super::request::AgentAction;
+use super::request::{Answer, Request};
+use super::sockets::{NodeSockets, SocketTable};
 use crate::chat::model::Contact;
 use crate::chat::{ChatError, RoutingHook};
 use crate::clock::{to_millis, SharedClock};
@@ -28,129 +37,179 @@ pub struct Routed {
     pub effect: Effect,
 }
 
-type Reply<T> = oneshot::Sender<Result<T, RoutingError>>;
-
-/// What an agent can do about one contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentAction {
-    Accept,
-    Reject,
-    ClearAfterWork,
-}
-
-enum Command {
-    Hold(String, String, Reply<()>),
-    Release(String),
-    Ended(String),
-    NeverJoined(String, String),
-    AgentLeft(String, String, String),
-    CustomerSockets(String, usize),
-    Presence(String, Presence, Reply<()>),
-    AgentConnection(String, bool),
-    Act(AgentAction, String, String, Reply<()>),
-    Transfer(String, String, QueueKey, Reply<()>),
-    Position(String, oneshot::Sender<Option<(usize, usize)>>),
-    Agent(String, oneshot::Sender<Option<AgentFigures>>),
-    Figures(Vec<Vec<String>>, oneshot::Sender<Vec<QueueFigures>>),
-}
+/// A request for an instance's task, and where its answer goes (if anyone waits for it).
+pub type Command = (Request, Option<oneshot::Sender<Answer>>);
 
 /// The handle every part of the server uses to reach the router tasks.
 pub struct Router {
-    instances: HashMap<String, mpsc::UnboundedSender<Command>>,
+    config: Arc<Config>,
     /// Where agents' statuses are kept, so a restart does not sign everyone off.
     store: Arc<dyn Store>,
     clock: SharedClock,
+    effects: mpsc::UnboundedSender<Routed>,
+    /// The instances this node routes now, and their tasks' queues.
+    owned: RwLock<HashMap<String, mpsc::UnboundedSender<Command>>>,
+    /// The other nodes, in a cluster.
+    remote: Option<Arc<Remote>>,
+    /// This node's open agent and customer sockets.
+    sockets: NodeSockets,
 }
 
 impl Router {
-    /// Starts one router task per instance, with its queues and agents from `config` and the open
-    /// chats of `store` put back where they were. Effects go to `effects`.
+    /// Prepares routing for the instances of `config`, their effects going to `effects`. Without
+    /// `remote` (one node) every instance's task starts now; in a cluster,
+    /// [`super::ownership::keep`] starts the tasks of the instances this node comes to own.
     pub async fn start(
-        config: &Config,
+        config: Arc<Config>,
         store: Arc<dyn Store>,
         clock: SharedClock,
         effects: mpsc::UnboundedSender<Routed>,
-    ) -> anyhow::Result<Self> {
-        let presences = store.presences().await?;
-        let timers = super::engine::Timers {
-            offer_timeout: i64::from(config.routing.offer_timeout_seconds) * 1000,
-            customer_gone: i64::from(config.routing.customer_gone_seconds) * 1000,
-        };
-        let mut instances = HashMap::new();
-        for instance in &config.instances {
-            let queues = instance.queues.iter().map(|q| {
-                let max = q.max_contacts.map(|m| m as usize);
-                (q.id.clone(), max)
-            });
-            let agents = instance.users.iter().map(|user| {
-                let profile = instance
-                    .routing_profile(&user.routing_profile)
-                    .expect("validated: users name a profile of their instance");
-                (user.id.clone(), super::engine_profile(profile))
-            });
-            let mut engine = Engine::new(timers, queues, agents);
-            let now = to_millis(clock.now());
-            for (user, presence, since) in &presences {
-                if let Some(presence) = Presence::decode(presence) {
-                    engine.restore_presence(user, presence, to_millis(*since));
-                }
-            }
-            for contact in store.routed_contacts(&instance.id).await? {
-                let Some(queue) = &contact.queue_id else {
-                    continue;
-                };
-                let enqueued_at = contact.enqueued_at.unwrap_or(contact.initiated_at);
-                let agent = contact.agent.as_ref().map(|(id, _)| id.as_str());
-                engine.restore(now, &contact.id, queue, to_millis(enqueued_at), agent);
-            }
-            let (sender, commands) = mpsc::unbounded_channel();
-            tokio::spawn(run(
-                instance.id.clone(),
-                engine,
-                commands,
-                clock.clone(),
-                effects.clone(),
-            ));
-            instances.insert(instance.id.clone(), sender);
-        }
-        Ok(Self {
-            instances,
+        remote: Option<Arc<Remote>>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let clustered = remote.is_some();
+        let router = Arc::new(Self {
+            config,
             store,
             clock,
-        })
+            effects,
+            owned: RwLock::new(HashMap::new()),
+            remote,
+            sockets: NodeSockets::default(),
+        });
+        if !clustered {
+            for instance_id in router.instance_ids() {
+                router.take(&instance_id).await?;
+            }
+        }
+        Ok(router)
     }
 
-    fn send(&self, instance_id: &str, command: Command) {
-        if let Some(router) = self.instances.get(instance_id) {
-            let _ = router.send(command);
+    pub fn instance_ids(&self) -> Vec<String> {
+        self.config.instances.iter().map(|i| i.id.clone()).collect()
+    }
+
+    /// This node's id in the cluster (`local` on its own).
+    pub fn node(&self) -> &str {
+        self.remote.as_ref().map_or("local", |r| r.node())
+    }
+
+    pub fn remote(&self) -> Option<&Arc<Remote>> {
+        self.remote.as_ref()
+    }
+
+    /// Whether this node routes the instance now.
+    pub fn owns(&self, instance_id: &str) -> bool {
+        self.owned
+            .read()
+            .expect("owned lock")
+            .contains_key(instance_id)
+    }
+
+    /// Starts routing the instance here: its engine is built from the store (agents' statuses,
+    /// queued and connected contacts) and this node's open sockets. Returns the task's queue.
+    pub async fn take(&self, instance_id: &str) -> anyhow::Result<mpsc::UnboundedSender<Command>> {
+        let instance = self
+            .config
+            .instance(instance_id)
+            .ok_or_else(|| anyhow::anyhow!("no instance {instance_id}"))?;
+        let engine = build_engine(&self.config, instance, &*self.store, &self.clock).await?;
+        let (sender, commands) = mpsc::unbounded_channel();
+        let report = self.sockets.report(instance_id, self.node());
+        let _ = sender.send((Request::Sockets(report), None));
+        // In a cluster, a node that stops reporting its sockets is taken to have died with them.
+        let silence = self
+            .remote
+            .as_ref()
+            .map(|_| Duration::from_secs(u64::from(self.config.routing.lease_seconds)));
+        tokio::spawn(run(
+            instance_id.to_string(),
+            engine,
+            commands,
+            self.clock.clone(),
+            self.effects.clone(),
+            silence,
+        ));
+        self.owned
+            .write()
+            .expect("owned lock")
+            .insert(instance_id.to_string(), sender.clone());
+        metrics::gauge!("switchboard_routing_owned", "instance" => instance_id.to_string())
+            .set(1.0);
+        Ok(sender)
+    }
+
+    /// Stops routing the instance here (another node may own it now): its task ends once the
+    /// last queue to it is dropped.
+    pub fn give_up(&self, instance_id: &str) {
+        self.owned.write().expect("owned lock").remove(instance_id);
+        metrics::gauge!("switchboard_routing_owned", "instance" => instance_id.to_string())
+            .set(0.0);
+    }
+
+    /// Everything this node has open for the instance, to its owner.
+    pub fn report_sockets(&self, instance_id: &str) {
+        let report = self.sockets.report(instance_id, self.node());
+        self.tell(instance_id, Request::Sockets(report));
+    }
+
+    /// Asks the instance's task (here or on its owner) and waits for the answer.
+    async fn call(&self, instance_id: &str, request: Request) -> Option<Answer> {
+        let local = self
+            .owned
+            .read()
+            .expect("owned lock")
+            .get(instance_id)
+            .cloned();
+        let mut request = request;
+        if let Some(sender) = local {
+            let (reply, answer) = oneshot::channel();
+            match sender.send((request, Some(reply))) {
+                Ok(()) => return answer.await.ok(),
+                // The task ended as this node gave the instance up: ask the new owner.
+                Err(SendError((back, _))) => request = back,
+            }
+        }
+        self.remote.as_ref()?.ask(instance_id, &request).await
+    }
+
+    /// Sends a request no one waits for an answer to.
+    fn tell(&self, instance_id: &str, request: Request) {
+        let local = self
+            .owned
+            .read()
+            .expect("owned lock")
+            .get(instance_id)
+            .cloned();
+        let request = match local {
+            Some(sender) => match sender.send((request, None)) {
+                Ok(()) => return,
+                Err(SendError((back, _))) => back,
+            },
+            None => request,
+        };
+        if let Some(remote) = &self.remote {
+            remote.tell(instance_id, request);
         }
     }
 
-    async fn ask<T>(
-        &self,
-        instance_id: &str,
-        command: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Option<T> {
-        let (reply, answer) = oneshot::channel();
-        self.send(instance_id, command(reply));
-        answer.await.ok()
-    }
-
-    async fn decide(
-        &self,
-        instance_id: &str,
-        command: impl FnOnce(Reply<()>) -> Command,
-    ) -> Result<(), RoutingError> {
-        self.ask(instance_id, command)
-            .await
-            .unwrap_or_else(|| Err(RoutingError::UnknownQueue(instance_id.to_string())))
+    async fn decide(&self, instance_id: &str, request: Request) -> Result<(), RoutingError> {
+        match self.call(instance_id, request).await {
+            Some(Answer::Done(result)) => result,
+            _ if self.config.instance(instance_id).is_none() => {
+                Err(RoutingError::UnknownQueue(instance_id.to_string()))
+            }
+            _ => Err(RoutingError::Unavailable),
+        }
     }
 
     /// The agent accepted a contact but could not be added to its chat (it ended in between).
     pub fn never_joined(&self, instance_id: &str, agent: &str, contact: &str) {
-        self.send(
+        self.tell(
             instance_id,
-            Command::NeverJoined(agent.to_string(), contact.to_string()),
+            Request::NeverJoined {
+                agent: agent.to_string(),
+                contact: contact.to_string(),
+            },
         );
     }
 
@@ -162,10 +221,11 @@ impl Router {
         presence: Presence,
     ) -> Result<(), RoutingError> {
         let encoded = presence.encode();
-        self.decide(instance_id, |r| {
-            Command::Presence(agent.to_string(), presence, r)
-        })
-        .await?;
+        let request = Request::Presence {
+            agent: agent.to_string(),
+            presence,
+        };
+        self.decide(instance_id, request).await?;
         self.keep_presence(agent, &encoded).await;
         Ok(())
     }
@@ -181,12 +241,16 @@ impl Router {
         }
     }
 
-    /// One of the agent's workspace sockets opened or closed.
+    /// One of the agent's workspace sockets on this node opened or closed.
     pub fn agent_connection(&self, instance_id: &str, agent: &str, opened: bool) {
-        self.send(
-            instance_id,
-            Command::AgentConnection(agent.to_string(), opened),
-        );
+        let open = self.sockets.agent(instance_id, agent, opened);
+        let report = super::request::SocketReport {
+            node: self.node().to_string(),
+            full: false,
+            agents: vec![(agent.to_string(), open)],
+            customers: Vec::new(),
+        };
+        self.tell(instance_id, Request::Sockets(report));
     }
 
     /// An agent's answer about one contact: accept or reject an offer, or end After Contact
@@ -198,10 +262,12 @@ impl Router {
         contact: &str,
         action: AgentAction,
     ) -> Result<(), RoutingError> {
-        self.decide(instance_id, |r| {
-            Command::Act(action, agent.to_string(), contact.to_string(), r)
-        })
-        .await
+        let request = Request::Act {
+            action,
+            agent: agent.to_string(),
+            contact: contact.to_string(),
+        };
+        self.decide(instance_id, request).await
     }
 
     pub async fn transfer(
@@ -211,30 +277,41 @@ impl Router {
         contact: &str,
         to: QueueKey,
     ) -> Result<(), RoutingError> {
-        self.decide(instance_id, |r| {
-            Command::Transfer(agent.to_string(), contact.to_string(), to, r)
-        })
-        .await
+        let request = Request::Transfer {
+            agent: agent.to_string(),
+            contact: contact.to_string(),
+            to,
+        };
+        self.decide(instance_id, request).await
     }
 
     /// The contact's place in its queue (1 for the head) and the queue's length.
     pub async fn position(&self, instance_id: &str, contact: &str) -> Option<(usize, usize)> {
-        self.ask(instance_id, |r| Command::Position(contact.to_string(), r))
-            .await
-            .flatten()
+        let request = Request::Position {
+            contact: contact.to_string(),
+        };
+        match self.call(instance_id, request).await {
+            Some(Answer::Position(position)) => position,
+            _ => None,
+        }
     }
 
     pub async fn agent(&self, instance_id: &str, agent: &str) -> Option<AgentFigures> {
-        self.ask(instance_id, |r| Command::Agent(agent.to_string(), r))
-            .await
-            .flatten()
+        let request = Request::Agent {
+            agent: agent.to_string(),
+        };
+        match self.call(instance_id, request).await {
+            Some(Answer::Agent(figures)) => figures,
+            _ => None,
+        }
     }
 
     /// Figures for each group of queues (each group taken together).
     pub async fn figures(&self, instance_id: &str, groups: Vec<Vec<String>>) -> Vec<QueueFigures> {
-        self.ask(instance_id, |r| Command::Figures(groups, r))
-            .await
-            .unwrap_or_default()
+        match self.call(instance_id, Request::Figures { groups }).await {
+            Some(Answer::Figures(figures)) => figures,
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -244,14 +321,13 @@ impl RoutingHook for Router {
         let Some(queue) = &contact.queue_id else {
             return Ok(());
         };
-        let (instance, id) = (contact.instance_id.as_str(), contact.id.as_str());
-        match self
-            .decide(instance, |r| {
-                Command::Hold(id.to_string(), queue.clone(), r)
-            })
-            .await
-        {
-            Ok(()) => Ok(()),
+        let request = Request::Hold {
+            contact: contact.id.clone(),
+            queue: queue.clone(),
+        };
+        match self.decide(&contact.instance_id, request).await {
+            // Already held: a hold asked again after its answer was lost between nodes.
+            Ok(()) | Err(RoutingError::AlreadyQueued) => Ok(()),
             Err(RoutingError::QueueFull(queue)) => Err(ChatError::LimitExceeded(format!(
                 "Queue {queue} is at its maximum number of contacts"
             ))),
@@ -260,42 +336,99 @@ impl RoutingHook for Router {
     }
 
     fn admitted(&self, contact: &Contact, created: bool) {
-        let command = if created {
-            Command::Release(contact.id.clone())
-        } else {
-            Command::Ended(contact.id.clone())
+        let request = match &contact.queue_id {
+            Some(queue) if created => Request::Release {
+                contact: contact.id.clone(),
+                queue: queue.clone(),
+                enqueued_at: to_millis(contact.enqueued_at.unwrap_or(contact.initiated_at)),
+            },
+            _ => Request::Ended {
+                contact: contact.id.clone(),
+            },
         };
-        self.send(&contact.instance_id, command);
+        self.tell(&contact.instance_id, request);
     }
 
     fn contact_ended(&self, instance_id: &str, contact_id: &str) {
-        self.send(instance_id, Command::Ended(contact_id.to_string()));
+        let request = Request::Ended {
+            contact: contact_id.to_string(),
+        };
+        self.tell(instance_id, request);
     }
 
     fn agent_left(&self, instance_id: &str, contact_id: &str, agent: &str, queue: &str) {
-        self.send(
-            instance_id,
-            Command::AgentLeft(agent.to_string(), contact_id.to_string(), queue.to_string()),
-        );
+        let request = Request::AgentLeft {
+            agent: agent.to_string(),
+            contact: contact_id.to_string(),
+            queue: queue.to_string(),
+        };
+        self.tell(instance_id, request);
     }
 
     fn customer_sockets(&self, instance_id: &str, contact_id: &str, open: usize) {
-        self.send(
-            instance_id,
-            Command::CustomerSockets(contact_id.to_string(), open),
-        );
+        self.sockets.customer(instance_id, contact_id, open);
+        let report = super::request::SocketReport {
+            node: self.node().to_string(),
+            full: false,
+            agents: Vec::new(),
+            customers: vec![(contact_id.to_string(), open)],
+        };
+        self.tell(instance_id, Request::Sockets(report));
     }
+}
+
+/// An instance's engine as the store leaves it: agents' statuses, and its open routed chats
+/// waiting where they were or with the agent who had them.
+async fn build_engine(
+    config: &Config,
+    instance: &crate::config::Instance,
+    store: &dyn Store,
+    clock: &SharedClock,
+) -> anyhow::Result<Engine> {
+    let timers = super::engine::Timers {
+        offer_timeout: i64::from(config.routing.offer_timeout_seconds) * 1000,
+        customer_gone: i64::from(config.routing.customer_gone_seconds) * 1000,
+    };
+    let queues = instance.queues.iter().map(|q| {
+        let max = q.max_contacts.map(|m| m as usize);
+        (q.id.clone(), max)
+    });
+    let agents = instance.users.iter().map(|user| {
+        let profile = instance
+            .routing_profile(&user.routing_profile)
+            .expect("validated: users name a profile of their instance");
+        (user.id.clone(), super::engine_profile(profile))
+    });
+    let mut engine = Engine::new(timers, queues, agents);
+    let now = to_millis(clock.now());
+    for (user, presence, since) in &store.presences().await? {
+        if let Some(presence) = Presence::decode(presence) {
+            engine.restore_presence(user, presence, to_millis(*since));
+        }
+    }
+    for contact in store.routed_contacts(&instance.id).await? {
+        let Some(queue) = &contact.queue_id else {
+            continue;
+        };
+        let enqueued_at = contact.enqueued_at.unwrap_or(contact.initiated_at);
+        let agent = contact.agent.as_ref().map(|(id, _)| id.as_str());
+        engine.restore(now, &contact.id, queue, to_millis(enqueued_at), agent);
+    }
+    Ok(engine)
 }
 
 /// How long the task sleeps at most between two looks at the clock.
 const LOOK_AT_CLOCK_EVERY: Duration = Duration::from_secs(1);
 
+/// An instance's task: applies requests in order, acts on deadlines, and, in a cluster (with
+/// `silence`), counts the sockets of a node that stopped reporting as closed.
 async fn run(
     instance_id: String,
     mut engine: Engine,
     mut commands: mpsc::UnboundedReceiver<Command>,
     clock: SharedClock,
     effects: mpsc::UnboundedSender<Routed>,
+    silence: Option<Duration>,
 ) {
     let emit = |list: Vec<Effect>| {
         for effect in list {
@@ -305,6 +438,7 @@ async fn run(
             });
         }
     };
+    let mut sockets = SocketTable::default();
     // Contacts restored at start may be offered at once.
     emit(engine.tick(to_millis(clock.now())));
     loop {
@@ -323,70 +457,105 @@ async fn run(
         };
         let now = to_millis(clock.now());
         match command {
-            None => emit(engine.tick(now)),
-            Some(command) => emit(handle(&mut engine, now, command)),
+            None => {
+                if let Some(silence) = silence {
+                    let touched = sockets.expire(Instant::now(), silence);
+                    emit(apply_totals(&mut engine, &sockets, now, touched));
+                }
+                emit(engine.tick(now));
+            }
+            Some((request, reply)) => {
+                let (answer, list) = handle(&mut engine, &mut sockets, now, request);
+                if let Some(reply) = reply {
+                    let _ = reply.send(answer);
+                }
+                emit(list);
+            }
         }
     }
 }
 
-/// Applies one command; answers its caller and returns the effects.
-fn handle(engine: &mut Engine, now: i64, command: Command) -> Vec<Effect> {
-    fn answer(reply: Reply<()>, result: Result<Vec<Effect>, RoutingError>) -> Vec<Effect> {
-        match result {
-            Ok(effects) => {
-                let _ = reply.send(Ok(()));
-                effects
-            }
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                Vec::new()
-            }
-        }
+/// Gives the engine the new socket totals of the agents and customers a report touched.
+fn apply_totals(
+    engine: &mut Engine,
+    sockets: &SocketTable,
+    now: i64,
+    touched: super::sockets::Touched,
+) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for agent in touched.agents {
+        let open = sockets.agent_total(&agent);
+        effects.extend(
+            engine
+                .agent_connections(now, &agent, open)
+                .unwrap_or_default(),
+        );
     }
-    match command {
-        Command::Hold(contact, queue, reply) => {
-            let _ = reply.send(engine.hold(now, &contact, &queue));
-            Vec::new()
+    for contact in touched.customers {
+        engine.customer_sockets(now, &contact, sockets.customer_total(&contact));
+    }
+    effects
+}
+
+/// Applies one request; returns its answer and the effects.
+fn handle(
+    engine: &mut Engine,
+    sockets: &mut SocketTable,
+    now: i64,
+    request: Request,
+) -> (Answer, Vec<Effect>) {
+    let done = |result: Result<Vec<Effect>, RoutingError>| match result {
+        Ok(effects) => (Answer::Done(Ok(())), effects),
+        Err(e) => (Answer::Done(Err(e)), Vec::new()),
+    };
+    match request {
+        Request::Hold { contact, queue } => {
+            (Answer::Done(engine.hold(now, &contact, &queue)), Vec::new())
         }
-        Command::Release(contact) => engine.release(now, &contact),
-        Command::Ended(contact) => engine.contact_ended(now, &contact),
-        Command::NeverJoined(agent, contact) => engine.never_joined(now, &agent, &contact),
-        Command::AgentLeft(agent, contact, queue) => engine
+        Request::Release {
+            contact,
+            queue,
+            enqueued_at,
+        } => {
+            if !engine.knows(&contact) {
+                // Held by a node that has since given the instance up.
+                engine.restore(now, &contact, &queue, enqueued_at, None);
+            }
+            done(Ok(engine.release(now, &contact)))
+        }
+        Request::Ended { contact } => done(Ok(engine.contact_ended(now, &contact))),
+        Request::NeverJoined { agent, contact } => {
+            done(Ok(engine.never_joined(now, &agent, &contact)))
+        }
+        Request::AgentLeft {
+            agent,
+            contact,
+            queue,
+        } => done(Ok(engine
             .transfer(now, &agent, &contact, QueueKey::Queue(queue))
-            .unwrap_or_default(),
-        Command::CustomerSockets(contact, open) => {
-            engine.customer_sockets(now, &contact, open);
-            Vec::new()
+            .unwrap_or_default())),
+        Request::Sockets(report) => {
+            let touched = sockets.apply(report, Instant::now());
+            done(Ok(apply_totals(engine, sockets, now, touched)))
         }
-        Command::Presence(agent, presence, reply) => {
-            answer(reply, engine.set_presence(now, &agent, presence))
+        Request::Presence { agent, presence } => done(engine.set_presence(now, &agent, presence)),
+        Request::Act {
+            action,
+            agent,
+            contact,
+        } => done(match action {
+            AgentAction::Accept => engine.accept(now, &agent, &contact),
+            AgentAction::Reject => engine.reject(now, &agent, &contact),
+            AgentAction::ClearAfterWork => engine.clear_after_work(now, &agent, &contact),
+        }),
+        Request::Transfer { agent, contact, to } => {
+            done(engine.transfer(now, &agent, &contact, to))
         }
-        Command::AgentConnection(agent, opened) => engine
-            .agent_connection(now, &agent, opened)
-            .unwrap_or_default(),
-        Command::Act(action, agent, contact, reply) => {
-            let result = match action {
-                AgentAction::Accept => engine.accept(now, &agent, &contact),
-                AgentAction::Reject => engine.reject(now, &agent, &contact),
-                AgentAction::ClearAfterWork => engine.clear_after_work(now, &agent, &contact),
-            };
-            answer(reply, result)
-        }
-        Command::Transfer(agent, contact, to, reply) => {
-            answer(reply, engine.transfer(now, &agent, &contact, to))
-        }
-        Command::Position(contact, reply) => {
-            let _ = reply.send(engine.position(&contact));
-            Vec::new()
-        }
-        Command::Agent(agent, reply) => {
-            let _ = reply.send(engine.agent(&agent));
-            Vec::new()
-        }
-        Command::Figures(groups, reply) => {
+        Request::Position { contact } => (Answer::Position(engine.position(&contact)), Vec::new()),
+        Request::Agent { agent } => (Answer::Agent(engine.agent(&agent)), Vec::new()),
+        Request::Figures { groups } => {
             let figures = groups.iter().map(|g| engine.figures(now, g)).collect();
-            let _ = reply.send(figures);
-            Vec::new()
+            (Answer::Figures(figures), Vec::new())
         }
     }
 }

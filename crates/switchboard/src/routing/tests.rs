@@ -33,7 +33,7 @@ fn engine(agents: Vec<(&str, Profile)>) -> Engine {
 
 /// Signs the agent in: one open connection and status Available.
 fn available(e: &mut Engine, now: Millis, agent: &str) -> Vec<Effect> {
-    let mut effects = e.agent_connection(now, agent, true).unwrap();
+    let mut effects = e.agent_connections(now, agent, 1).unwrap();
     effects.extend(e.set_presence(now, agent, Presence::Available).unwrap());
     effects
 }
@@ -233,12 +233,12 @@ fn offline_or_disconnected_agents_are_never_offered() {
         vec![]
     );
     assert_eq!(
-        e.agent_connection(2 * SECOND, "a", true).unwrap(),
+        e.agent_connections(2 * SECOND, "a", 1).unwrap(),
         vec![offer("a", "c1", 2 * SECOND)]
     );
     // The last connection closes while the offer is out: it is withdrawn, not missed.
     assert_eq!(
-        e.agent_connection(3 * SECOND, "a", false).unwrap(),
+        e.agent_connections(3 * SECOND, "a", 0).unwrap(),
         vec![Effect::OfferWithdrawn {
             agent: "a".into(),
             contact: "c1".into(),
@@ -247,7 +247,7 @@ fn offline_or_disconnected_agents_are_never_offered() {
     );
     assert_eq!(e.agent("a").unwrap().presence, Presence::Available);
     // Connected again but in a custom status, then Offline: still nothing.
-    e.agent_connection(4 * SECOND, "a", true).unwrap();
+    e.agent_connections(4 * SECOND, "a", 1).unwrap();
     e.set_presence(4 * SECOND, "a", Presence::Offline).unwrap();
     e.set_presence(4 * SECOND, "a", Presence::Custom("break".into()))
         .unwrap();
@@ -354,7 +354,7 @@ fn a_transfer_to_an_agent_goes_before_older_queued_contacts() {
     e.enqueue(SECOND, "c1", "q2").unwrap();
     e.accept(2 * SECOND, "a", "c1").unwrap();
     e.set_presence(3 * SECOND, "b", Presence::Offline).unwrap();
-    e.agent_connection(3 * SECOND, "b", true).unwrap();
+    e.agent_connections(3 * SECOND, "b", 1).unwrap();
     e.enqueue(4 * SECOND, "older", "q1").unwrap();
     e.enqueue(5 * SECOND, "waiting", "q2").unwrap();
     assert_eq!(
@@ -420,7 +420,7 @@ fn queue_figures_count_contacts_agents_and_slots() {
         ("other", profile(1, &[("q1", 1, 0)])),
     ]);
     available(&mut e, 0, "a");
-    e.agent_connection(0, "b", true).unwrap();
+    e.agent_connections(0, "b", 1).unwrap();
     e.set_presence(0, "b", Presence::Custom("break".into()))
         .unwrap();
     e.enqueue(SECOND, "c1", "q2").unwrap();

@@ -309,6 +309,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Gives the right to publish the stream up, if `node` holds it.
     async fn release_stream(&self, stream_id: &str, node: &str) -> StoreResult<()>;
+    /// Takes, or renews, the lease `name` for `node` until `until`: false while another node
+    /// holds it and it has not run out. One node holds a lease at a time.
+    async fn claim_lease(&self, name: &str, node: &str, until: OffsetDateTime)
+        -> StoreResult<bool>;
+    /// Gives the lease up, if `node` holds it.
+    async fn release_lease(&self, name: &str, node: &str) -> StoreResult<()>;
     /// Items waiting in all outboxes, and dead letters kept.
     async fn outbox_counts(&self) -> StoreResult<(i64, i64)>;
 

@@ -21,6 +21,11 @@ use super::*;
 use crate::chat::model::{receipt_event_fields, ItemType, ReceiptKind};
 use crate::clock::{from_millis, to_millis, SharedClock};
 
+/// Takes a free or run-out lease, or renews one's own.
+const CLAIM_LEASE: &str = "INSERT INTO leases (name, owner, until_ms) VALUES ($1, $2, $3)
+     ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, until_ms = EXCLUDED.until_ms
+     WHERE leases.owner = EXCLUDED.owner OR leases.until_ms < $4";
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How the pool reaches PostgreSQL.
@@ -1158,6 +1163,34 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn claim_lease(
+        &self,
+        name: &str,
+        node: &str,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let claimed = sqlx::query(CLAIM_LEASE)
+            .bind(name)
+            .bind(node)
+            .bind(to_millis(until))
+            .bind(self.now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    async fn release_lease(&self, name: &str, node: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
+            .bind(name)
+            .bind(node)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 

@@ -105,6 +105,7 @@ on_both_stores!(
     times_keep_rising_after_a_restart_even_if_the_clock_went_back,
     streams_get_every_item_from_their_start_until_stopped_or_ended,
     one_node_at_a_time_holds_a_stream_until_its_lease_runs_out,
+    one_node_at_a_time_holds_a_named_lease,
 );
 
 /// A store in a fresh place holding contact `c1` with customer `p1`.
@@ -804,4 +805,34 @@ async fn one_node_at_a_time_holds_a_stream_until_its_lease_runs_out(kind: Kind) 
         .claim_stream("s", "node-a", lease(&clock))
         .await
         .unwrap());
+}
+
+async fn one_node_at_a_time_holds_a_named_lease(kind: Kind) {
+    let (_at, clock, store) = store_with_contact(kind).await;
+    let lease = |clock: &ManualClock| clock.now() + Duration::seconds(10);
+    let claim = |node: &'static str| {
+        let (store, until) = (store.clone(), lease(&clock));
+        async move { store.claim_lease("routing/x", node, until).await.unwrap() }
+    };
+    assert!(claim("node-a").await, "a free lease is taken");
+    assert!(!claim("node-b").await, "held by another node");
+    assert!(
+        store
+            .claim_lease("routing/y", "node-b", lease(&clock))
+            .await
+            .unwrap(),
+        "another name is another lease"
+    );
+    clock.advance(Duration::seconds(8));
+    assert!(claim("node-a").await, "renewed");
+    clock.advance(Duration::seconds(8));
+    assert!(!claim("node-b").await, "the renewal still runs");
+    // Node A stops renewing (it died): once the lease has run out, B takes it over.
+    clock.advance(Duration::seconds(3));
+    assert!(claim("node-b").await);
+    assert!(!claim("node-a").await, "A lost it");
+    store.release_lease("routing/x", "node-a").await.unwrap();
+    assert!(!claim("node-a").await, "only the holder can give it up");
+    store.release_lease("routing/x", "node-b").await.unwrap();
+    assert!(claim("node-a").await, "given up, it is free at once");
 }

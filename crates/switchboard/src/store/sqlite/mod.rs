@@ -543,6 +543,27 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim_lease(
+        &self,
+        name: &str,
+        node: &str,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let (name, node, until) = (name.to_string(), node.to_string(), to_millis(until));
+        self.writes
+            .submit(false, move |w, now| {
+                writer::claim_lease(w, &name, &node, now, until)
+            })
+            .await
+    }
+
+    async fn release_lease(&self, name: &str, node: &str) -> StoreResult<()> {
+        let (name, node) = (name.to_string(), node.to_string());
+        self.writes
+            .submit(false, move |w, _| writer::release_lease(w, &name, &node))
+            .await
+    }
+
     async fn outbox_counts(&self) -> StoreResult<(i64, i64)> {
         sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM stream_outbox), (SELECT COUNT(*) FROM stream_dead_letters)",

@@ -1064,3 +1064,33 @@ pub fn release_stream(w: &mut Writer, stream_id: &str, node: &str) -> StoreResul
         .map_err(backend)?;
     Ok(())
 }
+
+/// Takes a free or run-out lease, or renews one's own.
+const CLAIM_LEASE: &str = "INSERT INTO leases (name, owner, until_ms) VALUES (?1, ?2, ?3)
+     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
+     WHERE leases.owner = excluded.owner OR leases.until_ms < ?4";
+
+pub fn claim_lease(
+    w: &mut Writer,
+    name: &str,
+    node: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> StoreResult<bool> {
+    let claimed = w
+        .conn
+        .prepare_cached(CLAIM_LEASE)
+        .map_err(backend)?
+        .execute(params![name, node, until_ms, now_ms])
+        .map_err(backend)?;
+    Ok(claimed == 1)
+}
+
+pub fn release_lease(w: &mut Writer, name: &str, node: &str) -> StoreResult<()> {
+    w.conn
+        .prepare_cached("DELETE FROM leases WHERE name = ?1 AND owner = ?2")
+        .map_err(backend)?
+        .execute(params![name, node])
+        .map_err(backend)?;
+    Ok(())
+}

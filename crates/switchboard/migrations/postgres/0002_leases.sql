@@ -1,0 +1,9 @@
+-- Named leases: which node holds a cluster-wide duty (such as routing one instance's queues)
+-- until when. A node renews its lease while it works; once until_ms has passed, another node
+-- may take it over.
+
+CREATE TABLE leases (
+    name     TEXT PRIMARY KEY,
+    owner    TEXT NOT NULL,
+    until_ms BIGINT NOT NULL
+);
