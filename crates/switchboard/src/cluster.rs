@@ -6,6 +6,10 @@
 //! Notices are best effort, like everything on core NATS: a frame lost with a broken connection
 //! is made good by the workspace, which asks for its state again when it reconnects; a lost
 //! sign-out is still in the store, which every node reads when it starts.
+//!
+//! Every subject a cluster uses starts with `switchboard.<cluster>.`, where `<cluster>` is made
+//! once, at random, and kept in the shared store: nodes on one database form one cluster, and
+//! clusters (say, staging and production) can share one NATS server without hearing each other.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +18,6 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-
-const NOTICES: &str = "switchboard.notices";
 
 /// How long a request to another node waits for its answer before it is tried again.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,14 +45,17 @@ pub struct Cluster {
     pub client: async_nats::Client,
     /// This node's id, new at every start.
     pub node: String,
+    /// The cluster's name in subjects.
+    name: String,
     /// Notices to publish, by one task, so that they leave in the order given.
     outgoing: mpsc::UnboundedSender<Bytes>,
 }
 
 impl Cluster {
-    /// Connects to NATS at `url`. Waits for the first connection, so a node is ready only once
-    /// it is on the bus; after that the client reconnects by itself.
-    pub async fn connect(url: &str) -> anyhow::Result<Arc<Self>> {
+    /// Connects to NATS at `url` as a node of the cluster `name`. Waits for the first
+    /// connection, so a node is ready only once it is on the bus; after that the client
+    /// reconnects by itself.
+    pub async fn connect(url: &str, name: &str) -> anyhow::Result<Arc<Self>> {
         let client = async_nats::ConnectOptions::new()
             .name("switchboard")
             .request_timeout(Some(REQUEST_TIMEOUT))
@@ -58,9 +63,10 @@ impl Cluster {
             .await?;
         let (outgoing, mut to_publish) = mpsc::unbounded_channel::<Bytes>();
         let publisher = client.clone();
+        let notices = format!("switchboard.{name}.notices");
         tokio::spawn(async move {
             while let Some(payload) = to_publish.recv().await {
-                if let Err(e) = publisher.publish(NOTICES, payload).await {
+                if let Err(e) = publisher.publish(notices.clone(), payload).await {
                     tracing::warn!(error = %e, "publishing a notice to NATS failed");
                 }
             }
@@ -68,8 +74,14 @@ impl Cluster {
         Ok(Arc::new(Self {
             client,
             node: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
             outgoing,
         }))
+    }
+
+    /// The cluster's subject `rest`.
+    pub fn subject(&self, rest: &str) -> String {
+        format!("switchboard.{}.{rest}", self.name)
     }
 
     /// Tells every other node.
@@ -84,7 +96,7 @@ impl Cluster {
 
     /// The notices of the other nodes, from now on.
     pub async fn notices(&self) -> anyhow::Result<impl Stream<Item = Notice> + Send + 'static> {
-        let subscription = self.client.subscribe(NOTICES).await?;
+        let subscription = self.client.subscribe(self.subject("notices")).await?;
         let me = self.node.clone();
         Ok(subscription.filter_map(move |message| {
             let envelope = serde_json::from_slice::<Envelope>(&message.payload).ok();

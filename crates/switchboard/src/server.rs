@@ -153,11 +153,15 @@ impl Server {
         let bound = listener.local_addr()?;
         let (public_url, websocket_base) = public_urls(&config, bound);
         let cluster = match &config.bus {
-            Some(url) => Some(
-                Cluster::connect(url)
-                    .await
-                    .with_context(|| format!("connecting to NATS at {url}"))?,
-            ),
+            Some(url) => {
+                // Nodes on one store form one cluster, whatever else shares the NATS server.
+                let name = hex::encode(&store.secret("cluster-name").await?[..6]);
+                Some(
+                    Cluster::connect(url, &name)
+                        .await
+                        .with_context(|| format!("connecting to NATS at {url}"))?,
+                )
+            }
             None => None,
         };
         let bus: Arc<dyn Bus> = match &cluster {

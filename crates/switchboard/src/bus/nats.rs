@@ -18,7 +18,6 @@ use tokio::sync::{broadcast, mpsc};
 use super::{Bus, Closing, Delivery, LocalBus};
 use crate::cluster::Cluster;
 
-const SUBJECT_PREFIX: &str = "switchboard.chat.";
 const NODE: &str = "Switchboard-Node";
 const SEQ: &str = "Switchboard-Seq";
 const CLOSING: &str = "Switchboard-Closing";
@@ -44,11 +43,14 @@ impl NatsBus {
     pub async fn start(cluster: &Cluster, capacity: usize) -> anyhow::Result<Self> {
         let client = cluster.client.clone();
         let node = cluster.node.clone();
+        // The chat subjects of this cluster, `switchboard.<cluster>.chat.<contact>`.
+        let prefix = Arc::new(cluster.subject("chat."));
         let local = Arc::new(LocalBus::new(capacity));
 
         let (outgoing, mut to_publish) = mpsc::unbounded_channel::<Delivery>();
         let publisher = client.clone();
         let me = node.clone();
+        let chat_prefix = prefix.clone();
         tokio::spawn(async move {
             while let Some(delivery) = to_publish.recv().await {
                 let mut headers = HeaderMap::new();
@@ -64,7 +66,7 @@ impl NatsBus {
                     }
                     None => {}
                 }
-                let subject = format!("{SUBJECT_PREFIX}{}", delivery.contact_id);
+                let subject = format!("{chat_prefix}{}", delivery.contact_id);
                 let payload = Bytes::copy_from_slice(delivery.frame.as_str().as_bytes());
                 if let Err(e) = publisher
                     .publish_with_headers(subject, headers, payload)
@@ -77,7 +79,7 @@ impl NatsBus {
             }
         });
 
-        let mut incoming = client.subscribe(format!("{SUBJECT_PREFIX}>")).await?;
+        let mut incoming = client.subscribe(format!("{prefix}>")).await?;
         let feed = local.clone();
         tokio::spawn(async move {
             while let Some(message) = incoming.next().await {
@@ -92,7 +94,8 @@ impl NatsBus {
                     let lag = now_micros().saturating_sub(sent) as f64 / 1e6;
                     metrics::histogram!("switchboard_bus_lag_seconds").record(lag);
                 }
-                let Some(contact_id) = message.subject.as_str().strip_prefix(SUBJECT_PREFIX) else {
+                let Some(contact_id) = message.subject.as_str().strip_prefix(prefix.as_str())
+                else {
                     continue;
                 };
                 let Ok(frame) = std::str::from_utf8(&message.payload) else {

@@ -1,5 +1,5 @@
 //! Routing requests between nodes over NATS. The node that owns an instance (see
-//! [`super::ownership`]) serves `switchboard.routing.<instance>`; any other node sends its
+//! [`super::ownership`]) serves the subject `routing.<instance>` of the cluster; any other node sends its
 //! requests there and waits for the answer. While no node serves an instance (its owner died
 //! and the lease has not run out yet), requests are tried again until one does or the node's
 //! patience runs out.
@@ -22,12 +22,13 @@ use super::router::Command;
 use crate::cluster::{subject_token, Cluster};
 
 /// Where a new owner says it has taken an instance over.
-const OWNERS: &str = "switchboard.routing.owners";
+const OWNERS: &str = "routing.owners";
 /// Pause before a request that found no owner is tried again.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-fn subject(instance_id: &str) -> String {
-    format!("switchboard.routing.{}", subject_token(instance_id))
+/// Where the instance's owner takes requests.
+fn subject(cluster: &Cluster, instance_id: &str) -> String {
+    cluster.subject(&format!("routing.{}", subject_token(instance_id)))
 }
 
 pub struct Remote {
@@ -63,7 +64,7 @@ impl Remote {
     /// Sends the request to the instance's owner and waits for its answer; `None` when no owner
     /// answered within the node's patience.
     pub async fn ask(&self, instance_id: &str, request: &Request) -> Option<Answer> {
-        let subject = subject(instance_id);
+        let subject = subject(&self.cluster, instance_id);
         let payload = Bytes::from(serde_json::to_vec(request).expect("requests serialize"));
         let deadline = Instant::now() + self.patience;
         loop {
@@ -97,7 +98,11 @@ impl Remote {
         instance_id: &str,
         commands: mpsc::UnboundedSender<Command>,
     ) -> anyhow::Result<JoinHandle<()>> {
-        let mut requests = self.cluster.client.subscribe(subject(instance_id)).await?;
+        let mut requests = self
+            .cluster
+            .client
+            .subscribe(subject(&self.cluster, instance_id))
+            .await?;
         let client = self.cluster.client.clone();
         Ok(tokio::spawn(async move {
             while let Some(message) = requests.next().await {
@@ -126,14 +131,23 @@ impl Remote {
     /// Tells every node that this one now routes the instance.
     pub async fn announce_owner(&self, instance_id: &str) {
         let payload = serde_json::to_vec(&(instance_id, self.node())).expect("serializes");
-        if let Err(e) = self.cluster.client.publish(OWNERS, payload.into()).await {
+        if let Err(e) = self
+            .cluster
+            .client
+            .publish(self.cluster.subject(OWNERS), payload.into())
+            .await
+        {
             tracing::warn!(error = %e, "announcing a routing owner failed");
         }
     }
 
     /// Instances another node has just taken over.
     pub async fn new_owners(&self) -> anyhow::Result<impl Stream<Item = String> + Send + 'static> {
-        let announcements = self.cluster.client.subscribe(OWNERS).await?;
+        let announcements = self
+            .cluster
+            .client
+            .subscribe(self.cluster.subject(OWNERS))
+            .await?;
         let me = self.node().to_string();
         Ok(announcements.filter_map(move |message| {
             let announced = serde_json::from_slice::<(String, String)>(&message.payload).ok();

@@ -33,7 +33,7 @@ fn password_hash() -> &'static str {
 }
 
 /// Two agents, Ana and Ben, serving the test queue; the queue holds at most `max_contacts`.
-fn agents_config(max_contacts: Option<u32>) -> (String, String) {
+pub(crate) fn agents_config(max_contacts: Option<u32>) -> (String, String) {
     let hash = password_hash();
     let limit = max_contacts
         .map(|m| format!("max_contacts = {m}"))
@@ -87,15 +87,15 @@ async fn start_with_agents(dir: &std::path::Path, max_contacts: Option<u32>) -> 
 }
 
 /// An agent signed in over the agent API.
-struct AgentClient {
+pub(crate) struct AgentClient {
     http: reqwest::Client,
     base: String,
-    token: String,
+    pub(crate) token: String,
     user_id: String,
 }
 
 impl AgentClient {
-    async fn sign_in(server: &TestServer, username: &str) -> Self {
+    pub(crate) async fn sign_in(server: &TestServer, username: &str) -> Self {
         let http = reqwest::Client::new();
         let response = http
             .post(format!("{}/agent/api/sign-in", server.url))
@@ -113,7 +113,12 @@ impl AgentClient {
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
         let response = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -126,20 +131,20 @@ impl AgentClient {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn me(&self) -> Value {
+    pub(crate) async fn me(&self) -> Value {
         let (status, body) = self.call(reqwest::Method::GET, "/me", json!({})).await;
         assert_eq!(status, 200, "{body}");
         body
     }
 
-    async fn set_status(&self, status: &str) {
+    pub(crate) async fn set_status(&self, status: &str) {
         let (code, body) = self
             .call(reqwest::Method::PUT, "/status", json!({ "status": status }))
             .await;
         assert_eq!(code, 200, "{body}");
     }
 
-    async fn act(&self, contact_id: &str, action: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn act(&self, contact_id: &str, action: &str, body: Value) -> (u16, Value) {
         self.call(
             reqwest::Method::POST,
             &format!("/contacts/{contact_id}/{action}"),
@@ -149,7 +154,7 @@ impl AgentClient {
     }
 
     /// Opens the agent socket (the agent is now connected and may be offered contacts).
-    async fn socket(&self) -> AgentSocket {
+    pub(crate) async fn socket(&self) -> AgentSocket {
         let url = format!(
             "{}/socket?token={}",
             self.base.replacen("http://", "ws://", 1),
@@ -166,7 +171,7 @@ impl AgentClient {
     }
 
     /// Connected, Available, and listening.
-    async fn ready(&self) -> AgentSocket {
+    pub(crate) async fn ready(&self) -> AgentSocket {
         let mut socket = self.socket().await;
         self.set_status("Available").await;
         let status = next_event(&mut socket, "status").await;
@@ -178,13 +183,13 @@ impl AgentClient {
 /// An agent socket. Events may arrive in any order relative to each other (an offer made by a
 /// status change can come before the status event), so events waited for are taken out in the
 /// order asked, and the others kept for later.
-struct AgentSocket {
+pub(crate) struct AgentSocket {
     socket: ChatSocket,
     pending: Vec<Value>,
 }
 
 /// The next agent event of `kind`; events of other kinds are kept for later calls.
-async fn next_event(socket: &mut AgentSocket, kind: &str) -> Value {
+pub(crate) async fn next_event(socket: &mut AgentSocket, kind: &str) -> Value {
     if let Some(at) = socket.pending.iter().position(|e| e["type"] == kind) {
         return socket.pending.remove(at);
     }
@@ -203,7 +208,10 @@ async fn next_event(socket: &mut AgentSocket, kind: &str) -> Value {
 
 /// Accepts the contact offered on `socket`; returns the contact id and the agent's participant
 /// token.
-async fn accept_offer(agent: &AgentClient, socket: &mut AgentSocket) -> (String, String) {
+pub(crate) async fn accept_offer(
+    agent: &AgentClient,
+    socket: &mut AgentSocket,
+) -> (String, String) {
     let offer = next_event(socket, "offer").await;
     let contact_id = offer["contactId"].as_str().unwrap().to_string();
     let (status, body) = agent.act(&contact_id, "accept", json!({})).await;

@@ -207,3 +207,122 @@ async fn one_node_at_a_time_publishes_a_stream_and_another_takes_over_when_it_di
         .collect();
     assert_eq!(first_arrivals, said);
 }
+
+/// Whether the node routes the test instance now, by its metrics.
+async fn routes_instance(node: &TestServer) -> bool {
+    let metrics = reqwest::get(format!("{}/metrics", node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let owned = format!("switchboard_routing_owned{{instance=\"{INSTANCE}\"}} 1");
+    metrics.lines().any(|l| l == owned)
+}
+
+/// The index of the one node that routes the test instance, once one does.
+async fn routing_owner(nodes: &[&TestServer]) -> usize {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let mut owners = Vec::new();
+            for (at, node) in nodes.iter().enumerate() {
+                if routes_instance(node).await {
+                    owners.push(at);
+                }
+            }
+            assert!(owners.len() <= 1, "several routing owners: {owners:?}");
+            if let Some(owner) = owners.first() {
+                return *owner;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("no node took routing up")
+}
+
+#[tokio::test]
+async fn one_node_routes_the_queues_for_all_and_another_takes_over_when_it_dies() {
+    use crate::agents::{accept_offer, agents_config, next_event, AgentClient};
+
+    let database = PostgresDatabase::fresh().await;
+    let (_, instance) = agents_config(None);
+    // A short lease, so that a take-over happens within the test's patience.
+    let extra = format!("bus = \"{}\"\n[routing]\nlease_seconds = 2\n", nats_url());
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for dir in &dirs {
+        nodes.push(TestServer::start_on_with(dir.path(), &database.url(), &extra, &instance).await);
+    }
+    let owner = routing_owner(&nodes.iter().collect::<Vec<_>>()).await;
+    // The agent works on one node, the customers come through another, and neither routes.
+    let mut routing_node = nodes.remove(owner);
+    let (agent_node, customer_node) = (&nodes[0], &nodes[1]);
+
+    let ana = AgentClient::sign_in(agent_node, "ana").await;
+    let mut workspace = ana.ready().await;
+    let first = start_chat(customer_node, "First customer").await;
+    let (contact, agent_token) = accept_offer(&ana, &mut workspace).await;
+    assert_eq!(contact, first.contact_id);
+    let (agent_connection, _) = connect_participant(customer_node, &agent_token).await;
+    let mut first_socket = ChatSocket::subscribe(&first.websocket_url).await;
+    let hello = say(customer_node, &agent_connection, "Ana here").await;
+    first_socket
+        .wait_for("the agent's message", |i| i["Id"] == hello)
+        .await;
+
+    // Ana takes a break: the next chat waits in the queue.
+    ana.set_status("Break").await;
+    let second = start_chat(customer_node, "Second customer").await;
+    let _second_socket = ChatSocket::subscribe(&second.websocket_url).await;
+    let me = ana.me().await;
+    assert_eq!(me["status"], "Break", "{me}");
+
+    // The routing node dies. Another takes the queues over from the store; Ana, back from her
+    // break, is offered the chat that was waiting, and keeps the one she had.
+    routing_node.signal("KILL").await;
+    routing_owner(&[agent_node, customer_node]).await;
+    ana.set_status("Available").await;
+    let offer = next_event(&mut workspace, "offer").await;
+    assert_eq!(offer["contactId"], second.contact_id.as_str(), "{offer}");
+    let (status, body) = ana
+        .act(&second.contact_id, "accept", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let connected = next_event(&mut workspace, "contact.connected").await;
+    assert_eq!(connected["contactId"], second.contact_id.as_str());
+    let me = ana.me().await;
+    let mut contacts: Vec<&str> = me["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["contactId"].as_str().or(c.as_str()))
+        .collect();
+    contacts.sort();
+    let mut expected = vec![first.contact_id.as_str(), second.contact_id.as_str()];
+    expected.sort();
+    assert_eq!(contacts, expected, "{me}");
+
+    // Signing out on one node ends the sign-in on every node.
+    let (status, _) = ana
+        .call(reqwest::Method::POST, "/sign-out", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let elsewhere = reqwest::Client::new();
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let response = elsewhere
+                .get(format!("{}/agent/api/me", customer_node.url))
+                .bearer_auth(&ana.token)
+                .send()
+                .await
+                .unwrap();
+            if response.status() == 401 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the other node still took the signed-out token");
+}

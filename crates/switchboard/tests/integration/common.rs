@@ -112,9 +112,20 @@ impl TestServer {
 
     /// Starts a server on the store at `storage_url`, its configuration kept in `dir`.
     pub async fn start_on(dir: &std::path::Path, storage_url: &str, extra_config: &str) -> Self {
+        Self::start_on_with(dir, storage_url, extra_config, "").await
+    }
+
+    /// Starts a server on the store at `storage_url` with extra top-level and instance
+    /// configuration.
+    pub async fn start_on_with(
+        dir: &std::path::Path,
+        storage_url: &str,
+        extra_config: &str,
+        instance_extra: &str,
+    ) -> Self {
         std::fs::write(
             dir.join("switchboard.toml"),
-            config_text_for(storage_url, extra_config, ""),
+            config_text_for(storage_url, extra_config, instance_extra),
         )
         .unwrap();
         Self::start_with_config_in(dir).await
