@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the same load against 1, 2 and 3 Switchboard nodes that share one PostgreSQL database and
-# one NATS server, all on this machine, and writes bench/results/<date>-cluster-<n>.{json,md,png}.
+# one NATS server, all on this machine: a fixed rate for p99 delivery
+# (bench/results/<date>-cluster-<n>.{json,md,png}), then rising rates for the highest one sustained
+# with p99 delivery within MAX_P99_MS (<date>-cluster-<n>-throughput.*).
 #
 #   bench/cluster.sh
 #
@@ -12,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchboard-target}"
 : "${CHATS:=500}" "${RATE:=500}" "${DURATION:=15}" "${NODES:=1 2 3}"
+: "${THROUGHPUT_START:=400}" "${STEP_DURATION:=8}" "${MAX_P99_MS:=25}"
 : "${BENCH_POSTGRES:=postgres://postgres@127.0.0.1:5432}" "${BENCH_NATS:=nats://127.0.0.1:4222}"
 
 cargo build --release --locked -p switchboard -p loadgen
@@ -76,8 +79,12 @@ TOML
     urls+=("$url")
   done
   nodes=$(IFS=,; echo "${urls[*]}")
-  "$bin/loadgen" --scenario latency --switchboard "$nodes" --instance bench --contact-flow flow \
-    --access-key "$key" --secret-key "$secret" --chats "$CHATS" --rate "$RATE" --duration "$DURATION" \
+  common=(--switchboard "$nodes" --instance bench --contact-flow flow
+    --access-key "$key" --secret-key "$secret" --chats "$CHATS")
+  "$bin/loadgen" --scenario latency "${common[@]}" --rate "$RATE" --duration "$DURATION" \
     --out "bench/results/$day-cluster-$n" || echo "loadgen exited $? with $n node(s)"
+  "$bin/loadgen" --scenario throughput "${common[@]}" --rate "$THROUGHPUT_START" \
+    --duration "$STEP_DURATION" --max-p99-ms "$MAX_P99_MS" \
+    --out "bench/results/$day-cluster-$n-throughput" || echo "loadgen exited $? with $n node(s)"
   stop_nodes
 done

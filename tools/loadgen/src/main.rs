@@ -82,6 +82,10 @@ struct Cli {
     /// Spread sockets over this many source addresses 127.0.0.1..N (past the ephemeral-port limit).
     #[arg(long, default_value_t = 1)]
     source_ips: u8,
+    /// `throughput`: the highest p99 delivery, in milliseconds, at which a rate still counts as
+    /// sustained.
+    #[arg(long, default_value_t = 10.0)]
+    max_p99_ms: f64,
     /// Write PREFIX.json, PREFIX.md and PREFIX.png.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -110,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         duration: Duration::from_secs_f64(cli.duration),
         message_bytes: cli.message_bytes,
         concurrency: cli.concurrency,
+        max_p99_ms: cli.max_p99_ms,
         source_ips: if cli.source_ips > 1 {
             (1..=cli.source_ips)
                 .map(|i| Ipv4Addr::new(127, 0, 0, i))

@@ -42,6 +42,10 @@ pub trait Bus: Send + Sync + 'static {
     fn state(&self) -> Result<&'static str, String> {
         Ok("local")
     }
+    /// Whether items may come from other nodes, over a carrier that can lose them.
+    fn crosses_nodes(&self) -> bool {
+        false
+    }
 }
 
 /// Fan-out within this process.

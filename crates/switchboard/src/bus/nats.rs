@@ -51,8 +51,17 @@ impl NatsBus {
         let publisher = client.clone();
         let me = node.clone();
         let chat_prefix = prefix.clone();
+        // Fault injection for tests: items containing this text are never published, as if NATS
+        // had dropped them or the node had died right after committing them.
+        let never_publish = std::env::var("SWITCHBOARD_TEST_DROP_FROM_BUS").ok();
         tokio::spawn(async move {
             while let Some(delivery) = to_publish.recv().await {
+                if never_publish
+                    .as_deref()
+                    .is_some_and(|text| delivery.frame.as_str().contains(text))
+                {
+                    continue;
+                }
                 let mut headers = HeaderMap::new();
                 headers.insert(NODE, me.as_str());
                 headers.insert(SENT_AT, now_micros().to_string().as_str());
@@ -132,6 +141,10 @@ impl Bus for NatsBus {
 
     fn subscribe(&self, contact_id: &str) -> broadcast::Receiver<Arc<Delivery>> {
         self.local.subscribe(contact_id)
+    }
+
+    fn crosses_nodes(&self) -> bool {
+        true
     }
 
     fn state(&self) -> Result<&'static str, String> {

@@ -860,12 +860,16 @@ impl ChatService {
 
     // ---- fan-out --------------------------------------------------------------------------
 
-    /// Pushes committed items to the contact's sockets, in order.
-    pub fn publish_items(&self, contact: &Contact, items: &[Item]) {
+    /// Committed items as sockets receive them: rendered, each with what it closes.
+    pub fn deliveries<'a>(
+        &'a self,
+        contact: &'a Contact,
+        items: &'a [Item],
+    ) -> impl Iterator<Item = Delivery> + 'a {
         // When the chat ends in the same step, the leaver's sockets stay open for chat.ended:
         // ChatJS only tears down on chat.ended.
         let chat_ends = items.iter().any(|i| i.content_type == CHAT_ENDED);
-        for item in items {
+        items.iter().map(move |item| {
             let closing = match item.content_type.as_str() {
                 CHAT_ENDED => Some(Closing::Chat),
                 PARTICIPANT_LEFT if !chat_ends => item
@@ -874,12 +878,19 @@ impl ChatService {
                     .map(|s| Closing::Participant(s.participant_id.clone())),
                 _ => None,
             };
-            self.bus.publish(Delivery {
+            Delivery {
                 contact_id: contact.id.clone(),
                 seq: Some(item.seq),
                 frame: self.item_frame(contact, item).into(),
                 closing,
-            });
+            }
+        })
+    }
+
+    /// Pushes committed items to the contact's sockets, in order.
+    pub fn publish_items(&self, contact: &Contact, items: &[Item]) {
+        for delivery in self.deliveries(contact, items) {
+            self.bus.publish(delivery);
         }
         if !items.is_empty() {
             self.streams.written(&contact.id);

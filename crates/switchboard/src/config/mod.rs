@@ -140,6 +140,9 @@ pub struct Limits {
     /// On SIGTERM, how long the node keeps serving while `/readyz` answers 503, so that a load
     /// balancer stops sending it new clients before its sockets are closed.
     pub drain_seconds: u64,
+    /// With a bus: how often an idle participant socket checks the store for items that NATS
+    /// did not bring (a node can die between committing an item and publishing it).
+    pub catch_up_seconds: u64,
 }
 
 impl Default for Limits {
@@ -152,6 +155,7 @@ impl Default for Limits {
             max_body_bytes: 256 * 1024,
             signature_skew_minutes: 15,
             drain_seconds: 0,
+            catch_up_seconds: 10,
         }
     }
 }
@@ -402,6 +406,9 @@ impl Config {
         }
         if limits.drain_seconds > 3600 {
             return bad("limits.drain_seconds", "must be 0 to 3600".into());
+        }
+        if !(1..=300).contains(&limits.catch_up_seconds) {
+            return bad("limits.catch_up_seconds", "must be 1 to 300".into());
         }
         Ok(())
     }

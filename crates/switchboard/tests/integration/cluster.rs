@@ -326,3 +326,45 @@ async fn one_node_routes_the_queues_for_all_and_another_takes_over_when_it_dies(
     .await
     .expect("the other node still took the signed-out token");
 }
+
+#[tokio::test]
+async fn an_item_nats_never_brought_still_reaches_a_quiet_socket() {
+    let database = PostgresDatabase::fresh().await;
+    let extra = format!("bus = \"{}\"\n[limits]\ncatch_up_seconds = 1\n", nats_url());
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for dir in &dirs {
+        std::fs::write(
+            dir.path().join("switchboard.toml"),
+            config_text_for(&database.url(), &extra, ""),
+        )
+        .unwrap();
+    }
+    let node1 = TestServer::launch(dirs[0].path(), &[], std::process::Stdio::inherit()).await;
+    // Node 2 commits what contains "unpublished" but never puts it on NATS: its last message
+    // is lost on the way, and nothing comes after it that would show the gap.
+    let node2 = TestServer::launch(
+        dirs[1].path(),
+        &[("SWITCHBOARD_TEST_DROP_FROM_BUS", "unpublished")],
+        std::process::Stdio::inherit(),
+    )
+    .await;
+
+    let customer = start_chat(&node1, "Quiet customer").await;
+    let mut customer_socket = ChatSocket::subscribe(&customer.websocket_url).await;
+    let (_, bot_token) = add_bot(&node2, &customer.contact_id, "Bot").await;
+    let (bot_connection, _) = connect_participant(&node2, &bot_token).await;
+    let seen = say(&node2, &bot_connection, "published").await;
+    customer_socket
+        .wait_for("the published message", |i| i["Id"] == seen)
+        .await;
+    let lost = say(&node2, &bot_connection, "unpublished, the last word").await;
+    let item = customer_socket
+        .wait_for("the unpublished message", |i| {
+            i["Type"] == "MESSAGE"
+                && i["Content"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("unpublished"))
+        })
+        .await;
+    assert_eq!(item["Id"], lost, "{item}");
+}

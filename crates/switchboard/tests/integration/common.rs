@@ -359,8 +359,10 @@ impl ChatSocket {
 
     /// The next JSON frame, or `None` once the server closed the socket.
     pub async fn next_frame(&mut self) -> Option<Value> {
+        // One deadline for the frame, however many pings come before it.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+            let message = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .expect("no frame from the server in time")?;
             match message.ok()? {
