@@ -1,7 +1,8 @@
 //! A node's place in a cluster (`bus = "nats://..."`): its NATS connection, its id, and the
 //! notices every other node must hear at once: frames for an agent's workspace sockets (which
-//! may be open on any node) and sign-outs (each node checks agent tokens against the sign-outs
-//! it knows).
+//! may be open on any node), sign-outs (each node checks agent tokens against the sign-outs it
+//! knows) and sign-in attempts (so that password guessing gets its handful of tries per window
+//! in the whole cluster, not on each node).
 //!
 //! Notices are best effort, like everything on core NATS: a frame lost with a broken connection
 //! is made good by the workspace, which asks for its state again when it reconnects; a lost
@@ -33,6 +34,10 @@ pub enum Notice {
     },
     /// The user signed out at `at_ms`: tokens issued before are refused.
     SignedOut { user: String, at_ms: i64 },
+    /// A sign-in attempt for the username, counted against its limit on every node.
+    SignInAttempt { username: String, at_ms: i64 },
+    /// A sign-in for the username succeeded: its count of attempts starts again.
+    SignedIn { username: String },
 }
 
 #[derive(Serialize, Deserialize)]

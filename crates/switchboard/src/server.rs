@@ -313,7 +313,8 @@ impl Server {
     }
 }
 
-/// Carries out what other nodes announce: frames for agents' sockets here, sign-outs.
+/// Carries out what other nodes announce: frames for agents' sockets here, sign-outs and
+/// sign-in attempts.
 async fn follow_notices(
     notices: impl futures::Stream<Item = Notice>,
     agents: Arc<AgentHub>,
@@ -328,6 +329,8 @@ async fn follow_notices(
                 then_close,
             } => agents.deliver(&user, text, then_close),
             Notice::SignedOut { user, at_ms } => auth.signed_out_elsewhere(&user, at_ms),
+            Notice::SignInAttempt { username, at_ms } => auth.attempted_elsewhere(&username, at_ms),
+            Notice::SignedIn { username } => auth.signed_in_elsewhere(&username),
         }
     }
 }

@@ -107,6 +107,11 @@ impl AgentAuth {
             .lock()
             .expect("failures lock")
             .remove(&username.to_lowercase());
+        if let Some(cluster) = &self.cluster {
+            cluster.notify(Notice::SignedIn {
+                username: username.to_lowercase(),
+            });
+        }
         let expires_at = now + AGENT_TOKEN_LIFETIME;
         let token = self.tokens.mint(&Claims {
             kind: TokenKind::Agent,
@@ -124,21 +129,35 @@ impl AgentAuth {
     /// Counts a sign-in attempt for the username, or refuses it when the username has used up
     /// its attempts within the window.
     fn count_attempt(&self, username: &str, now: OffsetDateTime) -> Result<(), SignInError> {
+        let username = username.to_lowercase();
         let mut failures = self.failures.lock().expect("failures lock");
-        // Old entries go once the map grows, so guessing many usernames cannot fill memory.
-        if failures.len() > 10_000 {
-            failures.retain(|_, (_, since)| now < *since + FAILURE_WINDOW);
-        }
-        let entry = failures.entry(username.to_lowercase()).or_insert((0, now));
-        if now >= entry.1 + FAILURE_WINDOW {
-            *entry = (0, now);
-        }
+        let entry = current_window(&mut failures, &username, now);
         if entry.0 >= MAX_FAILURES {
             let wait = (entry.1 + FAILURE_WINDOW - now).whole_seconds().max(1);
             return Err(SignInError::TooManyFailures(wait));
         }
         entry.0 += 1;
+        if let Some(cluster) = &self.cluster {
+            cluster.notify(Notice::SignInAttempt {
+                username,
+                at_ms: to_millis(now),
+            });
+        }
         Ok(())
+    }
+
+    /// A sign-in attempt another node counted.
+    pub fn attempted_elsewhere(&self, username: &str, at_ms: i64) {
+        let mut failures = self.failures.lock().expect("failures lock");
+        current_window(&mut failures, username, from_millis(at_ms)).0 += 1;
+    }
+
+    /// A sign-in another node let through.
+    pub fn signed_in_elsewhere(&self, username: &str) {
+        self.failures
+            .lock()
+            .expect("failures lock")
+            .remove(username);
     }
 
     /// The agent a token belongs to, if it is genuine, unexpired and not signed out.
@@ -184,6 +203,23 @@ impl AgentAuth {
     pub fn signed_out_elsewhere(&self, user_id: &str, at_ms: i64) {
         self.signed_out(user_id, from_millis(at_ms));
     }
+}
+
+/// The username's attempts in the window that holds `now` (a new window once the last ran out).
+fn current_window<'a>(
+    failures: &'a mut HashMap<String, (u32, OffsetDateTime)>,
+    username: &str,
+    now: OffsetDateTime,
+) -> &'a mut (u32, OffsetDateTime) {
+    // Old entries go once the map grows, so guessing many usernames cannot fill memory.
+    if failures.len() > 10_000 {
+        failures.retain(|_, (_, since)| now < *since + FAILURE_WINDOW);
+    }
+    let entry = failures.entry(username.to_string()).or_insert((0, now));
+    if now >= entry.1 + FAILURE_WINDOW {
+        *entry = (0, now);
+    }
+    entry
 }
 
 /// A real hash of a random password, checked when the username is unknown.

@@ -325,6 +325,30 @@ async fn one_node_routes_the_queues_for_all_and_another_takes_over_when_it_dies(
     })
     .await
     .expect("the other node still took the signed-out token");
+
+    // Password guesses count on every node: five on one node use up the user's tries on the
+    // other too (it refuses before it has let five of its own through).
+    let guess = |node: &TestServer| {
+        elsewhere
+            .post(format!("{}/agent/api/sign-in", node.url))
+            .json(&serde_json::json!({"username": "ben", "password": "guess"}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(guess(agent_node).await.unwrap().status(), 401);
+    }
+    let mut let_through = 0;
+    loop {
+        match guess(customer_node).await.unwrap().status().as_u16() {
+            401 => let_through += 1,
+            429 => break,
+            other => panic!("sign-in answered {other}"),
+        }
+        assert!(
+            let_through < 5,
+            "the other node counted only its own guesses"
+        );
+    }
 }
 
 #[tokio::test]
