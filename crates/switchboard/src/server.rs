@@ -221,6 +221,14 @@ impl Server {
             let notices = cluster.notices().await?;
             tokio::spawn(follow_notices(notices, agents.clone(), agent_auth.clone()));
         }
+        if chat.bus().crosses_nodes() {
+            let every = Duration::from_secs(config.limits.catch_up_seconds);
+            tokio::spawn(gateway::catch_up::run(
+                chat.clone(),
+                every,
+                shutdown.clone(),
+            ));
+        }
         tokio::spawn(effects::carry_out(
             decisions,
             chat.clone(),

@@ -46,12 +46,28 @@ pub trait Bus: Send + Sync + 'static {
     fn crosses_nodes(&self) -> bool {
         false
     }
+    /// A socket of the contact starts after item `seq`: what it has is known up to there.
+    fn saw(&self, _contact_id: &str, _seq: i64) {}
+    /// The contacts with sockets here, each with the last item known to have reached them.
+    fn watched(&self) -> Vec<(String, i64)> {
+        Vec::new()
+    }
+    /// Hands a delivery to this node's sockets only (one they did not get from the carrier).
+    fn deliver_here(&self, delivery: Delivery) {
+        self.publish(delivery);
+    }
 }
 
 /// Fan-out within this process.
 pub struct LocalBus {
     capacity: usize,
-    channels: Mutex<HashMap<String, broadcast::Sender<Arc<Delivery>>>>,
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+/// The sockets of one contact, and the last item sent to them (or known when they started).
+struct Channel {
+    sender: broadcast::Sender<Arc<Delivery>>,
+    seen: i64,
 }
 
 impl LocalBus {
@@ -67,12 +83,13 @@ impl LocalBus {
 impl Bus for LocalBus {
     fn publish(&self, delivery: Delivery) {
         let mut channels = self.channels.lock().expect("bus lock");
-        if let Some(sender) = channels.get(&delivery.contact_id) {
-            if sender.receiver_count() == 0 {
+        if let Some(channel) = channels.get_mut(&delivery.contact_id) {
+            if channel.sender.receiver_count() == 0 {
                 // Every socket of the contact went away since the last publish.
                 channels.remove(&delivery.contact_id);
             } else {
-                let _ = sender.send(Arc::new(delivery));
+                channel.seen = channel.seen.max(delivery.seq.unwrap_or(0));
+                let _ = channel.sender.send(Arc::new(delivery));
             }
         }
     }
@@ -80,13 +97,28 @@ impl Bus for LocalBus {
     fn subscribe(&self, contact_id: &str) -> broadcast::Receiver<Arc<Delivery>> {
         let mut channels = self.channels.lock().expect("bus lock");
         match channels.get(contact_id) {
-            Some(sender) => sender.subscribe(),
+            Some(channel) => channel.sender.subscribe(),
             None => {
                 let (sender, receiver) = broadcast::channel(self.capacity);
-                channels.insert(contact_id.to_string(), sender);
+                channels.insert(contact_id.to_string(), Channel { sender, seen: 0 });
                 receiver
             }
         }
+    }
+
+    fn saw(&self, contact_id: &str, seq: i64) {
+        if let Some(channel) = self.channels.lock().expect("bus lock").get_mut(contact_id) {
+            channel.seen = channel.seen.max(seq);
+        }
+    }
+
+    fn watched(&self) -> Vec<(String, i64)> {
+        let mut channels = self.channels.lock().expect("bus lock");
+        channels.retain(|_, channel| channel.sender.receiver_count() > 0);
+        channels
+            .iter()
+            .map(|(contact, channel)| (contact.clone(), channel.seen))
+            .collect()
     }
 }
 
@@ -113,6 +145,21 @@ mod tests {
         assert_eq!(a.recv().await.unwrap().seq, Some(1));
         assert_eq!(b.recv().await.unwrap().seq, Some(1));
         assert!(other.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn knows_the_contacts_watched_and_the_last_item_they_got() {
+        let bus = LocalBus::new(8);
+        let socket = bus.subscribe("c1");
+        let gone = bus.subscribe("c2");
+        drop(gone);
+        bus.saw("c1", 4);
+        assert_eq!(bus.watched(), vec![("c1".to_string(), 4)]);
+        bus.publish(delivery("c1", 6));
+        bus.saw("c1", 5);
+        assert_eq!(bus.watched(), vec![("c1".to_string(), 6)]);
+        drop(socket);
+        assert!(bus.watched().is_empty());
     }
 
     #[tokio::test]

@@ -147,6 +147,18 @@ impl Bus for NatsBus {
         true
     }
 
+    fn saw(&self, contact_id: &str, seq: i64) {
+        self.local.saw(contact_id, seq);
+    }
+
+    fn watched(&self) -> Vec<(String, i64)> {
+        self.local.watched()
+    }
+
+    fn deliver_here(&self, delivery: Delivery) {
+        self.local.publish(delivery);
+    }
+
     fn state(&self) -> Result<&'static str, String> {
         match self.client.connection_state() {
             async_nats::connection::State::Connected => Ok("nats"),

@@ -140,8 +140,8 @@ pub struct Limits {
     /// On SIGTERM, how long the node keeps serving while `/readyz` answers 503, so that a load
     /// balancer stops sending it new clients before its sockets are closed.
     pub drain_seconds: u64,
-    /// With a bus: how often an idle participant socket checks the store for items that NATS
-    /// did not bring (a node can die between committing an item and publishing it).
+    /// With a bus: how often the node checks the store for items of the chats its sockets watch
+    /// that NATS did not bring (a node can die between committing an item and publishing it).
     pub catch_up_seconds: u64,
 }
 

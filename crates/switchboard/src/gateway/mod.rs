@@ -8,6 +8,7 @@
 //! never skips or reorders an item. A socket that falls too far behind is closed with 1013 so its
 //! client reconnects and catches up from GetTranscript; server shutdown closes sockets with 1001.
 
+pub mod catch_up;
 mod registry;
 
 pub use registry::SocketRegistry;
@@ -142,16 +143,7 @@ async fn run(
     // The ping tick also checks the socket's age: no timer of its own per socket.
     let lifetime = Duration::from_secs(app.config.limits.socket_lifetime_seconds);
     let opened = Instant::now();
-    // In a cluster the tick also looks for items NATS did not bring.
-    let catch_up = app
-        .chat
-        .bus()
-        .crosses_nodes()
-        .then(|| Duration::from_secs(app.config.limits.catch_up_seconds));
-    let every = PING_EVERY
-        .min(lifetime / 2)
-        .min(catch_up.unwrap_or(PING_EVERY));
-    let mut ping = tokio::time::interval(every);
+    let mut ping = tokio::time::interval(PING_EVERY.min(lifetime / 2));
     ping.reset();
     let mut last_heard = Instant::now();
     let end = loop {
@@ -199,13 +191,6 @@ async fn run(
                 }
                 if send(&mut socket, Message::Ping(Default::default())).await.is_err() {
                     break End::Gone;
-                }
-                if let (Some(_), Some(subscribed)) = (catch_up, subscription.as_mut()) {
-                    match Box::pin(catch_up_from_store(&app, &session, &mut socket, subscribed)).await {
-                        Ok(None) => {}
-                        Ok(Some(end)) => break end,
-                        Err(()) => break End::Gone,
-                    }
                 }
             }
         }
@@ -290,38 +275,6 @@ async fn deliver(
     })
 }
 
-/// Sends the items committed after the last one the socket sent, if any: in a cluster the last
-/// item of a quiet chat may never come over NATS (its node died before publishing it), and no
-/// later item would reveal the gap.
-async fn catch_up_from_store(
-    app: &AppState,
-    session: &Session,
-    socket: &mut WebSocket,
-    subscription: &mut Subscription,
-) -> Result<Option<End>, ()> {
-    let store = app.chat.store();
-    let last = store.last_seq(&session.contact.id).await.map_err(|_| ())?;
-    if last < subscription.next_seq {
-        return Ok(None);
-    }
-    let range = Range::Forward {
-        from: subscription.next_seq,
-        limit: (last - subscription.next_seq + 1) as usize,
-    };
-    let missed = store
-        .items(&session.contact.id, range)
-        .await
-        .map_err(|_| ())?;
-    tracing::info!(contact = %session.contact.id, items = missed.len(), "socket caught up from the store");
-    for delivery in app.chat.deliveries(&session.contact, &missed) {
-        let end = deliver(app, session, socket, subscription, Ok(Arc::new(delivery))).await?;
-        if end.is_some() {
-            return Ok(end);
-        }
-    }
-    Ok(None)
-}
-
 /// Whether `items` are exactly the sequence numbers `from` up to (not including) `until`.
 fn fills_gap(from: i64, until: i64, items: &[crate::chat::model::Item]) -> bool {
     items.len() as i64 == until - from
@@ -378,6 +331,7 @@ async fn handle_frame(
                 let receiver = app.chat.bus().subscribe(&session.contact.id);
                 match app.chat.store().last_seq(&session.contact.id).await {
                     Ok(last) => {
+                        app.chat.bus().saw(&session.contact.id, last);
                         *subscription = Some(Subscription {
                             receiver,
                             next_seq: last + 1,

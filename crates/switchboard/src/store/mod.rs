@@ -233,6 +233,18 @@ pub trait Store: Send + Sync + 'static {
         forward: bool,
     ) -> StoreResult<Option<i64>>;
     async fn last_seq(&self, contact_id: &str) -> StoreResult<i64>;
+    /// The last sequence number of each of these contacts (those that exist).
+    async fn last_seqs(&self, contact_ids: &[String]) -> StoreResult<Vec<(String, i64)>> {
+        let mut found = Vec::with_capacity(contact_ids.len());
+        for id in contact_ids {
+            match self.last_seq(id).await {
+                Ok(seq) => found.push((id.clone(), seq)),
+                Err(StoreError::ContactNotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
+    }
     async fn receipts(&self, message_ids: &[String]) -> StoreResult<Vec<Receipt>>;
     /// Contacts not ended whose duration ran out at or before `now`.
     async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>>;

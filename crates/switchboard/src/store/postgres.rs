@@ -784,6 +784,14 @@ impl Store for PostgresStore {
         seq.ok_or(StoreError::ContactNotFound)
     }
 
+    async fn last_seqs(&self, contact_ids: &[String]) -> StoreResult<Vec<(String, i64)>> {
+        sqlx::query_as("SELECT id, last_seq FROM contacts WHERE id = ANY($1)")
+            .bind(contact_ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
     async fn receipts(&self, message_ids: &[String]) -> StoreResult<Vec<Receipt>> {
         if message_ids.is_empty() {
             return Ok(Vec::new());

@@ -106,6 +106,7 @@ on_both_stores!(
     streams_get_every_item_from_their_start_until_stopped_or_ended,
     one_node_at_a_time_holds_a_stream_until_its_lease_runs_out,
     one_node_at_a_time_holds_a_named_lease,
+    last_sequences_are_read_for_many_contacts_at_once,
 );
 
 /// A store in a fresh place holding contact `c1` with customer `p1`.
@@ -835,4 +836,25 @@ async fn one_node_at_a_time_holds_a_named_lease(kind: Kind) {
     assert!(!claim("node-a").await, "only the holder can give it up");
     store.release_lease("routing/x", "node-b").await.unwrap();
     assert!(claim("node-a").await, "given up, it is free at once");
+}
+
+async fn last_sequences_are_read_for_many_contacts_at_once(kind: Kind) {
+    let (_at, clock, store) = store_with_contact(kind).await;
+    store
+        .create_contact(contact("c2", "p2", clock.now()))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        store
+            .append_item("c1", message(&format!("m{n}"), "p1", "x"), None)
+            .await
+            .unwrap();
+    }
+    let c1 = store.last_seq("c1").await.unwrap();
+    let c2 = store.last_seq("c2").await.unwrap();
+    assert_eq!(c1, c2 + 3, "c1 has three more items");
+    let ids = ["c1", "c2", "missing"].map(String::from);
+    let mut found = store.last_seqs(&ids).await.unwrap();
+    found.sort();
+    assert_eq!(found, vec![("c1".to_string(), c1), ("c2".to_string(), c2)]);
 }
