@@ -13,6 +13,8 @@ use serde::Serialize;
 #[derive(Default)]
 pub struct Inbox {
     pub seen: HashSet<u32>,
+    /// Of `seen`, those that came from a transcript read rather than a socket.
+    pub recovered: HashSet<u32>,
     pub highest: Option<u32>,
     /// Id of the newest message seen, where to resume a transcript from.
     pub last_id: Option<String>,
@@ -91,10 +93,16 @@ impl Tracker {
         live: bool,
     ) -> bool {
         if !inbox.seen.insert(n) {
-            if live {
+            // A socket that reconnects reads the transcript while its subscription is already
+            // live, so a message can come both ways once: that is the protocol (clients drop
+            // the second by its Id), not a duplicate push. Twice on sockets is one.
+            if live && !inbox.recovered.remove(&n) {
                 self.duplicates.fetch_add(1, Ordering::Relaxed);
             }
             return false;
+        }
+        if !live {
+            inbox.recovered.insert(n);
         }
         if live {
             if inbox.highest.is_some_and(|h| n < h) {
