@@ -7,3 +7,6 @@ CREATE TABLE leases (
     owner    TEXT NOT NULL,
     until_ms BIGINT NOT NULL
 );
+
+-- Streams are leased here too (stream/<id>), so their own lease columns go.
+ALTER TABLE streams DROP COLUMN owner, DROP COLUMN lease_until;

@@ -7,3 +7,7 @@ CREATE TABLE leases (
     owner    TEXT NOT NULL,
     until_ms INTEGER NOT NULL
 );
+
+-- Streams are leased here too (`stream/<id>`), so their own lease columns go.
+ALTER TABLE streams DROP COLUMN owner;
+ALTER TABLE streams DROP COLUMN lease_until;

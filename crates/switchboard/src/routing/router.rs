@@ -152,14 +152,18 @@ impl Router {
         self.tell(instance_id, Request::Sockets(report));
     }
 
-    /// Asks the instance's task (here or on its owner) and waits for the answer.
-    async fn call(&self, instance_id: &str, request: Request) -> Option<Answer> {
-        let local = self
-            .owned
+    /// The queue of the instance's task, when this node routes it.
+    fn local_task(&self, instance_id: &str) -> Option<mpsc::UnboundedSender<Command>> {
+        self.owned
             .read()
             .expect("owned lock")
             .get(instance_id)
-            .cloned();
+            .cloned()
+    }
+
+    /// Asks the instance's task (here or on its owner) and waits for the answer.
+    async fn call(&self, instance_id: &str, request: Request) -> Option<Answer> {
+        let local = self.local_task(instance_id);
         let mut request = request;
         if let Some(sender) = local {
             let (reply, answer) = oneshot::channel();
@@ -174,12 +178,7 @@ impl Router {
 
     /// Sends a request no one waits for an answer to.
     fn tell(&self, instance_id: &str, request: Request) {
-        let local = self
-            .owned
-            .read()
-            .expect("owned lock")
-            .get(instance_id)
-            .cloned();
+        let local = self.local_task(instance_id);
         let request = match local {
             Some(sender) => match sender.send((request, None)) {
                 Ok(()) => return,

@@ -311,16 +311,6 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_published(&self, stream_id: &str, through: i64) -> StoreResult<()>;
     /// The endpoint refused this item for good: it moves to the dead letters.
     async fn outbox_dead_letter(&self, entry: &OutboxEntry, reason: &str) -> StoreResult<()>;
-    /// Takes, or renews, the right of `node` to publish the stream until `until`: false while
-    /// another node holds it. One node publishes a stream at a time.
-    async fn claim_stream(
-        &self,
-        stream_id: &str,
-        node: &str,
-        until: OffsetDateTime,
-    ) -> StoreResult<bool>;
-    /// Gives the right to publish the stream up, if `node` holds it.
-    async fn release_stream(&self, stream_id: &str, node: &str) -> StoreResult<()>;
     /// Takes, or renews, the lease `name` for `node` until `until`: false while another node
     /// holds it and it has not run out. One node holds a lease at a time.
     async fn claim_lease(&self, name: &str, node: &str, until: OffsetDateTime)

@@ -1141,39 +1141,6 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn claim_stream(
-        &self,
-        stream_id: &str,
-        node: &str,
-        until: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        let claimed = sqlx::query(
-            "UPDATE streams SET owner = $1, lease_until = $2
-             WHERE id = $3 AND (owner IS NULL OR owner = $1 OR lease_until < $4)",
-        )
-        .bind(node)
-        .bind(to_millis(until))
-        .bind(stream_id)
-        .bind(self.now_ms())
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-        Ok(claimed == 1)
-    }
-
-    async fn release_stream(&self, stream_id: &str, node: &str) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE streams SET owner = NULL, lease_until = NULL WHERE id = $1 AND owner = $2",
-        )
-        .bind(stream_id)
-        .bind(node)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
     async fn claim_lease(
         &self,
         name: &str,

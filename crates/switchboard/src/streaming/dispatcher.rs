@@ -5,7 +5,7 @@
 //! lost notification delays items but never strands them.
 //!
 //! Nodes sharing a store may each have a worker for a stream; only the one holding the stream's
-//! lease (`Store::claim_stream`) publishes, renewing it while it works and giving it up when the
+//! lease (`Store::claim_lease`, named `stream/<id>`) publishes, renewing it while it works and giving it up when the
 //! outbox is empty. A node that dies loses its leases when they run out
 //! (`streaming.lease_seconds`), and another node's sweep takes the streams over.
 
@@ -331,6 +331,11 @@ impl Worker {
         }
     }
 
+    /// The stream's lease in the store: one node publishes the stream at a time.
+    fn lease_name(&self) -> String {
+        format!("stream/{}", self.stream.id)
+    }
+
     fn lease(&self) -> Duration {
         Duration::from_secs(self.inner.config.streaming.lease_seconds)
     }
@@ -350,7 +355,7 @@ impl Worker {
         match self
             .inner
             .store
-            .claim_stream(&self.stream.id, &self.inner.node, until)
+            .claim_lease(&self.lease_name(), &self.inner.node, until)
             .await
         {
             Ok(true) => {
@@ -374,7 +379,7 @@ impl Worker {
             let _ = self
                 .inner
                 .store
-                .release_stream(&self.stream.id, &self.inner.node)
+                .release_lease(&self.lease_name(), &self.inner.node)
                 .await;
         }
     }

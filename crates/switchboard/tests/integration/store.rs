@@ -104,7 +104,6 @@ on_both_stores!(
     positions_by_time_find_the_first_item_at_or_after_and_the_last_at_or_before,
     times_keep_rising_after_a_restart_even_if_the_clock_went_back,
     streams_get_every_item_from_their_start_until_stopped_or_ended,
-    one_node_at_a_time_holds_a_stream_until_its_lease_runs_out,
     one_node_at_a_time_holds_a_named_lease,
     last_sequences_are_read_for_many_contacts_at_once,
 );
@@ -760,52 +759,6 @@ fn system_event(id: &str, content_type: &str) -> NewItem {
         content: None,
         sender: None,
     }
-}
-
-async fn one_node_at_a_time_holds_a_stream_until_its_lease_runs_out(kind: Kind) {
-    let (_at, clock, store) = store_with_contact(kind).await;
-    store
-        .start_stream(new_stream("s", "arn", Some("tok"), clock.now()))
-        .await
-        .unwrap();
-    let lease = |clock: &ManualClock| clock.now() + Duration::seconds(30);
-    assert!(store
-        .claim_stream("s", "node-a", lease(&clock))
-        .await
-        .unwrap());
-    assert!(!store
-        .claim_stream("s", "node-b", lease(&clock))
-        .await
-        .unwrap());
-    clock.advance(Duration::seconds(20));
-    assert!(
-        store
-            .claim_stream("s", "node-a", lease(&clock))
-            .await
-            .unwrap(),
-        "renewed"
-    );
-    clock.advance(Duration::seconds(20));
-    assert!(!store
-        .claim_stream("s", "node-b", lease(&clock))
-        .await
-        .unwrap());
-    // Node A stops renewing: once its lease has run out, B takes the stream.
-    clock.advance(Duration::seconds(11));
-    assert!(store
-        .claim_stream("s", "node-b", lease(&clock))
-        .await
-        .unwrap());
-    store.release_stream("s", "node-a").await.unwrap();
-    assert!(!store
-        .claim_stream("s", "node-a", lease(&clock))
-        .await
-        .unwrap());
-    store.release_stream("s", "node-b").await.unwrap();
-    assert!(store
-        .claim_stream("s", "node-a", lease(&clock))
-        .await
-        .unwrap());
 }
 
 async fn one_node_at_a_time_holds_a_named_lease(kind: Kind) {

@@ -520,29 +520,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn claim_stream(
-        &self,
-        stream_id: &str,
-        node: &str,
-        until: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        let (stream_id, node, until) = (stream_id.to_string(), node.to_string(), to_millis(until));
-        self.writes
-            .submit(false, move |w, now| {
-                writer::claim_stream(w, &stream_id, &node, now, until)
-            })
-            .await
-    }
-
-    async fn release_stream(&self, stream_id: &str, node: &str) -> StoreResult<()> {
-        let (stream_id, node) = (stream_id.to_string(), node.to_string());
-        self.writes
-            .submit(false, move |w, _| {
-                writer::release_stream(w, &stream_id, &node)
-            })
-            .await
-    }
-
     async fn claim_lease(
         &self,
         name: &str,

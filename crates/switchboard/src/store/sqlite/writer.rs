@@ -1035,36 +1035,6 @@ pub fn outbox_dead_letter(
     Ok(())
 }
 
-pub fn claim_stream(
-    w: &mut Writer,
-    stream_id: &str,
-    node: &str,
-    now_ms: i64,
-    until_ms: i64,
-) -> StoreResult<bool> {
-    let claimed = w
-        .conn
-        .prepare_cached(
-            "UPDATE streams SET owner = ?1, lease_until = ?2
-             WHERE id = ?3 AND (owner IS NULL OR owner = ?1 OR lease_until < ?4)",
-        )
-        .map_err(backend)?
-        .execute(params![node, until_ms, stream_id, now_ms])
-        .map_err(backend)?;
-    Ok(claimed == 1)
-}
-
-pub fn release_stream(w: &mut Writer, stream_id: &str, node: &str) -> StoreResult<()> {
-    w.conn
-        .prepare_cached(
-            "UPDATE streams SET owner = NULL, lease_until = NULL WHERE id = ?1 AND owner = ?2",
-        )
-        .map_err(backend)?
-        .execute(params![stream_id, node])
-        .map_err(backend)?;
-    Ok(())
-}
-
 /// Takes a free or run-out lease, or renews one's own.
 const CLAIM_LEASE: &str = "INSERT INTO leases (name, owner, until_ms) VALUES (?1, ?2, ?3)
      ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
