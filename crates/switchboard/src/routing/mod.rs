@@ -9,7 +9,8 @@
 //! - [`request`] is what callers ask of a router task, in a form that can cross nodes.
 //! - [`sockets`] counts who has sockets open, per node and over all nodes.
 //! - In a cluster, [`ownership`] decides which node routes each instance (a lease in the store)
-//!   and [`remote`] carries the other nodes' requests to it over NATS.
+//!   and [`remote`] carries the other nodes' requests to it over NATS; [`tenure`] keeps a
+//!   stalled owner from acting after its lease ran out.
 //!
 //! [`RoutingHook`]: crate::chat::RoutingHook
 
@@ -20,6 +21,7 @@ pub mod remote;
 pub mod request;
 pub mod router;
 pub mod sockets;
+pub mod tenure;
 
 pub use router::Router;
 

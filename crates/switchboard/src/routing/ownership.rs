@@ -11,13 +11,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::router::Router;
+use super::tenure::Tenure;
 use crate::clock::SharedClock;
 use crate::store::Store;
 
@@ -58,8 +59,9 @@ pub async fn keep(
         Err(e) => tracing::warn!(error = %e, "cannot hear of new routing owners"),
     }
 
-    // The instances held here, with the tasks serving their requests from other nodes.
-    let mut held: HashMap<String, JoinHandle<()>> = HashMap::new();
+    // The instances held here: how long this node may act for each, and the task serving
+    // other nodes' requests for it.
+    let mut held: HashMap<String, (Arc<Tenure>, JoinHandle<()>)> = HashMap::new();
     let mut every = tokio::time::interval(lease / 3);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -70,26 +72,32 @@ pub async fn keep(
         for instance_id in router.instance_ids() {
             let name = lease_name(&instance_id);
             let until = clock.now() + lease;
+            let claimed_at = Instant::now();
             let claimed = store.claim_lease(&name, &node, until).await;
+            if let (Ok(true), Some((tenure, _))) = (&claimed, held.get(&instance_id)) {
+                tenure.renewed(claimed_at, lease);
+            }
             let holding = held.contains_key(&instance_id);
             match claimed {
-                Ok(true) if !holding => match take(&router, &instance_id).await {
-                    Ok(serving) => {
-                        tracing::info!(instance = %instance_id, "routing this instance");
-                        held.insert(instance_id.clone(), serving);
-                        remote.announce_owner(&instance_id).await;
+                Ok(true) if !holding => {
+                    match take(&router, &instance_id, claimed_at, lease).await {
+                        Ok(taken) => {
+                            tracing::info!(instance = %instance_id, "routing this instance");
+                            held.insert(instance_id.clone(), taken);
+                            remote.announce_owner(&instance_id).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(instance = %instance_id, error = %e, "could not take routing over");
+                            router.give_up(&instance_id);
+                            let _ = store.release_lease(&name, &node).await;
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(instance = %instance_id, error = %e, "could not take routing over");
-                        router.give_up(&instance_id);
-                        let _ = store.release_lease(&name, &node).await;
-                    }
-                },
+                }
                 Ok(true) => {}
                 Ok(false) | Err(_) if holding => {
                     tracing::warn!(instance = %instance_id, result = ?claimed, "lost the routing lease; no longer routing this instance");
                     router.give_up(&instance_id);
-                    if let Some(serving) = held.remove(&instance_id) {
+                    if let Some((_, serving)) = held.remove(&instance_id) {
                         serving.abort();
                     }
                 }
@@ -101,7 +109,7 @@ pub async fn keep(
             router.report_sockets(&instance_id);
         }
     }
-    for (instance_id, serving) in held {
+    for (instance_id, (_, serving)) in held {
         router.give_up(&instance_id);
         serving.abort();
         if let Err(e) = store.release_lease(&lease_name(&instance_id), &node).await {
@@ -110,9 +118,18 @@ pub async fn keep(
     }
 }
 
-/// Starts the instance's task here and serves other nodes' requests for it.
-async fn take(router: &Router, instance_id: &str) -> anyhow::Result<JoinHandle<()>> {
-    let commands = router.take(instance_id).await?;
+/// Starts the instance's task here and serves other nodes' requests for it, for a lease claimed
+/// at `claimed_at`.
+async fn take(
+    router: &Router,
+    instance_id: &str,
+    claimed_at: Instant,
+    lease: Duration,
+) -> anyhow::Result<(Arc<Tenure>, JoinHandle<()>)> {
+    let tenure = Arc::new(Tenure::ended());
+    tenure.renewed(claimed_at, lease);
+    let commands = router.take(instance_id, tenure.clone()).await?;
     let remote = router.remote().expect("only clusters take instances over");
-    remote.serve(instance_id, commands).await
+    let serving = remote.serve(instance_id, commands, tenure.clone()).await?;
+    Ok((tenure, serving))
 }

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::request::{Answer, Request};
 use super::router::Command;
+use super::tenure::Tenure;
 use crate::cluster::{subject_token, Cluster};
 
 /// Where a new owner says it has taken an instance over.
@@ -92,11 +93,14 @@ impl Remote {
         let _ = self.tells.send((instance_id.to_string(), request));
     }
 
-    /// Serves the instance's requests into `commands` (its router task) until aborted.
+    /// Serves the instance's requests into `commands` (its router task) until aborted, while
+    /// `tenure` holds: a request that comes while it does not is left unanswered, for the
+    /// sender to try again (and reach the node that owns the instance now).
     pub async fn serve(
         &self,
         instance_id: &str,
         commands: mpsc::UnboundedSender<Command>,
+        tenure: Arc<Tenure>,
     ) -> anyhow::Result<JoinHandle<()>> {
         let mut requests = self
             .cluster
@@ -106,6 +110,9 @@ impl Remote {
         let client = self.cluster.client.clone();
         Ok(tokio::spawn(async move {
             while let Some(message) = requests.next().await {
+                if !tenure.valid() {
+                    continue;
+                }
                 let Ok(request) = serde_json::from_slice::<Request>(&message.payload) else {
                     tracing::warn!("unreadable routing request");
                     continue;

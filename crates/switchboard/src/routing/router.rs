@@ -24,6 +24,7 @@ use super::remote::Remote;
 pub use super::request::AgentAction;
 use super::request::{Answer, Request};
 use super::sockets::{NodeSockets, SocketTable};
+use super::tenure::Tenure;
 use crate::chat::model::Contact;
 use crate::chat::{ChatError, RoutingHook};
 use crate::clock::{to_millis, SharedClock};
@@ -40,6 +41,12 @@ pub struct Routed {
 /// A request for an instance's task, and where its answer goes (if anyone waits for it).
 pub type Command = (Request, Option<oneshot::Sender<Answer>>);
 
+/// An instance this node routes.
+struct Owned {
+    commands: mpsc::UnboundedSender<Command>,
+    tenure: Arc<Tenure>,
+}
+
 /// The handle every part of the server uses to reach the router tasks.
 pub struct Router {
     config: Arc<Config>,
@@ -47,8 +54,8 @@ pub struct Router {
     store: Arc<dyn Store>,
     clock: SharedClock,
     effects: mpsc::UnboundedSender<Routed>,
-    /// The instances this node routes now, and their tasks' queues.
-    owned: RwLock<HashMap<String, mpsc::UnboundedSender<Command>>>,
+    /// The instances this node routes now, their tasks' queues and how long it may act for them.
+    owned: RwLock<HashMap<String, Owned>>,
     /// The other nodes, in a cluster.
     remote: Option<Arc<Remote>>,
     /// This node's open agent and customer sockets.
@@ -77,8 +84,9 @@ impl Router {
             sockets: NodeSockets::default(),
         });
         if !clustered {
+            let forever = Arc::new(Tenure::forever());
             for instance_id in router.instance_ids() {
-                router.take(&instance_id).await?;
+                router.take(&instance_id, forever.clone()).await?;
             }
         }
         Ok(router)
@@ -106,8 +114,13 @@ impl Router {
     }
 
     /// Starts routing the instance here: its engine is built from the store (agents' statuses,
-    /// queued and connected contacts) and this node's open sockets. Returns the task's queue.
-    pub async fn take(&self, instance_id: &str) -> anyhow::Result<mpsc::UnboundedSender<Command>> {
+    /// queued and connected contacts) and this node's open sockets. The node acts for it while
+    /// `tenure` is valid. Returns the task's queue.
+    pub async fn take(
+        &self,
+        instance_id: &str,
+        tenure: Arc<Tenure>,
+    ) -> anyhow::Result<mpsc::UnboundedSender<Command>> {
         let instance = self
             .config
             .instance(instance_id)
@@ -128,11 +141,16 @@ impl Router {
             self.clock.clone(),
             self.effects.clone(),
             silence,
+            tenure.clone(),
         ));
+        let owned = Owned {
+            commands: sender.clone(),
+            tenure,
+        };
         self.owned
             .write()
             .expect("owned lock")
-            .insert(instance_id.to_string(), sender.clone());
+            .insert(instance_id.to_string(), owned);
         metrics::gauge!("switchboard_routing_owned", "instance" => instance_id.to_string())
             .set(1.0);
         Ok(sender)
@@ -152,13 +170,14 @@ impl Router {
         self.tell(instance_id, Request::Sockets(report));
     }
 
-    /// The queue of the instance's task, when this node routes it.
+    /// The queue of the instance's task, when this node routes it and its tenure holds.
     fn local_task(&self, instance_id: &str) -> Option<mpsc::UnboundedSender<Command>> {
         self.owned
             .read()
             .expect("owned lock")
             .get(instance_id)
-            .cloned()
+            .filter(|owned| owned.tenure.valid())
+            .map(|owned| owned.commands.clone())
     }
 
     /// Asks the instance's task (here or on its owner) and waits for the answer.
@@ -428,6 +447,7 @@ async fn run(
     clock: SharedClock,
     effects: mpsc::UnboundedSender<Routed>,
     silence: Option<Duration>,
+    tenure: Arc<Tenure>,
 ) {
     let emit = |list: Vec<Effect>| {
         for effect in list {
@@ -456,6 +476,9 @@ async fn run(
         };
         let now = to_millis(clock.now());
         match command {
+            // A stalled owner whose lease may have passed to another node does not act on its
+            // own: what is due waits for its renewal, or goes with the instance.
+            None if !tenure.valid() => {}
             None => {
                 if let Some(silence) = silence {
                     let touched = sockets.expire(Instant::now(), silence);
