@@ -154,16 +154,7 @@ async fn one_node_at_a_time_publishes_a_stream_and_another_takes_over_when_it_di
     let customer = customer_of(&node_a, &started).await;
     // Node B's sweep finds the stream: both nodes now have a worker for it.
     tokio::time::timeout(PATIENCE, async {
-        loop {
-            let metrics = reqwest::get(format!("{}/metrics", node_b.url))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            if metrics.lines().any(|l| l == "switchboard_streams_active 1") {
-                return;
-            }
+        while metric(&node_b, "switchboard_streams_active", "").await != 1.0 {
             tokio::task::yield_now().await;
         }
     })
@@ -210,14 +201,8 @@ async fn one_node_at_a_time_publishes_a_stream_and_another_takes_over_when_it_di
 
 /// Whether the node routes the test instance now, by its metrics.
 async fn routes_instance(node: &TestServer) -> bool {
-    let metrics = reqwest::get(format!("{}/metrics", node.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let owned = format!("switchboard_routing_owned{{instance=\"{INSTANCE}\"}} 1");
-    metrics.lines().any(|l| l == owned)
+    let instance = format!("instance=\"{INSTANCE}\"");
+    metric(node, "switchboard_routing_owned", &instance).await == 1.0
 }
 
 /// The index of the one node that routes the test instance, once one does.

@@ -114,25 +114,6 @@ async fn disconnect(server: &TestServer, chat: &Chat) {
         .expect("DisconnectParticipant");
 }
 
-/// The value of an unlabelled series, or of the series whose labels contain `labels`.
-async fn metric(server: &TestServer, name: &str, labels: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| {
-            l.starts_with(name)
-                && l[name.len()..].starts_with([' ', '{'])
-                && (labels.is_empty() || l.contains(labels))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0.0, |v| v.parse().unwrap())
-}
-
 /// Waits until every outbox is empty.
 async fn wait_for_empty_outboxes(server: &TestServer) {
     tokio::time::timeout(PATIENCE, async {
