@@ -164,11 +164,23 @@ impl Server {
             }
             None => None,
         };
+        let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let streaming = Arc::new(
+            Dispatcher::start(
+                store.clone(),
+                config.clone(),
+                clock.clone(),
+                shutdown.clone(),
+                tasks.clone(),
+            )
+            .await?,
+        );
         let bus: Arc<dyn Bus> = match &cluster {
-            Some(cluster) => Arc::new(NatsBus::start(cluster, config.limits.socket_queue).await?),
+            Some(cluster) => Arc::new(
+                NatsBus::start(cluster, config.limits.socket_queue, streaming.clone()).await?,
+            ),
             None => Arc::new(LocalBus::new(config.limits.socket_queue)),
         };
-        let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
         let (routed, decisions) = tokio::sync::mpsc::unbounded_channel();
         let remote = cluster.as_ref().map(|cluster| {
             // Long enough for another node to take over from one that died.
@@ -190,16 +202,6 @@ impl Server {
         let tokens = Tokens::new(secret);
         let agent_auth =
             Arc::new(AgentAuth::load(tokens.clone(), store.clone(), cluster.clone()).await?);
-        let streaming = Arc::new(
-            Dispatcher::start(
-                store.clone(),
-                config.clone(),
-                clock.clone(),
-                shutdown.clone(),
-                tasks.clone(),
-            )
-            .await?,
-        );
         let ports = Ports {
             store: store.clone(),
             bus,

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{Bus, Closing, Delivery, LocalBus};
+use crate::chat::StreamHook;
 use crate::cluster::Cluster;
 
 const NODE: &str = "Switchboard-Node";
@@ -40,7 +41,15 @@ fn now_micros() -> u128 {
 impl NatsBus {
     /// Starts publishing and receiving through the cluster's NATS connection; `capacity` is the
     /// local channels' (how far a socket may fall behind).
-    pub async fn start(cluster: &Cluster, capacity: usize) -> anyhow::Result<Self> {
+    ///
+    /// `streams` hears of every item another node committed, so that this node's stream workers
+    /// for the contact (which may hold the stream's lease) publish it without waiting for a
+    /// sweep.
+    pub async fn start(
+        cluster: &Cluster,
+        capacity: usize,
+        streams: Arc<dyn StreamHook>,
+    ) -> anyhow::Result<Self> {
         let client = cluster.client.clone();
         let node = cluster.node.clone();
         // The chat subjects of this cluster, `switchboard.<cluster>.chat.<contact>`.
@@ -117,6 +126,7 @@ impl NatsBus {
                         .map(|id| Closing::Participant(id.to_string())),
                     None => None,
                 };
+                streams.written(contact_id);
                 feed.publish(Delivery {
                     contact_id: contact_id.to_string(),
                     seq: header(SEQ).and_then(|v| v.parse().ok()),

@@ -377,3 +377,42 @@ async fn an_item_nats_never_brought_still_reaches_a_quiet_socket() {
         .await;
     assert_eq!(item["Id"], lost, "{item}");
 }
+
+#[tokio::test]
+async fn a_stream_publishes_items_written_on_another_node_without_waiting_for_a_sweep() {
+    use crate::receiver::Receiver;
+    use crate::streaming;
+
+    let database = PostgresDatabase::fresh().await;
+    let receiver = Receiver::start(streaming::SECRET).await;
+    // Sweeps so rare that only being told of the items gets them published within the test.
+    let streaming_config = streaming::streaming_config(&[("crm", &receiver)])
+        .replace("[streaming]\n", "[streaming]\nsweep_seconds = 3600\n");
+    let extra = format!("bus = \"{}\"\n{streaming_config}", nats_url());
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node_a = TestServer::start_on(dirs[0].path(), &database.url(), &extra).await;
+    let node_b = TestServer::start_on(dirs[1].path(), &database.url(), &extra).await;
+
+    // The stream starts on node A, whose worker takes its lease; node B never hears of it.
+    let started = start_chat_request(&node_a, "Streamed from node B")
+        .chat_streaming_configuration(
+            aws_sdk_connect::types::ChatStreamingConfiguration::builder()
+                .streaming_endpoint_arn(streaming::webhook_arn("crm"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let customer = customer_of(&node_b, &started).await;
+    let mut said = Vec::new();
+    for n in 0..3 {
+        said.push(say(&node_b, &customer.connection_token, &format!("via B {n}")).await);
+    }
+    receiver
+        .wait_until("the messages written on node B", |r| {
+            let arrived: Vec<String> = r.accepted().iter().map(|x| x.id().to_string()).collect();
+            said.iter().all(|id| arrived.contains(id))
+        })
+        .await;
+}
