@@ -184,20 +184,16 @@ impl Server {
         let (routed, decisions) = tokio::sync::mpsc::unbounded_channel();
         let remote = cluster.as_ref().map(|cluster| {
             // Long enough for another node to take over from one that died.
-            let lease = Duration::from_secs(u64::from(config.routing.lease_seconds));
-            Remote::start(cluster.clone(), lease * 2 + crate::cluster::REQUEST_TIMEOUT)
+            Remote::start(
+                cluster.clone(),
+                config.routing.lease() * 2 + crate::cluster::REQUEST_TIMEOUT,
+            )
         });
         let router =
             RoutingRouter::start(config.clone(), store.clone(), clock.clone(), routed, remote)
                 .await?;
         if cluster.is_some() {
-            tasks.spawn(ownership::keep(
-                router.clone(),
-                store.clone(),
-                clock.clone(),
-                Duration::from_secs(u64::from(config.routing.lease_seconds)),
-                shutdown.clone(),
-            ));
+            tasks.spawn(ownership::keep(router.clone(), shutdown.clone()));
         }
         let tokens = Tokens::new(secret);
         let agent_auth =

@@ -269,6 +269,11 @@ impl Instance {
 }
 
 impl Routing {
+    /// `lease_seconds`, as a duration.
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.lease_seconds))
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| {
             Err(ConfigError(format!(

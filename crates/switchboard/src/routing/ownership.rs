@@ -19,24 +19,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::router::Router;
 use super::tenure::Tenure;
-use crate::clock::SharedClock;
-use crate::store::Store;
 
 fn lease_name(instance_id: &str) -> String {
     format!("routing/{instance_id}")
 }
 
 /// Keeps this node's share of routing until `shutdown`, then gives it up.
-pub async fn keep(
-    router: Arc<Router>,
-    store: Arc<dyn Store>,
-    clock: SharedClock,
-    lease: Duration,
-    shutdown: CancellationToken,
-) {
+pub async fn keep(router: Arc<Router>, shutdown: CancellationToken) {
     let Some(remote) = router.remote().cloned() else {
         return;
     };
+    let (store, clock, lease) = (router.store.clone(), router.clock.clone(), router.lease());
     let node = router.node().to_string();
     // A new owner starts without knowing the other nodes' sockets: they report them at once.
     match remote.new_owners().await {

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::engine::{AgentFigures, Effect, Engine, Presence, QueueFigures, QueueKey, RoutingError};
 use super::remote::Remote;
 pub use super::request::AgentAction;
-use super::request::{Answer, Request};
+use super::request::{Answer, Request, SocketReport};
 use super::sockets::{NodeSockets, SocketTable};
 use super::tenure::Tenure;
 use crate::chat::model::Contact;
@@ -50,9 +50,10 @@ struct Owned {
 /// The handle every part of the server uses to reach the router tasks.
 pub struct Router {
     config: Arc<Config>,
-    /// Where agents' statuses are kept, so a restart does not sign everyone off.
-    store: Arc<dyn Store>,
-    clock: SharedClock,
+    /// Where agents' statuses are kept, so a restart does not sign everyone off; in a cluster,
+    /// also where the routing leases are.
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: SharedClock,
     effects: mpsc::UnboundedSender<Routed>,
     /// The instances this node routes now, their tasks' queues and how long it may act for them.
     owned: RwLock<HashMap<String, Owned>>,
@@ -105,6 +106,11 @@ impl Router {
         self.remote.as_ref()
     }
 
+    /// In a cluster, how long a routing lease lasts without renewal.
+    pub fn lease(&self) -> Duration {
+        self.config.routing.lease()
+    }
+
     /// Whether this node routes the instance now.
     pub fn owns(&self, instance_id: &str) -> bool {
         self.owned
@@ -130,10 +136,7 @@ impl Router {
         let report = self.sockets.report(instance_id, self.node());
         let _ = sender.send((Request::Sockets(report), None));
         // In a cluster, a node that stops reporting its sockets is taken to have died with them.
-        let silence = self
-            .remote
-            .as_ref()
-            .map(|_| Duration::from_secs(u64::from(self.config.routing.lease_seconds)));
+        let silence = self.remote.as_ref().map(|_| self.config.routing.lease());
         tokio::spawn(run(
             instance_id.to_string(),
             engine,
@@ -178,6 +181,22 @@ impl Router {
             .get(instance_id)
             .filter(|owned| owned.tenure.valid())
             .map(|owned| owned.commands.clone())
+    }
+
+    /// Counts of this node's sockets that just changed, to the instance's owner.
+    fn report_change(
+        &self,
+        instance_id: &str,
+        agents: Vec<(String, usize)>,
+        customers: Vec<(String, usize)>,
+    ) {
+        let report = SocketReport {
+            node: self.node().to_string(),
+            full: false,
+            agents,
+            customers,
+        };
+        self.tell(instance_id, Request::Sockets(report));
     }
 
     /// Asks the instance's task (here or on its owner) and waits for the answer.
@@ -262,13 +281,8 @@ impl Router {
     /// One of the agent's workspace sockets on this node opened or closed.
     pub fn agent_connection(&self, instance_id: &str, agent: &str, opened: bool) {
         let open = self.sockets.agent(instance_id, agent, opened);
-        let report = super::request::SocketReport {
-            node: self.node().to_string(),
-            full: false,
-            agents: vec![(agent.to_string(), open)],
-            customers: Vec::new(),
-        };
-        self.tell(instance_id, Request::Sockets(report));
+        let agents = vec![(agent.to_string(), open)];
+        self.report_change(instance_id, agents, Vec::new());
     }
 
     /// An agent's answer about one contact: accept or reject an offer, or end After Contact
@@ -385,13 +399,8 @@ impl RoutingHook for Router {
 
     fn customer_sockets(&self, instance_id: &str, contact_id: &str, open: usize) {
         self.sockets.customer(instance_id, contact_id, open);
-        let report = super::request::SocketReport {
-            node: self.node().to_string(),
-            full: false,
-            agents: Vec::new(),
-            customers: vec![(contact_id.to_string(), open)],
-        };
-        self.tell(instance_id, Request::Sockets(report));
+        let customers = vec![(contact_id.to_string(), open)];
+        self.report_change(instance_id, Vec::new(), customers);
     }
 }
 

@@ -142,12 +142,7 @@ async fn one_node_at_a_time_publishes_a_stream_and_another_takes_over_when_it_di
     let node_b = TestServer::start_on(dirs[1].path(), &database.url(), &extra).await;
 
     let started = start_chat_request(&node_a, "Streamed across nodes")
-        .chat_streaming_configuration(
-            aws_sdk_connect::types::ChatStreamingConfiguration::builder()
-                .streaming_endpoint_arn(streaming::webhook_arn("crm"))
-                .build()
-                .unwrap(),
-        )
+        .chat_streaming_configuration(streaming::streaming_to(&streaming::webhook_arn("crm")))
         .send()
         .await
         .unwrap();
@@ -395,12 +390,7 @@ async fn a_stream_publishes_items_written_on_another_node_without_waiting_for_a_
 
     // The stream starts on node A, whose worker takes its lease; node B never hears of it.
     let started = start_chat_request(&node_a, "Streamed from node B")
-        .chat_streaming_configuration(
-            aws_sdk_connect::types::ChatStreamingConfiguration::builder()
-                .streaming_endpoint_arn(streaming::webhook_arn("crm"))
-                .build()
-                .unwrap(),
-        )
+        .chat_streaming_configuration(streaming::streaming_to(&streaming::webhook_arn("crm")))
         .send()
         .await
         .unwrap();

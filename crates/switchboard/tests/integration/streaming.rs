@@ -46,6 +46,14 @@ async fn streaming_server(dir: &std::path::Path, hooks: &[(&str, &Receiver)]) ->
     TestServer::start_in(dir, &streaming_config(hooks)).await
 }
 
+/// A ChatStreamingConfiguration to `endpoint`.
+pub fn streaming_to(endpoint: &str) -> ChatStreamingConfiguration {
+    ChatStreamingConfiguration::builder()
+        .streaming_endpoint_arn(endpoint)
+        .build()
+        .unwrap()
+}
+
 /// StartChatContact with ChatStreamingConfiguration, and the customer connected.
 async fn start_streamed_chat(server: &TestServer, name: &str, endpoint: &str) -> Chat {
     let started = start_chat_request(server, name)
@@ -56,12 +64,7 @@ async fn start_streamed_chat(server: &TestServer, name: &str, endpoint: &str) ->
                 .build()
                 .unwrap(),
         )
-        .chat_streaming_configuration(
-            ChatStreamingConfiguration::builder()
-                .streaming_endpoint_arn(endpoint)
-                .build()
-                .unwrap(),
-        )
+        .chat_streaming_configuration(streaming_to(endpoint))
         .send()
         .await
         .expect("StartChatContact with streaming");
@@ -90,12 +93,7 @@ pub async fn start_streaming(server: &TestServer, contact_id: &str, endpoint: &s
         .start_contact_streaming()
         .instance_id(INSTANCE)
         .contact_id(contact_id)
-        .chat_streaming_configuration(
-            ChatStreamingConfiguration::builder()
-                .streaming_endpoint_arn(endpoint)
-                .build()
-                .unwrap(),
-        )
+        .chat_streaming_configuration(streaming_to(endpoint))
         .client_token(uuid::Uuid::new_v4().to_string())
         .send()
         .await
@@ -240,12 +238,7 @@ async fn start_contact_streaming_is_validated_limited_and_idempotent() {
             .start_contact_streaming()
             .instance_id(INSTANCE)
             .contact_id(&chat.contact_id)
-            .chat_streaming_configuration(
-                ChatStreamingConfiguration::builder()
-                    .streaming_endpoint_arn(arn)
-                    .build()
-                    .unwrap(),
-            )
+            .chat_streaming_configuration(streaming_to(&arn))
             .client_token(token)
             .send()
     };
@@ -274,12 +267,7 @@ async fn start_contact_streaming_is_validated_limited_and_idempotent() {
         .start_contact_streaming()
         .instance_id(INSTANCE)
         .contact_id("no-such-contact")
-        .chat_streaming_configuration(
-            ChatStreamingConfiguration::builder()
-                .streaming_endpoint_arn(webhook_arn("a"))
-                .build()
-                .unwrap(),
-        )
+        .chat_streaming_configuration(streaming_to(&webhook_arn("a")))
         .client_token("t0")
         .send()
         .await
