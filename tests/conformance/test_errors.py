@@ -112,6 +112,75 @@ def test_list_queues_answers_in_the_model_shape(connect, switchboard):
     )
 
 
+# ---- connect: ids and ARNs --------------------------------------------------------------------
+
+ACCOUNT = "123456789012"
+
+
+def instance_arn(switchboard, region=None, account=ACCOUNT):
+    return f"arn:aws:connect:{region or switchboard.region}:{account}:instance/{switchboard.instance_id}"
+
+
+def test_an_instance_arn_of_another_region_or_account_is_access_denied(connect, switchboard):
+    for arn in (
+        instance_arn(switchboard, region="us-west-2"),
+        instance_arn(switchboard, account="999999999999"),
+    ):
+        response = expect_error(
+            connect.start_chat_contact, "AccessDeniedException", 403, **chat_request(switchboard, InstanceId=arn)
+        )
+        assert arn in response["Error"]["Message"], response
+        expect_error(connect.list_queues, "AccessDeniedException", 403, InstanceId=arn)
+        expect_error(connect.describe_contact, "AccessDeniedException", 403, InstanceId=arn, ContactId="c-1")
+
+
+def test_a_malformed_instance_arn_is_invalid_and_a_non_arn_is_an_unknown_id(connect, switchboard):
+    malformed = (
+        f"arn:aws:connect:{switchboard.region}:{ACCOUNT}:queue/{switchboard.instance_id}",
+        f"arn:aws:sns:{switchboard.region}:{ACCOUNT}:instance/{switchboard.instance_id}",
+        f"arn:aws:connect:{switchboard.region}:{ACCOUNT}:instance/{switchboard.instance_id}/queue/q",
+        "arn:aws:connect",
+    )
+    for arn in malformed:
+        response = expect_error(
+            connect.start_chat_contact, "InvalidRequestException", 400, **chat_request(switchboard, InstanceId=arn)
+        )
+        assert "InstanceId" in response["Error"]["Message"], response
+        expect_error(connect.list_queues, "InvalidRequestException", 400, InstanceId=arn)
+    # Not an ARN at all, so an id, which no instance has: the tail is never taken for the id.
+    expect_error(
+        connect.start_chat_contact, "ResourceNotFoundException", 404,
+        **chat_request(switchboard, InstanceId=f"not-an-arn-instance/{switchboard.instance_id}"),
+    )
+
+
+def test_queue_and_agent_arns_must_name_this_instance(connect, switchboard):
+    here = instance_arn(switchboard)
+    queue = f"{here}/queue/{switchboard.queue_id}"
+    figures = connect.get_current_metric_data(
+        InstanceId=here, Filters={"Queues": [queue], "Channels": ["CHAT"]}, Groupings=["QUEUE"],
+        CurrentMetrics=[{"Name": "CONTACTS_IN_QUEUE", "Unit": "COUNT"}],
+    )
+    assert [r["Dimensions"]["Queue"]["Id"] for r in figures["MetricResults"]] == [switchboard.queue_id]
+
+    def metric_data(queue_reference):
+        return dict(
+            InstanceId=switchboard.instance_id, Filters={"Queues": [queue_reference], "Channels": ["CHAT"]},
+            CurrentMetrics=[{"Name": "CONTACTS_IN_QUEUE", "Unit": "COUNT"}],
+        )
+
+    other_account = f"arn:aws:connect:{switchboard.region}:999999999999:instance/{switchboard.instance_id}/queue/{switchboard.queue_id}"
+    expect_error(connect.get_current_metric_data, "AccessDeniedException", 403, **metric_data(other_account))
+    other_instance = f"arn:aws:connect:{switchboard.region}:{ACCOUNT}:instance/other/queue/{switchboard.queue_id}"
+    expect_error(connect.get_current_metric_data, "ResourceNotFoundException", 404, **metric_data(other_instance))
+    wrong_kind = f"{here}/routing-profile/{switchboard.queue_id}"
+    expect_error(connect.get_current_metric_data, "InvalidRequestException", 400, **metric_data(wrong_kind))
+    expect_error(
+        connect.get_current_user_data, "InvalidRequestException", 400,
+        InstanceId=switchboard.instance_id, Filters={"Agents": [f"{here}/queue/someone"]},
+    )
+
+
 # ---- connect: SigV4 ------------------------------------------------------------------------
 
 

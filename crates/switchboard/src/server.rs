@@ -73,6 +73,8 @@ pub fn app(state: AppState) -> Router {
                 ))
                 .with_state(state),
         )
+        // Every route that has not chosen its own answer to a wrong method gets the JSON error.
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn(api::request_id))
 }
 

@@ -4,7 +4,7 @@
 
 use axum::extract::{Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -44,6 +44,37 @@ pub fn routes() -> Router<AppState> {
             "/demo/demo.css",
             get(|| async { page(DEMO_CSS, "text/css; charset=utf-8") }),
         )
+        .method_not_allowed_fallback(wrong_method)
+}
+
+/// These are pages, so a wrong method gets a page (the router adds `Allow: GET,HEAD`). Without
+/// the demo, `/` is no page, whatever the method.
+async fn wrong_method(State(app): State<AppState>, request: Request) -> Response {
+    if request.uri().path() == "/" && !app.config.demo_page {
+        return crate::api::unknown_route(request).await;
+    }
+    let text = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>405 Method Not Allowed</title></head>\
+         <body><h1>Method Not Allowed</h1><p>{} is read with GET, not {}.</p></body></html>",
+        escape_html(request.uri().path()),
+        escape_html(request.method().as_str())
+    );
+    let mut response = (StatusCode::METHOD_NOT_ALLOWED, text).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
+    response
+}
+
+/// Text that is safe inside an HTML element.
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The demo shop page, when the demo configuration runs; otherwise `/` is answered as any

@@ -5,17 +5,18 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::agent::auth::{AgentIdentity, SignInError};
+use crate::awsproto::extract::{Body, Path, Query, Upgrade};
 use crate::awsproto::ApiError;
 use crate::chat::ChatError;
 use crate::clock::format_instant;
@@ -96,6 +97,7 @@ fn chat_error(e: ChatError) -> ApiError {
         ChatError::NotFound(m) => ApiError::resource_not_found(m),
         ChatError::ContactNotFound => ApiError::resource_not_found("Contact not found"),
         ChatError::AccessDenied => ApiError::conflict("The chat has ended"),
+        ChatError::Denied(m) => ApiError::access_denied_because(m),
         ChatError::Invalid(m) => ApiError::invalid_request(m),
         ChatError::Conflict(m) => ApiError::conflict(m),
         ChatError::LimitExceeded(m) => ApiError::limit_exceeded(m),
@@ -114,7 +116,7 @@ struct SignIn {
     password: String,
 }
 
-async fn sign_in(State(app): State<AppState>, bytes: Bytes) -> Reply {
+async fn sign_in(State(app): State<AppState>, Body(bytes): Body) -> Reply {
     let req: SignIn = body(&bytes)?;
     let (identity, user, token, expires_at) = app
         .agent_auth
@@ -309,7 +311,7 @@ struct SetStatus {
     status: String,
 }
 
-async fn set_status(State(app): State<AppState>, Agent(me): Agent, bytes: Bytes) -> Reply {
+async fn set_status(State(app): State<AppState>, Agent(me): Agent, Body(bytes): Body) -> Reply {
     let req: SetStatus = body(&bytes)?;
     let instance = app
         .config
@@ -352,7 +354,7 @@ async fn contact_action(
     State(app): State<AppState>,
     Agent(me): Agent,
     Path((contact_id, action)): Path<(String, String)>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Reply {
     let action = match action.as_str() {
         "accept" => AgentAction::Accept,
@@ -449,7 +451,7 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 async fn socket(
     State(app): State<AppState>,
     Query(params): Query<SocketParams>,
-    ws: WebSocketUpgrade,
+    Upgrade(ws): Upgrade,
 ) -> Response {
     let identity = params
         .token

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::Signed;
+use crate::awsproto::extract::Path;
 use crate::awsproto::json::Input;
 use crate::awsproto::ApiError;
 use crate::chat::model::{Contact, Role};
@@ -43,6 +43,7 @@ pub(crate) fn connect_error(e: ChatError) -> ApiError {
         ChatError::NotFound(m) => ApiError::resource_not_found(m),
         ChatError::ContactNotFound => ApiError::resource_not_found("Contact not found"),
         ChatError::AccessDenied => ApiError::access_denied(),
+        ChatError::Denied(m) => ApiError::access_denied_because(m),
         ChatError::Invalid(m) => ApiError::invalid_request(m),
         ChatError::Conflict(m) => {
             ApiError::new(axum::http::StatusCode::CONFLICT, "ConflictException", m)
@@ -67,14 +68,6 @@ fn check_label(name: &str, value: &str, max: usize) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-/// Path labels that are not valid percent-encoded UTF-8 get the AWS error shape, not axum's text.
-fn path_labels(
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<(String, String), ApiError> {
-    path.map(|Path(labels)| labels)
-        .map_err(|e| ApiError::invalid_request(format!("The request path is not valid: {e}")))
 }
 
 fn attributes(input: &mut Input, name: &str) -> Option<BTreeMap<String, String>> {
@@ -302,10 +295,10 @@ async fn stop_contact(State(app): State<AppState>, signed: Signed) -> Reply {
 
 async fn describe_contact(
     State(app): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    path: Result<Path<(String, String)>, ApiError>,
     _signed: Signed,
 ) -> Reply {
-    let (instance_id, contact_id) = path_labels(path)?;
+    let (instance_id, contact_id) = path?.0;
     check_label("InstanceId", &instance_id, 100)?;
     check_label("ContactId", &contact_id, 256)?;
     let contact = app
@@ -375,10 +368,10 @@ fn describe(app: &AppState, c: &Contact) -> Value {
 
 async fn get_contact_attributes(
     State(app): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    path: Result<Path<(String, String)>, ApiError>,
     _signed: Signed,
 ) -> Reply {
-    let (instance_id, contact_id) = path_labels(path)?;
+    let (instance_id, contact_id) = path?.0;
     check_label("InstanceId", &instance_id, 100)
         .map_err(|e| ApiError::invalid_request(e.message))?;
     check_label("InitialContactId", &contact_id, 256)

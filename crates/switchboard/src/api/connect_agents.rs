@@ -3,17 +3,19 @@
 //! GetCurrentUserData for the CHAT channel, PutUserStatus, ListQueues, ListUsers and
 //! ListAgentStatuses. The figures come from the router, which owns the live routing state.
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
+use super::connect::connect_error;
 use super::Signed;
+use crate::awsproto::extract::Path;
 use crate::awsproto::json::Input;
 use crate::awsproto::ApiError;
+use crate::chat::arns::Refusal;
 use crate::clock::{epoch_seconds, from_millis};
 use crate::config::{Instance, User};
 use crate::routing::effects::presence_name;
@@ -43,46 +45,61 @@ type Reply = Result<Json<Value>, ApiError>;
 
 /// The configured instance named by a path label (an id or an instance ARN).
 fn instance<'a>(app: &'a AppState, label: &str) -> Result<&'a Instance, ApiError> {
-    let id = app
-        .chat
-        .resolve_instance(label)
-        .map_err(|_| ApiError::resource_not_found(format!("Instance {label} not found")))?;
+    let id = app.chat.resolve_instance(label).map_err(connect_error)?;
     app.config
         .instance(&id)
         .ok_or_else(|| ApiError::resource_not_found(format!("Instance {label} not found")))
 }
 
-fn label(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(l)| l)
-        .map_err(|e| ApiError::invalid_request(format!("The request path is not valid: {e}")))
+/// ARNs of an instance's resources, as Amazon Connect writes and reads them.
+struct Arns<'a> {
+    arns: &'a crate::chat::arns::Arns,
+    instance: &'a str,
 }
 
-/// ARNs of an instance's resources, as Amazon Connect writes them.
-struct Arns(String);
-
-impl Arns {
-    fn of(app: &AppState, instance: &Instance) -> Self {
-        Self(app.chat.instance_arn(&instance.id))
+impl<'a> Arns<'a> {
+    fn of(app: &'a AppState, instance: &'a Instance) -> Self {
+        Self {
+            arns: app.chat.arns(),
+            instance: &instance.id,
+        }
     }
     fn user(&self, id: &str) -> String {
-        format!("{}/agent/{id}", self.0)
+        self.arns.resource(self.instance, "agent", id)
     }
     fn queue(&self, id: &str) -> String {
-        format!("{}/queue/{id}", self.0)
+        self.arns.resource(self.instance, "queue", id)
     }
     fn routing_profile(&self, id: &str) -> String {
-        format!("{}/routing-profile/{id}", self.0)
+        self.arns.resource(self.instance, "routing-profile", id)
     }
     fn status(&self, id: &str) -> String {
-        format!("{}/agent-state/{id}", self.0)
+        self.arns.resource(self.instance, "agent-state", id)
     }
-}
 
-/// The id in an id-or-ARN reference: what follows `/{kind}/` in an ARN.
-fn id_of<'a>(reference: &'a str, kind: &str) -> &'a str {
-    match reference.rfind(&format!("/{kind}/")) {
-        Some(at) if reference.starts_with("arn:") => &reference[at + kind.len() + 2..],
-        _ => reference,
+    /// The id in the id-or-ARN `reference` of a resource of `kind` in this instance, given in
+    /// the member `field`.
+    fn id<'r>(&self, field: &str, kind: &str, reference: &'r str) -> Result<&'r str, ApiError> {
+        self.arns
+            .resource_id(self.instance, kind, reference)
+            .map_err(|refusal| {
+                let why = self.arns.explain(refusal, field, reference);
+                match refusal {
+                    Refusal::Elsewhere => ApiError::access_denied_because(why),
+                    Refusal::Malformed => ApiError::invalid_request(why),
+                    Refusal::OtherInstance => ApiError::resource_not_found(why),
+                }
+            })
+    }
+
+    /// Every reference of a list member, as ids.
+    fn ids<'r>(
+        &self,
+        field: &str,
+        kind: &str,
+        references: &'r [String],
+    ) -> Result<Vec<&'r str>, ApiError> {
+        references.iter().map(|r| self.id(field, kind, r)).collect()
     }
 }
 
@@ -161,7 +178,7 @@ fn list_paging(params: &[(String, String)]) -> Result<(usize, Option<String>), A
 /// What every List operation starts from: the instance, the query's parameters and its paging.
 struct ListCall<'a> {
     instance: &'a Instance,
-    arns: Arns,
+    arns: Arns<'a>,
     params: Vec<(String, String)>,
     max: usize,
     token: Option<String>,
@@ -170,10 +187,10 @@ struct ListCall<'a> {
 impl<'a> ListCall<'a> {
     fn read(
         app: &'a AppState,
-        path: Result<Path<String>, PathRejection>,
+        path: Result<Path<String>, ApiError>,
         query: Option<String>,
     ) -> Result<Self, ApiError> {
-        let instance = instance(app, &label(path)?)?;
+        let instance = instance(app, &path?.0)?;
         let params = query_params(query);
         let (max, token) = list_paging(&params)?;
         Ok(Self {
@@ -197,7 +214,7 @@ impl<'a> ListCall<'a> {
 
 async fn list_queues(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<Path<String>, ApiError>,
     RawQuery(query): RawQuery,
     _signed: Signed,
 ) -> Reply {
@@ -228,7 +245,7 @@ async fn list_queues(
 
 async fn list_users(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<Path<String>, ApiError>,
     RawQuery(query): RawQuery,
     _signed: Signed,
 ) -> Reply {
@@ -266,7 +283,7 @@ fn statuses(instance: &Instance) -> Vec<(String, String, &'static str)> {
 
 async fn list_agent_statuses(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<Path<String>, ApiError>,
     RawQuery(query): RawQuery,
     _signed: Signed,
 ) -> Reply {
@@ -285,24 +302,23 @@ async fn list_agent_statuses(
 
 async fn put_user_status(
     State(app): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    path: Result<Path<(String, String)>, ApiError>,
     signed: Signed,
 ) -> Reply {
-    let (instance_label, user_label) = path
-        .map(|Path(l)| l)
-        .map_err(|e| ApiError::invalid_request(format!("The request path is not valid: {e}")))?;
+    let (instance_label, user_label) = path?.0;
     let instance = instance(&app, &instance_label)?;
     let mut i = Input::parse(&signed.body, ApiError::invalid_parameter)?;
     let status_id = i.required_string("AgentStatusId", 1, 500);
     i.finish()?;
     let status_id = status_id.unwrap_or_default();
-    let user_id = id_of(&user_label, "agent");
+    let arns = Arns::of(&app, instance);
+    let user_id = arns.id("UserId", "agent", &user_label)?;
     let user = instance
         .users
         .iter()
         .find(|u| u.id == user_id)
         .ok_or_else(|| ApiError::resource_not_found(format!("User {user_label} not found")))?;
-    let status_id = id_of(&status_id, "agent-state");
+    let status_id = arns.id("AgentStatusId", "agent-state", &status_id)?;
     let presence = statuses(instance)
         .into_iter()
         .find(|(id, _, _)| id == status_id)
@@ -373,10 +389,10 @@ fn metric_value(metric: &str, f: &QueueFigures) -> Option<f64> {
 
 async fn get_current_metric_data(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<Path<String>, ApiError>,
     signed: Signed,
 ) -> Reply {
-    let instance = instance(&app, &label(path)?)?;
+    let instance = instance(&app, &path?.0)?;
     let mut i = Input::parse(&signed.body, ApiError::invalid_parameter)?;
     let filters = i.required_object("Filters", |f| {
         let queues = f.string_list("Queues", (1, 100), (1, 500));
@@ -431,9 +447,10 @@ async fn get_current_metric_data(
     }
 
     // The queues asked about: named ones, or those of the named routing profiles.
+    let arns = Arns::of(&app, instance);
     let mut queues: Vec<String> = Vec::new();
     for reference in queue_refs.iter().flatten() {
-        let id = id_of(reference, "queue");
+        let id = arns.id("Filters.Queues", "queue", reference)?;
         if instance.queue(id).is_none() {
             return Err(ApiError::resource_not_found(format!(
                 "Queue {reference} not found"
@@ -442,7 +459,7 @@ async fn get_current_metric_data(
         queues.push(id.to_string());
     }
     for reference in profile_refs.iter().flatten() {
-        let id = id_of(reference, "routing-profile");
+        let id = arns.id("Filters.RoutingProfiles", "routing-profile", reference)?;
         let profile = instance.routing_profile(id).ok_or_else(|| {
             ApiError::resource_not_found(format!("RoutingProfile {reference} not found"))
         })?;
@@ -473,7 +490,6 @@ async fn get_current_metric_data(
     } else {
         Vec::new()
     };
-    let arns = Arns::of(&app, instance);
     let results: Vec<Value> = groups
         .iter()
         .zip(&figures)
@@ -515,10 +531,10 @@ async fn get_current_metric_data(
 
 async fn get_current_user_data(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<Path<String>, ApiError>,
     signed: Signed,
 ) -> Reply {
-    let instance = instance(&app, &label(path)?)?;
+    let instance = instance(&app, &path?.0)?;
     let mut i = Input::parse(&signed.body, ApiError::invalid_parameter)?;
     let filters = i.required_object("Filters", |f| {
         let queues = f.string_list("Queues", (1, 100), (1, 500));
@@ -555,15 +571,19 @@ async fn get_current_user_data(
             "Filters must name queues, routing profiles or agents",
         ));
     }
-    let queues: Option<Vec<&str>> = queues
-        .as_ref()
-        .map(|q| q.iter().map(|r| id_of(r, "queue")).collect());
-    let profiles: Option<Vec<&str>> = profiles
-        .as_ref()
-        .map(|p| p.iter().map(|r| id_of(r, "routing-profile")).collect());
-    let agents: Option<Vec<&str>> = agents
-        .as_ref()
-        .map(|a| a.iter().map(|r| id_of(r, "agent")).collect());
+    let arns = Arns::of(&app, instance);
+    let queues = queues
+        .as_deref()
+        .map(|q| arns.ids("Filters.Queues", "queue", q))
+        .transpose()?;
+    let profiles = profiles
+        .as_deref()
+        .map(|p| arns.ids("Filters.RoutingProfiles", "routing-profile", p))
+        .transpose()?;
+    let agents = agents
+        .as_deref()
+        .map(|a| arns.ids("Filters.Agents", "agent", a))
+        .transpose()?;
     let users: Vec<&User> = instance
         .users
         .iter()
@@ -602,7 +622,7 @@ async fn get_current_user_data(
 async fn user_data(
     app: &AppState,
     instance: &Instance,
-    arns: &Arns,
+    arns: &Arns<'_>,
     user: &User,
     f: &AgentFigures,
     states: Option<&[String]>,

@@ -10,7 +10,7 @@ pub mod participant;
 pub mod widget;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use axum::Router;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::awsproto::extract::{read_body as read_limited, BodyLimit};
 use crate::awsproto::sigv4::{Caller, RequestParts};
 use crate::awsproto::ApiError;
 use crate::server::AppState;
@@ -51,10 +52,11 @@ pub fn router(state: AppState) -> Router {
         .merge(connect::routes())
         .merge(connect_agents::routes())
         .merge(participant::routes())
+        // A method the AWS route does not take is an unknown operation, as AWS answers it.
+        .method_not_allowed_fallback(unknown_route)
         .merge(agent::routes())
         .route_layer(axum::middleware::from_fn(crate::observability::track))
         .fallback(unknown_route)
-        .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(
             state.tasks.clone(),
             run_to_completion,
@@ -108,6 +110,12 @@ pub(crate) async fn unknown_route(request: Request) -> Response {
     }
 }
 
+/// A route outside the two AWS APIs (the agent API, the sockets, health and metrics) asked with a
+/// method it does not take: the JSON error shape, never an empty 405.
+pub async fn method_not_allowed(request: Request) -> Response {
+    ApiError::method_not_allowed(request.method().as_str(), request.uri().path()).into_response()
+}
+
 /// The model operation a method and path belong to, matching `{Label}` to one segment and
 /// `{Label+}` to the rest.
 pub fn model_operation(method: &str, path: &str) -> Option<(&'static str, &'static str)> {
@@ -145,10 +153,13 @@ async fn read_body(
     limit: usize,
 ) -> Result<(axum::http::request::Parts, Bytes), ApiError> {
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::payload_too_large(limit))?;
-    Ok((parts, bytes))
+    Ok((parts, read_limited(body, limit).await?))
+}
+
+impl FromRef<AppState> for BodyLimit {
+    fn from_ref(state: &AppState) -> Self {
+        BodyLimit(state.config.limits.max_body_bytes)
+    }
 }
 
 /// A connect request whose SigV4 signature verified.

@@ -37,9 +37,10 @@ type Reply = Result<Json<Value>, ApiError>;
 /// participant that is gone reads as "Access denied", as on Amazon.
 fn participant_error(e: ChatError) -> ApiError {
     match e {
-        ChatError::AccessDenied | ChatError::ContactNotFound | ChatError::NotFound(_) => {
-            ApiError::access_denied()
-        }
+        ChatError::AccessDenied
+        | ChatError::Denied(_)
+        | ChatError::ContactNotFound
+        | ChatError::NotFound(_) => ApiError::access_denied(),
         ChatError::Invalid(m) => ApiError::validation(m),
         ChatError::Conflict(m) => ApiError::conflict(m),
         ChatError::LimitExceeded(m) => ApiError::throttling(m),

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -21,6 +21,7 @@ use axum::{Extension, Json, Router};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::awsproto::extract::{Body, Path};
 use crate::awsproto::json::Input;
 use crate::awsproto::ApiError;
 use crate::chat::service::StartChat;
@@ -134,7 +135,7 @@ async fn start_chat(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(widget_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Body, ApiError>,
 ) -> Response {
     let origin = headers.get("origin").cloned();
     let forwarded: Vec<&str> = headers
@@ -143,7 +144,10 @@ async fn start_chat(
         .filter_map(|v| v.to_str().ok())
         .collect();
     let client = app.config.client_address(peer.ip(), &forwarded);
-    let result = start(&app, &limiter, client, &widget_id, &headers, &body).await;
+    // A body over the limit is answered after the origin check, with the CORS headers, so the
+    // page can read why.
+    let body = body.map(|Body(bytes)| bytes);
+    let result = start(&app, &limiter, client, &widget_id, &headers, body).await;
     let allowed_origin = match &result {
         // A refused origin gets no CORS headers: its page cannot even read the refusal.
         Err(e) if e.code == "AccessDeniedException" && origin.is_some() => None,
@@ -163,10 +167,10 @@ async fn start(
     address: IpAddr,
     widget_id: &str,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Result<Bytes, ApiError>,
 ) -> Result<serde_json::Value, ApiError> {
     let (instance, widget, _) = widget_and_origin(app, widget_id, headers)?;
-    let mut i = Input::parse(body, ApiError::invalid_request)?;
+    let mut i = Input::parse(&body?, ApiError::invalid_request)?;
     let display_name = i.string("DisplayName", 1, widget.display_name_max);
     let customer_id = i.string("CustomerId", 1, 128);
     let signature = i.string("CustomerIdSignature", 1, 128);

@@ -44,6 +44,11 @@ impl ApiError {
         )
     }
 
+    /// Access denied, saying why (an ARN of another account, say).
+    pub fn access_denied_because(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "AccessDeniedException", message)
+    }
+
     /// 401: no credentials, or credentials that are no longer valid (the agent API's sign-in).
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UnauthorizedException", message)
@@ -80,6 +85,16 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "UnknownOperationException",
             format!("No operation matches {method} {path}"),
+        )
+    }
+
+    /// A route that exists, asked with a method it does not take (the `Allow` header, added by
+    /// the router, lists the ones it does).
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowedException",
+            format!("{path} does not take {method} requests"),
         )
     }
 

@@ -2,7 +2,9 @@
 //! rest-json request plumbing (body limits, JSON decoding, request ids). Nothing here knows about
 //! chat.
 
+pub mod arn;
 pub mod error;
+pub mod extract;
 pub mod json;
 pub mod sigv4;
 

@@ -8,6 +8,7 @@
 //! [`Bus`]: crate::bus::Bus
 //! [`Clock`]: crate::clock::Clock
 
+pub mod arns;
 pub mod model;
 pub mod service;
 pub mod tokens;
@@ -28,6 +29,10 @@ pub enum ChatError {
     /// Bad or expired credentials, a participant who left, a chat that ended.
     #[error("access denied")]
     AccessDenied,
+    /// The caller may not act on what the request names (another account's instance), and is
+    /// told why.
+    #[error("{0}")]
+    Denied(String),
     /// The request is well-formed but not acceptable.
     #[error("{0}")]
     Invalid(String),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
+use super::arns::{Arns, Refusal};
 use super::model::*;
 use super::tokens::{Claims, TokenKind, Tokens};
 use super::{ChatError, RoutingHook, StreamHook};
@@ -27,6 +28,7 @@ pub const DEFAULT_CHAT_DURATION_MINUTES: i64 = 1500;
 
 pub struct ChatService {
     config: Arc<Config>,
+    arns: Arns,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     clock: SharedClock,
@@ -101,6 +103,7 @@ pub struct Session {
 impl ChatService {
     pub fn new(config: Arc<Config>, ports: Ports, tokens: Tokens, websocket_base: String) -> Self {
         Self {
+            arns: Arns::new(&config.region, &config.account_id),
             config,
             store: ports.store,
             bus: ports.bus,
@@ -134,22 +137,29 @@ impl ChatService {
         self.clock.now()
     }
 
-    /// Accepts an instance id or an instance ARN; returns the id of a configured instance.
+    /// Accepts an instance id or an instance ARN of this server's region and account (see
+    /// [`Arns`]); returns the id of a configured instance.
     pub fn resolve_instance(&self, instance: &str) -> Result<String, ChatError> {
-        let id = instance
-            .rsplit_once("instance/")
-            .map_or(instance, |(_, id)| id);
+        let id = self.arns.instance_id(instance).map_err(|refusal| {
+            let why = self.arns.explain(refusal, "InstanceId", instance);
+            match refusal {
+                Refusal::Elsewhere => ChatError::Denied(why),
+                Refusal::Malformed | Refusal::OtherInstance => ChatError::Invalid(why),
+            }
+        })?;
         self.config
             .instance(id)
             .map(|i| i.id.clone())
             .ok_or_else(|| ChatError::NotFound(format!("Instance {instance} not found")))
     }
 
+    /// How this server writes and reads ARNs.
+    pub fn arns(&self) -> &Arns {
+        &self.arns
+    }
+
     pub fn instance_arn(&self, instance_id: &str) -> String {
-        format!(
-            "arn:aws:connect:{}:{}:instance/{instance_id}",
-            self.config.region, self.config.account_id
-        )
+        self.arns.instance(instance_id)
     }
 
     /// A contact of this instance.

@@ -16,10 +16,8 @@ pub use registry::SocketRegistry;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -28,6 +26,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 
+use crate::awsproto::extract::{Query, Upgrade};
 use crate::awsproto::ApiError;
 use crate::bus::{Closing, Delivery};
 use crate::chat::service::Session;
@@ -64,11 +63,13 @@ struct Params {
 
 async fn upgrade(
     State(app): State<AppState>,
-    params: Result<Query<Params>, QueryRejection>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    params: Result<Query<Params>, ApiError>,
+    ws: Result<Upgrade, ApiError>,
 ) -> Response {
-    let Some(token) = params.ok().and_then(|Query(p)| p.token) else {
-        return ApiError::access_denied().into_response();
+    let token = match params {
+        Ok(Query(Params { token: Some(token) })) => token,
+        Ok(_) => return ApiError::access_denied().into_response(),
+        Err(e) => return e.into_response(),
     };
     let session = match app.chat.authenticate_websocket(&token).await {
         Ok(session) => session,
@@ -83,11 +84,8 @@ async fn upgrade(
         }
     };
     let ws = match ws {
-        Ok(ws) => ws,
-        Err(e) => {
-            let message = format!("WebSocket upgrade required: {e}");
-            return ApiError::new(e.status(), "BadRequestException", message).into_response();
-        }
+        Ok(Upgrade(ws)) => ws,
+        Err(e) => return e.into_response(),
     };
     if app.shutdown.is_cancelled() {
         return ApiError::service_unavailable("The server is shutting down").into_response();

@@ -6,6 +6,7 @@ mod cluster;
 mod common;
 mod errors;
 mod lifecycle;
+mod malformed;
 mod operations;
 mod postgres;
 mod receiver;
