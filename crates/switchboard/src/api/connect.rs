@@ -75,7 +75,15 @@ fn attributes(input: &mut Input, name: &str) -> Option<BTreeMap<String, String>>
 }
 
 async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Reply {
-    let mut i = parse(&signed.body)?;
+    let request = read_start_chat(&signed.body)?;
+    let started = app.chat.start_chat(request).await.map_err(connect_error)?;
+    Ok(Json(started_chat_output(started)))
+}
+
+/// StartChatContact's body, validated against the model (and the rules between members) without
+/// touching anything: what the handler acts on, and what the fuzz target feeds arbitrary bytes.
+pub fn read_start_chat(body: &[u8]) -> Result<StartChat, ApiError> {
+    let mut i = parse(body)?;
     let instance_id = i.required_string("InstanceId", 1, 100);
     let contact_flow_id = i.required_string("ContactFlowId", 0, 500);
     let display_name = i
@@ -146,30 +154,24 @@ async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Repl
         None => None,
     };
     i.finish()?;
-
-    let started = app
-        .chat
-        .start_chat(StartChat {
-            instance_id: instance_id.unwrap_or_default(),
-            contact_flow_id: contact_flow_id.unwrap_or_default(),
-            display_name: display_name.unwrap_or_default(),
-            attributes: attributes.unwrap_or_default(),
-            initial_message,
-            client_token,
-            duration_minutes: duration,
-            supported_content_types: supported,
-            customer_id,
-            related_contact_id: related,
-            persistent_chat_source: persistent_source,
-            segment_attributes,
-            disconnect_on_customer_exit: disconnect_on_exit,
-            participant_configuration: participant_configuration.flatten(),
-            connection_types: connection_types.unwrap_or_default(),
-            streaming_endpoint: streaming.flatten(),
-        })
-        .await
-        .map_err(connect_error)?;
-    Ok(Json(started_chat_output(started)))
+    Ok(StartChat {
+        instance_id: instance_id.unwrap_or_default(),
+        contact_flow_id: contact_flow_id.unwrap_or_default(),
+        display_name: display_name.unwrap_or_default(),
+        attributes: attributes.unwrap_or_default(),
+        initial_message,
+        client_token,
+        duration_minutes: duration,
+        supported_content_types: supported,
+        customer_id,
+        related_contact_id: related,
+        persistent_chat_source: persistent_source,
+        segment_attributes,
+        disconnect_on_customer_exit: disconnect_on_exit,
+        participant_configuration: participant_configuration.flatten(),
+        connection_types: connection_types.unwrap_or_default(),
+        streaming_endpoint: streaming.flatten(),
+    })
 }
 
 /// StartChatContact's answer (also what a widget's start-chat endpoint answers).

@@ -113,12 +113,7 @@ fn page<T>(
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
     let start = match next_token {
         None => 0,
-        Some(token) => URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
-            .filter(|n: &usize| *n <= items.len())
+        Some(token) => decode_list_token(token, items.len())
             .ok_or_else(|| ApiError::invalid_parameter("The NextToken is not valid"))?,
     };
     let end = (start + max_results).min(items.len());
@@ -126,6 +121,16 @@ fn page<T>(
         (end < items.len()).then(|| URL_SAFE_NO_PAD.encode(format!("offset:{end}").as_bytes()));
     let page = items.into_iter().skip(start).take(end - start).collect();
     Ok((page, next))
+}
+
+/// The offset a List operation's NextToken carries, if it is one and lies within `len` items.
+pub fn decode_list_token(token: &str, len: usize) -> Option<usize> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+        .filter(|n: &usize| *n <= len)
 }
 
 /// The query string's parameters, repeated names kept (`?queueTypes=A&queueTypes=B`).

@@ -139,7 +139,32 @@ async fn send_event(State(app): State<AppState>, req: Bearer) -> Reply {
 
 async fn get_transcript(State(app): State<AppState>, req: Bearer) -> Reply {
     let session = session(&app, &req.token).await?;
-    let mut i = parse(&req.body)?;
+    let (contact_id, query) = read_transcript_query(&req.body)?;
+    if let Some(id) = &contact_id {
+        if *id != session.contact.id && *id != session.contact.initial_contact_id {
+            return Err(ApiError::validation(format!(
+                "ContactId {id} is not part of this chat"
+            )));
+        }
+    }
+    let page = app
+        .chat
+        .get_transcript(&session, query)
+        .await
+        .map_err(participant_error)?;
+    let mut out = Map::new();
+    out.insert("InitialContactId".into(), json!(page.initial_contact_id));
+    out.insert("Transcript".into(), Value::Array(page.items));
+    if let Some(token) = page.next_token {
+        out.insert("NextToken".into(), json!(token));
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+/// GetTranscript's body, validated: the ContactId it names (if any) and the query. No I/O: the
+/// fuzz target feeds it arbitrary bytes.
+pub fn read_transcript_query(body: &[u8]) -> Result<(Option<String>, TranscriptQuery), ApiError> {
+    let mut i = parse(body)?;
     let contact_id = i.string("ContactId", 1, 256);
     let max_results = i.integer("MaxResults", 0, 100);
     let next_token = i.string("NextToken", 1, 1000);
@@ -167,34 +192,14 @@ async fn get_transcript(State(app): State<AppState>, req: Bearer) -> Reply {
         })
         .unwrap_or_default();
     i.finish()?;
-    if let Some(id) = &contact_id {
-        if *id != session.contact.id && *id != session.contact.initial_contact_id {
-            return Err(ApiError::validation(format!(
-                "ContactId {id} is not part of this chat"
-            )));
-        }
-    }
-    let page = app
-        .chat
-        .get_transcript(
-            &session,
-            TranscriptQuery {
-                max_results: max_results.map(|n| n as usize),
-                next_token,
-                forward,
-                ascending,
-                start,
-            },
-        )
-        .await
-        .map_err(participant_error)?;
-    let mut out = Map::new();
-    out.insert("InitialContactId".into(), json!(page.initial_contact_id));
-    out.insert("Transcript".into(), Value::Array(page.items));
-    if let Some(token) = page.next_token {
-        out.insert("NextToken".into(), json!(token));
-    }
-    Ok(Json(Value::Object(out)))
+    let query = TranscriptQuery {
+        max_results: max_results.map(|n| n as usize),
+        next_token,
+        forward,
+        ascending,
+        start,
+    };
+    Ok((contact_id, query))
 }
 
 async fn disconnect_participant(State(app): State<AppState>, req: Bearer) -> Reply {

@@ -170,7 +170,45 @@ async fn start(
     body: Result<Bytes, ApiError>,
 ) -> Result<serde_json::Value, ApiError> {
     let (instance, widget, _) = widget_and_origin(app, widget_id, headers)?;
-    let mut i = Input::parse(&body?, ApiError::invalid_request)?;
+    let WidgetStart {
+        display_name,
+        customer_id,
+    } = read_start(&body?, widget)?;
+    if !limiter.admit(&widget.id, address, widget.chats_per_minute) {
+        return Err(ApiError::throttling(
+            "Too many chats started from this address; try again in a minute",
+        ));
+    }
+    let started = app
+        .chat
+        .start_chat(StartChat {
+            instance_id: instance.id.clone(),
+            contact_flow_id: widget.contact_flow.clone(),
+            display_name,
+            customer_id,
+            // The widget renders Markdown (safely), so agents may use it.
+            supported_content_types: Some(vec!["text/plain".into(), "text/markdown".into()]),
+            streaming_endpoint: widget.streaming_endpoint.clone(),
+            ..StartChat::default()
+        })
+        .await
+        .map_err(super::connect::connect_error)?;
+    Ok(super::connect::started_chat_output(started))
+}
+
+/// What a page asks of a widget's start-chat endpoint, once read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WidgetStart {
+    pub display_name: String,
+    /// Only when the site signed it, for a widget that verifies identities.
+    pub customer_id: Option<String>,
+}
+
+/// The start-chat body for `widget`: the display name (or the widget's default) and, for a
+/// widget that verifies identities, a customer id with the site's valid signature. No I/O: the
+/// fuzz target feeds it arbitrary bytes.
+pub fn read_start(body: &[u8], widget: &Widget) -> Result<WidgetStart, ApiError> {
+    let mut i = Input::parse(body, ApiError::invalid_request)?;
     let display_name = i.string("DisplayName", 1, widget.display_name_max);
     let customer_id = i.string("CustomerId", 1, 128);
     let signature = i.string("CustomerIdSignature", 1, 128);
@@ -193,27 +231,11 @@ async fn start(
             ));
         }
     }
-    if !limiter.admit(&widget.id, address, widget.chats_per_minute) {
-        return Err(ApiError::throttling(
-            "Too many chats started from this address; try again in a minute",
-        ));
-    }
-    let started = app
-        .chat
-        .start_chat(StartChat {
-            instance_id: instance.id.clone(),
-            contact_flow_id: widget.contact_flow.clone(),
-            display_name,
-            // An unverified customer id is the page's word only: it is not passed on as one.
-            customer_id: widget.identity_secret.as_ref().and(customer_id),
-            // The widget renders Markdown (safely), so agents may use it.
-            supported_content_types: Some(vec!["text/plain".into(), "text/markdown".into()]),
-            streaming_endpoint: widget.streaming_endpoint.clone(),
-            ..StartChat::default()
-        })
-        .await
-        .map_err(super::connect::connect_error)?;
-    Ok(super::connect::started_chat_output(started))
+    Ok(WidgetStart {
+        display_name,
+        // An unverified customer id is the page's word only: it is not passed on as one.
+        customer_id: widget.identity_secret.as_ref().and(customer_id),
+    })
 }
 
 /// Whether `signature` is the hex HMAC-SHA256 of `customer_id` under `secret` (checked in

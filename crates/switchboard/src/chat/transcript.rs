@@ -53,7 +53,9 @@ fn encode_token(contact_id: &str, forward: bool, seq: i64) -> String {
     ))
 }
 
-fn decode_token(token: &str, contact_id: &str) -> Option<(bool, i64)> {
+/// The direction and next sequence number a NextToken carries, if it is one issued for this
+/// contact.
+pub fn decode_token(token: &str, contact_id: &str) -> Option<(bool, i64)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
     let mut parts = text.split('|');
     let (Some("t1"), Some(contact), Some(direction), Some(seq), None) = (

@@ -9,7 +9,9 @@
 //! client reconnects and catches up from GetTranscript; server shutdown closes sockets with 1001.
 
 pub mod catch_up;
+pub mod frame;
 mod registry;
+mod sequence;
 
 pub use registry::SocketRegistry;
 
@@ -22,10 +24,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 
+use self::frame::ClientFrame;
+use self::sequence::{Sequence, Step};
 use crate::awsproto::extract::{Query, Upgrade};
 use crate::awsproto::ApiError;
 use crate::bus::{Closing, Delivery};
@@ -118,8 +122,8 @@ fn report_customer_sockets(app: &AppState, session: &Session) {
 
 struct Subscription {
     receiver: broadcast::Receiver<Arc<Delivery>>,
-    /// The sequence number the socket must see next.
-    next_seq: i64,
+    /// Where the socket stands in the contact's items.
+    sequence: Sequence,
 }
 
 /// Why a socket's loop ended, and what to tell the client.
@@ -231,24 +235,23 @@ async fn deliver(
         }
         Err(RecvError::Closed) => return Ok(Some(End::Close(CLOSE_GOING_AWAY, "reconnect"))),
     };
-    if let Some(seq) = delivery.seq {
-        if seq < subscription.next_seq {
-            return Ok(None); // already sent, as part of a gap fill
-        }
-        if seq > subscription.next_seq {
+    match subscription.sequence.on(delivery.seq) {
+        Step::Skip => return Ok(None), // already sent, as part of a gap fill
+        Step::Send => {}
+        Step::FillThenSend { from, until } => {
             let missing = app
                 .chat
                 .store()
                 .items(
                     &session.contact.id,
                     Range::Forward {
-                        from: subscription.next_seq,
-                        limit: (seq - subscription.next_seq) as usize,
+                        from,
+                        limit: (until - from) as usize,
                     },
                 )
                 .await
                 .map_err(|_| ())?;
-            if !fills_gap(subscription.next_seq, seq, &missing) {
+            if !fills_gap(from, until, &missing) {
                 // Never skip silently: the client reconnects and catches up from the transcript.
                 tracing::warn!(contact = %session.contact.id, "gap fill came back incomplete");
                 return Ok(Some(End::Close(
@@ -261,7 +264,6 @@ async fn deliver(
                 send(socket, Message::Text(frame.into())).await?;
             }
         }
-        subscription.next_seq = seq + 1;
     }
     send(socket, Message::Text(delivery.frame.clone())).await?;
     Ok(match &delivery.closing {
@@ -287,23 +289,11 @@ async fn handle_frame(
     text: &str,
     subscription: &mut Option<Subscription>,
 ) -> Vec<String> {
-    if text.trim().is_empty() {
-        return Vec::new();
-    }
-    let frame: Option<Value> = serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
-        .next()
-        .and_then(Result::ok);
-    let Some(frame) = frame else {
-        return vec![error_frame("Frames must be JSON objects")];
-    };
-    let topic = frame
-        .get("topic")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    match topic {
-        "aws/heartbeat" => vec![json!({"topic": "aws/heartbeat"}).to_string()],
-        "aws/ping" => {
+    let (subscribe, topics) = match frame::parse(text) {
+        ClientFrame::Blank => return Vec::new(),
+        ClientFrame::Invalid => return vec![error_frame("Frames must be JSON objects")],
+        ClientFrame::Heartbeat => return vec![json!({"topic": "aws/heartbeat"}).to_string()],
+        ClientFrame::Ping => {
             // The deep heartbeat: 200 only while the store answers (checked in the background,
             // so thousands of pings a second cost no queries).
             let healthy = app.store_healthy.load(std::sync::atomic::Ordering::Relaxed);
@@ -312,45 +302,50 @@ async fn handle_frame(
             } else {
                 (503, "Service Unavailable")
             };
-            vec![
+            return vec![
                 json!({"topic": "aws/ping", "statusCode": code, "statusContent": text}).to_string(),
-            ]
+            ];
         }
-        "aws/subscribe" | "aws/unsubscribe" => {
-            let topics: Vec<&str> = frame
-                .pointer("/content/topics")
-                .and_then(Value::as_array)
-                .map(|t| t.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let chat = topics.contains(&"aws/chat");
-            if chat && topic == "aws/subscribe" && subscription.is_none() {
-                // Subscribe first, then read where the transcript stands, so nothing committed in
-                // between is missed (anything older is skipped by its sequence number).
-                let receiver = app.chat.bus().subscribe(&session.contact.id);
-                match app.chat.store().last_seq(&session.contact.id).await {
-                    Ok(last) => {
-                        app.chat.bus().saw(&session.contact.id, last);
-                        *subscription = Some(Subscription {
-                            receiver,
-                            next_seq: last + 1,
-                        })
-                    }
-                    Err(_) => {
-                        return vec![json!({"topic": topic, "content": {"status": "failure", "topics": ["aws/chat"]}}).to_string()]
-                    }
-                }
-            } else if chat && topic == "aws/unsubscribe" {
-                *subscription = None;
+        ClientFrame::Unsupported(other) => {
+            return vec![error_frame(&format!("Unsupported topic '{other}'"))]
+        }
+        ClientFrame::Subscription { subscribe, topics } => (subscribe, topics),
+    };
+    let topic = if subscribe {
+        "aws/subscribe"
+    } else {
+        "aws/unsubscribe"
+    };
+    let chat = topics.iter().any(|t| t == "aws/chat");
+    if chat && topic == "aws/subscribe" && subscription.is_none() {
+        // Subscribe first, then read where the transcript stands, so nothing committed in
+        // between is missed (anything older is skipped by its sequence number).
+        let receiver = app.chat.bus().subscribe(&session.contact.id);
+        match app.chat.store().last_seq(&session.contact.id).await {
+            Ok(last) => {
+                app.chat.bus().saw(&session.contact.id, last);
+                *subscription = Some(Subscription {
+                    receiver,
+                    sequence: Sequence::after(last),
+                })
             }
-            let status = if chat { "success" } else { "failure" };
-            let confirmed: Vec<&str> = if chat { vec!["aws/chat"] } else { topics };
-            vec![
-                json!({"topic": topic, "content": {"status": status, "topics": confirmed}})
+            Err(_) => {
+                return vec![
+                json!({"topic": topic, "content": {"status": "failure", "topics": ["aws/chat"]}})
                     .to_string(),
             ]
+            }
         }
-        other => vec![error_frame(&format!("Unsupported topic '{other}'"))],
+    } else if chat && topic == "aws/unsubscribe" {
+        *subscription = None;
     }
+    let status = if chat { "success" } else { "failure" };
+    let confirmed: Vec<String> = if chat {
+        vec!["aws/chat".into()]
+    } else {
+        topics
+    };
+    vec![json!({"topic": topic, "content": {"status": status, "topics": confirmed}}).to_string()]
 }
 
 /// The error frame ChatJS recognises: no topic, a message.

@@ -564,8 +564,16 @@ impl Engine {
     /// is removed; an agent who had it goes into After Contact Work for it.
     pub fn contact_ended(&mut self, now: Millis, contact: &str) -> Vec<Effect> {
         let mut effects = Vec::new();
+        self.forget(contact, &mut effects);
+        effects.extend(self.dispatch(now));
+        effects
+    }
+
+    /// Takes an ended contact out of its queue, or from the agent who had it (into their After
+    /// Contact Work), without making new offers.
+    fn forget(&mut self, contact: &str, effects: &mut Vec<Effect>) {
         let Some(c) = self.contacts.remove(contact) else {
-            return effects;
+            return;
         };
         match c.stage {
             Stage::Held | Stage::Waiting => self.remove_from_queue(&c.queue, contact),
@@ -588,8 +596,6 @@ impl Engine {
                 }
             }
         }
-        effects.extend(self.dispatch(now));
-        effects
     }
 
     /// The agent finished After Contact Work for `contact`, freeing its slot.
@@ -659,6 +665,15 @@ impl Engine {
             })
             .collect();
         for (agent, contact) in missed {
+            // An earlier miss of this agent's in the same tick already took this offer back
+            // (with all their others): it is withdrawn once, and the agent told once.
+            if !self
+                .agents
+                .get(&agent)
+                .is_some_and(|a| a.offers.contains(&contact))
+            {
+                continue;
+            }
             self.return_to_head(&agent, &contact);
             if let Some(a) = self.agents.get_mut(&agent) {
                 a.presence = Presence::Missed;
@@ -684,8 +699,10 @@ impl Engine {
             .filter(|(_, c)| c.gone_since.is_some_and(|since| since + gone_for <= now))
             .map(|(id, _)| id.clone())
             .collect();
+        // Every abandoned contact goes before any new offer: ending them one by one with offers
+        // in between could hand an agent a chat that is ended as abandoned a moment later.
         for contact in abandoned {
-            effects.extend(self.contact_ended(now, &contact));
+            self.forget(&contact, &mut effects);
             effects.push(Effect::EndAbandoned {
                 contact: contact.to_string(),
             });

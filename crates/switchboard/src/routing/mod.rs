@@ -44,4 +44,6 @@ pub fn engine_profile(profile: &RoutingProfile) -> engine::Profile {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -202,6 +202,56 @@ fn a_missed_offer_sets_the_agent_missed_and_returns_the_contact_to_the_head() {
 }
 
 #[test]
+fn offers_that_lapse_together_are_each_withdrawn_once() {
+    // Found by the routing property test: the first miss took the agent's other offer back, and
+    // the second miss withdrew it again, telling the agent twice.
+    let mut e = engine(vec![("a", profile(2, &[("q2", 1, 0)]))]);
+    available(&mut e, 0, "a");
+    e.enqueue(0, "c1", "q2").unwrap();
+    e.enqueue(0, "c2", "q2").unwrap();
+    let effects = e.tick(OFFER_TIMEOUT);
+    let withdrawn: Vec<&Effect> = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::OfferWithdrawn { .. }))
+        .collect();
+    assert_eq!(withdrawn.len(), 2, "{effects:?}");
+    let missed = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::PresenceChanged { .. }))
+        .count();
+    assert_eq!(missed, 1, "{effects:?}");
+    assert_eq!(e.position("c1"), Some((1, 2)));
+    assert_eq!(e.position("c2"), Some((2, 2)));
+}
+
+#[test]
+fn abandoned_contacts_are_ended_before_anyone_is_offered_a_chat() {
+    // Found by the routing property test: ending the first abandoned contact made offers, so an
+    // auto-accepting agent was connected to the second and then saw it ended as abandoned.
+    let mut e = engine(vec![(
+        "a",
+        Profile {
+            auto_accept: true,
+            ..profile(2, &[("q2", 1, 5 * SECOND)])
+        },
+    )]);
+    available(&mut e, 0, "a");
+    e.enqueue(0, "c1", "q1").unwrap();
+    e.enqueue(0, "c2", "q2").unwrap();
+    let effects = e.tick(CUSTOMER_GONE);
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Connect { .. })),
+        "{effects:?}"
+    );
+    let ended = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::EndAbandoned { .. }))
+        .count();
+    assert_eq!(ended, 2, "{effects:?}");
+    assert!(e.agent("a").unwrap().after_work.is_empty());
+}
+
+#[test]
 fn a_rejected_contact_goes_to_someone_else_and_not_back_to_the_rejecter() {
     let mut e = engine(vec![
         ("a", profile(1, &[("q2", 1, 0)])),

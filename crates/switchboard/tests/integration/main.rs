@@ -9,6 +9,7 @@ mod lifecycle;
 mod malformed;
 mod operations;
 mod postgres;
+mod properties;
 mod receiver;
 mod sigv4_vectors;
 mod store;
