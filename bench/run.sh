@@ -2,12 +2,18 @@
 # Benchmarks Switchboard next to the relay ceiling on this machine.
 #
 #   bench/run.sh [small|target] [scenario ...]
+#   bench/run.sh ratio
 #
 # Builds in release mode, starts Switchboard with a fresh data directory (durable SQLite) and the
 # relay, runs the scenarios (default: latency throughput idle catchup) with loadgen, and writes
 # bench/results/<date>-<scenario>.{json,md,png}. `small` is a quick look; `target` is the scale the
 # performance targets are stated at. Any figure can be changed through the environment variables
-# below (e.g. LATENCY_CHATS=2000 bench/run.sh target latency).
+# below (e.g. LATENCY_CHATS=2000 bench/run.sh target latency), and SWITCHBOARD_BIN runs another
+# build of the server against this tree's load generator.
+#
+# `ratio` is the figure noise moves least: the server's CPU time per delivered message over the
+# relay's in the same run, for the latency workload (2,000 chats, 4,000 msg/s, 15 s), run three
+# times; it prints the median ratio. Every change to the message path states it before and after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchboard-target}"
@@ -22,11 +28,14 @@ case "$scale" in
     : "${LATENCY_CHATS:=200}" "${LATENCY_RATE:=1000}" "${DURATION:=10}"
     : "${THROUGHPUT_CHATS:=200}" "${THROUGHPUT_START:=1000}" "${STEP_DURATION:=5}"
     : "${IDLE_CHATS:=1000}" "${CATCHUP_CHATS:=500}" "${CATCHUP_RATE:=500}" ;;
+  ratio)
+    : "${LATENCY_CHATS:=2000}" "${LATENCY_RATE:=4000}" "${DURATION:=15}" "${RUNS:=3}"
+    scenarios=(latency) ;;
   target)
     : "${LATENCY_CHATS:=10000}" "${LATENCY_RATE:=5000}" "${DURATION:=30}"
     : "${THROUGHPUT_CHATS:=1000}" "${THROUGHPUT_START:=2000}" "${STEP_DURATION:=10}"
     : "${IDLE_CHATS:=10000}" "${CATCHUP_CHATS:=9500}" "${CATCHUP_RATE:=2000}" ;;
-  *) echo "scale must be small or target" >&2; exit 1 ;;
+  *) echo "scale must be small, target or ratio" >&2; exit 1 ;;
 esac
 : "${SOURCE_IPS:=8}"
 # This machine is noisy: RUNS=3 runs each scenario three times and keeps the median run.
@@ -36,6 +45,9 @@ esac
   { apt-get update -qq && apt-get install -y -qq fonts-dejavu-core >/dev/null; }
 cargo build --release --locked -p switchboard -p loadgen -p relay
 bin="$CARGO_TARGET_DIR/release"
+# SWITCHBOARD_BIN measures another build of the server (an A/B against an older commit) with
+# this tree's load generator and relay.
+server_bin="${SWITCHBOARD_BIN:-$bin/switchboard}"
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # Every socket is a file on both sides (server and loadgen are one process each): a run can hold
 # at most (open-file limit - headroom) / 2 chats. Cap the scale there and say so. The headroom
@@ -113,7 +125,7 @@ for scenario in "${scenarios[@]}"; do
     stop_servers
     rm -rf "$work/data"
     SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-warn}" TOKIO_WORKER_THREADS="${SERVER_THREADS:-2}" \
-      start switchboard "$bin/switchboard" serve --config "$work/switchboard.toml"
+      start switchboard "$server_bin" serve --config "$work/switchboard.toml"
     sb_url=$url; sb_pid=$pid
     start relay "$bin/relay" 127.0.0.1:0
     relay_url=$url; relay_pid=$pid
@@ -125,4 +137,13 @@ for scenario in "${scenarios[@]}"; do
   done
   # Several runs: the median one becomes the scenario's result, and its summary lists them all.
   [ "$RUNS" -eq 1 ] || python3 bench/median.py "bench/results/$day-$scenario" "${runs[@]}"
+  if [ "$scale" = ratio ]; then
+    python3 - "${runs[@]}" <<'PY'
+import json, statistics, sys
+ratios = [json.load(open(f"{run}.json")).get("cpu_ratio") for run in sys.argv[1:]]
+known = sorted(r for r in ratios if r)
+print("CPU per delivered message, switchboard / relay, per run: " + ", ".join(f"{r:.2f}" if r else "-" for r in ratios))
+print(f"median ratio: {statistics.median(known):.2f}" if known else "median ratio: - (no run measured both servers)")
+PY
+  fi
 done

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what it needs, then checks formatting, lints,
 # the generated model routes, the Rust tests (unit and integration, against the real binary),
-# the boto3 conformance suite and the browser tests (headless Chromium). Idempotent; safe to run
-# again and again.
+# the boto3 conformance suite, the browser tests (headless Chromium) and a short run of every fuzz
+# target. Idempotent; safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,6 +75,8 @@ step "generated code is up to date"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+# The fuzz targets are a workspace of their own (nightly only), so cargo fmt --all skips them.
+rustfmt --check --edition 2021 fuzz/fuzz_targets/*.rs
 
 step "cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
@@ -91,3 +93,8 @@ SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" "$VENV/bin/python" -m pyte
 step "browser tests (headless Chromium)"
 # Screenshots of every step are left in tests/e2e/artifacts/.
 (cd tests/e2e && SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" node --test --test-concurrency=1)
+
+step "fuzz targets (5 s each)"
+# Keeps every target building and catches a regression on an easy input; long runs are recorded
+# in docs/security.md (bash scripts/fuzz.sh SECONDS for longer ones).
+bash scripts/fuzz.sh 5

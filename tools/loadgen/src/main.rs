@@ -166,6 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 
     let findings = findings(cli.scenario, &results);
+    let cpu_ratio = cpu_ratio(&results);
     let report = Report {
         scenario: format!("{:?}", cli.scenario).to_lowercase(),
         date: date(),
@@ -177,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }),
         results,
         findings,
+        cpu_ratio,
     };
     print!("{}", report::markdown(&report));
     if let Some(prefix) = &cli.out {
@@ -208,6 +210,15 @@ fn findings(scenario: Scenario, results: &[TargetResult]) -> Vec<String> {
                 rate(sb) / rate(relay).max(1.0) * 100.0
             ));
         }
+        if let (Some(ratio), Some(a), Some(b)) = (
+            cpu_ratio(results),
+            sb.server.as_ref().and_then(|s| s.cpu_us_per_message),
+            relay.server.as_ref().and_then(|s| s.cpu_us_per_message),
+        ) {
+            out.push(format!(
+                "CPU per delivered message: switchboard {a:.1} µs vs relay {b:.1} µs = {ratio:.2}x the relay's"
+            ));
+        }
         if let (Some(a), Some(b)) = (
             sb.server.as_ref().and_then(|s| s.rss_per_socket_bytes),
             relay.server.as_ref().and_then(|s| s.rss_per_socket_bytes),
@@ -227,6 +238,18 @@ fn findings(scenario: Scenario, results: &[TargetResult]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Switchboard's CPU per delivered message over the relay's in the same run.
+fn cpu_ratio(results: &[TargetResult]) -> Option<f64> {
+    let per_message = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.target == name)
+            .and_then(|r| r.server.as_ref()?.cpu_us_per_message)
+    };
+    let (sb, relay) = (per_message("switchboard")?, per_message("relay")?);
+    (relay > 0.0).then(|| sb / relay)
 }
 
 fn date() -> String {

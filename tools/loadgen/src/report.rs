@@ -15,6 +15,11 @@ pub struct ServerUse {
     /// Growth of the server's memory over the run, per open socket.
     pub rss_per_socket_bytes: Option<u64>,
     pub cpu_percent: Option<f64>,
+    /// The server's CPU time (user + system) over the scenario's traffic.
+    pub cpu_seconds: Option<f64>,
+    /// That CPU time per delivered message, in microseconds: a figure that a shared, noisy
+    /// machine moves far less than latency, and that compares the two servers of one run.
+    pub cpu_us_per_message: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -59,6 +64,8 @@ pub struct Report {
     pub results: Vec<TargetResult>,
     /// Conclusions: ratios to the relay, targets met or missed.
     pub findings: Vec<String>,
+    /// Switchboard's CPU per delivered message over the relay's, when both ran.
+    pub cpu_ratio: Option<f64>,
 }
 
 pub fn machine() -> Value {
@@ -117,13 +124,15 @@ pub fn markdown(report: &Report) -> String {
         "## {} ({})\n\nCommand: `{}`\n\nMachine: {}\n\n",
         report.scenario, report.date, report.command, report.machine
     );
-    out.push_str("| target | chats | sockets | rate req/s | achieved/s | acked | delivery p50 ms | p90 | p99 | p99.9 | max | send p99 ms | lost | dup | reordered | errors | server RSS MiB | RSS/socket B | CPU % |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| target | chats | sockets | rate req/s | achieved/s | acked | delivery p50 ms | p90 | p99 | p99.9 | max | send p99 ms | lost | dup | reordered | errors | server RSS MiB | RSS/socket B | CPU % | CPU µs/msg |\n");
+    out.push_str(
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
     for r in &report.results {
         let d = r.delivery.as_ref();
         let server = r.server.clone().unwrap_or_default();
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |\n",
+            "| {} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} |\n",
             r.target,
             r.chats,
             r.sockets,
@@ -143,6 +152,7 @@ pub fn markdown(report: &Report) -> String {
             server.rss_bytes as f64 / 1048576.0,
             server.rss_per_socket_bytes.map(|b| b.to_string()).unwrap_or_else(|| "–".into()),
             server.cpu_percent.map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into()),
+            server.cpu_us_per_message.map(|c| format!("{c:.1}")).unwrap_or_else(|| "–".into()),
         ));
     }
     for r in &report.results {

@@ -41,11 +41,14 @@ fn settings(plan: &Plan, sender: Side, chats: usize) -> Settings {
     }
 }
 
+/// What the server used: `cpu` is its CPU seconds over the time the percentage is of, and
+/// `traffic` its CPU seconds over all of the scenario's messages with how many were delivered.
 fn server_use(
     pid: Option<u32>,
     rss_before: Option<u64>,
     sockets: usize,
     cpu: Option<(f64, Duration)>,
+    traffic: Option<(f64, u64)>,
 ) -> Option<ServerUse> {
     let pid = pid?;
     let rss = procstat::rss_bytes(pid).ok()?;
@@ -55,7 +58,18 @@ fn server_use(
             .filter(|_| sockets > 0)
             .map(|b| rss.saturating_sub(b) / sockets as u64),
         cpu_percent: cpu.map(|(seconds, over)| seconds / over.as_secs_f64() * 100.0),
+        cpu_seconds: traffic.map(|(seconds, _)| seconds),
+        cpu_us_per_message: traffic
+            .filter(|(_, delivered)| *delivered > 0)
+            .map(|(seconds, delivered)| seconds * 1e6 / delivered as f64),
     })
+}
+
+/// CPU seconds since `before`, with the messages delivered so far.
+fn traffic(run: &Run, pid: Option<u32>, before: Option<f64>) -> Option<(f64, u64)> {
+    let delivered = run.tracker.delivered.load(Ordering::Relaxed)
+        + run.tracker.recovered.load(Ordering::Relaxed);
+    before.zip(cpu_now(pid)).map(|(a, b)| (b - a, delivered))
 }
 
 fn result(run: &Run, rate: f64, achieved: f64, duration: Duration) -> TargetResult {
@@ -110,8 +124,9 @@ pub async fn latency(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResu
         .zip(cpu_now(subject.pid))
         .map(|(a, b)| (b - a, started.elapsed()));
     run.drain(Duration::from_secs(10)).await;
+    let traffic = traffic(&run, subject.pid, cpu_before);
     let mut out = result(&run, plan.rate, achieved, plan.duration);
-    out.server = server_use(subject.pid, rss_before, run.socket_count(), cpu);
+    out.server = server_use(subject.pid, rss_before, run.socket_count(), cpu, traffic);
     run.shutdown().await;
     Ok(out)
 }
@@ -124,6 +139,7 @@ pub async fn throughput(plan: &Plan, subject: Subject) -> anyhow::Result<TargetR
     run.tracker.take_window();
     let mut rate = plan.rate;
     let mut steps = Vec::new();
+    let traffic_before = cpu_now(subject.pid);
     let mut best: Option<(f64, Latency)> = None;
     for _ in 0..30 {
         let errors_before = run.tracker.error_count();
@@ -163,7 +179,8 @@ pub async fn throughput(plan: &Plan, subject: Subject) -> anyhow::Result<TargetR
     );
     out.delivery = best.as_ref().map(|(_, l)| l.clone());
     out.extra = json!({"highest_sustained_rate": best.as_ref().map(|(r, _)| r), "steps": steps});
-    out.server = server_use(subject.pid, None, run.socket_count(), None);
+    let traffic = traffic(&run, subject.pid, traffic_before);
+    out.server = server_use(subject.pid, None, run.socket_count(), None, traffic);
     run.shutdown().await;
     Ok(out)
 }
@@ -181,7 +198,7 @@ pub async fn idle(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResult>
         .zip(cpu_now(subject.pid))
         .map(|(a, b)| (b - a, held.elapsed()));
     let mut out = result(&run, 0.0, 0.0, plan.duration);
-    out.server = server_use(subject.pid, rss_before, run.socket_count(), cpu);
+    out.server = server_use(subject.pid, rss_before, run.socket_count(), cpu, None);
     out.extra = json!({
         "setup_s": setup.as_secs_f64(),
         "heartbeats_sent": run.tracker.heartbeats.load(Ordering::Relaxed),
@@ -197,6 +214,7 @@ pub async fn idle(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResult>
 pub async fn catchup(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResult> {
     let run = Arc::new(Run::setup(subject.target, settings(plan, Side::Bot, plan.chats)).await?);
     run.tracker.take_window();
+    let cpu_before = cpu_now(subject.pid);
     let driver = {
         let run = run.clone();
         let (rate, duration) = (plan.rate, plan.duration);
@@ -213,7 +231,8 @@ pub async fn catchup(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResu
         "reconnect_and_catch_up_s": recovery.as_secs_f64(),
         "drain_after_sending_s": drain_started.elapsed().as_secs_f64(),
     });
-    out.server = server_use(subject.pid, None, run.socket_count(), None);
+    let traffic = traffic(&run, subject.pid, cpu_before);
+    out.server = server_use(subject.pid, None, run.socket_count(), None, traffic);
     run.shutdown().await;
     Ok(out)
 }
