@@ -55,7 +55,11 @@ for target in "${targets[@]}"; do
   else
     options+=("-max_total_time=$seconds")
   fi
-  echo "== fuzz $target (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$seconds s})"
+  if [ -n "${FUZZ_RUNS:-}" ]; then
+    echo "== fuzz $target ($FUZZ_RUNS runs)"
+  else
+    echo "== fuzz $target ($seconds s)"
+  fi
   log="$cache/$target.log"
   if (cd fuzz && cargo +nightly fuzz run "${build[@]}" "$target" "$corpus" "${kept[@]}" -- "${options[@]}") >"$log" 2>&1; then
     passed=$((passed + 1))

@@ -126,11 +126,19 @@ queue = "q"
     command.arg("127.0.0.1:0");
     let relay = start(command, "relay listening on ");
 
+    let (switchboard_pid, relay_pid) = (
+        switchboard.child.id().to_string(),
+        relay.child.id().to_string(),
+    );
     let common = [
         "--switchboard",
         &switchboard.url,
+        "--switchboard-pid",
+        &switchboard_pid,
         "--relay",
         &relay.url,
+        "--relay-pid",
+        &relay_pid,
         "--instance",
         "smoke",
         "--contact-flow",
@@ -151,10 +159,17 @@ queue = "q"
         &dir.path().join("latency"),
     );
     assert_correct(&latency, 2);
+    // Every scenario with traffic reports the servers' CPU per delivered message.
+    for r in latency["results"].as_array().unwrap() {
+        let per_message = &r["server"]["cpu_us_per_message"];
+        assert!(per_message.as_f64().is_some_and(|c| c >= 0.0), "{r}");
+    }
     let catchup = loadgen(
         &[&["--scenario", "catchup"][..], &common].concat(),
         &dir.path().join("catchup"),
     );
     assert_correct(&catchup, 1);
+    let per_message = &catchup["results"][0]["server"]["cpu_us_per_message"];
+    assert!(per_message.as_f64().is_some(), "{catchup}");
     assert_eq!(catchup["results"][0]["extra"]["reconnected_sockets"], 4);
 }

@@ -120,6 +120,18 @@ fn unchunk(mut bytes: &[u8]) -> Vec<u8> {
 const UPGRADE: &str = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
                        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
 
+/// Headers of WebSocket upgrades that must fail: none at all, no key, and an old version.
+fn failed_upgrades() -> [(String, &'static str); 3] {
+    [
+        ("Accept: */*".to_string(), "no upgrade headers"),
+        (
+            UPGRADE.replace("\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", ""),
+            "no key",
+        ),
+        (UPGRADE.replace("Version: 13", "Version: 12"), "version 12"),
+    ]
+}
+
 #[tokio::test]
 async fn a_wrong_method_gets_a_page_on_pages_and_the_error_shape_elsewhere() {
     let server = TestServer::start().await;
@@ -183,13 +195,7 @@ async fn the_agent_api_refuses_bad_paths_queries_bodies_and_upgrades_in_the_erro
     answer.assert_aws_error(400, "InvalidRequestException", "a repeated token");
 
     let socket = format!("GET /agent/api/socket?token={} HTTP/1.1", ana.token);
-    let no_key = UPGRADE.replace("\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "");
-    let old_version = UPGRADE.replace("Version: 13", "Version: 12");
-    for (headers, what) in [
-        ("Accept: */*", "no upgrade headers"),
-        (no_key.as_str(), "no key"),
-        (old_version.as_str(), "version 12"),
-    ] {
+    for (headers, what) in failed_upgrades() {
         let answer = raw(&server, &format!("{socket}\r\n{headers}"), b"").await;
         answer.assert_aws_error(400, "BadRequestException", what);
     }
@@ -225,13 +231,7 @@ async fn the_participant_socket_refuses_bad_queries_and_upgrades_in_the_error_sh
     let answer = raw(&server, &format!("GET {twice} HTTP/1.1\r\n{UPGRADE}"), b"").await;
     answer.assert_aws_error(400, "InvalidRequestException", "a repeated token");
 
-    let no_key = UPGRADE.replace("\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "");
-    let old_version = UPGRADE.replace("Version: 13", "Version: 12");
-    for (headers, what) in [
-        ("Accept: */*", "no upgrade headers"),
-        (no_key.as_str(), "no key"),
-        (old_version.as_str(), "version 12"),
-    ] {
+    for (headers, what) in failed_upgrades() {
         let answer = raw(
             &server,
             &format!("GET {path_and_query} HTTP/1.1\r\n{headers}"),
