@@ -208,8 +208,8 @@ fn offers_that_lapse_together_are_each_withdrawn_once() {
     let mut e = engine(vec![("a", profile(2, &[("q2", 1, 0)]))]);
     available(&mut e, 0, "a");
     e.enqueue(0, "c1", "q2").unwrap();
-    e.enqueue(0, "c2", "q2").unwrap();
-    let effects = e.tick(OFFER_TIMEOUT);
+    e.enqueue(SECOND, "c2", "q2").unwrap();
+    let effects = e.tick(SECOND + OFFER_TIMEOUT);
     let withdrawn: Vec<&Effect> = effects
         .iter()
         .filter(|e| matches!(e, Effect::OfferWithdrawn { .. }))
