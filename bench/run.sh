@@ -55,7 +55,7 @@ ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # opens more of them, the server runs out of files, and its accept loop stalls.
 max_chats=$(( ($(ulimit -n) - 1000) / 2 ))
 cap() {
-  local name=$1 value=${!1}
+  local name=$1 value=${!1:-0}
   if [ "$value" -gt "$max_chats" ]; then
     echo "note: $name=$value needs more open files than this machine allows ($(ulimit -n)); using $max_chats" >&2
     printf -v "$name" '%s' "$max_chats"
