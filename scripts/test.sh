@@ -38,6 +38,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+# The scripts the binary serves, type-checked as served: each page's script with shared/participant.js.
+(cd tests/e2e && npx --no-install tsc --noEmit -p ../../crates/switchboard/assets/agent \
+  && npx --no-install tsc --noEmit -p ../../crates/switchboard/assets/widget)
 
 # The store tests run against PostgreSQL as well (127.0.0.1:5432, user postgres, no password;
 # SWITCHBOARD_TEST_POSTGRES names another server). Start it if it is installed but stopped;

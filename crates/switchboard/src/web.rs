@@ -12,9 +12,23 @@ use axum::Router;
 use crate::server::AppState;
 
 const WORKSPACE_HTML: &str = include_str!("../assets/agent/index.html");
-const WORKSPACE_JS: &str = include_str!("../assets/agent/agent.js");
+// Each served script is one strict-mode closure: the participant session both share, then the
+// page's own code, so nothing of either lands on the including page's `window`.
+const WORKSPACE_JS: &str = concat!(
+    "(() => {\n\"use strict\";\n",
+    include_str!("../assets/shared/participant.js"),
+    "\n",
+    include_str!("../assets/agent/agent.js"),
+    "\n})();\n"
+);
 const WORKSPACE_CSS: &str = include_str!("../assets/agent/agent.css");
-const WIDGET_JS: &str = include_str!("../assets/widget/widget.js");
+const WIDGET_JS: &str = concat!(
+    "(() => {\n\"use strict\";\n",
+    include_str!("../assets/shared/participant.js"),
+    "\n",
+    include_str!("../assets/widget/widget.js"),
+    "\n})();\n"
+);
 const DEMO_HTML: &str = include_str!("../assets/demo/index.html");
 const DEMO_CSS: &str = include_str!("../assets/demo/demo.css");
 

@@ -1,16 +1,61 @@
+// @ts-check
 // The agent workspace: signs in to the agent API, listens on the agent socket for offers, and
 // runs each accepted chat over the ordinary Participant API and participant WebSocket, as any
 // Amazon Connect chat client does. No cookies and no external requests: the sign-in token lives
 // in sessionStorage, so the page also works embedded in another site.
-"use strict";
+//
+// Served after shared/participant.js in one strict-mode closure (web.rs): participantSession and
+// PARTICIPANT_EVENT come from there, and nothing here becomes a global of the page.
 
 const TOKEN_KEY = "switchboard.agent.token";
-const HEARTBEAT_MS = 10000;
 const TYPING_SHOWN_MS = 4000;
-const TYPING_SEND_EVERY_MS = 3000;
-const PARTICIPANT_EVENT = "application/vnd.amazonaws.connect.event.";
 
-const $ = (id) => document.getElementById(id);
+/**
+ * What GET /agent/api/me answers (docs/agent-api.md), as far as this page reads it.
+ * @typedef {object} Me
+ * @property {string} displayName
+ * @property {string} status
+ * @property {{ name: string }[]} statuses
+ * @property {string[]} offers contact ids
+ * @property {ChatEntry[]} contacts
+ * @property {{ queues: { id: string, name: string }[], agents: { id: string, displayName: string }[] }} transferTargets
+ * @property {boolean} [supervisor]
+ */
+
+/**
+ * A chat of the agent's, as /me and the contact.connected event describe it.
+ * @typedef {object} ChatEntry
+ * @property {string} contactId
+ * @property {string} [participantToken]
+ * @property {string} [customerName]
+ * @property {string} state CONNECTED or AFTER_CONTACT_WORK
+ */
+
+/**
+ * An offer on screen: the offer event, or just its contact id when it was known before this page.
+ * @typedef {object} Offer
+ * @property {string} contactId
+ * @property {string} [customerName]
+ * @property {string} [expiresAt]
+ */
+
+/**
+ * What GET /agent/api/overview answers (supervisors only), as far as this page reads it.
+ * @typedef {object} Overview
+ * @property {{ name: string, contactsInQueue: number, oldestContactAgeSeconds: number, agentsOnline: number,
+ *   agentsAvailable: number, agentsOnContact: number, slotsAvailable: number }[]} queues
+ * @property {{ displayName: string, status: string, contacts: number, slotsActive: number, slots: number }[]} agents
+ */
+
+/**
+ * The page's element with this id (index.html has every one this script asks for).
+ * @param {string} id
+ */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+/**
+ * @type {{ token: string | null, me: Me | null, socket: WebSocket | null, socketRetry: number,
+ *   offers: Map<string, Offer>, chats: Map<string, Chat>, current: string | null }}
+ */
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   me: null,
@@ -24,6 +69,11 @@ const state = {
 // ---- HTTP ----------------------------------------------------------------------------------------
 
 class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string | undefined} type
+   * @param {string | undefined} message
+   */
   constructor(status, type, message) {
     super(message || type || `HTTP ${status}`);
     this.status = status;
@@ -31,6 +81,14 @@ class ApiError extends Error {
   }
 }
 
+/**
+ * A JSON call to this server, resolving to the answer's JSON; an error answer rejects with ApiError.
+ * @param {string} method
+ * @param {string} path
+ * @param {object} [body]
+ * @param {Record<string, string>} [headers]
+ * @returns {Promise<any>}
+ */
 async function call(method, path, body, headers = {}) {
   const response = await fetch(path, {
     method,
@@ -44,6 +102,12 @@ async function call(method, path, body, headers = {}) {
   return data;
 }
 
+/**
+ * An agent API call, with the sign-in token; a 401 means the sign-in is over.
+ * @param {string} method
+ * @param {string} path
+ * @param {object} [body]
+ */
 function agentCall(method, path, body) {
   return call(method, `/agent/api${path}`, body, { authorization: `Bearer ${state.token}` })
     .catch((e) => {
@@ -52,18 +116,22 @@ function agentCall(method, path, body) {
     });
 }
 
+/**
+ * A Participant API call of a chat's session (shared/participant.js).
+ * @param {string} path
+ * @param {string | null} token
+ * @param {object} body
+ */
 function participantCall(path, token, body) {
-  return call("POST", `/participant/${path}`, body || {}, { "x-amz-bearer": token });
-}
-
-function uuid() {
-  return crypto.randomUUID ? crypto.randomUUID()
-    : "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
-      (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16));
+  return call("POST", path, body, { "x-amz-bearer": String(token) });
 }
 
 // ---- banner, sound ---------------------------------------------------------------------------------
 
+/**
+ * @param {string} text
+ * @param {boolean} [bad]
+ */
 function banner(text, bad) {
   const el = $("banner");
   el.textContent = text || "";
@@ -71,6 +139,7 @@ function banner(text, bad) {
   el.classList.toggle("bad", !!bad);
 }
 
+/** @type {AudioContext | undefined} */
 let audio;
 function chime() {
   try {
@@ -91,6 +160,7 @@ function chime() {
 
 // ---- sign-in -----------------------------------------------------------------------------------------
 
+/** @param {string} [message] */
 function showSignIn(message) {
   $("workspace").hidden = true;
   $("signin").hidden = false;
@@ -98,6 +168,7 @@ function showSignIn(message) {
   $("username").focus();
 }
 
+/** @param {string} message */
 function signedOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
@@ -112,22 +183,24 @@ function signedOut(message) {
 $("signin-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("signin-error").textContent = "";
-  $("signin-button").disabled = true;
+  const button = /** @type {HTMLButtonElement} */ ($("signin-button"));
+  const password = /** @type {HTMLInputElement} */ ($("password"));
+  button.disabled = true;
   try {
     const out = await call("POST", "/agent/api/sign-in", {
-      username: $("username").value.trim(),
-      password: $("password").value,
+      username: /** @type {HTMLInputElement} */ ($("username")).value.trim(),
+      password: password.value,
     });
     state.token = out.token;
     sessionStorage.setItem(TOKEN_KEY, out.token);
-    $("password").value = "";
+    password.value = "";
     await start();
   } catch (e) {
     $("signin-error").textContent = e.status === 401
       ? "That username and password do not match."
       : `Could not sign in: ${e.message}`;
   } finally {
-    $("signin-button").disabled = false;
+    button.disabled = false;
   }
 });
 
@@ -139,33 +212,37 @@ $("signout").addEventListener("click", async () => {
 // ---- the agent, their status, offers -------------------------------------------------------------------
 
 async function start() {
+  /** @type {Me} */
+  let me;
   try {
-    state.me = await agentCall("GET", "/me");
+    me = await agentCall("GET", "/me");
   } catch (e) {
     if (e.status !== 401) showSignIn(`Could not load your workspace: ${e.message}`);
     return;
   }
+  state.me = me;
   $("signin").hidden = true;
   $("workspace").hidden = false;
-  $("me-name").textContent = state.me.displayName;
+  $("me-name").textContent = me.displayName;
   const select = $("status");
-  select.replaceChildren(...state.me.statuses.map((s) => new Option(s.name, s.name)));
-  showStatus(state.me.status);
+  select.replaceChildren(...me.statuses.map((s) => new Option(s.name, s.name)));
+  showStatus(me.status);
   const targets = $("transfer-target");
   targets.replaceChildren(
     new Option("Transfer to…", ""),
-    ...state.me.transferTargets.queues.map((q) => new Option(`Queue: ${q.name}`, `queue:${q.id}`)),
-    ...state.me.transferTargets.agents.map((a) => new Option(`Agent: ${a.displayName}`, `agent:${a.id}`)),
+    ...me.transferTargets.queues.map((q) => new Option(`Queue: ${q.name}`, `queue:${q.id}`)),
+    ...me.transferTargets.agents.map((a) => new Option(`Agent: ${a.displayName}`, `agent:${a.id}`)),
   );
-  for (const c of state.me.contacts) openChat(c);
-  for (const id of state.me.offers) state.offers.set(id, { contactId: id });
+  for (const c of me.contacts) openChat(c);
+  for (const id of me.offers) state.offers.set(id, { contactId: id });
   renderOffers();
   connectAgentSocket();
   refreshSupervisor();
 }
 
+/** @param {string} status */
 function showStatus(status) {
-  const select = $("status");
+  const select = /** @type {HTMLSelectElement} */ ($("status"));
   if (![...select.options].some((o) => o.value === status)) select.add(new Option(status, status));
   select.value = status;
   $("status-note").textContent = status === "Missed"
@@ -175,7 +252,7 @@ function showStatus(status) {
 
 $("status").addEventListener("change", async (event) => {
   try {
-    const out = await agentCall("PUT", "/status", { status: event.target.value });
+    const out = await agentCall("PUT", "/status", { status: /** @type {HTMLSelectElement} */ (event.target).value });
     showStatus(out.status);
   } catch (e) {
     banner(`Could not change status: ${e.message}`, true);
@@ -183,7 +260,7 @@ $("status").addEventListener("change", async (event) => {
 });
 
 function connectAgentSocket() {
-  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/agent/api/socket?token=${encodeURIComponent(state.token)}`;
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/agent/api/socket?token=${encodeURIComponent(state.token || "")}`;
   const socket = new WebSocket(url);
   state.socket = socket;
   socket.onopen = () => {
@@ -203,6 +280,7 @@ function connectAgentSocket() {
   };
 }
 
+/** @param {boolean} up */
 function setConnection(up) {
   const el = $("connection");
   el.textContent = up ? "Connected" : "Connection lost — reconnecting…";
@@ -210,6 +288,10 @@ function setConnection(up) {
   if (up) banner(""); else banner("Connection lost — reconnecting…");
 }
 
+/**
+ * An event of the agent socket (docs/agent-api.md).
+ * @param {any} event JSON from the server, read by its type
+ */
 function onAgentEvent(event) {
   switch (event.type) {
     case "hello": {
@@ -218,8 +300,9 @@ function onAgentEvent(event) {
       for (const id of [...state.offers.keys()]) if (!event.offers.includes(id)) state.offers.delete(id);
       for (const id of event.offers) if (!state.offers.has(id)) state.offers.set(id, { contactId: id });
       renderOffers();
+      /** @type {string[]} */
       const known = [...event.contacts, ...event.afterContactWork];
-      if (known.some((id) => !state.chats.has(id) || state.chats.get(id).closed)) syncChats();
+      if (known.some((id) => { const chat = state.chats.get(id); return !chat || chat.closed; })) syncChats();
       break;
     }
     case "status":
@@ -255,7 +338,9 @@ function onAgentEvent(event) {
   refreshSupervisor();
 }
 
+/** @type {ReturnType<typeof setInterval> | undefined} */
 let titleTimer;
+/** @param {string} text */
 function flashTitle(text) {
   const original = "Switchboard · Agent workspace";
   let on = false;
@@ -298,6 +383,10 @@ function renderOffers() {
   $("no-offers").hidden = state.offers.size > 0;
 }
 
+/**
+ * @param {string} contactId
+ * @param {"accept" | "reject"} action
+ */
 async function answerOffer(contactId, action) {
   try {
     await agentCall("POST", `/contacts/${encodeURIComponent(contactId)}/${action}`, {});
@@ -311,70 +400,42 @@ async function answerOffer(contactId, action) {
 
 // ---- chats -----------------------------------------------------------------------------------------------
 
-/** One chat the agent has: its participant connection, socket, transcript and view state. */
+/** One chat the agent has: its participant session, and what the view shows of it. */
 class Chat {
+  /** @param {ChatEntry} entry */
   constructor(entry) {
     this.contactId = entry.contactId;
     this.participantToken = entry.participantToken;
     this.customerName = entry.customerName || "Customer";
     this.state = entry.state;
-    this.items = new Map(); // Id -> item, de-duplicated as real clients do
     this.unread = 0;
-    this.read = new Set(); // message ids we sent a read receipt for
+    /** @type {Set<string>} the agent's messages the customer has read */
     this.readByCustomer = new Set();
-    this.retry = 0;
     this.closed = false;
-    this.lastTypingSent = 0;
-    this.typingTimer = null;
+    this.down = false;
+    this.typing = "";
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.typingTimer = undefined;
+    // The connection, socket, catch-up and de-duplicated items; this class keeps the view.
+    this.session = participantSession({
+      participantToken: this.participantToken || null,
+      request: participantCall,
+      onItem: (item, fromTranscript) => this.receive(item, fromTranscript),
+      onReceipts: (item) => this.receipts(item),
+      onTyping: (item) => { if (item.ParticipantRole !== "AGENT") this.showTyping(item.DisplayName); },
+      onCaughtUp: () => renderChat(this),
+      onConnection: (up) => this.setDown(!up),
+      onLive: (live) => { if (state.current === this.contactId) $("chat").dataset.live = String(live); },
+      onEnded: () => this.ended(),
+    });
   }
 
-  async connect() {
+  connect() {
     if (this.closed || !this.participantToken || this.state !== "CONNECTED") return;
-    try {
-      const out = await participantCall("connection", this.participantToken,
-        { Type: ["WEBSOCKET", "CONNECTION_CREDENTIALS"], ConnectParticipant: true });
-      this.connectionToken = out.ConnectionCredentials.ConnectionToken;
-      this.openSocket(out.Websocket.Url);
-    } catch (e) {
-      if (e.status === 403) { this.ended(); return; }
-      this.scheduleReconnect();
-    }
+    this.session.start();
   }
 
-  openSocket(url) {
-    const socket = new WebSocket(url);
-    this.socket = socket;
-    socket.onopen = async () => {
-      socket.send(JSON.stringify({ topic: "aws/subscribe", content: { topics: ["aws/chat"] } }));
-      this.heartbeat = setInterval(() => socket.send(JSON.stringify({ topic: "aws/heartbeat" })), HEARTBEAT_MS);
-      this.retry = 0;
-      this.setDown(false);
-      // Catch up on anything sent while the socket was away: the transcript is the truth.
-      await this.loadTranscript();
-    };
-    socket.onmessage = (message) => {
-      const frame = JSON.parse(message.data);
-      if (frame.topic === "aws/chat") this.receive(JSON.parse(frame.content));
-      if (frame.topic === "aws/subscribe" && frame.content?.status === "success") {
-        this.live = true;
-        if (state.current === this.contactId) $("chat").dataset.live = "true";
-      }
-    };
-    socket.onclose = () => {
-      this.live = false;
-      if (state.current === this.contactId) $("chat").dataset.live = "false";
-      clearInterval(this.heartbeat);
-      if (this.socket !== socket || this.closed || this.state !== "CONNECTED") return;
-      this.setDown(true);
-      this.scheduleReconnect();
-    };
-  }
-
-  scheduleReconnect() {
-    const delay = Math.min(30000, 500 * 2 ** this.retry++);
-    setTimeout(() => this.connect(), delay);
-  }
-
+  /** @param {boolean} down */
   setDown(down) {
     this.down = down;
     if (state.current === this.contactId) {
@@ -382,40 +443,17 @@ class Chat {
     }
   }
 
-  async loadTranscript() {
-    let token;
-    do {
-      const out = await participantCall("transcript", this.connectionToken, {
-        MaxResults: 100, ScanDirection: "BACKWARD", SortOrder: "ASCENDING",
-        ...(token ? { NextToken: token } : {}),
-      });
-      for (const item of out.Transcript) this.receive(item, true);
-      token = out.NextToken;
-    } while (token);
-    renderChat(this);
-  }
-
+  /**
+   * A new item of this chat (the session drops repeats); one read back from the transcript
+   * (quiet) is drawn once the whole transcript is in.
+   * @param {ChatItem} item
+   * @param {boolean} quiet
+   */
   receive(item, quiet) {
-    if (item.Type === "MESSAGEMETADATA") {
-      for (const r of (item.MessageMetadata && item.MessageMetadata.Receipts) || []) {
-        if (r.ReadTimestamp) this.readByCustomer.add(item.MessageMetadata.MessageId);
-      }
-      if (state.current === this.contactId) renderChat(this);
-      return;
-    }
-    if (item.ContentType === `${PARTICIPANT_EVENT}typing`) {
-      if (item.ParticipantRole !== "AGENT") this.showTyping(item.DisplayName);
-      return;
-    }
-    if (item.ContentType === `${PARTICIPANT_EVENT}message.read`
-      || item.ContentType === `${PARTICIPANT_EVENT}message.delivered`) return;
-    if (this.items.has(item.Id)) return;
-    this.items.set(item.Id, item);
-    if (item.ContentType === `${PARTICIPANT_EVENT}chat.ended`) this.ended();
     if (item.Type === "MESSAGE" && item.ParticipantRole !== "AGENT") {
       this.hideTyping();
       if (state.current === this.contactId && document.visibilityState === "visible") {
-        this.sendRead(item.Id);
+        this.session.sendReceipt(item.Id);
       } else {
         this.unread++;
       }
@@ -426,6 +464,15 @@ class Chat {
     }
   }
 
+  /** @param {ChatItem} item a MESSAGEMETADATA item */
+  receipts(item) {
+    for (const r of (item.MessageMetadata && item.MessageMetadata.Receipts) || []) {
+      if (r.ReadTimestamp && item.MessageMetadata?.MessageId) this.readByCustomer.add(item.MessageMetadata.MessageId);
+    }
+    if (state.current === this.contactId) renderChat(this);
+  }
+
+  /** @param {string | undefined} name */
   showTyping(name) {
     clearTimeout(this.typingTimer);
     this.typing = `${name || "Customer"} is typing…`;
@@ -439,34 +486,20 @@ class Chat {
     if (state.current === this.contactId) $("typing").textContent = "";
   }
 
-  sendRead(messageId) {
-    if (this.read.has(messageId) || !this.connectionToken || this.state !== "CONNECTED") return;
-    this.read.add(messageId);
-    participantCall("event", this.connectionToken, {
-      ContentType: `${PARTICIPANT_EVENT}message.read`,
-      Content: JSON.stringify({ messageId }),
-      ClientToken: uuid(),
-    }).catch(() => this.read.delete(messageId));
-  }
-
   markAllRead() {
     this.unread = 0;
-    for (const item of this.items.values()) {
-      if (item.Type === "MESSAGE" && item.ParticipantRole !== "AGENT") this.sendRead(item.Id);
+    for (const item of this.session.items.values()) {
+      if (item.Type === "MESSAGE" && item.ParticipantRole !== "AGENT") this.session.sendReceipt(item.Id);
     }
   }
 
+  /** @param {string} text */
   async send(text) {
-    await participantCall("message", this.connectionToken,
-      { ContentType: "text/plain", Content: text, ClientToken: uuid() });
+    await this.session.sendMessage(text);
   }
 
   typed() {
-    const now = Date.now();
-    if (now - this.lastTypingSent < TYPING_SEND_EVERY_MS || !this.connectionToken) return;
-    this.lastTypingSent = now;
-    participantCall("event", this.connectionToken,
-      { ContentType: `${PARTICIPANT_EVENT}typing`, ClientToken: uuid() }).catch(() => {});
+    this.session.typing();
   }
 
   ended() {
@@ -478,8 +511,7 @@ class Chat {
 
   close() {
     this.closed = true;
-    clearInterval(this.heartbeat);
-    if (this.socket) this.socket.close();
+    this.session.stop();
   }
 }
 
@@ -491,6 +523,10 @@ async function syncChats() {
   } catch (_) { /* the next hello tries again */ }
 }
 
+/**
+ * @param {ChatEntry} entry
+ * @param {boolean} [focus]
+ */
 function openChat(entry, focus) {
   let chat = state.chats.get(entry.contactId);
   // A chat that came back (transferred to this agent again) replaces its ended copy.
@@ -498,7 +534,7 @@ function openChat(entry, focus) {
     && entry.participantToken) {
     chat.close();
     state.chats.delete(entry.contactId);
-    chat = null;
+    chat = undefined;
   }
   if (!chat) {
     chat = new Chat(entry);
@@ -538,26 +574,27 @@ function renderChats() {
 }
 
 $("chats").addEventListener("keydown", (event) => {
-  const tabs = [...$("chats").querySelectorAll('[role="tab"]')];
-  const at = tabs.indexOf(document.activeElement);
+  const tabs = /** @type {HTMLElement[]} */ ([...$("chats").querySelectorAll('[role="tab"]')]);
+  const at = tabs.indexOf(/** @type {HTMLElement} */ (document.activeElement));
   if (at < 0) return;
   const step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[event.key];
   if (step) {
     event.preventDefault();
     const next = tabs[(at + step + tabs.length) % tabs.length];
-    showChat(next.dataset.contactId);
+    showChat(next.dataset.contactId ?? null);
     $(`tab-${next.dataset.contactId}`)?.focus();
   } else if (event.key === "Home" || event.key === "End") {
     event.preventDefault();
     const next = event.key === "Home" ? tabs[0] : tabs[tabs.length - 1];
-    showChat(next.dataset.contactId);
+    showChat(next.dataset.contactId ?? null);
     $(`tab-${next.dataset.contactId}`)?.focus();
   }
 });
 
+/** @param {string | null} contactId */
 function showChat(contactId) {
   state.current = contactId;
-  const chat = state.chats.get(contactId);
+  const chat = currentChat();
   $("chat").hidden = !chat;
   if (!chat) { renderChats(); return; }
   chat.markAllRead();
@@ -566,11 +603,13 @@ function showChat(contactId) {
   banner(chat.down ? "Chat connection lost — reconnecting; nothing will be missed." : "");
 }
 
+/** @param {ChatItem} item */
 function roleClass(item) {
   if (item.Type !== "MESSAGE") return "system";
-  return { CUSTOMER: "customer", AGENT: "agent" }[item.ParticipantRole] || "bot";
+  return { CUSTOMER: "customer", AGENT: "agent" }[item.ParticipantRole || ""] || "bot";
 }
 
+/** @param {ChatItem} item */
 function describeEvent(item) {
   const kind = (item.ContentType || "").replace(PARTICIPANT_EVENT, "");
   const who = item.DisplayName || (item.ParticipantRole || "").toLowerCase();
@@ -583,9 +622,10 @@ function describeEvent(item) {
   }[kind] || null;
 }
 
+/** @param {Chat} chat */
 function renderChat(chat) {
   // Whether the chat's socket is subscribed: live typing and messages reach it from now on.
-  $("chat").dataset.live = String(!!chat.live);
+  $("chat").dataset.live = String(chat.session.live);
   $("chat-title").textContent = `Chat with ${chat.customerName}`;
   $("chat-state").textContent = chat.state === "AFTER_CONTACT_WORK" ? "After Contact Work" : "";
   $("end").hidden = chat.state !== "CONNECTED";
@@ -594,7 +634,7 @@ function renderChat(chat) {
   $("clear").hidden = chat.state !== "AFTER_CONTACT_WORK";
   $("composer").hidden = chat.state !== "CONNECTED";
   $("typing").textContent = chat.typing || "";
-  const items = [...chat.items.values()].sort((a, b) =>
+  const items = [...chat.session.items.values()].sort((a, b) =>
     a.AbsoluteTime < b.AbsoluteTime ? -1 : a.AbsoluteTime > b.AbsoluteTime ? 1 : 0);
   const list = $("messages");
   list.replaceChildren(...items.flatMap((item) => {
@@ -617,36 +657,43 @@ function renderChat(chat) {
   list.scrollTop = list.scrollHeight;
 }
 
+/** The chat shown, if any. */
+function currentChat() {
+  return state.current === null ? undefined : state.chats.get(state.current);
+}
+
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const chat = state.chats.get(state.current);
-  const text = $("message").value.trim();
+  const chat = currentChat();
+  const box = /** @type {HTMLTextAreaElement} */ ($("message"));
+  const send = /** @type {HTMLButtonElement} */ ($("send"));
+  const text = box.value.trim();
   if (!chat || !text) return;
-  $("send").disabled = true;
+  send.disabled = true;
   try {
     await chat.send(text);
-    $("message").value = "";
+    box.value = "";
   } catch (e) {
     banner(`The message was not sent (${e.message}); it is still in the box.`, true);
   } finally {
-    $("send").disabled = false;
-    $("message").focus();
+    send.disabled = false;
+    box.focus();
   }
 });
 
 $("message").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) {
     event.preventDefault();
-    $("composer").requestSubmit();
+    /** @type {HTMLFormElement} */ ($("composer")).requestSubmit();
   }
 });
 $("message").addEventListener("input", () => {
-  const chat = state.chats.get(state.current);
+  const chat = currentChat();
   if (chat) chat.typed();
 });
 
 $("end").addEventListener("click", async () => {
-  const chat = state.chats.get(state.current);
+  const chat = currentChat();
   if (!chat) return;
   try {
     await agentCall("POST", `/contacts/${encodeURIComponent(chat.contactId)}/end`, {});
@@ -656,7 +703,7 @@ $("end").addEventListener("click", async () => {
 });
 
 $("clear").addEventListener("click", async () => {
-  const chat = state.chats.get(state.current);
+  const chat = currentChat();
   if (!chat) return;
   try {
     await agentCall("POST", `/contacts/${encodeURIComponent(chat.contactId)}/clear`, {});
@@ -672,8 +719,8 @@ $("clear").addEventListener("click", async () => {
 });
 
 $("transfer").addEventListener("click", async () => {
-  const chat = state.chats.get(state.current);
-  const target = $("transfer-target").value;
+  const chat = currentChat();
+  const target = /** @type {HTMLSelectElement} */ ($("transfer-target")).value;
   if (!chat || !target) { $("transfer-target").focus(); return; }
   const [kind, id] = [target.slice(0, target.indexOf(":")), target.slice(target.indexOf(":") + 1)];
   try {
@@ -686,7 +733,7 @@ $("transfer").addEventListener("click", async () => {
 });
 
 document.addEventListener("visibilitychange", () => {
-  const chat = state.chats.get(state.current);
+  const chat = currentChat();
   if (chat && document.visibilityState === "visible") { chat.markAllRead(); renderChats(); }
 });
 
@@ -700,7 +747,7 @@ async function refreshSupervisor() {
   }
   supervisorPending = true;
   try {
-    const out = await agentCall("GET", "/overview");
+    const out = /** @type {Overview} */ (await agentCall("GET", "/overview"));
     $("queue-rows").replaceChildren(...out.queues.map((q) => row([q.name, q.contactsInQueue,
       Math.round(q.oldestContactAgeSeconds), q.agentsOnline, q.agentsAvailable, q.agentsOnContact,
       q.slotsAvailable])));
@@ -710,6 +757,7 @@ async function refreshSupervisor() {
   supervisorPending = false;
 }
 
+/** @param {unknown[]} cells */
 function row(cells) {
   const tr = document.createElement("tr");
   tr.append(...cells.map((c) => { const td = document.createElement("td"); td.textContent = String(c); return td; }));

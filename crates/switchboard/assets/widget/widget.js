@@ -1,3 +1,4 @@
+// @ts-check
 // The Switchboard chat widget: one script tag adds a chat button and window to any page.
 //
 //   <script src="https://HOST/widget.js" data-widget-id="shop" data-title="Chat with us"
@@ -8,15 +9,20 @@
 // the session in sessionStorage so reloads and navigation resume the chat, reconnects with
 // backoff and catches up from the transcript, and renders every message as text (Markdown
 // emphasis and code are styled without ever interpreting HTML).
+//
+// Served after shared/participant.js in one closure (web.rs): the participant session
+// (connection, socket, catch-up, de-duplication) comes from there, and nothing here or there
+// becomes a global of the page that includes the widget.
 (() => {
   "use strict";
-  const script = document.currentScript;
+  const script = /** @type {HTMLScriptElement | null} */ (document.currentScript);
   if (!script) return;
   const BASE = new URL(script.src).origin;
-  const WIDGET = script.dataset.widgetId;
-  const EVENT = "application/vnd.amazonaws.connect.event.";
+  // Without data-widget-id this reads "undefined", which the server refuses as any unknown widget.
+  const WIDGET = String(script.dataset.widgetId);
   const KEY = `switchboard.widget.${WIDGET}`;
 
+  /** @type {Record<string, Record<string, string>>} */
   const STRINGS = {
     en: {
       open: "Chat with us", close: "Close chat", title: "Chat", start: "Start chat",
@@ -28,9 +34,11 @@
       greeting: "Hi! How can we help?",
     },
   };
-  const lang = STRINGS[script.dataset.lang] || STRINGS.en;
+  const lang = STRINGS[script.dataset.lang || ""] || STRINGS.en;
+  /** @type {Record<string, string>} */
   let custom = {};
   try { custom = JSON.parse(script.dataset.strings || "{}"); } catch (_) { /* keep defaults */ }
+  /** @type {(key: string, vars?: Record<string, unknown>) => string} */
   const t = (key, vars = {}) => (custom[key] || lang[key] || STRINGS.en[key])
     .replace(/\{(\w+)\}/g, (_, v) => (vars[v] === undefined ? "" : String(vars[v])));
 
@@ -97,11 +105,16 @@
     style.textContent = CSS;
     root.prepend(style);
   }
-  const $ = (sel) => root.querySelector(sel);
+  /**
+   * The widget's element for this selector (the markup above has every one asked for).
+   * @param {string} sel
+   */
+  const $ = (sel) => /** @type {HTMLElement} */ (root.querySelector(sel));
   const ui = {
     launcher: $(".launcher"), panel: $(".panel"), title: $("#title"), close: $(".close"), end: $(".end"),
-    status: $(".status"), start: $(".start"), name: $("#name"), begin: $(".begin"), error: $(".error"),
-    log: $(".log"), typing: $(".typing"), form: $("form"), text: $("#text"),
+    status: $(".status"), start: $(".start"), name: /** @type {HTMLInputElement} */ ($("#name")),
+    begin: /** @type {HTMLButtonElement} */ ($(".begin")), error: $(".error"), log: $(".log"), typing: $(".typing"),
+    form: /** @type {HTMLFormElement} */ ($("form")), text: /** @type {HTMLTextAreaElement} */ ($("#text")),
   };
   ui.launcher.textContent = script.dataset.title || t("open");
   ui.title.textContent = script.dataset.title || t("title");
@@ -116,14 +129,28 @@
   document.body.appendChild(host);
 
   // ---- state --------------------------------------------------------------------------------------
+  /**
+   * What survives a reload: whether the panel is open, and the chat if there is one.
+   * @type {{ open?: boolean, token?: string, contactId?: string, me?: string }}
+   */
   let saved = {};
   try { saved = JSON.parse(sessionStorage.getItem(KEY) || "{}"); } catch (_) { saved = {}; }
   const chat = {
-    items: new Map(), receipts: new Map(), socket: null, retry: 0, connectionToken: null, ended: false,
-    me: null, typingTimer: null, lastTyping: 0, positionTimer: null, readSent: new Set(),
+    /** @type {Map<string, "read" | "delivered">} the customer's messages, by Id: how far they got */
+    receipts: new Map(),
+    ended: false,
+    /** @type {string | null | undefined} the customer's ParticipantId */
+    me: null,
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    typingTimer: undefined,
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    positionTimer: undefined,
   };
+  /** The chat's participant session; a new one for each chat. */
+  let session = chatSession(saved.token || null);
   const save = () => sessionStorage.setItem(KEY, JSON.stringify(saved));
 
+  /** @param {boolean} open */
   function setOpen(open) {
     ui.panel.hidden = !open;
     ui.launcher.setAttribute("aria-expanded", String(open));
@@ -136,8 +163,17 @@
   ui.close.addEventListener("click", () => setOpen(false));
   ui.panel.addEventListener("keydown", (e) => { if (e.key === "Escape") setOpen(false); });
 
+  /** @param {string} text */
   function status(text) { ui.status.textContent = text || ""; ui.status.hidden = !text; }
 
+  /**
+   * A POST to the server the widget came from, resolving to the answer's JSON; an error answer
+   * rejects with an Error that has the HTTP status.
+   * @param {string} path
+   * @param {string | null} token X-Amz-Bearer, if any
+   * @param {object} [body]
+   * @returns {Promise<any>}
+   */
   async function call(path, token, body) {
     const response = await fetch(`${BASE}${path}`, {
       method: "POST", credentials: "omit",
@@ -146,13 +182,10 @@
     });
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
-      const error = new Error(data.message || data.Message || `HTTP ${response.status}`);
-      error.status = response.status;
-      throw error;
+      throw Object.assign(new Error(data.message || data.Message || `HTTP ${response.status}`), { status: response.status });
     }
     return data;
   }
-  const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
 
   // ---- starting and resuming ------------------------------------------------------------------------
   ui.begin.addEventListener("click", startChat);
@@ -166,8 +199,10 @@
       const started = await call(`/widget/${encodeURIComponent(WIDGET)}/chat`, null, { DisplayName: name });
       saved = { open: true, token: started.ParticipantToken, contactId: started.ContactId, me: started.ParticipantId };
       save();
+      session.stop();
+      session = chatSession(started.ParticipantToken);
       showChat();
-      await connect();
+      await session.start();
     } catch (e) {
       ui.error.textContent = t("error", { why: e.message });
     } finally {
@@ -184,117 +219,89 @@
     ui.end.hidden = false;
   }
 
-  async function connect() {
-    if (chat.ended || !saved.token) return;
-    try {
-      const out = await call("/participant/connection", saved.token,
-        { Type: ["WEBSOCKET", "CONNECTION_CREDENTIALS"], ConnectParticipant: true });
-      chat.connectionToken = out.ConnectionCredentials.ConnectionToken;
-      openSocket(out.Websocket.Url);
-    } catch (e) {
-      if (e.status === 403) { ended(); return; }
-      reconnectLater();
-    }
-  }
-
-  function openSocket(url) {
-    const socket = new WebSocket(url);
-    chat.socket = socket;
-    socket.onopen = async () => {
-      socket.send(JSON.stringify({ topic: "aws/subscribe", content: { topics: ["aws/chat"] } }));
-      chat.heartbeat = setInterval(() => socket.send(JSON.stringify({ topic: "aws/heartbeat" })), 10000);
-      chat.retry = 0;
-      status("");
-      await catchUp();
-      pollPosition();
-    };
-    socket.onmessage = (m) => {
-      const frame = JSON.parse(m.data);
-      if (frame.topic === "aws/chat") receive(JSON.parse(frame.content));
+  /**
+   * A participant session (shared/participant.js) whose items this widget shows.
+   * @param {string | null} participantToken
+   */
+  function chatSession(participantToken) {
+    return participantSession({
+      participantToken,
+      request: call,
+      // Every customer's page reconnects at once after a server restart: spread them out.
+      jitter: true,
+      onItem: receive,
+      onRepeat: (item) => { takeReceipts(item); render(); },
+      onReceipts: (item) => {
+        const meta = item.MessageMetadata || {};
+        if (meta.MessageId) noteReceipts(meta.MessageId, meta.Receipts);
+        render();
+      },
+      onTyping: (item) => { if (item.ParticipantId !== chat.me) showTyping(item.DisplayName); },
+      onCaughtUp: pollPosition,
+      onConnection: (up) => status(up ? "" : t("reconnecting")),
       // Whether live events (typing) reach the widget from now on; pages and tests can watch it.
-      if (frame.topic === "aws/subscribe") host.dataset.live = String(frame.content?.status === "success");
-    };
-    socket.onclose = () => {
-      host.dataset.live = "false";
-      clearInterval(chat.heartbeat);
-      if (chat.socket !== socket || chat.ended) return;
-      status(t("reconnecting"));
-      reconnectLater();
-    };
-  }
-
-  function reconnectLater() {
-    const delay = Math.min(30000, 500 * 2 ** chat.retry++) * (0.75 + Math.random() / 2);
-    setTimeout(connect, delay);
-  }
-
-  /** The whole transcript, de-duplicated by Id: nothing missed while away, nothing twice. */
-  async function catchUp() {
-    let next;
-    do {
-      const out = await call("/participant/transcript", chat.connectionToken, {
-        MaxResults: 100, ScanDirection: "BACKWARD", SortOrder: "ASCENDING", ...(next ? { NextToken: next } : {}),
-      });
-      for (const item of out.Transcript) receive(item);
-      next = out.NextToken;
-    } while (next);
+      onLive: (live) => { host.dataset.live = String(live); },
+      onEnded: ended,
+    });
   }
 
   async function pollPosition() {
     clearTimeout(chat.positionTimer);
-    if (chat.ended || !chat.connectionToken) return;
-    const agentHere = [...chat.items.values()].some((i) => i.ParticipantRole === "AGENT"
-      && i.ContentType === `${EVENT}participant.joined`);
+    if (chat.ended || !session.connectionToken) return;
+    const agentHere = [...session.items.values()].some((i) => i.ParticipantRole === "AGENT"
+      && i.ContentType === `${PARTICIPANT_EVENT}participant.joined`);
     if (agentHere) { status(""); return; }
     try {
-      const out = await call("/switchboard/participant/queue-position", chat.connectionToken);
+      const out = await call("/switchboard/participant/queue-position", session.connectionToken);
       status(out.Position ? `${t("waiting")} ${t("position", { n: out.Position })}` : t("waiting"));
     } catch (_) { /* shown again on the next poll */ }
     chat.positionTimer = setTimeout(pollPosition, 5000);
   }
 
   // ---- items ---------------------------------------------------------------------------------------
+  /**
+   * A new item of the chat (the session drops repeats).
+   * @param {ChatItem} item
+   */
   function receive(item) {
-    if (item.Type === "MESSAGEMETADATA") {
-      const meta = item.MessageMetadata || {};
-      for (const r of meta.Receipts || []) {
-        const state = r.ReadTimestamp ? "read" : r.DeliveredTimestamp ? "delivered" : null;
-        if (state && chat.receipts.get(meta.MessageId) !== "read") chat.receipts.set(meta.MessageId, state);
-      }
-      render();
-      return;
-    }
-    if (item.ContentType === `${EVENT}typing`) {
-      if (item.ParticipantId !== chat.me) showTyping(item.DisplayName);
-      return;
-    }
-    // Receipts may also come attached to a message (GetTranscript after a reload).
-    for (const r of (item.MessageMetadata && item.MessageMetadata.Receipts) || []) {
-      const state = r.ReadTimestamp ? "read" : r.DeliveredTimestamp ? "delivered" : null;
-      if (state && chat.receipts.get(item.Id) !== "read") chat.receipts.set(item.Id, state);
-    }
-    if (!item.Id || chat.items.has(item.Id)) { render(); return; }
-    if (item.ContentType === `${EVENT}message.read` || item.ContentType === `${EVENT}message.delivered`) return;
-    chat.items.set(item.Id, item);
+    takeReceipts(item);
     if (item.Type === "MESSAGE" && item.ParticipantId !== chat.me) {
       hideTyping();
       markRead(item.Id);
     }
-    if (item.ContentType === `${EVENT}participant.joined` && item.ParticipantRole === "AGENT") pollPosition();
-    if (item.ContentType === `${EVENT}chat.ended`) ended();
+    if (item.ContentType === `${PARTICIPANT_EVENT}participant.joined` && item.ParticipantRole === "AGENT") pollPosition();
     render();
   }
 
-  function markRead(id) {
-    if (chat.readSent.has(id) || !chat.connectionToken || chat.ended) return;
-    chat.readSent.add(id);
-    const kind = ui.panel.hidden || document.visibilityState !== "visible" ? "delivered" : "read";
-    call("/participant/event", chat.connectionToken, {
-      ContentType: `${EVENT}message.${kind}`, Content: JSON.stringify({ messageId: id }), ClientToken: uuid(),
-    }).catch(() => chat.readSent.delete(id));
-    if (kind === "delivered") chat.readSent.delete(id); // read it properly once seen
+  /**
+   * Receipts may also come attached to a message (GetTranscript after a reload).
+   * @param {ChatItem} item
+   */
+  function takeReceipts(item) {
+    noteReceipts(item.Id, item.MessageMetadata && item.MessageMetadata.Receipts);
   }
 
+  /**
+   * How far a message got: "read" is final, "delivered" may still become it.
+   * @param {string} messageId
+   * @param {Receipt[] | undefined} receipts
+   */
+  function noteReceipts(messageId, receipts) {
+    for (const r of receipts || []) {
+      const state = r.ReadTimestamp ? "read" : r.DeliveredTimestamp ? "delivered" : null;
+      if (state && chat.receipts.get(messageId) !== "read") chat.receipts.set(messageId, state);
+    }
+  }
+
+  /**
+   * A read receipt when the customer can see the message, else a delivered one (read follows).
+   * @param {string} id
+   */
+  function markRead(id) {
+    session.sendReceipt(id, ui.panel.hidden || document.visibilityState !== "visible" ? "delivered" : "read");
+  }
+
+  /** @param {string | undefined} name */
   function showTyping(name) {
     clearTimeout(chat.typingTimer);
     ui.typing.textContent = t("typing", { name: name || "" });
@@ -302,7 +309,11 @@
   }
   function hideTyping() { clearTimeout(chat.typingTimer); ui.typing.textContent = ""; }
 
-  /** Text with **bold**, *italic* and `code` styled, built from text nodes only: no HTML is ever parsed. */
+  /**
+   * Text with **bold**, *italic* and `code` styled, built from text nodes only: no HTML is ever parsed.
+   * @param {string} text
+   * @param {boolean} markdown
+   */
   function formatted(text, markdown) {
     const frag = document.createDocumentFragment();
     if (!markdown) { frag.append(text); return frag; }
@@ -321,7 +332,13 @@
   }
 
   function render() {
-    const items = [...chat.items.values()].sort((a, b) => (a.AbsoluteTime < b.AbsoluteTime ? -1 : a.AbsoluteTime > b.AbsoluteTime ? 1 : 0));
+    const items = [...session.items.values()];
+    // A chat that ended without a chat.ended item (the customer ended it, or could not reconnect
+    // to it) still says so, last.
+    if (chat.ended && !items.some((i) => i.ContentType === `${PARTICIPANT_EVENT}chat.ended`)) {
+      items.push({ Id: "ended", Type: "EVENT", ContentType: `${PARTICIPANT_EVENT}chat.ended`, AbsoluteTime: "9999" });
+    }
+    items.sort((a, b) => (a.AbsoluteTime < b.AbsoluteTime ? -1 : a.AbsoluteTime > b.AbsoluteTime ? 1 : 0));
     ui.log.replaceChildren(...items.flatMap((item) => {
       const li = document.createElement("li");
       if (item.Type === "MESSAGE") {
@@ -336,7 +353,7 @@
         li.append(meta);
         return [li];
       }
-      const kind = (item.ContentType || "").replace(EVENT, "");
+      const kind = (item.ContentType || "").replace(PARTICIPANT_EVENT, "");
       const text = kind === "participant.joined" && item.ParticipantId !== chat.me ? t("joined", { name: item.DisplayName })
         : kind === "participant.left" && item.ParticipantId !== chat.me ? t("left", { name: item.DisplayName })
           : kind === "chat.ended" ? t("ended") : null;
@@ -352,9 +369,9 @@
   ui.form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const text = ui.text.value.trim();
-    if (!text || chat.ended || !chat.connectionToken) return;
+    if (!text || chat.ended || !session.connectionToken) return;
     try {
-      await call("/participant/message", chat.connectionToken, { ContentType: "text/plain", Content: text, ClientToken: uuid() });
+      await session.sendMessage(text);
       ui.text.value = "";
     } catch (err) {
       status(t("failed", { why: err.message }));
@@ -363,15 +380,10 @@
   ui.text.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); ui.form.requestSubmit(); }
   });
-  ui.text.addEventListener("input", () => {
-    const now = Date.now();
-    if (now - chat.lastTyping < 3000 || !chat.connectionToken) return;
-    chat.lastTyping = now;
-    call("/participant/event", chat.connectionToken, { ContentType: `${EVENT}typing`, ClientToken: uuid() }).catch(() => {});
-  });
+  ui.text.addEventListener("input", () => session.typing());
   ui.end.addEventListener("click", async () => {
     if (chat.ended) { newChat(); return; }
-    try { await call("/participant/disconnect", chat.connectionToken, { ClientToken: uuid() }); } catch (_) { /* ended anyway */ }
+    try { await session.disconnect(); } catch (_) { /* ended anyway */ }
     ended();
   });
 
@@ -381,23 +393,19 @@
     clearTimeout(chat.positionTimer);
     hideTyping();
     status("");
-    if (chat.socket) chat.socket.close();
+    session.stop();
     ui.form.hidden = true;
     ui.end.textContent = t("newChat");
-    if (![...chat.items.values()].some((i) => i.ContentType === `${EVENT}chat.ended`)) {
-      chat.items.set("ended", { Type: "EVENT", ContentType: `${EVENT}chat.ended`, AbsoluteTime: "9999" });
-    }
     render();
   }
 
   function newChat() {
     saved = { open: true };
     save();
-    chat.items.clear();
+    session.stop();
+    session = chatSession(null);
     chat.receipts.clear();
-    chat.readSent.clear();
     chat.ended = false;
-    chat.connectionToken = null;
     ui.end.textContent = t("end");
     ui.end.hidden = true;
     ui.log.hidden = true;
@@ -410,14 +418,14 @@
 
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && !ui.panel.hidden) {
-      for (const item of chat.items.values()) if (item.Type === "MESSAGE" && item.ParticipantId !== chat.me) markRead(item.Id);
+      for (const item of session.items.values()) if (item.Type === "MESSAGE" && item.ParticipantId !== chat.me) markRead(item.Id);
     }
   });
 
   // ---- resume --------------------------------------------------------------------------------------
   if (saved.token) {
     showChat();
-    connect();
+    session.start();
   }
   if (saved.open) setOpen(true);
 })();
