@@ -58,6 +58,8 @@ if [ -z "${SWITCHBOARD_TEST_POSTGRES:-}" ] && ! postgres_up; then
   for _ in $(seq 60); do postgres_up && break; sleep 0.5; done
   postgres_up || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 fi
+# Plain `cargo test` skips the PostgreSQL tests on a machine without it; here they must run.
+export SWITCHBOARD_REQUIRE_POSTGRES=1
 
 # The cluster tests join nodes through NATS on 127.0.0.1:4222 (SWITCHBOARD_TEST_NATS names another).
 nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }

@@ -10,8 +10,8 @@
 use libfuzzer_sys::fuzz_target;
 use switchboard::api::connect::read_start_chat;
 use switchboard::api::participant::read_transcript_query;
-use switchboard::awsproto::json::Input;
-use switchboard::awsproto::ApiError;
+use awsproto::json::Input;
+use awsproto::ApiError;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use switchboard::awsproto::sigv4::{
+use awsproto::sigv4::{
     canonical_request, parse_amz_date, parse_authorization, signing_key, string_to_sign,
     RequestParts, SecretKey, UriRules, Verifier,
 };

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes crates/switchboard/src/api/model_routes.rs: every operation of the two AWS models
+"""Writes crates/awsproto/src/model_routes.rs: every operation of the two AWS models
 (connect, connectparticipant) with its HTTP method and URI template, so that any operation the
 server does not implement still answers with a proper AWS error instead of a bare 404.
 
@@ -15,7 +15,7 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-OUT = ROOT / "crates" / "switchboard" / "src" / "api" / "model_routes.rs"
+OUT = ROOT / "crates" / "awsproto" / "src" / "model_routes.rs"
 REQUIREMENTS = ROOT / "tests" / "conformance" / "requirements.txt"
 SERVICES = [("Connect", "connect"), ("ConnectParticipant", "connectparticipant")]
 

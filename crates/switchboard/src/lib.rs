@@ -24,14 +24,17 @@
 
 pub mod agent;
 pub mod api;
-pub mod awsproto;
+pub mod app;
 pub mod bus;
 pub mod chat;
 pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod demo;
+pub mod desk;
 pub mod gateway;
+pub mod lifecycle;
+pub mod model;
 pub mod observability;
 pub mod routing;
 pub mod server;

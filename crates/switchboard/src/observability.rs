@@ -6,7 +6,8 @@
 //! (open sockets, queue depth, the streaming outbox backlog).
 
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -19,7 +20,13 @@ use metrics::SharedString;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
-use crate::server::AppState;
+use crate::agent::hub::AgentHub;
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::desk::AgentDesk;
+use crate::gateway::SocketRegistry;
+use crate::store::Store;
+use tokio_util::sync::CancellationToken;
 
 const REQUEST_SECONDS: &str = "switchboard_request_duration_seconds";
 
@@ -44,11 +51,27 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-pub fn routes() -> Router<AppState> {
+/// What the operators' endpoints read: the ports' health, and the figures shown at a scrape.
+#[derive(Clone)]
+pub struct ObservabilityState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub desk: Arc<AgentDesk>,
+    pub sockets: Arc<SocketRegistry>,
+    pub agents: Arc<AgentHub>,
+    pub shutdown: CancellationToken,
+    /// Set on SIGTERM: the node still serves, but `/readyz` tells load balancers to stop
+    /// sending it clients (`limits.drain_seconds`).
+    pub draining: Arc<AtomicBool>,
+}
+
+pub fn routes(state: ObservabilityState) -> Router {
     Router::new()
         .route("/metrics", get(render))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .with_state(state)
 }
 
 /// Counts a routed request by operation and status, and times it. Installed as a route layer,
@@ -89,7 +112,7 @@ fn operation_name(method: &Method, route: &str) -> SharedString {
     if let Some(name) = known {
         return name;
     }
-    let name = match crate::api::model_operation(method.as_str(), route) {
+    let name = match awsproto::routes::model_operation(method.as_str(), route) {
         Some((_, operation)) => SharedString::const_str(operation),
         None => SharedString::from(format!("{method} {route}")),
     };
@@ -102,8 +125,8 @@ fn operation_name(method: &Method, route: &str) -> SharedString {
     name
 }
 
-async fn render(State(app): State<AppState>) -> impl IntoResponse {
-    match app.chat.store().outbox_counts().await {
+async fn render(State(app): State<ObservabilityState>) -> impl IntoResponse {
+    match app.store.outbox_counts().await {
         Ok((backlog, dead_letters)) => {
             metrics::gauge!("switchboard_stream_backlog").set(backlog as f64);
             metrics::gauge!("switchboard_stream_dead_letters").set(dead_letters as f64);
@@ -116,7 +139,7 @@ async fn render(State(app): State<AppState>) -> impl IntoResponse {
         .set(app.agents.open_sockets() as f64);
     for instance in &app.config.instances {
         let queues: Vec<Vec<String>> = instance.queues.iter().map(|q| vec![q.id.clone()]).collect();
-        let figures = app.router.figures(&instance.id, queues).await;
+        let figures = app.desk.queue_figures(&instance.id, queues).await;
         for (queue, figures) in instance.queues.iter().zip(figures) {
             metrics::gauge!(
                 "switchboard_queue_contacts",
@@ -139,11 +162,10 @@ async fn healthz() -> impl IntoResponse {
 
 /// Whether this node should get traffic: its store answers (a read and a write round trip) and
 /// it is not shutting down. A load balancer takes a node out on 503.
-async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
-    let store = app.chat.store().ping().await;
-    let bus = app.chat.bus().state();
-    let draining =
-        app.draining.load(std::sync::atomic::Ordering::Relaxed) || app.shutdown.is_cancelled();
+async fn readyz(State(app): State<ObservabilityState>) -> impl IntoResponse {
+    let store = app.store.ping().await;
+    let bus = app.bus.state();
+    let draining = app.draining.load(Ordering::Relaxed) || app.shutdown.is_cancelled();
     let ready = store.is_ok() && bus.is_ok() && !draining;
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },

@@ -2,14 +2,12 @@
 //! the agent workspace at `/agent`, and the customer chat widget at `/widget.js` that websites
 //! include with one script tag. Neither makes a request to any other site.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-
-use crate::server::AppState;
 
 const WORKSPACE_HTML: &str = include_str!("../assets/agent/index.html");
 // Each served script is one strict-mode closure: the participant session both share, then the
@@ -37,8 +35,10 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     connect-src 'self'; img-src 'self' data:; media-src 'self'; base-uri 'none'; \
     form-action 'self'";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// The pages' routes; `/` is the demo shop page only when `demo_page` is set (the no-config
+/// demo), and otherwise no route of this router.
+pub fn routes(demo_page: bool) -> Router {
+    let pages = Router::new()
         .route(
             "/agent",
             get(|| async { page(WORKSPACE_HTML, "text/html; charset=utf-8") }),
@@ -53,20 +53,23 @@ pub fn routes() -> Router<AppState> {
             get(|| async { page(WORKSPACE_CSS, "text/css; charset=utf-8") }),
         )
         .route("/widget.js", get(widget_script))
-        .route("/", get(demo_page))
         .route(
             "/demo/demo.css",
             get(|| async { page(DEMO_CSS, "text/css; charset=utf-8") }),
+        );
+    let pages = if demo_page {
+        pages.route(
+            "/",
+            get(|| async { page(DEMO_HTML, "text/html; charset=utf-8") }),
         )
-        .method_not_allowed_fallback(wrong_method)
+    } else {
+        pages
+    };
+    pages.method_not_allowed_fallback(wrong_method)
 }
 
-/// These are pages, so a wrong method gets a page (the router adds `Allow: GET,HEAD`). Without
-/// the demo, `/` is no page, whatever the method.
-async fn wrong_method(State(app): State<AppState>, request: Request) -> Response {
-    if request.uri().path() == "/" && !app.config.demo_page {
-        return crate::api::unknown_route(request).await;
-    }
+/// These are pages, so a wrong method gets a page (the router adds `Allow: GET,HEAD`).
+async fn wrong_method(request: Request) -> Response {
     let text = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>405 Method Not Allowed</title></head>\
          <body><h1>Method Not Allowed</h1><p>{} is read with GET, not {}.</p></body></html>",
@@ -89,16 +92,6 @@ fn escape_html(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// The demo shop page, when the demo configuration runs; otherwise `/` is answered as any
-/// unknown route is.
-async fn demo_page(State(app): State<AppState>, request: Request) -> Response {
-    if app.config.demo_page {
-        page(DEMO_HTML, "text/html; charset=utf-8")
-    } else {
-        crate::api::unknown_route(request).await
-    }
 }
 
 /// The widget script, for other sites' pages: no page policy of ours applies to it.

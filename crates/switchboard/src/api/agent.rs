@@ -15,19 +15,18 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::ApiState;
 use crate::agent::auth::{AgentIdentity, SignInError};
-use crate::awsproto::extract::{Body, Path, Query, Upgrade};
-use crate::awsproto::ApiError;
 use crate::chat::ChatError;
 use crate::clock::format_instant;
-use crate::routing::effects::presence_name;
-use crate::routing::engine::{Presence, QueueKey, RoutingError};
-use crate::routing::router::AgentAction;
-use crate::server::AppState;
+use crate::desk::{ContactAction, DeskContact, DeskError};
+use crate::routing::engine::{QueueKey, RoutingError};
+use awsproto::extract::{Body, Path, Query, Upgrade};
+use awsproto::ApiError;
 
 type Reply = Result<Json<Value>, ApiError>;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/agent/api/sign-in", post(sign_in))
         .route("/agent/api/sign-out", post(sign_out))
@@ -44,10 +43,10 @@ pub fn routes() -> Router<AppState> {
 /// The agent calling, from `Authorization: Bearer <token>`.
 pub struct Agent(pub AgentIdentity);
 
-impl FromRequestParts<AppState> for Agent {
+impl FromRequestParts<ApiState> for Agent {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, app: &ApiState) -> Result<Self, ApiError> {
         let token = parts
             .headers
             .get("authorization")
@@ -56,12 +55,9 @@ impl FromRequestParts<AppState> for Agent {
             .ok_or_else(|| {
                 ApiError::unauthorized("Sign in first: send Authorization: Bearer <token>")
             })?;
-        app.agent_auth
-            .verify(token.trim(), app.chat.now())
-            .map(Agent)
-            .ok_or_else(|| {
-                ApiError::unauthorized("The sign-in has expired or ended; sign in again")
-            })
+        app.desk.identify(token.trim()).map(Agent).ok_or_else(|| {
+            ApiError::unauthorized("The sign-in has expired or ended; sign in again")
+        })
     }
 }
 
@@ -108,6 +104,23 @@ fn chat_error(e: ChatError) -> ApiError {
     }
 }
 
+fn desk_error(e: DeskError) -> ApiError {
+    match e {
+        DeskError::Routing(e) => routing_error(e),
+        DeskError::Chat(e) => chat_error(e),
+        DeskError::SignIn(e @ SignInError::BadCredentials) => ApiError::unauthorized(e.to_string()),
+        DeskError::SignIn(e @ SignInError::AmbiguousUser) => {
+            ApiError::invalid_request(e.to_string())
+        }
+        DeskError::SignIn(e @ SignInError::TooManyFailures(_)) => {
+            ApiError::throttling(e.to_string())
+        }
+        DeskError::NotFound(m) => ApiError::resource_not_found(m),
+        DeskError::Invalid(m) => ApiError::invalid_request(m),
+        DeskError::NotSupervisor => ApiError::access_denied(),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SignIn {
@@ -116,77 +129,36 @@ struct SignIn {
     password: String,
 }
 
-async fn sign_in(State(app): State<AppState>, Body(bytes): Body) -> Reply {
+async fn sign_in(State(app): State<ApiState>, Body(bytes): Body) -> Reply {
     let req: SignIn = body(&bytes)?;
-    let (identity, user, token, expires_at) = app
-        .agent_auth
-        .sign_in(
-            &app.config,
-            req.instance_id.as_deref(),
-            &req.username,
-            &req.password,
-            app.chat.now(),
-        )
+    let signed_in = app
+        .desk
+        .sign_in(req.instance_id.as_deref(), &req.username, &req.password)
         .await
-        .map_err(|e| match e {
-            SignInError::BadCredentials => ApiError::unauthorized(e.to_string()),
-            SignInError::AmbiguousUser => ApiError::invalid_request(e.to_string()),
-            SignInError::TooManyFailures(_) => ApiError::throttling(e.to_string()),
-        })?;
-    tracing::info!(user_id = %identity.user_id, "agent signed in");
+        .map_err(desk_error)?;
+    let user = signed_in.user;
     Ok(Json(json!({
-        "token": token,
-        "expiresAt": format_instant(expires_at),
-        "instanceId": identity.instance_id,
+        "token": signed_in.token,
+        "expiresAt": format_instant(signed_in.expires_at),
+        "instanceId": signed_in.identity.instance_id,
         "userId": user.id,
         "username": user.username,
         "displayName": user.display_name,
     })))
 }
 
-async fn sign_out(State(app): State<AppState>, Agent(me): Agent) -> Reply {
-    // Signing out is going Offline first: no offers to someone who has left.
-    let _ = app
-        .router
-        .set_presence(&me.instance_id, &me.user_id, Presence::Offline)
-        .await;
-    app.agent_auth
-        .sign_out(&me.user_id, app.chat.now())
-        .await
-        .map_err(|e| chat_error(e.into()))?;
-    app.agents
-        .send_last(&me.user_id, &json!({ "type": "signed-out" }));
+async fn sign_out(State(app): State<ApiState>, Agent(me): Agent) -> Reply {
+    app.desk.sign_out(&me).await.map_err(desk_error)?;
     Ok(Json(json!({})))
 }
 
 /// Everything the workspace shows: who the agent is, their status and the statuses they may
 /// choose, their offers and chats (with a participant token for each chat), and where they may
 /// transfer to.
-async fn me(State(app): State<AppState>, Agent(me): Agent) -> Reply {
-    let instance = app
-        .config
-        .instance(&me.instance_id)
-        .ok_or_else(|| ApiError::resource_not_found("Instance not found"))?;
-    let user = instance
-        .users
-        .iter()
-        .find(|u| u.id == me.user_id)
-        .ok_or_else(|| ApiError::resource_not_found("User not found"))?;
-    let figures = app
-        .router
-        .agent(&me.instance_id, &me.user_id)
-        .await
-        .ok_or_else(|| ApiError::resource_not_found("User not found"))?;
+async fn me(State(app): State<ApiState>, Agent(me): Agent) -> Reply {
+    let w = app.desk.workspace(&me).await.map_err(desk_error)?;
+    let (instance, user) = (w.instance, w.user);
     let profile = instance.routing_profile(&user.routing_profile);
-    let mut contacts = Vec::new();
-    for (state, ids) in [
-        ("CONNECTED", &figures.active),
-        ("AFTER_CONTACT_WORK", &figures.after_work),
-    ] {
-        for contact_id in ids {
-            contacts.push(contact_entry(&app, &me, contact_id, state).await?);
-        }
-    }
     let mut statuses = vec![json!({ "name": "Available", "routable": true })];
     statuses.extend(
         instance
@@ -204,10 +176,10 @@ async fn me(State(app): State<AppState>, Agent(me): Agent) -> Reply {
         "routingProfile": profile.map(|p| json!({
             "id": p.id, "name": p.name, "chatConcurrency": p.chat_concurrency,
         })),
-        "status": presence_name(&app.chat, &me.instance_id, &figures.presence),
+        "status": w.status,
         "statuses": statuses,
-        "offers": figures.offers,
-        "contacts": contacts,
+        "offers": w.figures.offers,
+        "contacts": w.contacts.iter().map(contact_entry).collect::<Vec<_>>(),
         "transferTargets": {
             "queues": instance.queues.iter().map(|q| json!({"id": q.id, "name": q.name})).collect::<Vec<_>>(),
             "agents": instance.users.iter().filter(|u| u.id != me.user_id)
@@ -218,24 +190,13 @@ async fn me(State(app): State<AppState>, Agent(me): Agent) -> Reply {
 
 /// The supervisor view: live figures of every queue of the instance and every agent, from the
 /// same routing state as GetCurrentMetricData and GetCurrentUserData. Supervisors only.
-async fn overview(State(app): State<AppState>, Agent(me): Agent) -> Reply {
-    let instance = app
-        .config
-        .instance(&me.instance_id)
-        .ok_or_else(|| ApiError::resource_not_found("Instance not found"))?;
-    let is_supervisor = instance
-        .users
-        .iter()
-        .any(|u| u.id == me.user_id && u.supervisor);
-    if !is_supervisor {
-        return Err(ApiError::access_denied());
-    }
-    let groups = instance.queues.iter().map(|q| vec![q.id.clone()]).collect();
-    let figures = app.router.figures(&instance.id, groups).await;
-    let queues: Vec<Value> = instance
+async fn overview(State(app): State<ApiState>, Agent(me): Agent) -> Reply {
+    let view = app.desk.overview(&me).await.map_err(desk_error)?;
+    let queues: Vec<Value> = view
+        .instance
         .queues
         .iter()
-        .zip(&figures)
+        .zip(&view.queues)
         .map(|(q, f)| {
             json!({
                 "id": q.id, "name": q.name,
@@ -249,60 +210,40 @@ async fn overview(State(app): State<AppState>, Agent(me): Agent) -> Reply {
             })
         })
         .collect();
-    let mut agents = Vec::new();
-    for user in &instance.users {
-        if let Some(a) = app.router.agent(&instance.id, &user.id).await {
-            agents.push(json!({
+    let agents: Vec<Value> = view
+        .agents
+        .iter()
+        .map(|(user, a, status)| {
+            json!({
                 "id": user.id,
                 "displayName": user.display_name,
-                "status": presence_name(&app.chat, &instance.id, &a.presence),
+                "status": status,
                 "connected": a.connected,
                 "contacts": a.active.len() + a.after_work.len(),
                 "offers": a.offers.len(),
                 "slotsActive": a.offers.len() + a.active.len() + a.after_work.len(),
                 "slots": a.slots,
-            }));
-        }
-    }
+            })
+        })
+        .collect();
     Ok(Json(json!({ "queues": queues, "agents": agents })))
 }
 
 /// One of the agent's chats, with what the workspace needs to open it.
-async fn contact_entry(
-    app: &AppState,
-    me: &AgentIdentity,
-    contact_id: &str,
-    state: &str,
-) -> Result<Value, ApiError> {
-    let store = app.chat.store();
-    let contact = store
-        .contact(contact_id)
-        .await
-        .map_err(|e| chat_error(e.into()))?;
-    let customer = match &contact {
-        Some(c) => store
-            .participant(&c.customer_participant_id)
-            .await
-            .map_err(|e| chat_error(e.into()))?
-            .map(|p| p.display_name),
-        None => None,
-    };
-    let participant = store
-        .agent_participant(contact_id, &me.user_id)
-        .await
-        .map_err(|e| chat_error(e.into()))?;
+fn contact_entry(c: &DeskContact) -> Value {
+    let contact = c.contact.as_ref();
     let mut entry = json!({
-        "contactId": contact_id,
-        "state": state,
-        "customerName": customer,
-        "queueId": contact.as_ref().and_then(|c| c.queue_id.clone()),
-        "ended": contact.as_ref().is_none_or(|c| c.is_ended()),
+        "contactId": c.contact_id,
+        "state": c.state,
+        "customerName": c.customer_name,
+        "queueId": contact.and_then(|c| c.queue_id.clone()),
+        "ended": contact.is_none_or(|c| c.is_ended()),
     });
-    if let Some(p) = participant {
-        entry["participantId"] = json!(p.id);
-        entry["participantToken"] = json!(app.chat.participant_token(&p));
+    if let Some((id, token)) = &c.participant {
+        entry["participantId"] = json!(id);
+        entry["participantToken"] = json!(token);
     }
-    Ok(entry)
+    entry
 }
 
 #[derive(Deserialize)]
@@ -311,35 +252,13 @@ struct SetStatus {
     status: String,
 }
 
-async fn set_status(State(app): State<AppState>, Agent(me): Agent, Body(bytes): Body) -> Reply {
+async fn set_status(State(app): State<ApiState>, Agent(me): Agent, Body(bytes): Body) -> Reply {
     let req: SetStatus = body(&bytes)?;
-    let instance = app
-        .config
-        .instance(&me.instance_id)
-        .ok_or_else(|| ApiError::resource_not_found("Instance not found"))?;
-    let presence = match req.status.as_str() {
-        "Available" => Presence::Available,
-        "Offline" => Presence::Offline,
-        name => Presence::Custom(
-            instance
-                .agent_statuses
-                .iter()
-                .find(|s| s.name == name || s.id == name)
-                .map(|s| s.id.clone())
-                .ok_or_else(|| {
-                    ApiError::invalid_request(format!(
-                        "'{name}' is not a status: choose Available, Offline or one of the configured statuses"
-                    ))
-                })?,
-        ),
-    };
-    app.router
-        .set_presence(&me.instance_id, &me.user_id, presence.clone())
+    let status = app
+        .desk
+        .choose_status(&me, &req.status)
         .await
-        .map_err(routing_error)?;
-    let status = presence_name(&app.chat, &me.instance_id, &presence);
-    app.agents
-        .send(&me.user_id, &json!({ "type": "status", "status": status }));
+        .map_err(desk_error)?;
     Ok(Json(json!({ "status": status })))
 }
 
@@ -351,90 +270,38 @@ struct Transfer {
 }
 
 async fn contact_action(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     Agent(me): Agent,
     Path((contact_id, action)): Path<(String, String)>,
     Body(bytes): Body,
 ) -> Reply {
     let action = match action.as_str() {
-        "accept" => AgentAction::Accept,
-        "reject" => AgentAction::Reject,
-        "clear" => AgentAction::ClearAfterWork,
-        "end" => return end_contact(&app, &me, &contact_id).await,
-        "transfer" => return transfer(&app, &me, &contact_id, &bytes).await,
+        "accept" => ContactAction::Accept,
+        "reject" => ContactAction::Reject,
+        "clear" => ContactAction::Clear,
+        "end" => ContactAction::End,
+        "transfer" => {
+            let req: Transfer = body(&bytes)?;
+            ContactAction::Transfer(match (req.queue_id, req.agent_id) {
+                (Some(queue), None) => QueueKey::Queue(queue),
+                (None, Some(agent)) => QueueKey::Agent(agent),
+                _ => {
+                    return Err(ApiError::invalid_request(
+                        "Give exactly one of queueId and agentId",
+                    ))
+                }
+            })
+        }
         other => {
             return Err(ApiError::resource_not_found(format!(
                 "No contact action '{other}': use accept, reject, end, clear or transfer"
             )))
         }
     };
-    app.router
-        .act(&me.instance_id, &me.user_id, &contact_id, action)
+    app.desk
+        .act(&me, &contact_id, action)
         .await
-        .map_err(routing_error)?;
-    Ok(Json(json!({})))
-}
-
-/// The agent's AGENT participant on a contact they have, as a session to act with.
-async fn agent_session(
-    app: &AppState,
-    me: &AgentIdentity,
-    contact_id: &str,
-) -> Result<crate::chat::service::Session, ApiError> {
-    let figures = app.router.agent(&me.instance_id, &me.user_id).await;
-    if !figures.is_some_and(|f| f.active.iter().any(|c| c == contact_id)) {
-        return Err(ApiError::conflict("You do not have that contact"));
-    }
-    let participant = app
-        .chat
-        .store()
-        .agent_participant(contact_id, &me.user_id)
-        .await
-        .map_err(|e| chat_error(e.into()))?
-        .ok_or_else(|| ApiError::conflict("You are not on that chat"))?;
-    app.chat.session_of(participant).await.map_err(chat_error)
-}
-
-/// The agent leaves; as in Amazon Connect's default flow, that ends the chat. The agent goes
-/// into After Contact Work for it.
-async fn end_contact(app: &AppState, me: &AgentIdentity, contact_id: &str) -> Reply {
-    let session = agent_session(app, me, contact_id).await?;
-    app.chat
-        .disconnect(&session, None)
-        .await
-        .map_err(chat_error)?;
-    Ok(Json(json!({})))
-}
-
-async fn transfer(app: &AppState, me: &AgentIdentity, contact_id: &str, bytes: &Bytes) -> Reply {
-    let req: Transfer = body(bytes)?;
-    let to = match (req.queue_id, req.agent_id) {
-        (Some(queue), None) => QueueKey::Queue(queue),
-        (None, Some(agent)) => QueueKey::Agent(agent),
-        _ => {
-            return Err(ApiError::invalid_request(
-                "Give exactly one of queueId and agentId",
-            ))
-        }
-    };
-    let session = agent_session(app, me, contact_id).await?;
-    let result = app
-        .router
-        .transfer(&me.instance_id, &me.user_id, contact_id, to.clone())
-        .await;
-    if result.is_ok() {
-        // Kept, so that a restart finds the chat waiting there rather than with this agent.
-        app.chat
-            .store()
-            .requeue_contact(contact_id, &to.encode(), app.chat.now())
-            .await
-            .map_err(|e| chat_error(e.into()))?;
-    }
-    app.chat
-        .transferred(&session, result.is_ok())
-        .await
-        .map_err(chat_error)?;
-    result.map_err(routing_error)?;
+        .map_err(desk_error)?;
     Ok(Json(json!({})))
 }
 
@@ -449,14 +316,11 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 /// The agent socket: `GET /agent/api/socket?token=...` (browsers cannot set headers on a
 /// WebSocket). While one is open the agent counts as connected and can be offered contacts.
 async fn socket(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     Query(params): Query<SocketParams>,
     Upgrade(ws): Upgrade,
 ) -> Response {
-    let identity = params
-        .token
-        .and_then(|t| app.agent_auth.verify(&t, app.chat.now()));
-    let Some(me) = identity else {
+    let Some(me) = params.token.and_then(|t| app.desk.identify(&t)) else {
         return ApiError::unauthorized("The sign-in has expired or ended; sign in again")
             .into_response();
     };
@@ -464,28 +328,11 @@ async fn socket(
     ws.on_upgrade(move |socket| tasks.track_future(run_socket(app, me, socket)))
 }
 
-async fn run_socket(app: AppState, me: AgentIdentity, mut socket: WebSocket) {
-    let (id, mut frames) = app.agents.attach(&me.user_id);
-    app.router
-        .agent_connection(&me.instance_id, &me.user_id, true);
-    // The state as of now: every event after this one is news to the client, so a workspace
-    // that (re)connects knows where it stands without racing a separate request.
-    if let Some(figures) = app.router.agent(&me.instance_id, &me.user_id).await {
-        let hello = json!({
-            "type": "hello",
-            "status": presence_name(&app.chat, &me.instance_id, &figures.presence),
-            "offers": figures.offers,
-            "contacts": figures.active,
-            "afterContactWork": figures.after_work,
-        });
-        if socket
-            .send(Message::Text(hello.to_string().into()))
-            .await
-            .is_err()
-        {
-            app.agents.detach(&me.user_id, id);
-            app.router
-                .agent_connection(&me.instance_id, &me.user_id, false);
+async fn run_socket(app: ApiState, me: AgentIdentity, mut socket: WebSocket) {
+    let mut connection = app.desk.connect(me).await;
+    if let Some(hello) = connection.hello.take() {
+        let hello = Message::Text(hello.to_string().into());
+        if socket.send(hello).await.is_err() {
             return;
         }
     }
@@ -493,7 +340,7 @@ async fn run_socket(app: AppState, me: AgentIdentity, mut socket: WebSocket) {
     loop {
         tokio::select! {
             _ = app.shutdown.cancelled() => break,
-            frame = frames.recv() => {
+            frame = connection.frames.recv() => {
                 let Some(frame) = frame else { break };
                 if socket.send(Message::Text(frame.text.into())).await.is_err() || frame.then_close {
                     break;
@@ -511,7 +358,4 @@ async fn run_socket(app: AppState, me: AgentIdentity, mut socket: WebSocket) {
         }
     }
     let _ = socket.send(Message::Close(None)).await;
-    app.agents.detach(&me.user_id, id);
-    app.router
-        .agent_connection(&me.instance_id, &me.user_id, false);
 }

@@ -7,17 +7,17 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
+use super::ApiState;
 use super::Signed;
-use crate::awsproto::extract::Path;
-use crate::awsproto::json::Input;
-use crate::awsproto::ApiError;
-use crate::chat::model::{Contact, Role};
 use crate::chat::service::{StartChat, StartedChat};
 use crate::chat::ChatError;
 use crate::clock::{epoch_seconds, format_instant};
-use crate::server::AppState;
+use crate::model::{Contact, Role};
+use awsproto::extract::Path;
+use awsproto::json::Input;
+use awsproto::ApiError;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/contact/chat", put(start_chat_contact))
         .route("/contact/stop", post(stop_contact))
@@ -74,7 +74,7 @@ fn attributes(input: &mut Input, name: &str) -> Option<BTreeMap<String, String>>
     input.string_map(name, (1, 32767), (0, 32767))
 }
 
-async fn start_chat_contact(State(app): State<AppState>, signed: Signed) -> Reply {
+async fn start_chat_contact(State(app): State<ApiState>, signed: Signed) -> Reply {
     let request = read_start_chat(&signed.body)?;
     let started = app.chat.start_chat(request).await.map_err(connect_error)?;
     Ok(Json(started_chat_output(started)))
@@ -271,7 +271,7 @@ fn guide_needs_interactive_types(
             && has("application/vnd.amazonaws.connect.message.interactive.response"))
 }
 
-async fn stop_contact(State(app): State<AppState>, signed: Signed) -> Reply {
+async fn stop_contact(State(app): State<ApiState>, signed: Signed) -> Reply {
     let mut i = parse(&signed.body)?;
     let contact_id = i.required_string("ContactId", 1, 256);
     let instance_id = i.required_string("InstanceId", 1, 100);
@@ -296,7 +296,7 @@ async fn stop_contact(State(app): State<AppState>, signed: Signed) -> Reply {
 }
 
 async fn describe_contact(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     path: Result<Path<(String, String)>, ApiError>,
     _signed: Signed,
 ) -> Reply {
@@ -311,7 +311,7 @@ async fn describe_contact(
     Ok(Json(json!({ "Contact": describe(&app, &contact) })))
 }
 
-fn describe(app: &AppState, c: &Contact) -> Value {
+fn describe(app: &ApiState, c: &Contact) -> Value {
     let mut m = Map::new();
     m.insert(
         "Arn".into(),
@@ -369,7 +369,7 @@ fn describe(app: &AppState, c: &Contact) -> Value {
 }
 
 async fn get_contact_attributes(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     path: Result<Path<(String, String)>, ApiError>,
     _signed: Signed,
 ) -> Reply {
@@ -386,7 +386,7 @@ async fn get_contact_attributes(
     Ok(Json(json!({ "Attributes": contact.attributes })))
 }
 
-async fn update_contact_attributes(State(app): State<AppState>, signed: Signed) -> Reply {
+async fn update_contact_attributes(State(app): State<ApiState>, signed: Signed) -> Reply {
     let mut i = parse(&signed.body)?;
     let contact_id = i.required_string("InitialContactId", 1, 256);
     let instance_id = i.required_string("InstanceId", 1, 100);
@@ -410,7 +410,7 @@ async fn update_contact_attributes(State(app): State<AppState>, signed: Signed) 
     Ok(Json(json!({})))
 }
 
-async fn create_participant(State(app): State<AppState>, signed: Signed) -> Reply {
+async fn create_participant(State(app): State<ApiState>, signed: Signed) -> Reply {
     let mut i = Input::parse(&signed.body, ApiError::invalid_request)?;
     let instance_id = i.required_string("InstanceId", 1, 100);
     let contact_id = i.required_string("ContactId", 1, 256);
@@ -431,7 +431,7 @@ async fn create_participant(State(app): State<AppState>, signed: Signed) -> Repl
     })?;
     let name = name
         .ok_or_else(|| ApiError::invalid_request("ParticipantDetails.DisplayName is required"))?;
-    let (participant, token) = app
+    let (participant, token, expires_at) = app
         .chat
         .create_participant(
             &instance_id.unwrap_or_default(),
@@ -442,25 +442,16 @@ async fn create_participant(State(app): State<AppState>, signed: Signed) -> Repl
         )
         .await
         .map_err(connect_error)?;
-    // The participant token lives as long as the participant is on the chat; its Expiry is
-    // reported as the chat's end of duration.
-    let contact = app
-        .chat
-        .store()
-        .contact(&participant.contact_id)
-        .await
-        .map_err(|e| connect_error(e.into()))?
-        .ok_or_else(|| connect_error(ChatError::ContactNotFound))?;
     Ok(Json(json!({
         "ParticipantCredentials": {
             "ParticipantToken": token,
-            "Expiry": format_instant(contact.expires_at),
+            "Expiry": format_instant(expires_at),
         },
         "ParticipantId": participant.id,
     })))
 }
 
-async fn start_contact_streaming(State(app): State<AppState>, signed: Signed) -> Reply {
+async fn start_contact_streaming(State(app): State<ApiState>, signed: Signed) -> Reply {
     let mut i = parse(&signed.body)?;
     let instance_id = i.required_string("InstanceId", 1, 100);
     let contact_id = i.required_string("ContactId", 1, 256);
@@ -482,7 +473,7 @@ async fn start_contact_streaming(State(app): State<AppState>, signed: Signed) ->
     Ok(Json(json!({ "StreamingId": streaming_id })))
 }
 
-async fn stop_contact_streaming(State(app): State<AppState>, signed: Signed) -> Reply {
+async fn stop_contact_streaming(State(app): State<ApiState>, signed: Signed) -> Reply {
     let mut i = parse(&signed.body)?;
     let instance_id = i.required_string("InstanceId", 1, 100);
     let contact_id = i.required_string("ContactId", 1, 256);

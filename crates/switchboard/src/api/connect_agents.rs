@@ -11,18 +11,17 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::connect::connect_error;
+use super::ApiState;
 use super::Signed;
-use crate::awsproto::extract::Path;
-use crate::awsproto::json::Input;
-use crate::awsproto::ApiError;
 use crate::chat::arns::Refusal;
 use crate::clock::{epoch_seconds, from_millis};
 use crate::config::{Instance, User};
-use crate::routing::effects::presence_name;
 use crate::routing::engine::{AgentFigures, Presence, QueueFigures};
-use crate::server::AppState;
+use awsproto::extract::Path;
+use awsproto::json::Input;
+use awsproto::ApiError;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/metrics/current/{instance_id}",
@@ -44,11 +43,8 @@ pub fn routes() -> Router<AppState> {
 type Reply = Result<Json<Value>, ApiError>;
 
 /// The configured instance named by a path label (an id or an instance ARN).
-fn instance<'a>(app: &'a AppState, label: &str) -> Result<&'a Instance, ApiError> {
-    let id = app.chat.resolve_instance(label).map_err(connect_error)?;
-    app.config
-        .instance(&id)
-        .ok_or_else(|| ApiError::resource_not_found(format!("Instance {label} not found")))
+fn instance<'a>(app: &'a ApiState, label: &str) -> Result<&'a Instance, ApiError> {
+    app.desk.instance(label).map_err(connect_error)
 }
 
 /// ARNs of an instance's resources, as Amazon Connect writes and reads them.
@@ -58,7 +54,7 @@ struct Arns<'a> {
 }
 
 impl<'a> Arns<'a> {
-    fn of(app: &'a AppState, instance: &'a Instance) -> Self {
+    fn of(app: &'a ApiState, instance: &'a Instance) -> Self {
         Self {
             arns: app.chat.arns(),
             instance: &instance.id,
@@ -191,7 +187,7 @@ struct ListCall<'a> {
 
 impl<'a> ListCall<'a> {
     fn read(
-        app: &'a AppState,
+        app: &'a ApiState,
         path: Result<Path<String>, ApiError>,
         query: Option<String>,
     ) -> Result<Self, ApiError> {
@@ -218,7 +214,7 @@ impl<'a> ListCall<'a> {
 }
 
 async fn list_queues(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     path: Result<Path<String>, ApiError>,
     RawQuery(query): RawQuery,
     _signed: Signed,
@@ -249,7 +245,7 @@ async fn list_queues(
 }
 
 async fn list_users(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     path: Result<Path<String>, ApiError>,
     RawQuery(query): RawQuery,
     _signed: Signed,
@@ -287,7 +283,7 @@ fn statuses(instance: &Instance) -> Vec<(String, String, &'static str)> {
 }
 
 async fn list_agent_statuses(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     path: Result<Path<String>, ApiError>,
     RawQuery(query): RawQuery,
     _signed: Signed,
@@ -306,7 +302,7 @@ async fn list_agent_statuses(
 // ---- PutUserStatus -------------------------------------------------------------------------------
 
 async fn put_user_status(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     path: Result<Path<(String, String)>, ApiError>,
     signed: Signed,
 ) -> Reply {
@@ -335,13 +331,10 @@ async fn put_user_status(
         .ok_or_else(|| {
             ApiError::resource_not_found(format!("AgentStatus {status_id} not found"))
         })?;
-    app.router
-        .set_presence(&instance.id, &user.id, presence.clone())
+    app.desk
+        .set_status(&instance.id, &user.id, presence)
         .await
         .map_err(|e| ApiError::resource_not_found(e.to_string()))?;
-    let status = presence_name(&app.chat, &instance.id, &presence);
-    app.agents
-        .send(&user.id, &json!({ "type": "status", "status": status }));
     Ok(Json(json!({})))
 }
 
@@ -393,7 +386,7 @@ fn metric_value(metric: &str, f: &QueueFigures) -> Option<f64> {
 }
 
 async fn get_current_metric_data(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     path: Result<Path<String>, ApiError>,
     signed: Signed,
 ) -> Reply {
@@ -491,7 +484,7 @@ async fn get_current_metric_data(
         vec![queues.clone()]
     };
     let figures = if chat_wanted {
-        app.router.figures(&instance.id, groups.clone()).await
+        app.desk.queue_figures(&instance.id, groups.clone()).await
     } else {
         Vec::new()
     };
@@ -535,7 +528,7 @@ async fn get_current_metric_data(
 // ---- GetCurrentUserData ------------------------------------------------------------------------
 
 async fn get_current_user_data(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     path: Result<Path<String>, ApiError>,
     signed: Signed,
 ) -> Reply {
@@ -609,7 +602,7 @@ async fn get_current_user_data(
     let arns = Arns::of(&app, instance);
     let mut list = Vec::new();
     for user in users {
-        let Some(figures) = app.router.agent(&instance.id, &user.id).await else {
+        let Some(figures) = app.desk.agent_figures(&instance.id, &user.id).await else {
             continue;
         };
         list.push(user_data(&app, instance, &arns, user, &figures, states.as_deref()).await);
@@ -625,14 +618,14 @@ async fn get_current_user_data(
 
 /// One agent's entry of GetCurrentUserData.
 async fn user_data(
-    app: &AppState,
+    app: &ApiState,
     instance: &Instance,
     arns: &Arns<'_>,
     user: &User,
     f: &AgentFigures,
     states: Option<&[String]>,
 ) -> Value {
-    let status_name = presence_name(&app.chat, &instance.id, &f.presence);
+    let status_name = app.desk.status_name(&instance.id, &f.presence);
     let status_id = match &f.presence {
         Presence::Custom(id) => id.clone(),
         _ => instance.built_in_status_id(&status_name),
@@ -653,7 +646,7 @@ async fn user_data(
             continue;
         }
         for id in ids {
-            let contact = app.chat.store().contact(id).await.ok().flatten();
+            let contact = app.desk.contact(id).await.ok().flatten();
             let mut entry = json!({
                 "ContactId": id,
                 "Channel": "CHAT",

@@ -5,9 +5,10 @@
 pub mod agent;
 pub mod connect;
 pub mod connect_agents;
-pub mod model_routes;
 pub mod participant;
 pub mod widget;
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, Request, State};
@@ -18,12 +19,27 @@ use axum::Router;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::awsproto::extract::{read_body as read_limited, BodyLimit};
-use crate::awsproto::sigv4::{Caller, RequestParts};
-use crate::awsproto::ApiError;
-use crate::server::AppState;
+use crate::chat::ChatService;
+use crate::desk::AgentDesk;
+use awsproto::extract::{read_body as read_limited, BodyLimit};
+use awsproto::routes::model_operation;
+use awsproto::sigv4::{Caller, RequestParts, Verifier};
+use awsproto::ApiError;
 
-pub fn router(state: AppState) -> Router {
+/// What the API handlers read: the two domain doors, how SigV4 is checked, the body limit, and
+/// the tracker that requests run under.
+#[derive(Clone)]
+pub struct ApiState {
+    pub chat: Arc<ChatService>,
+    pub desk: Arc<AgentDesk>,
+    pub verifier: Arc<Verifier>,
+    pub max_body_bytes: usize,
+    pub tasks: TaskTracker,
+    /// Cancelled when shutdown begins (agent sockets watch it).
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+pub fn router(state: ApiState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
@@ -116,49 +132,17 @@ pub async fn method_not_allowed(request: Request) -> Response {
     ApiError::method_not_allowed(request.method().as_str(), request.uri().path()).into_response()
 }
 
-/// The model operation a method and path belong to, matching `{Label}` to one segment and
-/// `{Label+}` to the rest.
-pub fn model_operation(method: &str, path: &str) -> Option<(&'static str, &'static str)> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    model_routes::MODEL_ROUTES
-        .iter()
-        .find(|(_, _, m, template)| {
-            if *m != method {
-                return false;
-            }
-            let pattern: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-            let mut i = 0;
-            for p in &pattern {
-                if p.ends_with("+}") {
-                    return i < segments.len();
-                }
-                match segments.get(i) {
-                    Some(s) if p.starts_with('{') => {
-                        if s.is_empty() {
-                            return false;
-                        }
-                    }
-                    Some(s) if s == p => {}
-                    _ => return false,
-                }
-                i += 1;
-            }
-            i == segments.len()
-        })
-        .map(|(service, op, _, _)| (*service, *op))
-}
-
 async fn read_body(
     request: Request,
-    limit: usize,
+    BodyLimit(limit): BodyLimit,
 ) -> Result<(axum::http::request::Parts, Bytes), ApiError> {
     let (parts, body) = request.into_parts();
     Ok((parts, read_limited(body, limit).await?))
 }
 
-impl FromRef<AppState> for BodyLimit {
-    fn from_ref(state: &AppState) -> Self {
-        BodyLimit(state.config.limits.max_body_bytes)
+impl FromRef<ApiState> for BodyLimit {
+    fn from_ref(state: &ApiState) -> Self {
+        BodyLimit(state.max_body_bytes)
     }
 }
 
@@ -169,12 +153,11 @@ pub struct Signed {
     pub caller: Caller,
 }
 
-impl FromRequest<AppState> for Signed {
+impl FromRequest<ApiState> for Signed {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.config.limits.max_body_bytes;
-        let (parts, body) = read_body(request, limit).await?;
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, ApiError> {
+        let (parts, body) = read_body(request, BodyLimit::from_ref(state)).await?;
         let caller = state.verifier.verify(
             &RequestParts {
                 method: parts.method.as_str(),
@@ -196,12 +179,11 @@ pub struct Bearer {
     pub body: Bytes,
 }
 
-impl FromRequest<AppState> for Bearer {
+impl FromRequest<ApiState> for Bearer {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.config.limits.max_body_bytes;
-        let (parts, body) = read_body(request, limit).await?;
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, ApiError> {
+        let (parts, body) = read_body(request, BodyLimit::from_ref(state)).await?;
         let token = parts
             .headers
             .get("x-amz-bearer")
@@ -213,9 +195,6 @@ impl FromRequest<AppState> for Bearer {
     }
 }
 
-/// Shorthand for handlers' state.
-pub type AppStateRef = State<AppState>;
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -226,24 +205,6 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-
-    #[test]
-    fn finds_model_operations_by_route() {
-        assert_eq!(
-            model_operation("PUT", "/contact/chat"),
-            Some(("Connect", "StartChatContact"))
-        );
-        assert_eq!(
-            model_operation("GET", "/contacts/i-1/c-1"),
-            Some(("Connect", "DescribeContact"))
-        );
-        assert_eq!(
-            model_operation("POST", "/participant/attachment"),
-            Some(("ConnectParticipant", "GetAttachment"))
-        );
-        assert_eq!(model_operation("GET", "/no/such/thing"), None);
-        assert_eq!(model_operation("DELETE", "/contact/chat"), None);
-    }
 
     #[tokio::test]
     async fn a_request_runs_to_its_end_after_its_caller_went_away() {

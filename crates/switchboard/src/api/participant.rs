@@ -6,16 +6,16 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
+use super::ApiState;
 use super::Bearer;
-use crate::awsproto::json::Input;
-use crate::awsproto::ApiError;
 use crate::chat::service::Session;
 use crate::chat::transcript::{StartPosition, TranscriptQuery};
 use crate::chat::ChatError;
 use crate::clock::format_instant;
-use crate::server::AppState;
+use awsproto::json::Input;
+use awsproto::ApiError;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/participant/connection",
@@ -55,14 +55,14 @@ fn parse(body: &[u8]) -> Result<Input, ApiError> {
     Input::parse(body, ApiError::validation)
 }
 
-async fn session(app: &AppState, token: &str) -> Result<std::sync::Arc<Session>, ApiError> {
+async fn session(app: &ApiState, token: &str) -> Result<std::sync::Arc<Session>, ApiError> {
     app.chat
         .authenticate(token)
         .await
         .map_err(participant_error)
 }
 
-async fn create_participant_connection(State(app): State<AppState>, req: Bearer) -> Reply {
+async fn create_participant_connection(State(app): State<ApiState>, req: Bearer) -> Reply {
     let mut i = parse(&req.body)?;
     let types = i.enum_list(
         "Type",
@@ -92,7 +92,7 @@ async fn create_participant_connection(State(app): State<AppState>, req: Bearer)
     Ok(Json(Value::Object(out)))
 }
 
-async fn send_message(State(app): State<AppState>, req: Bearer) -> Reply {
+async fn send_message(State(app): State<ApiState>, req: Bearer) -> Reply {
     let session = session(&app, &req.token).await?;
     let mut i = parse(&req.body)?;
     let content_type = i.required_string("ContentType", 1, 100);
@@ -115,7 +115,7 @@ async fn send_message(State(app): State<AppState>, req: Bearer) -> Reply {
     })))
 }
 
-async fn send_event(State(app): State<AppState>, req: Bearer) -> Reply {
+async fn send_event(State(app): State<ApiState>, req: Bearer) -> Reply {
     let session = session(&app, &req.token).await?;
     let mut i = parse(&req.body)?;
     let content_type = i.required_string("ContentType", 1, 100);
@@ -137,7 +137,7 @@ async fn send_event(State(app): State<AppState>, req: Bearer) -> Reply {
     ))
 }
 
-async fn get_transcript(State(app): State<AppState>, req: Bearer) -> Reply {
+async fn get_transcript(State(app): State<ApiState>, req: Bearer) -> Reply {
     let session = session(&app, &req.token).await?;
     let (contact_id, query) = read_transcript_query(&req.body)?;
     if let Some(id) = &contact_id {
@@ -202,7 +202,7 @@ pub fn read_transcript_query(body: &[u8]) -> Result<(Option<String>, TranscriptQ
     Ok((contact_id, query))
 }
 
-async fn disconnect_participant(State(app): State<AppState>, req: Bearer) -> Reply {
+async fn disconnect_participant(State(app): State<ApiState>, req: Bearer) -> Reply {
     let mut i = parse(&req.body)?;
     let client_token = i.string("ClientToken", 0, 500);
     i.finish()?;
@@ -227,19 +227,14 @@ async fn disconnect_participant(State(app): State<AppState>, req: Bearer) -> Rep
 /// Switchboard's addition to the participant API (Amazon has no such call): where the caller's
 /// chat stands in its queue, so a waiting customer can be told. `Position` is 1 at the head;
 /// both members are absent once an agent has the chat (or when it waits in no queue).
-async fn get_queue_position(State(app): State<AppState>, req: Bearer) -> Reply {
+async fn get_queue_position(State(app): State<ApiState>, req: Bearer) -> Reply {
     let session = session(&app, &req.token).await?;
     parse(&req.body)?.finish()?;
-    let contact = &session.contact;
     let mut out = Map::new();
-    if let Some(queue) = &contact.queue_id {
-        if let Some((position, length)) =
-            app.router.position(&contact.instance_id, &contact.id).await
-        {
-            out.insert("QueueId".into(), json!(queue));
-            out.insert("Position".into(), json!(position));
-            out.insert("QueueLength".into(), json!(length));
-        }
+    if let Some((queue, position, length)) = app.chat.queue_position(&session).await {
+        out.insert("QueueId".into(), json!(queue));
+        out.insert("Position".into(), json!(position));
+        out.insert("QueueLength".into(), json!(length));
     }
     Ok(Json(Value::Object(out)))
 }

@@ -21,14 +21,14 @@ use axum::{Extension, Json, Router};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::awsproto::extract::{Body, Path};
-use crate::awsproto::json::Input;
-use crate::awsproto::ApiError;
+use super::ApiState;
 use crate::chat::service::StartChat;
 use crate::config::Widget;
-use crate::server::AppState;
+use awsproto::extract::{Body, Path};
+use awsproto::json::Input;
+use awsproto::ApiError;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/widget/{widget_id}/chat",
@@ -70,12 +70,13 @@ impl RateLimiter {
 
 /// The widget and, for a browser request, the page's origin if the widget allows it.
 fn widget_and_origin<'a>(
-    app: &'a AppState,
+    app: &'a ApiState,
     widget_id: &str,
     headers: &HeaderMap,
 ) -> Result<(&'a crate::config::Instance, &'a Widget, Option<HeaderValue>), ApiError> {
     let (instance, widget) = app
-        .config
+        .chat
+        .config()
         .widget(widget_id)
         .ok_or_else(|| ApiError::resource_not_found(format!("Widget {widget_id} not found")))?;
     let origin = headers.get("origin").cloned();
@@ -106,7 +107,7 @@ fn with_cors(mut response: Response, origin: Option<HeaderValue>) -> Response {
 }
 
 async fn preflight(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     Path(widget_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -130,7 +131,7 @@ async fn preflight(
 }
 
 async fn start_chat(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(widget_id): Path<String>,
@@ -143,7 +144,7 @@ async fn start_chat(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let client = app.config.client_address(peer.ip(), &forwarded);
+    let client = app.chat.config().client_address(peer.ip(), &forwarded);
     // A body over the limit is answered after the origin check, with the CORS headers, so the
     // page can read why.
     let body = body.map(|Body(bytes)| bytes);
@@ -151,7 +152,7 @@ async fn start_chat(
     let allowed_origin = match &result {
         // A refused origin gets no CORS headers: its page cannot even read the refusal.
         Err(e) if e.code == "AccessDeniedException" && origin.is_some() => None,
-        _ if app.config.widget(&widget_id).is_some() => origin,
+        _ if app.chat.config().widget(&widget_id).is_some() => origin,
         _ => None,
     };
     let response = match result {
@@ -162,7 +163,7 @@ async fn start_chat(
 }
 
 async fn start(
-    app: &AppState,
+    app: &ApiState,
     limiter: &RateLimiter,
     address: IpAddr,
     widget_id: &str,

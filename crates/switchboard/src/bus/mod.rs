@@ -10,9 +10,9 @@
 pub mod nats;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
 /// What happens to the sockets that receive a delivery, after sending it.
@@ -24,15 +24,42 @@ pub enum Closing {
     Participant(String),
 }
 
-/// One item on its way to sockets, already rendered as the WebSocket frame: rendered once, and
-/// shared (not copied) by every socket that sends it.
+/// One item on its way to sockets: its JSON text as participants read it. Each socket protocol
+/// wraps that in its own frame; the first socket to send a delivery keeps the frame it made in
+/// the delivery, so a delivery is rendered once however many sockets send it.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub contact_id: String,
     /// Per-contact sequence of a transcript item; `None` for ephemeral items (typing, receipts).
     pub seq: Option<i64>,
-    pub frame: Utf8Bytes,
+    pub item: Arc<str>,
     pub closing: Option<Closing>,
+    rendered: OnceLock<Bytes>,
+}
+
+impl Delivery {
+    pub fn new(
+        contact_id: String,
+        seq: Option<i64>,
+        item: impl Into<Arc<str>>,
+        closing: Option<Closing>,
+    ) -> Self {
+        Self {
+            contact_id,
+            seq,
+            item: item.into(),
+            closing,
+            rendered: OnceLock::new(),
+        }
+    }
+
+    /// The delivery as a socket sends it, rendered by `render` from the item's text the first
+    /// time it is asked for.
+    pub fn rendered(&self, render: impl FnOnce(&str) -> String) -> Bytes {
+        self.rendered
+            .get_or_init(|| Bytes::from(render(&self.item)))
+            .clone()
+    }
 }
 
 pub trait Bus: Send + Sync + 'static {
@@ -127,12 +154,7 @@ mod tests {
     use super::*;
 
     fn delivery(contact: &str, seq: i64) -> Delivery {
-        Delivery {
-            contact_id: contact.into(),
-            seq: Some(seq),
-            frame: format!("{seq}").into(),
-            closing: None,
-        }
+        Delivery::new(contact.into(), Some(seq), format!("{seq}"), None)
     }
 
     #[tokio::test]

@@ -67,7 +67,7 @@ impl NatsBus {
             while let Some(delivery) = to_publish.recv().await {
                 if never_publish
                     .as_deref()
-                    .is_some_and(|text| delivery.frame.as_str().contains(text))
+                    .is_some_and(|text| delivery.item.contains(text))
                 {
                     continue;
                 }
@@ -85,7 +85,7 @@ impl NatsBus {
                     None => {}
                 }
                 let subject = format!("{chat_prefix}{}", delivery.contact_id);
-                let payload = Bytes::copy_from_slice(delivery.frame.as_str().as_bytes());
+                let payload = Bytes::copy_from_slice(delivery.item.as_bytes());
                 if let Err(e) = publisher
                     .publish_with_headers(subject, headers, payload)
                     .await
@@ -116,7 +116,7 @@ impl NatsBus {
                 else {
                     continue;
                 };
-                let Ok(frame) = std::str::from_utf8(&message.payload) else {
+                let Ok(item) = std::str::from_utf8(&message.payload) else {
                     continue;
                 };
                 let closing = match header(CLOSING).as_deref() {
@@ -127,12 +127,12 @@ impl NatsBus {
                     None => None,
                 };
                 streams.written(contact_id);
-                feed.publish(Delivery {
-                    contact_id: contact_id.to_string(),
-                    seq: header(SEQ).and_then(|v| v.parse().ok()),
-                    frame: frame.into(),
+                feed.publish(Delivery::new(
+                    contact_id.to_string(),
+                    header(SEQ).and_then(|v| v.parse().ok()),
+                    item,
                     closing,
-                });
+                ));
             }
         });
         Ok(Self {

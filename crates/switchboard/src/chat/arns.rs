@@ -13,7 +13,7 @@
 //! - a resource's ARN must be in the instance the request is about, or it is
 //!   [`Refusal::OtherInstance`].
 
-use crate::awsproto::arn::Arn;
+use awsproto::arn::Arn;
 
 /// The partition every ARN of this server is in.
 const PARTITION: &str = "aws";

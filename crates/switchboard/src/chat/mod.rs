@@ -9,12 +9,19 @@
 //! [`Clock`]: crate::clock::Clock
 
 pub mod arns;
-pub mod model;
+mod caches;
+mod connect;
+pub mod fanout;
+mod participant;
+mod rules;
+
 pub mod service;
 pub mod tokens;
 pub mod transcript;
 
 pub use service::ChatService;
+
+use crate::model;
 
 use crate::store::StoreError;
 
@@ -107,6 +114,8 @@ pub trait RoutingHook: Send + Sync + 'static {
     fn agent_left(&self, instance_id: &str, contact_id: &str, agent: &str, queue: &str);
     /// The customer of a contact now has `open` sockets.
     fn customer_sockets(&self, instance_id: &str, contact_id: &str, open: usize);
+    /// The contact's place in its queue (1 for the head) and the queue's length, while it waits.
+    async fn queue_position(&self, instance_id: &str, contact_id: &str) -> Option<(usize, usize)>;
 }
 
 /// Leaves queued chats waiting.
@@ -127,4 +136,12 @@ impl RoutingHook for WaitInQueue {
     fn agent_left(&self, _instance_id: &str, _contact_id: &str, _agent: &str, _queue: &str) {}
 
     fn customer_sockets(&self, _instance_id: &str, _contact_id: &str, _open: usize) {}
+
+    async fn queue_position(
+        &self,
+        _instance_id: &str,
+        _contact_id: &str,
+    ) -> Option<(usize, usize)> {
+        None
+    }
 }

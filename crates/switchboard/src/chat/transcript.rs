@@ -11,10 +11,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::model::{Item, ItemType, Receipt};
 use super::service::{ChatService, Session};
 use super::ChatError;
 use crate::clock::parse_instant;
+use crate::model::{Item, ItemType, Receipt};
 use crate::store::Range;
 
 pub const DEFAULT_MAX_RESULTS: usize = 10;
@@ -86,7 +86,7 @@ impl ChatService {
     ) -> Result<TranscriptPage, ChatError> {
         let contact = &session.contact;
         let max = q.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
-        let store = self.store();
+        let store = &self.store;
 
         let (forward, from) = if let Some(token) = &q.next_token {
             decode_token(token, &contact.id)
@@ -185,7 +185,7 @@ impl ChatService {
             .map(|i| i.id.clone())
             .collect();
         let mut by_message: HashMap<String, Vec<Receipt>> = HashMap::new();
-        for receipt in self.store().receipts(&ids).await? {
+        for receipt in self.store.receipts(&ids).await? {
             by_message
                 .entry(receipt.message_id.clone())
                 .or_default()

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 mod agents;
+pub mod endpoint;
 mod streaming;
 mod widgets;
 pub use agents::{
@@ -370,7 +371,7 @@ impl Config {
         for (i, instance) in self.instances.iter().enumerate() {
             for (j, widget) in instance.widgets.iter().enumerate() {
                 if let Some(arn) = &widget.streaming_endpoint {
-                    if let Err(why) = crate::streaming::endpoint::parse(arn, self) {
+                    if let Err(why) = endpoint::parse(arn, self) {
                         return bad(
                             &format!("instances[{i}].widgets[{j}].streaming_endpoint"),
                             why,

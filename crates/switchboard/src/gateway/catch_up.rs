@@ -11,7 +11,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::chat::ChatService;
-use crate::store::Range;
 
 pub async fn run(chat: Arc<ChatService>, every: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every);
@@ -21,42 +20,8 @@ pub async fn run(chat: Arc<ChatService>, every: Duration, shutdown: Cancellation
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = catch_up(&chat).await {
+        if let Err(e) = chat.catch_up_sockets().await {
             tracing::warn!(error = %e, "catching sockets up from the store failed");
         }
     }
-}
-
-async fn catch_up(chat: &ChatService) -> anyhow::Result<()> {
-    let watched = chat.bus().watched();
-    if watched.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = watched.iter().map(|(id, _)| id.clone()).collect();
-    let last = chat.store().last_seqs(&ids).await?;
-    let seen: std::collections::HashMap<&str, i64> = watched
-        .iter()
-        .map(|(id, seq)| (id.as_str(), *seq))
-        .collect();
-    for (contact_id, stored) in &last {
-        let Some(&seen) = seen.get(contact_id.as_str()) else {
-            continue;
-        };
-        if *stored <= seen {
-            continue;
-        }
-        let Some(contact) = chat.store().contact(contact_id).await? else {
-            continue;
-        };
-        let range = Range::Forward {
-            from: seen + 1,
-            limit: (*stored - seen) as usize,
-        };
-        let missed = chat.store().items(contact_id, range).await?;
-        tracing::info!(contact = %contact_id, items = missed.len(), "sockets caught up from the store");
-        for delivery in chat.deliveries(&contact, &missed) {
-            chat.bus().deliver_here(delivery);
-        }
-    }
-    Ok(())
 }

@@ -15,10 +15,11 @@ mod sequence;
 
 pub use registry::SocketRegistry;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,13 +31,12 @@ use tokio::time::Instant;
 
 use self::frame::ClientFrame;
 use self::sequence::{Sequence, Step};
-use crate::awsproto::extract::{Query, Upgrade};
-use crate::awsproto::ApiError;
 use crate::bus::{Closing, Delivery};
 use crate::chat::service::Session;
-use crate::chat::ChatError;
-use crate::server::AppState;
-use crate::store::Range;
+use crate::chat::{fanout, ChatError, ChatService};
+use crate::lifecycle::Lifecycle;
+use awsproto::extract::{Query, Upgrade};
+use awsproto::ApiError;
 
 /// Close codes. 1013 ("try again later") makes every client reconnect and catch up.
 const CLOSE_NORMAL: u16 = 1000;
@@ -56,8 +56,24 @@ const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// holding a task (and its queue) for ever.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/ws/v1/chat", get(upgrade))
+/// What the gateway reads.
+#[derive(Clone)]
+pub struct GatewayState {
+    pub chat: Arc<ChatService>,
+    pub sockets: Arc<SocketRegistry>,
+    /// How many sockets a participant may have open at once.
+    pub sockets_per_participant: usize,
+    /// How long a socket may stay open before it is asked to reconnect.
+    pub socket_lifetime: Duration,
+    /// Whether the store answered its last health check (for the sockets' deep ping).
+    pub store_healthy: Arc<AtomicBool>,
+    pub lifecycle: Lifecycle,
+}
+
+pub fn routes(state: GatewayState) -> Router {
+    Router::new()
+        .route("/ws/v1/chat", get(upgrade))
+        .with_state(state)
 }
 
 #[derive(Deserialize)]
@@ -66,7 +82,7 @@ struct Params {
 }
 
 async fn upgrade(
-    State(app): State<AppState>,
+    State(app): State<GatewayState>,
     params: Result<Query<Params>, ApiError>,
     ws: Result<Upgrade, ApiError>,
 ) -> Response {
@@ -91,33 +107,28 @@ async fn upgrade(
         Ok(Upgrade(ws)) => ws,
         Err(e) => return e.into_response(),
     };
-    if app.shutdown.is_cancelled() {
+    if app.lifecycle.shutdown.is_cancelled() {
         return ApiError::service_unavailable("The server is shutting down").into_response();
     }
     let Some(slot) = app.sockets.acquire(&session.participant.id) else {
         return ApiError::throttling(format!(
             "A participant may have at most {} open WebSockets",
-            app.config.limits.sockets_per_participant
+            app.sockets_per_participant
         ))
         .into_response();
     };
-    let tasks = app.tasks.clone();
+    let tasks = app.lifecycle.tasks.clone();
     ws.max_message_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .on_upgrade(move |socket| tasks.track_future(run(app, session, socket, slot)))
 }
 
-/// Tells routing how many sockets a customer has open: a queued customer with none for too long
-/// has gone, and their chat is ended.
-fn report_customer_sockets(app: &AppState, session: &Session) {
-    if session.participant.role == crate::chat::model::Role::Customer {
-        app.chat.routing().customer_sockets(
-            &session.contact.instance_id,
-            &session.contact.id,
-            app.sockets.count(&session.participant.id),
-        );
-    }
+/// Tells the chat how many sockets its participant has open now (a queued customer with none
+/// for too long has gone).
+fn report_sockets(app: &GatewayState, session: &Session) {
+    app.chat
+        .customer_sockets(session, app.sockets.count(&session.participant.id));
 }
 
 struct Subscription {
@@ -135,22 +146,22 @@ enum End {
 /// One socket, from upgrade to close. (The state and session are moved in rather than shared
 /// with a wrapper: every byte a socket task holds is multiplied by every open socket.)
 async fn run(
-    app: AppState,
+    app: GatewayState,
     session: std::sync::Arc<Session>,
     mut socket: WebSocket,
     slot: registry::SocketSlot,
 ) {
-    report_customer_sockets(&app, &session);
+    report_sockets(&app, &session);
     let mut subscription: Option<Subscription> = None;
     // The ping tick also checks the socket's age: no timer of its own per socket.
-    let lifetime = Duration::from_secs(app.config.limits.socket_lifetime_seconds);
+    let lifetime = app.socket_lifetime;
     let opened = Instant::now();
     let mut ping = tokio::time::interval(PING_EVERY.min(lifetime / 2));
     ping.reset();
     let mut last_heard = Instant::now();
     let end = loop {
         tokio::select! {
-            _ = app.shutdown.cancelled() => break End::Close(CLOSE_GOING_AWAY, "server shutting down; reconnect"),
+            _ = app.lifecycle.shutdown.cancelled() => break End::Close(CLOSE_GOING_AWAY, "server shutting down; reconnect"),
             incoming = socket.recv() => {
                 let Some(Ok(message)) = incoming else { break End::Gone };
                 last_heard = Instant::now();
@@ -205,7 +216,7 @@ async fn run(
         let _ = send(&mut socket, Message::Close(Some(frame))).await;
     }
     drop(slot);
-    report_customer_sockets(&app, &session);
+    report_sockets(&app, &session);
 }
 
 async fn next_delivery(
@@ -219,7 +230,7 @@ async fn next_delivery(
 
 /// Sends one delivery (after any items the socket missed); says whether the socket should close.
 async fn deliver(
-    app: &AppState,
+    app: &GatewayState,
     session: &Session,
     socket: &mut WebSocket,
     subscription: &mut Subscription,
@@ -241,14 +252,7 @@ async fn deliver(
         Step::FillThenSend { from, until } => {
             let missing = app
                 .chat
-                .store()
-                .items(
-                    &session.contact.id,
-                    Range::Forward {
-                        from,
-                        limit: (until - from) as usize,
-                    },
-                )
+                .missed_items(&session.contact.id, from, until)
                 .await
                 .map_err(|_| ())?;
             if !fills_gap(from, until, &missing) {
@@ -260,12 +264,13 @@ async fn deliver(
                 )));
             }
             for item in missing {
-                let frame = app.chat.item_frame(&session.contact, &item);
+                let frame = chat_frame(&fanout::item_text(&session.contact, &item));
                 send(socket, Message::Text(frame.into())).await?;
             }
         }
     }
-    send(socket, Message::Text(delivery.frame.clone())).await?;
+    let frame = Utf8Bytes::try_from(delivery.rendered(chat_frame)).map_err(|_| ())?;
+    send(socket, Message::Text(frame)).await?;
     Ok(match &delivery.closing {
         Some(Closing::Chat) => Some(End::Close(CLOSE_NORMAL, "chat ended")),
         Some(Closing::Participant(id)) if *id == session.participant.id => {
@@ -276,7 +281,7 @@ async fn deliver(
 }
 
 /// Whether `items` are exactly the sequence numbers `from` up to (not including) `until`.
-fn fills_gap(from: i64, until: i64, items: &[crate::chat::model::Item]) -> bool {
+fn fills_gap(from: i64, until: i64, items: &[crate::model::Item]) -> bool {
     items.len() as i64 == until - from
         && items.iter().zip(from..).all(|(item, seq)| item.seq == seq)
 }
@@ -284,7 +289,7 @@ fn fills_gap(from: i64, until: i64, items: &[crate::chat::model::Item]) -> bool 
 /// Answers one client frame. Frames are one JSON object; anything after it is ignored (the iOS
 /// SDK sends a stray character after its subscribe frame).
 async fn handle_frame(
-    app: &AppState,
+    app: &GatewayState,
     session: &Session,
     text: &str,
     subscription: &mut Option<Subscription>,
@@ -318,12 +323,8 @@ async fn handle_frame(
     };
     let chat = topics.iter().any(|t| t == "aws/chat");
     if chat && topic == "aws/subscribe" && subscription.is_none() {
-        // Subscribe first, then read where the transcript stands, so nothing committed in
-        // between is missed (anything older is skipped by its sequence number).
-        let receiver = app.chat.bus().subscribe(&session.contact.id);
-        match app.chat.store().last_seq(&session.contact.id).await {
-            Ok(last) => {
-                app.chat.bus().saw(&session.contact.id, last);
+        match app.chat.watch(&session.contact.id).await {
+            Ok((receiver, last)) => {
                 *subscription = Some(Subscription {
                     receiver,
                     sequence: Sequence::after(last),
@@ -348,6 +349,17 @@ async fn handle_frame(
     vec![json!({"topic": topic, "content": {"status": status, "topics": confirmed}}).to_string()]
 }
 
+/// The frame that carries an item (its JSON text) to a participant's socket:
+/// `{"topic":"aws/chat","contentType":"application/json","content":"<the item as a string>"}`.
+pub fn chat_frame(item: &str) -> String {
+    json!({
+        "topic": "aws/chat",
+        "contentType": "application/json",
+        "content": item,
+    })
+    .to_string()
+}
+
 /// The error frame ChatJS recognises: no topic, a message.
 fn error_frame(message: &str) -> String {
     json!({"message": message, "requestId": uuid::Uuid::new_v4().to_string()}).to_string()
@@ -364,7 +376,7 @@ async fn send(socket: &mut WebSocket, message: Message) -> Result<(), ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::model::{Item, ItemType};
+    use crate::model::{Item, ItemType};
 
     fn item(seq: i64) -> Item {
         Item {

@@ -12,6 +12,7 @@ use super::router::{Routed, Router};
 use crate::agent::hub::AgentHub;
 use crate::chat::ChatService;
 use crate::clock::{format_instant, from_millis};
+use crate::config::Config;
 
 /// Runs until the router tasks are gone.
 pub async fn carry_out(
@@ -93,7 +94,7 @@ pub async fn carry_out(
             ),
             Effect::PresenceChanged { agent, presence } => {
                 router.keep_presence(&agent, &presence.encode()).await;
-                let status = presence_name(&chat, &instance_id, &presence);
+                let status = presence_name(chat.config(), &instance_id, &presence);
                 hub.send(&agent, &json!({ "type": "status", "status": status }));
             }
             Effect::EndAbandoned { contact } => {
@@ -111,27 +112,20 @@ pub async fn carry_out(
 
 /// The queue and the customer's display name of a contact, for an offer.
 async fn describe(chat: &ChatService, contact_id: &str) -> (Option<String>, Option<String>) {
-    let Ok(Some(contact)) = chat.store().contact(contact_id).await else {
+    let Ok(Some(contact)) = chat.find_contact(contact_id).await else {
         return (None, None);
     };
-    let customer = chat
-        .store()
-        .participant(&contact.customer_participant_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|p| p.display_name);
+    let customer = chat.customer_name(&contact).await.ok().flatten();
     (contact.queue_id, customer)
 }
 
 /// The status name agents see: the built-in names, or a custom status's configured name.
-pub fn presence_name(chat: &ChatService, instance_id: &str, presence: &Presence) -> String {
+pub fn presence_name(config: &Config, instance_id: &str, presence: &Presence) -> String {
     match presence {
         Presence::Available => "Available".into(),
         Presence::Offline => "Offline".into(),
         Presence::Missed => "Missed".into(),
-        Presence::Custom(id) => chat
-            .config()
+        Presence::Custom(id) => config
             .instance(instance_id)
             .and_then(|i| i.agent_statuses.iter().find(|s| &s.id == id))
             .map(|s| s.name.clone())

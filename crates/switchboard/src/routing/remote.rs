@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::request::Command;
 use super::request::{Answer, Request};
-use super::router::Command;
 use super::tenure::Tenure;
 use crate::cluster::{subject_token, Cluster};
 

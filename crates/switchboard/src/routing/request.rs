@@ -3,6 +3,7 @@
 //! (as JSON), and is handled the same way.
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 
 use super::engine::{AgentFigures, Millis, Presence, QueueFigures, QueueKey, RoutingError};
 
@@ -88,3 +89,6 @@ pub enum Answer {
     Agent(Option<AgentFigures>),
     Figures(Vec<QueueFigures>),
 }
+
+/// A request for an instance's task, and where its answer goes (if anyone waits for it).
+pub type Command = (Request, Option<oneshot::Sender<Answer>>);

@@ -22,13 +22,13 @@ use tokio::sync::{mpsc, oneshot};
 use super::engine::{AgentFigures, Effect, Engine, Presence, QueueFigures, QueueKey, RoutingError};
 use super::remote::Remote;
 pub use super::request::AgentAction;
-use super::request::{Answer, Request, SocketReport};
+use super::request::{Answer, Command, Request, SocketReport};
 use super::sockets::{NodeSockets, SocketTable};
 use super::tenure::Tenure;
-use crate::chat::model::Contact;
 use crate::chat::{ChatError, RoutingHook};
 use crate::clock::{to_millis, SharedClock};
 use crate::config::Config;
+use crate::model::Contact;
 use crate::store::Store;
 
 /// An effect and the instance it belongs to.
@@ -37,9 +37,6 @@ pub struct Routed {
     pub instance_id: String,
     pub effect: Effect,
 }
-
-/// A request for an instance's task, and where its answer goes (if anyone waits for it).
-pub type Command = (Request, Option<oneshot::Sender<Answer>>);
 
 /// An instance this node routes.
 struct Owned {
@@ -349,6 +346,10 @@ impl Router {
 
 #[async_trait]
 impl RoutingHook for Router {
+    async fn queue_position(&self, instance_id: &str, contact_id: &str) -> Option<(usize, usize)> {
+        self.position(instance_id, contact_id).await
+    }
+
     async fn admit(&self, contact: &Contact) -> Result<(), ChatError> {
         let Some(queue) = &contact.queue_id else {
             return Ok(());

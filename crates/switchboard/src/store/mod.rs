@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::chat::model::{
+use crate::model::{
     Contact, Item, NewItem, OutboxEntry, Participant, Receipt, ReceiptKind, Stream,
 };
 

@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 
 use super::rows::*;
 use super::*;
-use crate::chat::model::{receipt_event_fields, ItemType, ReceiptKind};
 use crate::clock::{from_millis, to_millis, SharedClock};
+use crate::model::{receipt_event_fields, ItemType, ReceiptKind};
 
 /// Takes a free or run-out lease, or renews one's own.
 const CLAIM_LEASE: &str = "INSERT INTO leases (name, owner, until_ms) VALUES ($1, $2, $3)

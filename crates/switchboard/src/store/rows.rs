@@ -4,11 +4,11 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::{StoreError, StoreResult};
-use crate::chat::model::{
+use crate::clock::from_millis;
+use crate::model::{
     with_contact_ids, Contact, ContactDetails, Item, ItemType, OutboxEntry, Participant, Receipt,
     Role, Sender, Stream,
 };
-use crate::clock::from_millis;
 
 pub(crate) const CONTACT_COLUMNS: &str =
     "id, instance_id, initial_contact_id, contact_flow_id, queue_id,

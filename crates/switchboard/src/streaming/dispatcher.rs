@@ -20,15 +20,15 @@ use tokio::sync::{Notify, OnceCell};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::endpoint::{self, Endpoint};
 use super::message;
 use super::sns::SnsPublisher;
 use super::webhook::{Notification, WebhookPublisher};
 use super::Failure;
-use crate::chat::model::{OutboxEntry, Stream};
 use crate::chat::StreamHook;
 use crate::clock::SharedClock;
+use crate::config::endpoint::{self, Endpoint};
 use crate::config::Config;
+use crate::model::{OutboxEntry, Stream};
 use crate::store::Store;
 
 /// How many outbox rows a worker reads at once.

@@ -16,7 +16,6 @@
 //! the chat itself go on.
 
 mod dispatcher;
-pub mod endpoint;
 pub mod message;
 mod sns;
 pub mod webhook;

@@ -83,7 +83,12 @@ after_agent_leaves = "back_to_queue"
 
 async fn start_with_agents(dir: &std::path::Path, max_contacts: Option<u32>) -> TestServer {
     let (top, instance) = agents_config(max_contacts);
-    TestServer::start_configured(dir, &top, &instance).await
+    TestServer::builder()
+        .dir(dir)
+        .config(&top)
+        .instance_config(&instance)
+        .start()
+        .await
 }
 
 /// An agent signed in over the agent API.
@@ -392,12 +397,12 @@ async fn a_rejected_chat_goes_to_the_other_agent_and_a_transfer_carries_the_tran
     // The chat is also streamed, so the stream's view of agents and transfers is checked too.
     let receiver = Receiver::start(streaming::SECRET).await;
     let (_, instance) = agents_config(None);
-    let server = TestServer::start_configured(
-        dir.path(),
-        &streaming::streaming_config(&[("crm", &receiver)]),
-        &instance,
-    )
-    .await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .config(&streaming::streaming_config(&[("crm", &receiver)]))
+        .instance_config(&instance)
+        .start()
+        .await;
     let ana = AgentClient::sign_in(&server, "ana").await;
     let ben = AgentClient::sign_in(&server, "ben").await;
     let mut ana_socket = ana.ready().await;
@@ -855,12 +860,12 @@ async fn a_waiting_customer_whose_sockets_all_closed_is_ended_after_the_grace_ti
     let dir = tempfile::tempdir().unwrap();
     let (_, instance) = agents_config(None);
     // The shortest grace time the configuration allows; the test waits for the event, not a clock.
-    let server = TestServer::start_configured(
-        dir.path(),
-        "[routing]\ncustomer_gone_seconds = 5",
-        &instance,
-    )
-    .await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .config("[routing]\ncustomer_gone_seconds = 5")
+        .instance_config(&instance)
+        .start()
+        .await;
     let chat = start_chat(&server, "Hal").await;
     let customer = ChatSocket::subscribe(&chat.websocket_url).await;
     // A bot on the chat watches what happens to it.

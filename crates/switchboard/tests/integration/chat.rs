@@ -384,7 +384,11 @@ async fn start_chat_contact_can_hand_out_the_connection_directly() {
 #[tokio::test]
 async fn a_socket_that_stops_reading_is_closed_without_holding_up_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_in(dir.path(), "[limits]\nsocket_queue = 64\n").await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .config("[limits]\nsocket_queue = 64\n")
+        .start()
+        .await;
     let chat = start_chat(&server, "Slow reader").await;
     let (_, slow_url) = connect_participant(&server, &chat.participant_token).await;
     let mut slow = ChatSocket::subscribe(&slow_url).await;

@@ -42,12 +42,29 @@ async fn read_through(socket: &mut ChatSocket, id: &str, seen: &mut Vec<Value>) 
 
 #[tokio::test]
 async fn three_nodes_share_a_chat_and_a_killed_node_loses_nothing() {
-    let database = PostgresDatabase::fresh().await;
+    let Some(database) = PostgresDatabase::fresh().await else {
+        return;
+    };
     let extra = format!("bus = \"{}\"", nats_url());
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let node1 = TestServer::start_on(dirs[0].path(), &database.url(), &extra).await;
-    let mut node2 = TestServer::start_on(dirs[1].path(), &database.url(), &extra).await;
-    let node3 = TestServer::start_on(dirs[2].path(), &database.url(), &extra).await;
+    let node1 = TestServer::builder()
+        .dir(dirs[0].path())
+        .storage(&database.url())
+        .config(&extra)
+        .start()
+        .await;
+    let mut node2 = TestServer::builder()
+        .dir(dirs[1].path())
+        .storage(&database.url())
+        .config(&extra)
+        .start()
+        .await;
+    let node3 = TestServer::builder()
+        .dir(dirs[2].path())
+        .storage(&database.url())
+        .config(&extra)
+        .start()
+        .await;
     for node in [&node1, &node2, &node3] {
         let ready: Value = reqwest::get(format!("{}/readyz", node.url))
             .await
@@ -129,7 +146,9 @@ async fn one_node_at_a_time_publishes_a_stream_and_another_takes_over_when_it_di
     use crate::receiver::Receiver;
     use crate::streaming;
 
-    let database = PostgresDatabase::fresh().await;
+    let Some(database) = PostgresDatabase::fresh().await else {
+        return;
+    };
     let receiver = Receiver::start(streaming::SECRET).await;
     // Short leases and sweeps, so that a take-over happens within the test's patience.
     let streaming_config = streaming::streaming_config(&[("crm", &receiver)]).replace(
@@ -138,8 +157,18 @@ async fn one_node_at_a_time_publishes_a_stream_and_another_takes_over_when_it_di
     );
     let extra = format!("bus = \"{}\"\n{streaming_config}", nats_url());
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut node_a = TestServer::start_on(dirs[0].path(), &database.url(), &extra).await;
-    let node_b = TestServer::start_on(dirs[1].path(), &database.url(), &extra).await;
+    let mut node_a = TestServer::builder()
+        .dir(dirs[0].path())
+        .storage(&database.url())
+        .config(&extra)
+        .start()
+        .await;
+    let node_b = TestServer::builder()
+        .dir(dirs[1].path())
+        .storage(&database.url())
+        .config(&extra)
+        .start()
+        .await;
 
     let started = start_chat_request(&node_a, "Streamed across nodes")
         .chat_streaming_configuration(streaming::streaming_to(&streaming::webhook_arn("crm")))
@@ -225,14 +254,24 @@ async fn routing_owner(nodes: &[&TestServer]) -> usize {
 async fn one_node_routes_the_queues_for_all_and_another_takes_over_when_it_dies() {
     use crate::agents::{accept_offer, agents_config, next_event, AgentClient};
 
-    let database = PostgresDatabase::fresh().await;
+    let Some(database) = PostgresDatabase::fresh().await else {
+        return;
+    };
     let (_, instance) = agents_config(None);
     // A short lease, so that a take-over happens within the test's patience.
     let extra = format!("bus = \"{}\"\n[routing]\nlease_seconds = 2\n", nats_url());
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut nodes = Vec::new();
     for dir in &dirs {
-        nodes.push(TestServer::start_on_with(dir.path(), &database.url(), &extra, &instance).await);
+        nodes.push(
+            TestServer::builder()
+                .dir(dir.path())
+                .storage(&database.url())
+                .config(&extra)
+                .instance_config(&instance)
+                .start()
+                .await,
+        );
     }
     let owner = routing_owner(&nodes.iter().collect::<Vec<_>>()).await;
     // The agent works on one node, the customers come through another, and neither routes.
@@ -333,7 +372,9 @@ async fn one_node_routes_the_queues_for_all_and_another_takes_over_when_it_dies(
 
 #[tokio::test]
 async fn an_item_nats_never_brought_still_reaches_a_quiet_socket() {
-    let database = PostgresDatabase::fresh().await;
+    let Some(database) = PostgresDatabase::fresh().await else {
+        return;
+    };
     let extra = format!("bus = \"{}\"\n[limits]\ncatch_up_seconds = 1\n", nats_url());
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     for dir in &dirs {
@@ -343,15 +384,19 @@ async fn an_item_nats_never_brought_still_reaches_a_quiet_socket() {
         )
         .unwrap();
     }
-    let node1 = TestServer::launch(dirs[0].path(), &[], std::process::Stdio::inherit()).await;
+    let node1 = TestServer::builder()
+        .dir(dirs[0].path())
+        .existing_config()
+        .start()
+        .await;
     // Node 2 commits what contains "unpublished" but never puts it on NATS: its last message
     // is lost on the way, and nothing comes after it that would show the gap.
-    let node2 = TestServer::launch(
-        dirs[1].path(),
-        &[("SWITCHBOARD_TEST_DROP_FROM_BUS", "unpublished")],
-        std::process::Stdio::inherit(),
-    )
-    .await;
+    let node2 = TestServer::builder()
+        .dir(dirs[1].path())
+        .existing_config()
+        .env(&[("SWITCHBOARD_TEST_DROP_FROM_BUS", "unpublished")])
+        .start()
+        .await;
 
     let customer = start_chat(&node1, "Quiet customer").await;
     let mut customer_socket = ChatSocket::subscribe(&customer.websocket_url).await;
@@ -378,15 +423,27 @@ async fn a_stream_publishes_items_written_on_another_node_without_waiting_for_a_
     use crate::receiver::Receiver;
     use crate::streaming;
 
-    let database = PostgresDatabase::fresh().await;
+    let Some(database) = PostgresDatabase::fresh().await else {
+        return;
+    };
     let receiver = Receiver::start(streaming::SECRET).await;
     // Sweeps so rare that only being told of the items gets them published within the test.
     let streaming_config = streaming::streaming_config(&[("crm", &receiver)])
         .replace("[streaming]\n", "[streaming]\nsweep_seconds = 3600\n");
     let extra = format!("bus = \"{}\"\n{streaming_config}", nats_url());
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let node_a = TestServer::start_on(dirs[0].path(), &database.url(), &extra).await;
-    let node_b = TestServer::start_on(dirs[1].path(), &database.url(), &extra).await;
+    let node_a = TestServer::builder()
+        .dir(dirs[0].path())
+        .storage(&database.url())
+        .config(&extra)
+        .start()
+        .await;
+    let node_b = TestServer::builder()
+        .dir(dirs[1].path())
+        .storage(&database.url())
+        .config(&extra)
+        .start()
+        .await;
 
     // The stream starts on node A, whose worker takes its lease; node B never hears of it.
     let started = start_chat_request(&node_a, "Streamed from node B")

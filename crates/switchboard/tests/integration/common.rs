@@ -81,65 +81,90 @@ pub struct TestServer {
     pub _temp: Option<tempfile::TempDir>,
 }
 
-impl TestServer {
-    pub async fn start() -> Self {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let dir = temp.path().to_path_buf();
-        let mut server = Self::start_in(&dir, "").await;
-        server._temp = Some(temp);
-        server
+/// How a test server starts; every setting has a default, so a test names only what it needs:
+///
+/// ```ignore
+/// TestServer::start().await                                  // fresh dir, SQLite, base config
+/// TestServer::builder().dir(dir).config("...").start().await // data kept in `dir` (restarts)
+/// TestServer::builder().dir(dir).storage(&url).start().await // on PostgreSQL
+/// ```
+pub struct Launch<'a> {
+    dir: Option<&'a std::path::Path>,
+    storage: Option<String>,
+    config: String,
+    instance_config: String,
+    /// Start with `dir/switchboard.toml` as the test wrote it, instead of writing one.
+    existing_config: bool,
+    env: Vec<(&'a str, &'a str)>,
+    stderr: Option<Stdio>,
+}
+
+impl<'a> Launch<'a> {
+    /// The data directory, which outlives the server (for restart tests); a fresh temporary
+    /// one when not given.
+    pub fn dir(mut self, dir: &'a std::path::Path) -> Self {
+        self.dir = Some(dir);
+        self
     }
 
-    /// Starts a server on the data in `dir` (which outlives it, for restart tests).
-    pub async fn start_in(dir: &std::path::Path, extra_config: &str) -> Self {
-        Self::start_configured(dir, extra_config, "").await
+    /// The store's URL (`postgres://...`); SQLite in the data directory when not given.
+    pub fn storage(mut self, url: &str) -> Self {
+        self.storage = Some(url.to_string());
+        self
     }
 
-    /// Starts a server on the data in `dir` with extra top-level and instance configuration.
-    pub async fn start_configured(
-        dir: &std::path::Path,
-        extra_config: &str,
-        instance_extra: &str,
-    ) -> Self {
-        let storage = dir.join("switchboard.db");
-        std::fs::write(
-            dir.join("switchboard.toml"),
-            config_text_with(storage.to_str().unwrap(), extra_config, instance_extra),
-        )
-        .unwrap();
-        Self::start_with_config_in(dir).await
+    /// Extra top-level configuration.
+    pub fn config(mut self, extra: &str) -> Self {
+        self.config = extra.to_string();
+        self
     }
 
-    /// Starts a server on the store at `storage_url`, its configuration kept in `dir`.
-    pub async fn start_on(dir: &std::path::Path, storage_url: &str, extra_config: &str) -> Self {
-        Self::start_on_with(dir, storage_url, extra_config, "").await
+    /// Extra configuration of the test instance.
+    pub fn instance_config(mut self, extra: &str) -> Self {
+        self.instance_config = extra.to_string();
+        self
     }
 
-    /// Starts a server on the store at `storage_url` with extra top-level and instance
-    /// configuration.
-    pub async fn start_on_with(
-        dir: &std::path::Path,
-        storage_url: &str,
-        extra_config: &str,
-        instance_extra: &str,
-    ) -> Self {
-        std::fs::write(
-            dir.join("switchboard.toml"),
-            config_text_for(storage_url, extra_config, instance_extra),
-        )
-        .unwrap();
-        Self::start_with_config_in(dir).await
+    /// Starts with the `switchboard.toml` the test wrote into the data directory.
+    pub fn existing_config(mut self) -> Self {
+        self.existing_config = true;
+        self
     }
 
-    /// Starts a server with the configuration `dir/switchboard.toml`.
-    async fn start_with_config_in(dir: &std::path::Path) -> Self {
-        Self::launch(dir, &[], Stdio::inherit()).await
+    /// Extra environment variables of the server process.
+    pub fn env(mut self, vars: &[(&'a str, &'a str)]) -> Self {
+        self.env.extend_from_slice(vars);
+        self
     }
 
-    /// Starts `switchboard serve` with `dir/switchboard.toml`, extra environment variables and
-    /// `stderr` (piped when a test reads the server's log from `child.stderr`).
-    pub async fn launch(dir: &std::path::Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
+    /// Where the server's log goes (piped when a test reads it from `child.stderr`).
+    pub fn stderr(mut self, stderr: Stdio) -> Self {
+        self.stderr = Some(stderr);
+        self
+    }
+
+    /// Starts `switchboard serve` on loopback port 0 and waits until it listens.
+    pub async fn start(self) -> TestServer {
+        let temp = match self.dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().expect("temp dir")),
+        };
+        let dir = self
+            .dir
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| temp.as_ref().unwrap().path().to_path_buf());
         let config = dir.join("switchboard.toml");
+        if !self.existing_config {
+            let storage = match &self.storage {
+                Some(url) => url.clone(),
+                None => format!("sqlite://{}", dir.join("switchboard.db").to_str().unwrap()),
+            };
+            std::fs::write(
+                &config,
+                config_text_for(&storage, &self.config, &self.instance_config),
+            )
+            .unwrap();
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args([
                 "serve",
@@ -148,9 +173,9 @@ impl TestServer {
                 "--listen",
                 "127.0.0.1:0",
             ])
-            .envs(env.iter().copied())
+            .envs(self.env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(stderr)
+            .stderr(self.stderr.unwrap_or_else(Stdio::inherit))
             .kill_on_drop(true)
             .spawn()
             .expect("start switchboard");
@@ -168,12 +193,32 @@ impl TestServer {
         .expect("switchboard did not become ready");
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self {
+        TestServer {
             child,
             url,
-            dir: dir.to_path_buf(),
-            _temp: None,
+            dir,
+            _temp: temp,
         }
+    }
+}
+
+impl TestServer {
+    /// How a server starts, settings to name before `start`.
+    pub fn builder<'a>() -> Launch<'a> {
+        Launch {
+            dir: None,
+            storage: None,
+            config: String::new(),
+            instance_config: String::new(),
+            existing_config: false,
+            env: Vec::new(),
+            stderr: None,
+        }
+    }
+
+    /// A server with the base configuration on SQLite in a fresh temporary directory.
+    pub async fn start() -> Self {
+        Self::builder().start().await
     }
 
     pub fn connect(&self) -> aws_sdk_connect::Client {
@@ -449,19 +494,32 @@ pub struct PostgresDatabase {
 }
 
 impl PostgresDatabase {
-    pub async fn fresh() -> Self {
+    /// A fresh database, or `None` (the test is skipped, and says so) when no PostgreSQL server
+    /// answers and `SWITCHBOARD_REQUIRE_POSTGRES` is not set: plain `cargo test` on a machine
+    /// without PostgreSQL runs everything else. The project's test command sets it, so there a
+    /// missing server fails the run.
+    pub async fn fresh() -> Option<Self> {
         let server = std::env::var("SWITCHBOARD_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let name = format!("switchboard_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin =
-            <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres"))
-                .await
-                .expect("PostgreSQL at SWITCHBOARD_TEST_POSTGRES or 127.0.0.1:5432");
+        let connected =
+            <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await;
+        let mut admin = match connected {
+            Ok(admin) => admin,
+            Err(e) if std::env::var_os("SWITCHBOARD_REQUIRE_POSTGRES").is_none() => {
+                eprintln!(
+                    "skipped: no PostgreSQL at {server} ({e}); set SWITCHBOARD_TEST_POSTGRES to \
+                     use another, or SWITCHBOARD_REQUIRE_POSTGRES=1 to fail instead"
+                );
+                return None;
+            }
+            Err(e) => panic!("PostgreSQL at SWITCHBOARD_TEST_POSTGRES or 127.0.0.1:5432: {e}"),
+        };
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
             .unwrap();
-        Self { server, name }
+        Some(Self { server, name })
     }
 
     pub fn url(&self) -> String {

@@ -23,7 +23,7 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
 #[tokio::test]
 async fn every_acknowledged_message_survives_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = TestServer::start_in(dir.path(), "").await;
+    let mut server = TestServer::builder().dir(dir.path()).start().await;
     let chat = start_chat(&server, "Durable").await;
     let participant = server.participant();
 
@@ -43,7 +43,7 @@ async fn every_acknowledged_message_survives_a_crash() {
     let status = server.signal("KILL").await;
     assert!(!status.success());
 
-    let server = TestServer::start_in(dir.path(), "").await;
+    let server = TestServer::builder().dir(dir.path()).start().await;
     let (token, _) = connect_participant(&server, &chat.participant_token).await;
     let transcript = server
         .participant()
@@ -180,7 +180,11 @@ async fn without_a_config_the_demo_is_ready_to_use() {
 #[tokio::test]
 async fn a_socket_is_closed_for_reconnection_when_its_lifetime_is_up() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_in(dir.path(), "[limits]\nsocket_lifetime_seconds = 5").await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .config("[limits]\nsocket_lifetime_seconds = 5")
+        .start()
+        .await;
     let chat = start_chat(&server, "Old socket").await;
     let mut socket = ChatSocket::subscribe(&chat.websocket_url).await;
     // 1001: going away, come back. The participant is still on the chat and reconnects.

@@ -11,7 +11,6 @@ mod operations;
 mod postgres;
 mod properties;
 mod receiver;
-mod sigv4_vectors;
 mod store;
 mod streaming;
 mod widget;

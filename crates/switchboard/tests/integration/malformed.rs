@@ -177,7 +177,12 @@ async fn a_wrong_method_gets_a_page_on_pages_and_the_error_shape_elsewhere() {
 async fn the_agent_api_refuses_bad_paths_queries_bodies_and_upgrades_in_the_error_shape() {
     let dir = tempfile::tempdir().unwrap();
     let (top, instance) = agents_config(None);
-    let server = TestServer::start_configured(dir.path(), &top, &instance).await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .config(&top)
+        .instance_config(&instance)
+        .start()
+        .await;
     let ana = AgentClient::sign_in(&server, "ana").await;
     let auth = format!("Authorization: Bearer {}", ana.token);
 
@@ -253,7 +258,11 @@ contact_flow = "{FLOW}"
 allowed_origins = ["http://shop.test"]
 "#
     );
-    let server = TestServer::start_configured(dir.path(), "", &widget).await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .instance_config(&widget)
+        .start()
+        .await;
     let body = json!({"DisplayName": "x".repeat(300 * 1024)}).to_string();
     let answer = raw(
         &server,

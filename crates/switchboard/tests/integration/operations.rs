@@ -136,15 +136,16 @@ async fn json_logs_name_the_request_and_the_contact() {
     let config = dir.path().join("switchboard.toml");
     let storage = dir.path().join("switchboard.db");
     std::fs::write(&config, config_text(storage.to_str().unwrap(), "")).unwrap();
-    let mut server = TestServer::launch(
-        dir.path(),
-        &[
+    let mut server = TestServer::builder()
+        .dir(dir.path())
+        .existing_config()
+        .env(&[
             ("SWITCHBOARD_LOG_FORMAT", "json"),
             ("SWITCHBOARD_LOG", "info"),
-        ],
-        Stdio::piped(),
-    )
-    .await;
+        ])
+        .stderr(Stdio::piped())
+        .start()
+        .await;
     let mut stderr = BufReader::new(server.child.stderr.take().unwrap()).lines();
     let started = start_chat_request(&server, "Logged").send().await.unwrap();
     let contact_id = started.contact_id().unwrap();
@@ -199,7 +200,11 @@ async fn migrate_creates_the_schema_and_exits() {
 #[tokio::test]
 async fn on_sigterm_a_draining_node_says_it_is_not_ready_yet_still_serves_then_exits() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = TestServer::start_in(dir.path(), "[limits]\ndrain_seconds = 2\n").await;
+    let mut server = TestServer::builder()
+        .dir(dir.path())
+        .config("[limits]\ndrain_seconds = 2\n")
+        .start()
+        .await;
     let chat = start_chat(&server, "Draining").await;
     let (status, _) = get(&server, "/readyz").await;
     assert_eq!(status, 200);

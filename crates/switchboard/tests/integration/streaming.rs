@@ -43,7 +43,11 @@ pub fn webhook_arn(name: &str) -> String {
 }
 
 async fn streaming_server(dir: &std::path::Path, hooks: &[(&str, &Receiver)]) -> TestServer {
-    TestServer::start_in(dir, &streaming_config(hooks)).await
+    TestServer::builder()
+        .dir(dir)
+        .config(&streaming_config(hooks))
+        .start()
+        .await
 }
 
 /// A ChatStreamingConfiguration to `endpoint`.
@@ -630,12 +634,12 @@ streaming_endpoint = "{}"
 "#,
         webhook_arn("crm")
     );
-    let server = TestServer::start_configured(
-        dir.path(),
-        &streaming_config(&[("crm", &receiver)]),
-        &widget,
-    )
-    .await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .config(&streaming_config(&[("crm", &receiver)]))
+        .instance_config(&widget)
+        .start()
+        .await;
     let started: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/widget/shop/chat", server.url))
         .json(&serde_json::json!({"DisplayName": "Widget customer"}))

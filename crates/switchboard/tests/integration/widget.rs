@@ -46,7 +46,11 @@ async fn start_widget_chat(
 #[tokio::test]
 async fn a_page_of_an_allowed_site_starts_a_chat_without_aws_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_configured(dir.path(), "", &widgets()).await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .instance_config(&widgets())
+        .start()
+        .await;
     let response =
         start_widget_chat(&server, "shop", Some(SHOP), json!({"DisplayName": "Kim"})).await;
     assert_eq!(response.status(), 200);
@@ -116,7 +120,11 @@ async fn a_page_of_an_allowed_site_starts_a_chat_without_aws_credentials() {
 #[tokio::test]
 async fn each_address_may_start_only_so_many_chats_a_minute() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_configured(dir.path(), "", &widgets()).await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .instance_config(&widgets())
+        .start()
+        .await;
     for _ in 0..3 {
         let ok =
             start_widget_chat(&server, "shop", Some(SHOP), json!({"DisplayName": "Lee"})).await;
@@ -134,7 +142,11 @@ async fn each_address_may_start_only_so_many_chats_a_minute() {
 #[tokio::test]
 async fn a_verifying_widget_needs_the_sites_signature_and_passes_the_customer_id_on() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_configured(dir.path(), "", &widgets()).await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .instance_config(&widgets())
+        .start()
+        .await;
     let unsigned = start_widget_chat(
         &server,
         "members",
@@ -178,9 +190,12 @@ async fn a_verifying_widget_needs_the_sites_signature_and_passes_the_customer_id
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_limit_applies_per_forwarded_client() {
     let dir = tempfile::tempdir().unwrap();
-    let server =
-        TestServer::start_configured(dir.path(), r#"trusted_proxies = ["127.0.0.1"]"#, &widgets())
-            .await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .config(r#"trusted_proxies = ["127.0.0.1"]"#)
+        .instance_config(&widgets())
+        .start()
+        .await;
     let from = |client: &'static str| {
         reqwest::Client::new()
             .post(format!("{}/widget/shop/chat", server.url))

@@ -6,7 +6,9 @@
 //! committed; a read issued after it sees it.
 
 mod checkpoint;
+mod stream_writes;
 mod writer;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +22,8 @@ use sqlx::sqlite::{
 use sqlx::ConnectOptions;
 use time::OffsetDateTime;
 
-use self::writer::{ContactCreation, WriteQueue};
+use self::writer::WriteQueue;
+use self::writes::ContactCreation;
 use super::rows::*;
 use super::*;
 use crate::clock::{from_millis, to_millis, SharedClock};
@@ -68,7 +71,7 @@ impl Store for SqliteStore {
             .writes
             .submit(true, {
                 let new = new.clone();
-                move |w, now| writer::create_contact(w, &new, now)
+                move |w, now| writes::create_contact(w, &new, now)
             })
             .await?;
         match outcome {
@@ -111,7 +114,7 @@ impl Store for SqliteStore {
             .writes
             .submit(true, {
                 let new = new.clone();
-                move |w, now| writer::add_participant(w, &new, now)
+                move |w, now| writes::add_participant(w, &new, now)
             })
             .await?;
         match outcome {
@@ -142,7 +145,7 @@ impl Store for SqliteStore {
         let outcome = self
             .writes
             .submit(false, move |w, now| {
-                writer::append_item(w, &contact, item, client_token.as_deref(), now)
+                writes::append_item(w, &contact, item, client_token.as_deref(), now)
             })
             .await?;
         match outcome {
@@ -162,13 +165,13 @@ impl Store for SqliteStore {
 
     async fn record_receipt(&self, receipt: NewReceipt) -> StoreResult<ReceiptRecorded> {
         self.writes
-            .submit(true, move |w, now| writer::record_receipt(w, &receipt, now))
+            .submit(true, move |w, now| writes::record_receipt(w, &receipt, now))
             .await
     }
 
     async fn depart(&self, departure: Departure) -> StoreResult<Departed> {
         self.writes
-            .submit(true, move |w, now| writer::depart(w, &departure, now))
+            .submit(true, move |w, now| writes::depart(w, &departure, now))
             .await
     }
 
@@ -181,7 +184,7 @@ impl Store for SqliteStore {
         let contact = contact_id.to_string();
         self.writes
             .submit(true, move |w, now| {
-                writer::end_contact(w, &contact, ended, reason, now)
+                writes::end_contact(w, &contact, ended, reason, now)
             })
             .await
     }
@@ -195,7 +198,7 @@ impl Store for SqliteStore {
         let contact = contact_id.to_string();
         self.writes
             .submit(true, move |w, now| {
-                writer::update_attributes(w, &contact, attributes, max_bytes, now)
+                writes::update_attributes(w, &contact, attributes, max_bytes, now)
             })
             .await
     }
@@ -326,7 +329,7 @@ impl Store for SqliteStore {
     async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
         let name = name.to_string();
         self.writes
-            .submit(true, move |w, _| writer::secret(w, &name))
+            .submit(true, move |w, _| writes::secret(w, &name))
             .await
     }
 
@@ -353,7 +356,7 @@ impl Store for SqliteStore {
             (contact_id.to_string(), queue_id.to_string(), to_millis(at));
         self.writes
             .submit(false, move |w, _| {
-                writer::requeue_contact(w, &contact_id, &queue_id, at)
+                writes::requeue_contact(w, &contact_id, &queue_id, at)
             })
             .await
     }
@@ -378,7 +381,7 @@ impl Store for SqliteStore {
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()> {
         let (user_id, at) = (user_id.to_string(), to_millis(at));
         self.writes
-            .submit(false, move |w, _| writer::record_sign_out(w, &user_id, at))
+            .submit(false, move |w, _| writes::record_sign_out(w, &user_id, at))
             .await
     }
 
@@ -392,7 +395,7 @@ impl Store for SqliteStore {
             (user_id.to_string(), presence.to_string(), to_millis(since));
         self.writes
             .submit(false, move |w, _| {
-                writer::record_presence(w, &user_id, &presence, since)
+                writes::record_presence(w, &user_id, &presence, since)
             })
             .await
     }
@@ -423,7 +426,7 @@ impl Store for SqliteStore {
 
     async fn start_stream(&self, new: NewStream) -> StoreResult<StreamStarted> {
         self.writes
-            .submit(true, move |w, _| writer::start_stream(w, &new))
+            .submit(true, move |w, _| stream_writes::start_stream(w, &new))
             .await
     }
 
@@ -431,7 +434,7 @@ impl Store for SqliteStore {
         let (contact_id, stream_id) = (contact_id.to_string(), stream_id.to_string());
         self.writes
             .submit(true, move |w, now| {
-                writer::stop_stream(w, &contact_id, &stream_id, now)
+                stream_writes::stop_stream(w, &contact_id, &stream_id, now)
             })
             .await
     }
@@ -446,7 +449,7 @@ impl Store for SqliteStore {
         let event = serde_json::Value::Object(fields).to_string();
         self.writes
             .submit(true, move |w, _| {
-                writer::stream_event(w, &contact_id, &item_id, &event)
+                stream_writes::stream_event(w, &contact_id, &item_id, &event)
             })
             .await
     }
@@ -506,7 +509,7 @@ impl Store for SqliteStore {
         let stream_id = stream_id.to_string();
         self.writes
             .submit(false, move |w, _| {
-                writer::outbox_published(w, &stream_id, through)
+                stream_writes::outbox_published(w, &stream_id, through)
             })
             .await
     }
@@ -515,7 +518,7 @@ impl Store for SqliteStore {
         let (entry, reason) = (entry.clone(), reason.to_string());
         self.writes
             .submit(true, move |w, now| {
-                writer::outbox_dead_letter(w, &entry, &reason, now)
+                stream_writes::outbox_dead_letter(w, &entry, &reason, now)
             })
             .await
     }
@@ -529,7 +532,7 @@ impl Store for SqliteStore {
         let (name, node, until) = (name.to_string(), node.to_string(), to_millis(until));
         self.writes
             .submit(false, move |w, now| {
-                writer::claim_lease(w, &name, &node, now, until)
+                stream_writes::claim_lease(w, &name, &node, now, until)
             })
             .await
     }
@@ -537,7 +540,9 @@ impl Store for SqliteStore {
     async fn release_lease(&self, name: &str, node: &str) -> StoreResult<()> {
         let (name, node) = (name.to_string(), node.to_string());
         self.writes
-            .submit(false, move |w, _| writer::release_lease(w, &name, &node))
+            .submit(false, move |w, _| {
+                stream_writes::release_lease(w, &name, &node)
+            })
             .await
     }
 

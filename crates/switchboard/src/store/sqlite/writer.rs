@@ -11,7 +11,7 @@
 //! It also keeps, for contacts that stream, their active streams: every item appended to such a
 //! contact is copied into each stream's outbox by the same transaction (see [`crate::streaming`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -19,47 +19,41 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::super::{StoreError, StoreResult};
 use super::checkpoint::Checkpoints;
-use crate::chat::model::{
-    receipt_event_fields, Item, ItemType, NewItem, OutboxEntry, Receipt, ReceiptKind, Stream,
-};
 use crate::clock::{from_millis, to_millis, SharedClock};
-use crate::store::{
-    admit_stream, retried_stream, Departed, Departure, NewContact, NewParticipant, NewReceipt,
-    NewStream, ReceiptRecorded, StreamStarted,
-};
+use crate::model::{Item, NewItem};
 
 /// How many queued writes one transaction takes at most.
 const MAX_BATCH: usize = 512;
 /// How many contacts and participants the writer remembers before starting afresh.
 const MAX_REMEMBERED: usize = 200_000;
 
-fn backend(e: rusqlite::Error) -> StoreError {
+pub(super) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn json_text<T: serde::Serialize>(value: &T) -> String {
+pub(super) fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("serialisable")
 }
 
 pub struct Writer {
-    conn: Connection,
-    cursors: HashMap<String, Cursor>,
+    pub(super) conn: Connection,
+    pub(super) cursors: HashMap<String, Cursor>,
     /// The active streams (ids) of contacts whose cursor says they stream.
-    streams: HashMap<String, Vec<String>>,
+    pub(super) streams: HashMap<String, Vec<String>>,
     /// Participants known to be on (false) or gone from (true) their contact.
-    departed: HashMap<String, bool>,
+    pub(super) departed: HashMap<String, bool>,
     /// Contacts whose cursor the current write changed; forgotten if that write is undone.
-    touched: Vec<String>,
+    pub(super) touched: Vec<String>,
 }
 
 /// Where a contact's transcript stands.
 #[derive(Debug, Clone, Copy)]
-struct Cursor {
-    last_seq: i64,
-    last_at: i64,
-    ended: bool,
+pub(super) struct Cursor {
+    pub(super) last_seq: i64,
+    pub(super) last_at: i64,
+    pub(super) ended: bool,
     /// Whether the contact has active streams (then listed in `Writer::streams`).
-    streamed: bool,
+    pub(super) streamed: bool,
 }
 
 type WriteFn<T> = Box<dyn FnOnce(&mut Writer, i64) -> StoreResult<T> + Send>;
@@ -215,7 +209,7 @@ fn run_batch(
 }
 
 impl Writer {
-    fn forget_touched(&mut self) {
+    pub(super) fn forget_touched(&mut self) {
         for contact in self.touched.drain(..) {
             self.cursors.remove(&contact);
             self.streams.remove(&contact);
@@ -223,7 +217,7 @@ impl Writer {
         self.departed.clear();
     }
 
-    fn forget_everything(&mut self) {
+    pub(super) fn forget_everything(&mut self) {
         self.cursors.clear();
         self.streams.clear();
         self.departed.clear();
@@ -231,7 +225,7 @@ impl Writer {
     }
 
     /// The contact's cursor, loaded from the file the first time.
-    fn cursor(&mut self, contact_id: &str) -> StoreResult<&mut Cursor> {
+    pub(super) fn cursor(&mut self, contact_id: &str) -> StoreResult<&mut Cursor> {
         if !self.cursors.contains_key(contact_id) {
             let cursor = self
                 .conn
@@ -264,7 +258,7 @@ impl Writer {
     }
 
     /// Refuses a contact that has ended (or does not exist).
-    fn open_contact(&mut self, contact_id: &str) -> StoreResult<()> {
+    pub(super) fn open_contact(&mut self, contact_id: &str) -> StoreResult<()> {
         if self.cursor(contact_id)?.ended {
             return Err(StoreError::ContactEnded);
         }
@@ -272,7 +266,7 @@ impl Writer {
     }
 
     /// Whether a participant has left, loaded from the file the first time.
-    fn has_departed(&mut self, participant_id: &str) -> StoreResult<bool> {
+    pub(super) fn has_departed(&mut self, participant_id: &str) -> StoreResult<bool> {
         if let Some(departed) = self.departed.get(participant_id) {
             return Ok(*departed);
         }
@@ -291,7 +285,7 @@ impl Writer {
 
     /// Gives `item` the contact's next sequence number and a time strictly after the previous
     /// item's, and inserts it. `None` when the sender's client token was used before.
-    fn append(
+    pub(super) fn append(
         &mut self,
         contact_id: &str,
         item: NewItem,
@@ -318,7 +312,7 @@ impl Writer {
     }
 
     /// [`Writer::append`] at the contact's cursor `c`.
-    fn append_at(
+    pub(super) fn append_at(
         &mut self,
         contact_id: &str,
         c: Cursor,
@@ -375,7 +369,7 @@ impl Writer {
     }
 
     /// Reads the contact's active streams into memory (after its cursor, or a change of them).
-    fn load_streams(&mut self, contact_id: &str) -> StoreResult<()> {
+    pub(super) fn load_streams(&mut self, contact_id: &str) -> StoreResult<()> {
         let stream_ids = self
             .conn
             .prepare_cached(
@@ -401,7 +395,7 @@ impl Writer {
 
     /// Puts an item in the outbox of each of the contact's active streams, or of `only` that
     /// one. `event` holds the fields of an item the transcript does not keep.
-    fn enqueue(
+    pub(super) fn enqueue(
         &mut self,
         contact_id: &str,
         item_id: &str,
@@ -428,14 +422,19 @@ impl Writer {
     }
 
     /// Appends an item the server itself produces (no client token, so it always goes in).
-    fn append_new(&mut self, contact_id: &str, item: NewItem, now_ms: i64) -> StoreResult<Item> {
+    pub(super) fn append_new(
+        &mut self,
+        contact_id: &str,
+        item: NewItem,
+        now_ms: i64,
+    ) -> StoreResult<Item> {
         self.append(contact_id, item, None, now_ms)?
             .ok_or_else(|| StoreError::Backend("item without client token was refused".into()))
     }
 
-    fn insert_participant(
+    pub(super) fn insert_participant(
         &mut self,
-        p: &crate::chat::model::Participant,
+        p: &crate::model::Participant,
         client_token: Option<&str>,
     ) -> StoreResult<()> {
         self.conn
@@ -450,7 +449,7 @@ impl Writer {
         Ok(())
     }
 
-    fn end(
+    pub(super) fn end(
         &mut self,
         contact_id: &str,
         ended: NewItem,
@@ -479,588 +478,4 @@ impl Writer {
         }
         Ok(item)
     }
-}
-
-// ---- the write operations ---------------------------------------------------------------------
-
-/// What CreateContact did: created the contact with these items, or found the one its client
-/// token created earlier (which the caller then reads).
-pub enum ContactCreation {
-    Created(Vec<Item>),
-    Existing(String),
-}
-
-pub fn create_contact(
-    w: &mut Writer,
-    new: &NewContact,
-    now_ms: i64,
-) -> StoreResult<ContactCreation> {
-    let c = &new.contact;
-    if let Some(token) = &new.client_token {
-        let existing: Option<String> = w
-            .conn
-            .prepare_cached("SELECT id FROM contacts WHERE instance_id = ?1 AND client_token = ?2")
-            .map_err(backend)?
-            .query_row(params![c.instance_id, token], |r| r.get(0))
-            .optional()
-            .map_err(backend)?;
-        if let Some(id) = existing {
-            return Ok(ContactCreation::Existing(id));
-        }
-    }
-    w.conn
-        .prepare_cached(
-            "INSERT INTO contacts (id, instance_id, initial_contact_id, contact_flow_id, queue_id,
-                customer_participant_id, client_token, attributes, details, duration_minutes,
-                initiated_at, enqueued_at, expires_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )
-        .map_err(backend)?
-        .execute(params![
-            c.id,
-            c.instance_id,
-            c.initial_contact_id,
-            c.contact_flow_id,
-            c.queue_id,
-            c.customer_participant_id,
-            new.client_token,
-            json_text(&c.attributes),
-            json_text(&c.details),
-            c.duration_minutes,
-            to_millis(c.initiated_at),
-            c.enqueued_at.map(to_millis),
-            to_millis(c.expires_at),
-            to_millis(c.updated_at),
-        ])
-        .map_err(backend)?;
-    w.cursors.insert(
-        c.id.clone(),
-        Cursor {
-            last_seq: 0,
-            last_at: 0,
-            ended: false,
-            streamed: false,
-        },
-    );
-    w.touched.push(c.id.clone());
-    w.insert_participant(&new.customer, None)?;
-    if let Some(stream) = &new.stream {
-        insert_stream(w, stream, true)?;
-    }
-    let mut items = Vec::with_capacity(new.items.len());
-    for item in &new.items {
-        items.push(w.append_new(&c.id, item.clone(), now_ms)?);
-    }
-    Ok(ContactCreation::Created(items))
-}
-
-/// Adds a participant; `Err(existing id)` inside `Ok` when its client token was used before.
-pub fn add_participant(
-    w: &mut Writer,
-    new: &NewParticipant,
-    now_ms: i64,
-) -> StoreResult<Result<Vec<Item>, String>> {
-    let contact_id = &new.participant.contact_id;
-    if let Some(token) = &new.client_token {
-        let existing: Option<String> = w
-            .conn
-            .prepare_cached(
-                "SELECT id FROM participants WHERE contact_id = ?1 AND client_token = ?2",
-            )
-            .map_err(backend)?
-            .query_row(params![contact_id, token], |r| r.get(0))
-            .optional()
-            .map_err(backend)?;
-        if let Some(id) = existing {
-            return Ok(Err(id));
-        }
-    }
-    w.open_contact(contact_id)?;
-    w.insert_participant(&new.participant, new.client_token.as_deref())?;
-    if let Some(user_id) = &new.agent_user_id {
-        w.conn
-            .prepare_cached("UPDATE participants SET user_id = ?1 WHERE id = ?2")
-            .map_err(backend)?
-            .execute(params![user_id, new.participant.id])
-            .map_err(backend)?;
-        w.conn
-            .prepare_cached(
-                "UPDATE contacts SET agent_id = ?1, connected_to_agent_at = ?2, updated_at = ?2 WHERE id = ?3",
-            )
-            .map_err(backend)?
-            .execute(params![user_id, to_millis(new.participant.joined_at), contact_id])
-            .map_err(backend)?;
-    }
-    let joined = w.append_new(contact_id, new.joined.clone(), now_ms)?;
-    Ok(Ok(vec![joined]))
-}
-
-/// The hot path: with the contact and the sender already known to the writer, one INSERT.
-/// `Err(id of the earlier item)` inside `Ok` when the client token was used before.
-pub fn append_item(
-    w: &mut Writer,
-    contact_id: &str,
-    item: NewItem,
-    client_token: Option<&str>,
-    now_ms: i64,
-) -> StoreResult<Result<Item, String>> {
-    w.open_contact(contact_id)?;
-    let sender_id = item.sender.as_ref().map(|s| s.participant_id.clone());
-    if let Some(sender) = &sender_id {
-        if w.has_departed(sender)? {
-            return Err(StoreError::ParticipantLeft);
-        }
-    }
-    if let Some(item) = w.append(contact_id, item, client_token, now_ms)? {
-        return Ok(Ok(item));
-    }
-    let id: String = w
-        .conn
-        .prepare_cached("SELECT id FROM items WHERE participant_id = ?1 AND client_token = ?2")
-        .map_err(backend)?
-        .query_row(params![sender_id, client_token], |r| r.get(0))
-        .map_err(backend)?;
-    Ok(Err(id))
-}
-
-pub fn record_receipt(w: &mut Writer, r: &NewReceipt, now_ms: i64) -> StoreResult<ReceiptRecorded> {
-    let receipt_of = |w: &mut Writer, message_id: &str| -> StoreResult<Receipt> {
-        let (delivered, read): (Option<i64>, Option<i64>) = w
-            .conn
-            .prepare_cached(
-                "SELECT delivered_at, read_at FROM receipts WHERE message_id = ?1 AND recipient_participant_id = ?2",
-            )
-            .map_err(backend)?
-            .query_row(params![message_id, r.recipient_participant_id], |row| Ok((row.get(0)?, row.get(1)?)))
-            .map_err(backend)?;
-        Ok(Receipt {
-            message_id: message_id.to_string(),
-            recipient_participant_id: r.recipient_participant_id.clone(),
-            delivered_at: delivered.map(from_millis),
-            read_at: read.map(from_millis),
-        })
-    };
-    if let Some(token) = &r.client_token {
-        let earlier: Option<(String, i64, String)> = w
-            .conn
-            .prepare_cached("SELECT event_id, at, message_id FROM event_tokens WHERE participant_id = ?1 AND client_token = ?2")
-            .map_err(backend)?
-            .query_row(params![r.recipient_participant_id, token], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .optional()
-            .map_err(backend)?;
-        if let Some((event_id, at, message_id)) = earlier {
-            return Ok(ReceiptRecorded {
-                event_id,
-                at: from_millis(at),
-                receipt: receipt_of(w, &message_id)?,
-                existing: true,
-            });
-        }
-    }
-    w.open_contact(&r.contact_id)?;
-    let kind: Option<String> = w
-        .conn
-        .prepare_cached("SELECT type FROM items WHERE contact_id = ?1 AND id = ?2")
-        .map_err(backend)?
-        .query_row(params![r.contact_id, r.message_id], |row| row.get(0))
-        .optional()
-        .map_err(backend)?;
-    if kind.as_deref() != Some(ItemType::Message.as_str()) {
-        return Err(StoreError::MessageNotFound);
-    }
-    let read_at = matches!(r.kind, ReceiptKind::Read).then_some(now_ms);
-    w.conn
-        .prepare_cached(
-            "INSERT INTO receipts (message_id, recipient_participant_id, delivered_at, read_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (message_id, recipient_participant_id) DO UPDATE SET
-                 delivered_at = COALESCE(delivered_at, excluded.delivered_at),
-                 read_at = COALESCE(read_at, excluded.read_at)",
-        )
-        .map_err(backend)?
-        .execute(params![
-            r.message_id,
-            r.recipient_participant_id,
-            now_ms,
-            read_at
-        ])
-        .map_err(backend)?;
-    if let Some(token) = &r.client_token {
-        w.conn
-            .prepare_cached(
-                "INSERT INTO event_tokens (participant_id, client_token, event_id, at, message_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(backend)?
-            .execute(params![
-                r.recipient_participant_id,
-                token,
-                r.event_id,
-                now_ms,
-                r.message_id
-            ])
-            .map_err(backend)?;
-    }
-    let receipt = receipt_of(w, &r.message_id)?;
-    if w.cursor(&r.contact_id)?.streamed {
-        let fields =
-            receipt_event_fields(&r.event_id, from_millis(now_ms), &r.message_id, &receipt);
-        let event = serde_json::Value::Object(fields).to_string();
-        w.enqueue(&r.contact_id, &r.event_id, Some(&event), None)?;
-    }
-    Ok(ReceiptRecorded {
-        event_id: r.event_id.clone(),
-        at: from_millis(now_ms),
-        receipt,
-        existing: false,
-    })
-}
-
-pub fn depart(w: &mut Writer, d: &Departure, now_ms: i64) -> StoreResult<Departed> {
-    let (contact_id, left_at, left_token): (String, Option<i64>, Option<String>) = w
-        .conn
-        .prepare_cached(
-            "SELECT contact_id, left_at, left_client_token FROM participants WHERE id = ?1",
-        )
-        .map_err(backend)?
-        .query_row([&d.participant_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()
-        .map_err(backend)?
-        .ok_or(StoreError::ParticipantNotFound)?;
-    if left_at.is_some() {
-        return if d.client_token.is_some() && left_token == d.client_token {
-            Ok(Departed {
-                items: Vec::new(),
-                existing: true,
-            })
-        } else {
-            Err(StoreError::ParticipantLeft)
-        };
-    }
-    w.open_contact(&contact_id)?;
-    w.conn
-        .prepare_cached(
-            "UPDATE participants SET left_at = ?1, left_client_token = ?2 WHERE id = ?3",
-        )
-        .map_err(backend)?
-        .execute(params![now_ms, d.client_token, d.participant_id])
-        .map_err(backend)?;
-    w.departed.insert(d.participant_id.clone(), true);
-    let mut items = vec![w.append_new(&contact_id, d.left.clone(), now_ms)?];
-    if let Some(ended) = &d.ended {
-        items.push(w.end(
-            &contact_id,
-            ended.clone(),
-            d.disconnect_reason.clone(),
-            now_ms,
-        )?);
-    }
-    Ok(Departed {
-        items,
-        existing: false,
-    })
-}
-
-pub fn end_contact(
-    w: &mut Writer,
-    contact_id: &str,
-    ended: NewItem,
-    reason: Option<String>,
-    now_ms: i64,
-) -> StoreResult<Option<Item>> {
-    if w.cursor(contact_id)?.ended {
-        return Ok(None);
-    }
-    w.end(contact_id, ended, reason, now_ms).map(Some)
-}
-
-pub fn update_attributes(
-    w: &mut Writer,
-    contact_id: &str,
-    attributes: BTreeMap<String, String>,
-    max_bytes: usize,
-    now_ms: i64,
-) -> StoreResult<()> {
-    let current: String = w
-        .conn
-        .prepare_cached("SELECT attributes FROM contacts WHERE id = ?1")
-        .map_err(backend)?
-        .query_row([contact_id], |r| r.get(0))
-        .optional()
-        .map_err(backend)?
-        .ok_or(StoreError::ContactNotFound)?;
-    let mut merged: BTreeMap<String, String> = serde_json::from_str(&current)
-        .map_err(|e| StoreError::Backend(format!("attributes: {e}")))?;
-    merged.extend(attributes);
-    let size: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if size > max_bytes {
-        return Err(StoreError::AttributesTooLarge(max_bytes));
-    }
-    w.conn
-        .prepare_cached("UPDATE contacts SET attributes = ?1, updated_at = ?2 WHERE id = ?3")
-        .map_err(backend)?
-        .execute(params![json_text(&merged), now_ms, contact_id])
-        .map_err(backend)?;
-    Ok(())
-}
-
-pub fn secret(w: &mut Writer, name: &str) -> StoreResult<Vec<u8>> {
-    let existing: Option<Vec<u8>> = w
-        .conn
-        .prepare_cached("SELECT value FROM meta WHERE name = ?1")
-        .map_err(backend)?
-        .query_row([name], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
-    if let Some(value) = existing {
-        return Ok(value);
-    }
-    let value: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
-    w.conn
-        .prepare_cached("INSERT INTO meta (name, value) VALUES (?1, ?2)")
-        .map_err(backend)?
-        .execute(params![name, value])
-        .map_err(backend)?;
-    Ok(value)
-}
-
-pub fn record_sign_out(w: &mut Writer, user_id: &str, at_ms: i64) -> StoreResult<()> {
-    w.conn
-        .prepare_cached(
-            "INSERT INTO agent_sign_outs (user_id, signed_out_at) VALUES (?1, ?2)
-             ON CONFLICT (user_id) DO UPDATE SET signed_out_at = MAX(signed_out_at, excluded.signed_out_at)",
-        )
-        .map_err(backend)?
-        .execute(params![user_id, at_ms])
-        .map_err(backend)?;
-    Ok(())
-}
-
-pub fn record_presence(
-    w: &mut Writer,
-    user_id: &str,
-    presence: &str,
-    since_ms: i64,
-) -> StoreResult<()> {
-    w.conn
-        .prepare_cached(
-            "INSERT INTO agent_presence (user_id, presence, since) VALUES (?1, ?2, ?3)
-             ON CONFLICT (user_id) DO UPDATE SET presence = excluded.presence, since = excluded.since",
-        )
-        .map_err(backend)?
-        .execute(params![user_id, presence, since_ms])
-        .map_err(backend)?;
-    Ok(())
-}
-
-pub fn requeue_contact(
-    w: &mut Writer,
-    contact_id: &str,
-    queue_id: &str,
-    at_ms: i64,
-) -> StoreResult<()> {
-    w.conn
-        .prepare_cached(
-            "UPDATE contacts SET queue_id = ?1, enqueued_at = ?2, agent_id = NULL,
-                                 connected_to_agent_at = NULL, updated_at = ?2
-             WHERE id = ?3 AND ended_at IS NULL",
-        )
-        .map_err(backend)?
-        .execute(params![queue_id, at_ms, contact_id])
-        .map_err(backend)?;
-    Ok(())
-}
-
-// ---- streaming ----------------------------------------------------------------------------------
-
-fn stream_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stream> {
-    Ok(Stream {
-        id: r.get("id")?,
-        contact_id: r.get("contact_id")?,
-        instance_id: r.get("instance_id")?,
-        endpoint_arn: r.get("endpoint_arn")?,
-        started_at: from_millis(r.get("started_at")?),
-        stopped_at: r.get::<_, Option<i64>>("stopped_at")?.map(from_millis),
-    })
-}
-
-const STREAM_COLUMNS: &str = "id, contact_id, instance_id, endpoint_arn, started_at, stopped_at";
-
-fn insert_stream(w: &mut Writer, new: &NewStream, with_contact: bool) -> StoreResult<()> {
-    let s = &new.stream;
-    w.conn
-        .prepare_cached(
-            "INSERT INTO streams (id, contact_id, instance_id, endpoint_arn, client_token, started_at,
-                                  started_with_contact)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(backend)?
-        .execute(params![
-            s.id,
-            s.contact_id,
-            s.instance_id,
-            s.endpoint_arn,
-            new.client_token,
-            to_millis(s.started_at),
-            with_contact
-        ])
-        .map_err(backend)?;
-    w.load_streams(&s.contact_id)
-}
-
-pub fn start_stream(w: &mut Writer, new: &NewStream) -> StoreResult<StreamStarted> {
-    let contact_id = &new.stream.contact_id;
-    if let Some(token) = &new.client_token {
-        let earlier = w
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {STREAM_COLUMNS} FROM streams WHERE contact_id = ?1 AND client_token = ?2"
-            ))
-            .map_err(backend)?
-            .query_row(params![contact_id, token], stream_from_row)
-            .optional()
-            .map_err(backend)?;
-        if let Some(stream) = earlier {
-            return retried_stream(stream, new);
-        }
-    }
-    w.open_contact(contact_id)?;
-    let all: Vec<Stream> = w
-        .conn
-        .prepare_cached(&format!(
-            "SELECT {STREAM_COLUMNS} FROM streams WHERE contact_id = ?1"
-        ))
-        .map_err(backend)?
-        .query_map([contact_id], stream_from_row)
-        .map_err(backend)?
-        .collect::<Result<_, _>>()
-        .map_err(backend)?;
-    let new_endpoint = admit_stream(&all, new)?;
-    insert_stream(w, new, false)?;
-    if new_endpoint {
-        backfill(w, contact_id, &new.stream.id)?;
-    }
-    Ok(StreamStarted {
-        stream: new.stream.clone(),
-        existing: false,
-    })
-}
-
-/// A stream to an endpoint new to the contact starts with the items already in its transcript.
-fn backfill(w: &mut Writer, contact_id: &str, stream_id: &str) -> StoreResult<()> {
-    w.conn
-        .prepare_cached(
-            "INSERT INTO stream_outbox (stream_id, item_id)
-             SELECT ?1, id FROM items WHERE contact_id = ?2 ORDER BY seq",
-        )
-        .map_err(backend)?
-        .execute(params![stream_id, contact_id])
-        .map_err(backend)?;
-    Ok(())
-}
-
-pub fn stop_stream(
-    w: &mut Writer,
-    contact_id: &str,
-    stream_id: &str,
-    now_ms: i64,
-) -> StoreResult<Stream> {
-    let stream = w
-        .conn
-        .prepare_cached(&format!(
-            "SELECT {STREAM_COLUMNS} FROM streams WHERE id = ?1 AND contact_id = ?2"
-        ))
-        .map_err(backend)?
-        .query_row(params![stream_id, contact_id], stream_from_row)
-        .optional()
-        .map_err(backend)?
-        .ok_or(StoreError::StreamNotFound)?;
-    if stream.stopped_at.is_some() {
-        return Ok(stream);
-    }
-    w.conn
-        .prepare_cached("UPDATE streams SET stopped_at = ?1, stop_reason = 'STOPPED' WHERE id = ?2")
-        .map_err(backend)?
-        .execute(params![now_ms, stream_id])
-        .map_err(backend)?;
-    w.load_streams(contact_id)?;
-    Ok(Stream {
-        stopped_at: Some(from_millis(now_ms)),
-        ..stream
-    })
-}
-
-pub fn stream_event(
-    w: &mut Writer,
-    contact_id: &str,
-    item_id: &str,
-    event: &str,
-) -> StoreResult<()> {
-    if w.cursor(contact_id)?.streamed {
-        w.enqueue(contact_id, item_id, Some(event), None)?;
-    }
-    Ok(())
-}
-
-pub fn outbox_published(w: &mut Writer, stream_id: &str, through: i64) -> StoreResult<()> {
-    w.conn
-        .prepare_cached("DELETE FROM stream_outbox WHERE stream_id = ?1 AND id <= ?2")
-        .map_err(backend)?
-        .execute(params![stream_id, through])
-        .map_err(backend)?;
-    Ok(())
-}
-
-pub fn outbox_dead_letter(
-    w: &mut Writer,
-    entry: &OutboxEntry,
-    reason: &str,
-    now_ms: i64,
-) -> StoreResult<()> {
-    w.conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO stream_dead_letters (outbox_id, stream_id, item_id, message, failed_at, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .map_err(backend)?
-        .execute(params![entry.id, entry.stream_id, entry.item_id, entry.message, now_ms, reason])
-        .map_err(backend)?;
-    w.conn
-        .prepare_cached("DELETE FROM stream_outbox WHERE id = ?1")
-        .map_err(backend)?
-        .execute([entry.id])
-        .map_err(backend)?;
-    Ok(())
-}
-
-/// Takes a free or run-out lease, or renews one's own.
-const CLAIM_LEASE: &str = "INSERT INTO leases (name, owner, until_ms) VALUES (?1, ?2, ?3)
-     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
-     WHERE leases.owner = excluded.owner OR leases.until_ms < ?4";
-
-pub fn claim_lease(
-    w: &mut Writer,
-    name: &str,
-    node: &str,
-    now_ms: i64,
-    until_ms: i64,
-) -> StoreResult<bool> {
-    let claimed = w
-        .conn
-        .prepare_cached(CLAIM_LEASE)
-        .map_err(backend)?
-        .execute(params![name, node, until_ms, now_ms])
-        .map_err(backend)?;
-    Ok(claimed == 1)
-}
-
-pub fn release_lease(w: &mut Writer, name: &str, node: &str) -> StoreResult<()> {
-    w.conn
-        .prepare_cached("DELETE FROM leases WHERE name = ?1 AND owner = ?2")
-        .map_err(backend)?
-        .execute(params![name, node])
-        .map_err(backend)?;
-    Ok(())
 }

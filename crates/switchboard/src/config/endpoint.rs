@@ -1,12 +1,16 @@
-//! Streaming endpoint ARNs: which kinds are accepted, and the rules StartContactStreaming applies
-//! to them before a stream exists.
+//! Streaming endpoint ARNs: which kinds this configuration accepts, and the rules
+//! StartContactStreaming (and a flow's streaming block) apply to them before a stream exists. They
+//! live with the configuration because every rule but the syntax is a fact of it: the region, the
+//! account, the webhooks configured.
 //!
 //! - `arn:aws:sns:REGION:ACCOUNT:TOPIC`: a standard Amazon SNS topic in the instance's region
 //!   (it may belong to another account). FIFO topics are refused, as Amazon Connect refuses them.
 //! - `arn:switchboard:webhook:REGION:ACCOUNT:NAME`: a webhook configured under
 //!   `[[streaming.webhooks]]`, in the server's own region and account.
 
-use crate::config::Config;
+use awsproto::arn::Arn;
+
+use super::Config;
 
 /// Where a stream's items go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,16 +32,22 @@ impl Endpoint {
 /// Parses and checks an endpoint ARN against the server's configuration; the error is the
 /// message of an InvalidRequestException.
 pub fn parse(arn: &str, config: &Config) -> Result<Endpoint, String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [prefix, partition, service, region, account, resource] = parts[..] else {
+    if !arn.starts_with("arn:") {
+        return Err(format!("'{arn}' is not an ARN"));
+    }
+    let Some(Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    }) = Arn::parse(arn)
+    else {
         return Err(format!(
             "'{arn}' is not an ARN of an SNS topic (arn:aws:sns:REGION:ACCOUNT:TOPIC) \
              or of a webhook (arn:switchboard:webhook:REGION:ACCOUNT:NAME)"
         ));
     };
-    if prefix != "arn" {
-        return Err(format!("'{arn}' is not an ARN"));
-    }
     let same_region = || {
         if region == config.region {
             Ok(())

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::Value;
-use switchboard::awsproto::sigv4::{
+use awsproto::sigv4::{
     canonical_request, parse_authorization, RequestParts, SecretKey, UriRules, Verifier,
 };
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
 /// The v4 suite's folder, found through `cargo metadata` so that no copy is kept here.

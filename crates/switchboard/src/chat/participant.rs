@@ -1,0 +1,393 @@
+//! The participant API's operations: connections and the tokens behind them, messages,
+//! events (typing, receipts), leaving a chat, and an agent's transfer recorded in the chat.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use super::rules::{check_message, receipt_message_id, WEBSOCKET_URL_LIFETIME};
+use super::service::{event, new_id, ChatService, Connection, Session};
+use super::tokens::{Claims, TokenKind};
+use super::ChatError;
+use crate::clock::format_instant;
+use crate::model::*;
+use crate::store::{Departure, NewReceipt};
+
+impl ChatService {
+    // ---- participant API ------------------------------------------------------------------
+
+    /// Mints what CreateParticipantConnection hands out.
+    pub(super) fn connection(
+        &self,
+        participant: &Participant,
+        websocket: bool,
+        credentials: bool,
+    ) -> Connection {
+        let now = self.now();
+        let claims = |kind, expires_at| Claims {
+            kind,
+            participant_id: participant.id.clone(),
+            contact_id: participant.contact_id.clone(),
+            expires_at: Some(expires_at),
+        };
+        Connection {
+            websocket: websocket.then(|| {
+                let expiry = now + WEBSOCKET_URL_LIFETIME;
+                let token = self.tokens.mint(&claims(TokenKind::WebSocket, expiry));
+                (
+                    format!("{}/ws/v1/chat?token={token}", self.websocket_base),
+                    expiry,
+                )
+            }),
+            credentials: credentials.then(|| {
+                let expiry = now + Duration::seconds(self.config.limits.connection_token_seconds);
+                (
+                    self.tokens.mint(&claims(TokenKind::Connection, expiry)),
+                    expiry,
+                )
+            }),
+        }
+    }
+
+    /// A participant still on a chat that has not ended, from a token of `kind`.
+    async fn participant_by_token(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<Arc<Session>, ChatError> {
+        let claims = self
+            .tokens
+            .verify(token, kind, self.now())
+            .ok_or(ChatError::AccessDenied)?;
+        if let Some(session) = self.sessions.get(&claims.participant_id) {
+            return Ok(session);
+        }
+        let participant = self
+            .store
+            .participant(&claims.participant_id)
+            .await?
+            .ok_or(ChatError::AccessDenied)?;
+        let contact = match self.sessions.contact(&participant.contact_id) {
+            Some(contact) => contact,
+            None => Arc::new(
+                self.store
+                    .contact(&participant.contact_id)
+                    .await?
+                    .ok_or(ChatError::AccessDenied)?,
+            ),
+        };
+        if participant.has_left() || contact.is_ended() {
+            return Err(ChatError::AccessDenied);
+        }
+        let session = Arc::new(Session {
+            participant,
+            contact,
+        });
+        self.sessions.insert(session.clone());
+        Ok(session)
+    }
+
+    pub async fn create_connection(
+        &self,
+        participant_token: &str,
+        types: &[String],
+    ) -> Result<Connection, ChatError> {
+        let session = self
+            .participant_by_token(participant_token, TokenKind::Participant)
+            .await?;
+        let wants = |t: &str| types.iter().any(|c| c == t);
+        Ok(self.connection(
+            &session.participant,
+            wants("WEBSOCKET"),
+            wants("CONNECTION_CREDENTIALS"),
+        ))
+    }
+
+    pub async fn authenticate(&self, connection_token: &str) -> Result<Arc<Session>, ChatError> {
+        self.participant_by_token(connection_token, TokenKind::Connection)
+            .await
+    }
+
+    /// The participant a WebSocket URL was minted for.
+    pub async fn authenticate_websocket(&self, token: &str) -> Result<Arc<Session>, ChatError> {
+        self.participant_by_token(token, TokenKind::WebSocket).await
+    }
+
+    pub async fn send_message(
+        &self,
+        session: &Session,
+        content_type: String,
+        content: String,
+        client_token: Option<String>,
+    ) -> Result<Item, ChatError> {
+        check_message(
+            &content_type,
+            &content,
+            &session.contact.details.supported_messaging_content_types,
+        )?;
+        let item = NewItem {
+            id: new_id(),
+            item_type: ItemType::Message,
+            content_type,
+            content: Some(content),
+            sender: Some(Sender::of(&session.participant)),
+        };
+        let appended = self
+            .store
+            .append_item(&session.contact.id, item, client_token)
+            .await?;
+        if !appended.existing {
+            self.publish_items(&session.contact, std::slice::from_ref(&appended.item));
+        }
+        Ok(appended.item)
+    }
+
+    /// SendEvent; returns the event's Id and time.
+    pub async fn send_event(
+        &self,
+        session: &Session,
+        content_type: &str,
+        content: Option<String>,
+        client_token: Option<String>,
+    ) -> Result<(String, OffsetDateTime), ChatError> {
+        match content_type {
+            TYPING => {
+                // Typing is pushed but never stored; a retry with the same ClientToken gets the
+                // first answer from a short-lived memory instead of a second push.
+                let key = client_token.map(|t| (session.participant.id.clone(), t));
+                if let Some(earlier) = key
+                    .as_ref()
+                    .and_then(|k| self.recent_typing.get(k, self.now()))
+                {
+                    return Ok(earlier);
+                }
+                let id = new_id();
+                let at = self.now();
+                let mut fields = serde_json::Map::new();
+                fields.insert("AbsoluteTime".into(), json!(format_instant(at)));
+                if let Some(content) = &content {
+                    fields.insert("Content".into(), json!(content));
+                }
+                fields.insert("ContentType".into(), json!(TYPING));
+                fields.insert("Id".into(), json!(id));
+                fields.insert("Type".into(), json!("EVENT"));
+                let p = &session.participant;
+                fields.insert("ParticipantId".into(), json!(p.id));
+                fields.insert("DisplayName".into(), json!(p.display_name));
+                fields.insert("ParticipantRole".into(), json!(p.role.as_str()));
+                if self.streams.streams(&session.contact.id) {
+                    // Acknowledged typing reaches the streams, even though it is not kept.
+                    self.store
+                        .stream_event(&session.contact.id, &id, fields.clone())
+                        .await?;
+                }
+                if let Some(key) = key {
+                    self.recent_typing.remember(key, (id.clone(), at), at);
+                }
+                self.publish_ephemeral(&session.contact, fields);
+                Ok((id, at))
+            }
+            MESSAGE_DELIVERED | MESSAGE_READ => {
+                let message_id = receipt_message_id(content.as_deref())?;
+                let kind = if content_type == MESSAGE_READ {
+                    ReceiptKind::Read
+                } else {
+                    ReceiptKind::Delivered
+                };
+                let recorded = self
+                    .store
+                    .record_receipt(NewReceipt {
+                        contact_id: session.contact.id.clone(),
+                        message_id: message_id.clone(),
+                        recipient_participant_id: session.participant.id.clone(),
+                        kind,
+                        event_id: new_id(),
+                        client_token,
+                    })
+                    .await?;
+                if !recorded.existing {
+                    let fields = receipt_event_fields(
+                        &recorded.event_id,
+                        recorded.at,
+                        &message_id,
+                        &recorded.receipt,
+                    );
+                    self.publish_ephemeral(&session.contact, fields);
+                }
+                Ok((recorded.event_id, recorded.at))
+            }
+            CONNECTION_ACKNOWLEDGED => Ok((new_id(), self.now())),
+            other => Err(ChatError::Invalid(format!(
+                "ContentType '{other}' is not a supported event type"
+            ))),
+        }
+    }
+
+    /// DisconnectParticipant. The customer leaving ends the chat. The agent leaving ends it too
+    /// (as in Amazon Connect's default flow: the customer sees participant.left, then
+    /// chat.ended), unless the contact's flow sends the customer back to its queue. A bot
+    /// leaving does not end it.
+    pub async fn disconnect(
+        &self,
+        session: &Session,
+        client_token: Option<String>,
+    ) -> Result<(), ChatError> {
+        let participant = &session.participant;
+        let back_to = match participant.role {
+            Role::Agent => self.queue_after_agent_leaves(&session.contact),
+            _ => None,
+        };
+        let reason = match participant.role {
+            Role::Customer => Some("CUSTOMER_DISCONNECT"),
+            Role::Agent if back_to.is_none() => Some("AGENT_DISCONNECT"),
+            _ => None,
+        };
+        let departed = self
+            .store
+            .depart(Departure {
+                participant_id: participant.id.clone(),
+                left: event(PARTICIPANT_LEFT, Some(Sender::of(participant))),
+                ended: reason.map(|_| event(CHAT_ENDED, None)),
+                disconnect_reason: reason.map(str::to_string),
+                client_token,
+            })
+            .await?;
+        self.sessions.forget_participant(&participant.id);
+        if reason.is_some() {
+            self.sessions.forget_contact(&session.contact.id);
+        }
+        self.publish_items(&session.contact, &departed.items);
+        if reason.is_some() && !departed.existing {
+            self.routing
+                .contact_ended(&session.contact.instance_id, &session.contact.id);
+            tracing::info!(contact_id = %session.contact.id, role = participant.role.as_str(), "participant left; chat ended");
+        }
+        if let (Some(queue), false) = (back_to, departed.existing) {
+            // The cached contact may predate the agent: the store knows who has it now.
+            let current = self.store.contact(&session.contact.id).await?;
+            if let Some((agent, _)) = current.and_then(|c| c.agent) {
+                // Kept, so that a restart finds the chat waiting rather than with this agent.
+                self.store
+                    .requeue_contact(&session.contact.id, &queue, self.now())
+                    .await?;
+                self.routing.agent_left(
+                    &session.contact.instance_id,
+                    &session.contact.id,
+                    &agent,
+                    &queue,
+                );
+                tracing::info!(contact_id = %session.contact.id, "agent left; chat back in its queue");
+            }
+        }
+        Ok(())
+    }
+
+    /// The queue the contact's flow sends it back to when its agent leaves, if it does.
+    fn queue_after_agent_leaves(&self, contact: &Contact) -> Option<String> {
+        let flow = self
+            .config
+            .instance(&contact.instance_id)?
+            .contact_flow(&contact.contact_flow_id)?;
+        (flow.after_agent_leaves == crate::config::AfterAgentLeaves::BackToQueue)
+            .then(|| flow.queue.clone())
+    }
+
+    /// The session of a participant found by id (an agent acting from the workspace rather than
+    /// through a connection token).
+    pub async fn session_of(&self, participant: Participant) -> Result<Session, ChatError> {
+        let contact = self
+            .store
+            .contact(&participant.contact_id)
+            .await?
+            .ok_or(ChatError::ContactNotFound)?;
+        if participant.has_left() || contact.is_ended() {
+            return Err(ChatError::AccessDenied);
+        }
+        Ok(Session {
+            participant,
+            contact: Arc::new(contact),
+        })
+    }
+
+    /// Records the outcome of an agent's transfer in the chat. When it succeeded (`waits_in`
+    /// names the queue the contact now waits in: an agent's own queue is `agent/USER_ID`), the
+    /// contact is kept there, so that a restart finds it waiting rather than with this agent;
+    /// then transfer.succeeded and the agent leaving (the chat goes on and waits for the next
+    /// agent). Otherwise transfer.failed.
+    pub async fn transferred(
+        &self,
+        session: &Session,
+        waits_in: Option<&str>,
+    ) -> Result<(), ChatError> {
+        let contact = &session.contact;
+        let succeeded = waits_in.is_some();
+        if let Some(queue) = waits_in {
+            self.store
+                .requeue_contact(&contact.id, queue, self.now())
+                .await?;
+        }
+        let outcome = if succeeded {
+            TRANSFER_SUCCEEDED
+        } else {
+            TRANSFER_FAILED
+        };
+        let appended = self
+            .store
+            .append_item(&contact.id, event(outcome, None), None)
+            .await?;
+        self.publish_items(contact, std::slice::from_ref(&appended.item));
+        if succeeded {
+            let participant = &session.participant;
+            let departed = self
+                .store
+                .depart(Departure {
+                    participant_id: participant.id.clone(),
+                    left: event(PARTICIPANT_LEFT, Some(Sender::of(participant))),
+                    ended: None,
+                    disconnect_reason: None,
+                    client_token: None,
+                })
+                .await?;
+            self.sessions.forget_participant(&participant.id);
+            self.publish_items(contact, &departed.items);
+        }
+        Ok(())
+    }
+
+    /// DisconnectParticipant retried with the ClientToken of a disconnect that already happened:
+    /// answers success without doing anything again; otherwise access is denied.
+    pub async fn retry_disconnect(
+        &self,
+        connection_token: &str,
+        client_token: Option<String>,
+    ) -> Result<(), ChatError> {
+        let claims = self
+            .tokens
+            .verify(connection_token, TokenKind::Connection, self.now())
+            .ok_or(ChatError::AccessDenied)?;
+        let participant = self
+            .store
+            .participant(&claims.participant_id)
+            .await?
+            .ok_or(ChatError::AccessDenied)?;
+        if !participant.has_left() {
+            return Err(ChatError::AccessDenied);
+        }
+        let departed = self
+            .store
+            .depart(Departure {
+                participant_id: participant.id.clone(),
+                left: event(PARTICIPANT_LEFT, Some(Sender::of(&participant))),
+                ended: None,
+                disconnect_reason: None,
+                client_token,
+            })
+            .await?;
+        if departed.existing {
+            Ok(())
+        } else {
+            Err(ChatError::AccessDenied)
+        }
+    }
+}

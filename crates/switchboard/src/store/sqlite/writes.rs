@@ -1,0 +1,410 @@
+//! The chat's write operations on SQLite, each a function the writer thread runs inside its
+//! batch ([`super::writer`]): contacts, participants, items, receipts, departures, attributes,
+//! agents' sign-outs and statuses, and the store's secrets. The batching, the savepoints and the
+//! in-memory cursors that make an append one INSERT are the writer's; these only say what each
+//! write does.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, OptionalExtension};
+
+use super::stream_writes::insert_stream;
+use super::writer::{backend, json_text, Cursor, Writer};
+use crate::clock::{from_millis, to_millis};
+use crate::model::{receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind};
+use crate::store::{
+    Departed, Departure, NewContact, NewParticipant, NewReceipt, ReceiptRecorded, StoreError,
+    StoreResult,
+};
+
+/// What CreateContact did: created the contact with these items, or found the one its client
+/// token created earlier (which the caller then reads).
+pub enum ContactCreation {
+    Created(Vec<Item>),
+    Existing(String),
+}
+
+pub fn create_contact(
+    w: &mut Writer,
+    new: &NewContact,
+    now_ms: i64,
+) -> StoreResult<ContactCreation> {
+    let c = &new.contact;
+    if let Some(token) = &new.client_token {
+        let existing: Option<String> = w
+            .conn
+            .prepare_cached("SELECT id FROM contacts WHERE instance_id = ?1 AND client_token = ?2")
+            .map_err(backend)?
+            .query_row(params![c.instance_id, token], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        if let Some(id) = existing {
+            return Ok(ContactCreation::Existing(id));
+        }
+    }
+    w.conn
+        .prepare_cached(
+            "INSERT INTO contacts (id, instance_id, initial_contact_id, contact_flow_id, queue_id,
+                customer_participant_id, client_token, attributes, details, duration_minutes,
+                initiated_at, enqueued_at, expires_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )
+        .map_err(backend)?
+        .execute(params![
+            c.id,
+            c.instance_id,
+            c.initial_contact_id,
+            c.contact_flow_id,
+            c.queue_id,
+            c.customer_participant_id,
+            new.client_token,
+            json_text(&c.attributes),
+            json_text(&c.details),
+            c.duration_minutes,
+            to_millis(c.initiated_at),
+            c.enqueued_at.map(to_millis),
+            to_millis(c.expires_at),
+            to_millis(c.updated_at),
+        ])
+        .map_err(backend)?;
+    w.cursors.insert(
+        c.id.clone(),
+        Cursor {
+            last_seq: 0,
+            last_at: 0,
+            ended: false,
+            streamed: false,
+        },
+    );
+    w.touched.push(c.id.clone());
+    w.insert_participant(&new.customer, None)?;
+    if let Some(stream) = &new.stream {
+        insert_stream(w, stream, true)?;
+    }
+    let mut items = Vec::with_capacity(new.items.len());
+    for item in &new.items {
+        items.push(w.append_new(&c.id, item.clone(), now_ms)?);
+    }
+    Ok(ContactCreation::Created(items))
+}
+
+/// Adds a participant; `Err(existing id)` inside `Ok` when its client token was used before.
+pub fn add_participant(
+    w: &mut Writer,
+    new: &NewParticipant,
+    now_ms: i64,
+) -> StoreResult<Result<Vec<Item>, String>> {
+    let contact_id = &new.participant.contact_id;
+    if let Some(token) = &new.client_token {
+        let existing: Option<String> = w
+            .conn
+            .prepare_cached(
+                "SELECT id FROM participants WHERE contact_id = ?1 AND client_token = ?2",
+            )
+            .map_err(backend)?
+            .query_row(params![contact_id, token], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        if let Some(id) = existing {
+            return Ok(Err(id));
+        }
+    }
+    w.open_contact(contact_id)?;
+    w.insert_participant(&new.participant, new.client_token.as_deref())?;
+    if let Some(user_id) = &new.agent_user_id {
+        w.conn
+            .prepare_cached("UPDATE participants SET user_id = ?1 WHERE id = ?2")
+            .map_err(backend)?
+            .execute(params![user_id, new.participant.id])
+            .map_err(backend)?;
+        w.conn
+            .prepare_cached(
+                "UPDATE contacts SET agent_id = ?1, connected_to_agent_at = ?2, updated_at = ?2 WHERE id = ?3",
+            )
+            .map_err(backend)?
+            .execute(params![user_id, to_millis(new.participant.joined_at), contact_id])
+            .map_err(backend)?;
+    }
+    let joined = w.append_new(contact_id, new.joined.clone(), now_ms)?;
+    Ok(Ok(vec![joined]))
+}
+
+/// The hot path: with the contact and the sender already known to the writer, one INSERT.
+/// `Err(id of the earlier item)` inside `Ok` when the client token was used before.
+pub fn append_item(
+    w: &mut Writer,
+    contact_id: &str,
+    item: NewItem,
+    client_token: Option<&str>,
+    now_ms: i64,
+) -> StoreResult<Result<Item, String>> {
+    w.open_contact(contact_id)?;
+    let sender_id = item.sender.as_ref().map(|s| s.participant_id.clone());
+    if let Some(sender) = &sender_id {
+        if w.has_departed(sender)? {
+            return Err(StoreError::ParticipantLeft);
+        }
+    }
+    if let Some(item) = w.append(contact_id, item, client_token, now_ms)? {
+        return Ok(Ok(item));
+    }
+    let id: String = w
+        .conn
+        .prepare_cached("SELECT id FROM items WHERE participant_id = ?1 AND client_token = ?2")
+        .map_err(backend)?
+        .query_row(params![sender_id, client_token], |r| r.get(0))
+        .map_err(backend)?;
+    Ok(Err(id))
+}
+
+pub fn record_receipt(w: &mut Writer, r: &NewReceipt, now_ms: i64) -> StoreResult<ReceiptRecorded> {
+    let receipt_of = |w: &mut Writer, message_id: &str| -> StoreResult<Receipt> {
+        let (delivered, read): (Option<i64>, Option<i64>) = w
+            .conn
+            .prepare_cached(
+                "SELECT delivered_at, read_at FROM receipts WHERE message_id = ?1 AND recipient_participant_id = ?2",
+            )
+            .map_err(backend)?
+            .query_row(params![message_id, r.recipient_participant_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(backend)?;
+        Ok(Receipt {
+            message_id: message_id.to_string(),
+            recipient_participant_id: r.recipient_participant_id.clone(),
+            delivered_at: delivered.map(from_millis),
+            read_at: read.map(from_millis),
+        })
+    };
+    if let Some(token) = &r.client_token {
+        let earlier: Option<(String, i64, String)> = w
+            .conn
+            .prepare_cached("SELECT event_id, at, message_id FROM event_tokens WHERE participant_id = ?1 AND client_token = ?2")
+            .map_err(backend)?
+            .query_row(params![r.recipient_participant_id, token], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()
+            .map_err(backend)?;
+        if let Some((event_id, at, message_id)) = earlier {
+            return Ok(ReceiptRecorded {
+                event_id,
+                at: from_millis(at),
+                receipt: receipt_of(w, &message_id)?,
+                existing: true,
+            });
+        }
+    }
+    w.open_contact(&r.contact_id)?;
+    let kind: Option<String> = w
+        .conn
+        .prepare_cached("SELECT type FROM items WHERE contact_id = ?1 AND id = ?2")
+        .map_err(backend)?
+        .query_row(params![r.contact_id, r.message_id], |row| row.get(0))
+        .optional()
+        .map_err(backend)?;
+    if kind.as_deref() != Some(ItemType::Message.as_str()) {
+        return Err(StoreError::MessageNotFound);
+    }
+    let read_at = matches!(r.kind, ReceiptKind::Read).then_some(now_ms);
+    w.conn
+        .prepare_cached(
+            "INSERT INTO receipts (message_id, recipient_participant_id, delivered_at, read_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (message_id, recipient_participant_id) DO UPDATE SET
+                 delivered_at = COALESCE(delivered_at, excluded.delivered_at),
+                 read_at = COALESCE(read_at, excluded.read_at)",
+        )
+        .map_err(backend)?
+        .execute(params![
+            r.message_id,
+            r.recipient_participant_id,
+            now_ms,
+            read_at
+        ])
+        .map_err(backend)?;
+    if let Some(token) = &r.client_token {
+        w.conn
+            .prepare_cached(
+                "INSERT INTO event_tokens (participant_id, client_token, event_id, at, message_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                r.recipient_participant_id,
+                token,
+                r.event_id,
+                now_ms,
+                r.message_id
+            ])
+            .map_err(backend)?;
+    }
+    let receipt = receipt_of(w, &r.message_id)?;
+    if w.cursor(&r.contact_id)?.streamed {
+        let fields =
+            receipt_event_fields(&r.event_id, from_millis(now_ms), &r.message_id, &receipt);
+        let event = serde_json::Value::Object(fields).to_string();
+        w.enqueue(&r.contact_id, &r.event_id, Some(&event), None)?;
+    }
+    Ok(ReceiptRecorded {
+        event_id: r.event_id.clone(),
+        at: from_millis(now_ms),
+        receipt,
+        existing: false,
+    })
+}
+
+pub fn depart(w: &mut Writer, d: &Departure, now_ms: i64) -> StoreResult<Departed> {
+    let (contact_id, left_at, left_token): (String, Option<i64>, Option<String>) = w
+        .conn
+        .prepare_cached(
+            "SELECT contact_id, left_at, left_client_token FROM participants WHERE id = ?1",
+        )
+        .map_err(backend)?
+        .query_row([&d.participant_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()
+        .map_err(backend)?
+        .ok_or(StoreError::ParticipantNotFound)?;
+    if left_at.is_some() {
+        return if d.client_token.is_some() && left_token == d.client_token {
+            Ok(Departed {
+                items: Vec::new(),
+                existing: true,
+            })
+        } else {
+            Err(StoreError::ParticipantLeft)
+        };
+    }
+    w.open_contact(&contact_id)?;
+    w.conn
+        .prepare_cached(
+            "UPDATE participants SET left_at = ?1, left_client_token = ?2 WHERE id = ?3",
+        )
+        .map_err(backend)?
+        .execute(params![now_ms, d.client_token, d.participant_id])
+        .map_err(backend)?;
+    w.departed.insert(d.participant_id.clone(), true);
+    let mut items = vec![w.append_new(&contact_id, d.left.clone(), now_ms)?];
+    if let Some(ended) = &d.ended {
+        items.push(w.end(
+            &contact_id,
+            ended.clone(),
+            d.disconnect_reason.clone(),
+            now_ms,
+        )?);
+    }
+    Ok(Departed {
+        items,
+        existing: false,
+    })
+}
+
+pub fn end_contact(
+    w: &mut Writer,
+    contact_id: &str,
+    ended: NewItem,
+    reason: Option<String>,
+    now_ms: i64,
+) -> StoreResult<Option<Item>> {
+    if w.cursor(contact_id)?.ended {
+        return Ok(None);
+    }
+    w.end(contact_id, ended, reason, now_ms).map(Some)
+}
+
+pub fn update_attributes(
+    w: &mut Writer,
+    contact_id: &str,
+    attributes: BTreeMap<String, String>,
+    max_bytes: usize,
+    now_ms: i64,
+) -> StoreResult<()> {
+    let current: String = w
+        .conn
+        .prepare_cached("SELECT attributes FROM contacts WHERE id = ?1")
+        .map_err(backend)?
+        .query_row([contact_id], |r| r.get(0))
+        .optional()
+        .map_err(backend)?
+        .ok_or(StoreError::ContactNotFound)?;
+    let mut merged: BTreeMap<String, String> = serde_json::from_str(&current)
+        .map_err(|e| StoreError::Backend(format!("attributes: {e}")))?;
+    merged.extend(attributes);
+    let size: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > max_bytes {
+        return Err(StoreError::AttributesTooLarge(max_bytes));
+    }
+    w.conn
+        .prepare_cached("UPDATE contacts SET attributes = ?1, updated_at = ?2 WHERE id = ?3")
+        .map_err(backend)?
+        .execute(params![json_text(&merged), now_ms, contact_id])
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub fn secret(w: &mut Writer, name: &str) -> StoreResult<Vec<u8>> {
+    let existing: Option<Vec<u8>> = w
+        .conn
+        .prepare_cached("SELECT value FROM meta WHERE name = ?1")
+        .map_err(backend)?
+        .query_row([name], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if let Some(value) = existing {
+        return Ok(value);
+    }
+    let value: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+    w.conn
+        .prepare_cached("INSERT INTO meta (name, value) VALUES (?1, ?2)")
+        .map_err(backend)?
+        .execute(params![name, value])
+        .map_err(backend)?;
+    Ok(value)
+}
+
+pub fn record_sign_out(w: &mut Writer, user_id: &str, at_ms: i64) -> StoreResult<()> {
+    w.conn
+        .prepare_cached(
+            "INSERT INTO agent_sign_outs (user_id, signed_out_at) VALUES (?1, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET signed_out_at = MAX(signed_out_at, excluded.signed_out_at)",
+        )
+        .map_err(backend)?
+        .execute(params![user_id, at_ms])
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub fn record_presence(
+    w: &mut Writer,
+    user_id: &str,
+    presence: &str,
+    since_ms: i64,
+) -> StoreResult<()> {
+    w.conn
+        .prepare_cached(
+            "INSERT INTO agent_presence (user_id, presence, since) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id) DO UPDATE SET presence = excluded.presence, since = excluded.since",
+        )
+        .map_err(backend)?
+        .execute(params![user_id, presence, since_ms])
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub fn requeue_contact(
+    w: &mut Writer,
+    contact_id: &str,
+    queue_id: &str,
+    at_ms: i64,
+) -> StoreResult<()> {
+    w.conn
+        .prepare_cached(
+            "UPDATE contacts SET queue_id = ?1, enqueued_at = ?2, agent_id = NULL,
+                                 connected_to_agent_at = NULL, updated_at = ?2
+             WHERE id = ?3 AND ended_at IS NULL",
+        )
+        .map_err(backend)?
+        .execute(params![queue_id, at_ms, contact_id])
+        .map_err(backend)?;
+    Ok(())
+}
+
+// ---- streaming ----------------------------------------------------------------------------------
