@@ -7,11 +7,11 @@
 
 #![no_main]
 
+use awsproto::json::Input;
+use awsproto::ApiError;
 use libfuzzer_sys::fuzz_target;
 use switchboard::api::connect::read_start_chat;
 use switchboard::api::participant::read_transcript_query;
-use awsproto::json::Input;
-use awsproto::ApiError;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {

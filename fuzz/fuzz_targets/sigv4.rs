@@ -9,12 +9,12 @@
 
 use std::collections::HashMap;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
-use libfuzzer_sys::fuzz_target;
 use awsproto::sigv4::{
     canonical_request, parse_amz_date, parse_authorization, signing_key, string_to_sign,
     RequestParts, SecretKey, UriRules, Verifier,
 };
+use http::{HeaderMap, HeaderName, HeaderValue};
+use libfuzzer_sys::fuzz_target;
 use time::macros::datetime;
 
 const KEY_ID: &str = "AKIDFUZZ";

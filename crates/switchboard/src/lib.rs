@@ -3,24 +3,27 @@
 //!
 //! # Layout
 //!
-//! - [`awsproto`]: the AWS wire protocol: error shape, SigV4 verification, body validation.
-//! - [`api`]: the `connect` and `connectparticipant` operations over HTTP.
-//! - [`gateway`]: the participant WebSocket.
-//! - [`chat`]: the domain: contacts, participants, items, tokens, transcripts; no HTTP, no SQL.
-//! - [`store`]: persistence behind the `Store` trait; SQLite with group commit.
-//! - [`bus`]: fan-out of committed items to sockets.
-//! - [`clock`]: time, injectable for tests.
-//! - [`config`] and [`demo`]: configuration, and the ready-made demo configuration.
-//! - [`agent`], [`routing`]: agents (sign-in, sockets) and routing chats to them.
-//! - [`streaming`]: real-time streaming of items to SNS topics and webhooks, through an outbox.
-//! - [`web`]: the agent workspace page.
-//! - [`observability`]: Prometheus metrics.
-//! - [`server`]: wiring, serving and graceful shutdown.
+//! Dependencies point down; docs/ARCHITECTURE.md states who may import whom.
 //!
-//! A request's path: `server::app` routes it to a handler in `api`, which validates the body
-//! (`awsproto::json`), authenticates (SigV4 or bearer token), and calls `chat::ChatService`. The
-//! service writes through the `Store` (answering only after commit) and publishes committed items
-//! on the `Bus`, from which each subscribed socket in `gateway` pushes them in sequence order.
+//! - Wiring: [`app`] builds every part of a node and its routes; [`server`] serves it.
+//! - Edges: [`api`] (the `connect` and `connectparticipant` operations, our agent API, widgets),
+//!   [`gateway`] (the participant WebSocket), [`web`] (the pages), [`observability`].
+//! - Doors: [`chat`] (`ChatService`: contacts, participants, items, transcripts) and [`desk`]
+//!   (`AgentDesk`: the agent side). Edges call one door method per request.
+//! - Domain: [`routing`] (queues and offers), [`agent`] (sign-in, agents' sockets),
+//!   [`streaming`] (items to SNS topics and webhooks, through an outbox).
+//! - Ports: [`store`] (SQLite with group commit, PostgreSQL), [`bus`] (fan-out to sockets, local
+//!   or over NATS), [`clock`], [`lifecycle`] (shutdown and tracked tasks), [`cluster`].
+//! - Data: [`model`] (the chat's records), [`config`] and [`demo`].
+//!
+//! The AWS wire protocol (error shape, SigV4, JSON input, the models' routes) is the `awsproto`
+//! crate, which knows nothing of chat.
+//!
+//! A request's path: [`app::App::router`] routes it to a handler in `api`, which validates the
+//! body (`awsproto::json`), authenticates (SigV4 or bearer token), and calls
+//! `chat::ChatService`. The service writes through the `Store` (answering only after commit) and
+//! publishes committed items on the `Bus`, from which each subscribed socket in `gateway` pushes
+//! them in sequence order.
 
 pub mod agent;
 pub mod api;
