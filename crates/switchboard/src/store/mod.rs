@@ -8,12 +8,15 @@
 //! contact, so that the order by time and the order by sequence agree.
 
 pub mod postgres;
+mod reads;
 mod rows;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+
+pub use self::reads::Reads;
 use time::OffsetDateTime;
 
 use crate::model::{
@@ -194,6 +197,79 @@ pub enum Range {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// The reads every backend answers with the same queries ([`reads`]); the read methods
+    /// below are theirs.
+    fn reads(&self) -> &dyn Reads;
+
+    async fn contact(&self, contact_id: &str) -> StoreResult<Option<Contact>> {
+        self.reads().contact(contact_id).await
+    }
+    async fn participant(&self, participant_id: &str) -> StoreResult<Option<Participant>> {
+        self.reads().participant(participant_id).await
+    }
+    async fn participants(&self, contact_id: &str) -> StoreResult<Vec<Participant>> {
+        self.reads().participants(contact_id).await
+    }
+    async fn items(&self, contact_id: &str, range: Range) -> StoreResult<Vec<Item>> {
+        self.reads().items(contact_id, range).await
+    }
+    async fn item(&self, contact_id: &str, item_id: &str) -> StoreResult<Option<Item>> {
+        self.reads().item(contact_id, item_id).await
+    }
+    /// Sequence number of the first item at or after `at` (forward) or last at or before (backward).
+    async fn seq_at(
+        &self,
+        contact_id: &str,
+        at: OffsetDateTime,
+        forward: bool,
+    ) -> StoreResult<Option<i64>> {
+        self.reads().seq_at(contact_id, at, forward).await
+    }
+    /// Contacts not ended whose duration ran out at or before `now`.
+    async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>> {
+        self.reads().expired_contacts(now).await
+    }
+    /// Open contacts of `instance_id` that have a queue, oldest first: routing rebuilds its
+    /// queues and agents' chats from them at start.
+    async fn routed_contacts(&self, instance_id: &str) -> StoreResult<Vec<Contact>> {
+        self.reads().routed_contacts(instance_id).await
+    }
+    /// The user's AGENT participant on a contact, if they are still on it.
+    async fn agent_participant(
+        &self,
+        contact_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<Participant>> {
+        self.reads().agent_participant(contact_id, user_id).await
+    }
+    /// Every agent's last recorded status.
+    async fn presences(&self) -> StoreResult<Vec<(String, String, OffsetDateTime)>> {
+        self.reads().presences().await
+    }
+    /// Every user's last sign-out.
+    async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>> {
+        self.reads().sign_outs().await
+    }
+    async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>> {
+        self.reads().stream(stream_id).await
+    }
+    /// Streams that are active or still have items to publish.
+    async fn pending_streams(&self) -> StoreResult<Vec<Stream>> {
+        self.reads().pending_streams().await
+    }
+    /// Ids of the streams with items waiting in their outbox.
+    async fn backlogged_streams(&self) -> StoreResult<Vec<String>> {
+        self.reads().backlogged_streams().await
+    }
+    /// The first `limit` items waiting in a stream's outbox, in order.
+    async fn outbox(&self, stream_id: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        self.reads().outbox(stream_id, limit).await
+    }
+    /// Items waiting in all outboxes, and dead letters kept.
+    async fn outbox_counts(&self) -> StoreResult<(i64, i64)> {
+        self.reads().outbox_counts().await
+    }
+
     async fn create_contact(&self, new: NewContact) -> StoreResult<Created>;
     async fn add_participant(&self, new: NewParticipant) -> StoreResult<Added>;
     /// Appends an item sent by a participant who is still on a contact that has not ended.
@@ -220,18 +296,6 @@ pub trait Store: Send + Sync + 'static {
         max_bytes: usize,
     ) -> StoreResult<()>;
 
-    async fn contact(&self, contact_id: &str) -> StoreResult<Option<Contact>>;
-    async fn participant(&self, participant_id: &str) -> StoreResult<Option<Participant>>;
-    async fn participants(&self, contact_id: &str) -> StoreResult<Vec<Participant>>;
-    async fn items(&self, contact_id: &str, range: Range) -> StoreResult<Vec<Item>>;
-    async fn item(&self, contact_id: &str, item_id: &str) -> StoreResult<Option<Item>>;
-    /// Sequence number of the first item at or after `at` (forward) or last at or before (backward).
-    async fn seq_at(
-        &self,
-        contact_id: &str,
-        at: OffsetDateTime,
-        forward: bool,
-    ) -> StoreResult<Option<i64>>;
     async fn last_seq(&self, contact_id: &str) -> StoreResult<i64>;
     /// The last sequence number of each of these contacts (those that exist).
     async fn last_seqs(&self, contact_ids: &[String]) -> StoreResult<Vec<(String, i64)>> {
@@ -246,13 +310,8 @@ pub trait Store: Send + Sync + 'static {
         Ok(found)
     }
     async fn receipts(&self, message_ids: &[String]) -> StoreResult<Vec<Receipt>>;
-    /// Contacts not ended whose duration ran out at or before `now`.
-    async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>>;
     /// A named random secret, created on first use and the same ever after.
     async fn secret(&self, name: &str) -> StoreResult<Vec<u8>>;
-    /// Open contacts of `instance_id` that have a queue, oldest first: routing rebuilds its
-    /// queues and agents' chats from them at start.
-    async fn routed_contacts(&self, instance_id: &str) -> StoreResult<Vec<Contact>>;
     /// The contact waits again, in `queue_id` (an agent's own queue is `agent/USER_ID`) since
     /// `at`, with no agent: after a transfer, or when its agent left and the flow requeues it.
     async fn requeue_contact(
@@ -261,12 +320,6 @@ pub trait Store: Send + Sync + 'static {
         queue_id: &str,
         at: OffsetDateTime,
     ) -> StoreResult<()>;
-    /// The user's AGENT participant on a contact, if they are still on it.
-    async fn agent_participant(
-        &self,
-        contact_id: &str,
-        user_id: &str,
-    ) -> StoreResult<Option<Participant>>;
     /// Records that a user signed out at `at`: agent tokens issued before it are refused.
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
     /// Records an agent's status (`presence` as the router encodes it) and since when.
@@ -276,10 +329,6 @@ pub trait Store: Send + Sync + 'static {
         presence: &str,
         since: OffsetDateTime,
     ) -> StoreResult<()>;
-    /// Every agent's last recorded status.
-    async fn presences(&self) -> StoreResult<Vec<(String, String, OffsetDateTime)>>;
-    /// Every user's last sign-out.
-    async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>>;
 
     // ---- streaming --------------------------------------------------------------------------
 
@@ -300,13 +349,6 @@ pub trait Store: Send + Sync + 'static {
         item_id: &str,
         fields: serde_json::Map<String, serde_json::Value>,
     ) -> StoreResult<()>;
-    async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>>;
-    /// Streams that are active or still have items to publish.
-    async fn pending_streams(&self) -> StoreResult<Vec<Stream>>;
-    /// Ids of the streams with items waiting in their outbox.
-    async fn backlogged_streams(&self) -> StoreResult<Vec<String>>;
-    /// The first `limit` items waiting in a stream's outbox, in order.
-    async fn outbox(&self, stream_id: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
     /// The endpoint accepted the stream's items up to and including `through`.
     async fn outbox_published(&self, stream_id: &str, through: i64) -> StoreResult<()>;
     /// The endpoint refused this item for good: it moves to the dead letters.
@@ -317,8 +359,6 @@ pub trait Store: Send + Sync + 'static {
         -> StoreResult<bool>;
     /// Gives the lease up, if `node` holds it.
     async fn release_lease(&self, name: &str, node: &str) -> StoreResult<()>;
-    /// Items waiting in all outboxes, and dead letters kept.
-    async fn outbox_counts(&self) -> StoreResult<(i64, i64)>;
 
     /// Answers once the store can be read and written (for readiness checks).
     async fn ping(&self) -> StoreResult<()>;

@@ -24,15 +24,18 @@ use time::OffsetDateTime;
 
 use self::writer::WriteQueue;
 use self::writes::ContactCreation;
+use super::reads::SharedReads;
 use super::rows::*;
 use super::*;
-use crate::clock::{from_millis, to_millis, SharedClock};
+use crate::clock::{to_millis, SharedClock};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
     writes: WriteQueue,
-    reads: SqlitePool,
+    /// Read-only connections, which WAL lets run beside the writer.
+    pool: SqlitePool,
+    reads: SharedReads<sqlx::Sqlite>,
 }
 
 impl SqliteStore {
@@ -56,7 +59,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writes, reads })
+        Ok(Self {
+            writes,
+            reads: SharedReads::new(reads.clone()),
+            pool: reads,
+        })
     }
 }
 
@@ -66,6 +73,10 @@ fn backend(e: sqlx::Error) -> StoreError {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn reads(&self) -> &dyn Reads {
+        &self.reads
+    }
+
     async fn create_contact(&self, new: NewContact) -> StoreResult<Created> {
         let outcome = self
             .writes
@@ -91,13 +102,7 @@ impl Store for SqliteStore {
                     .participant(&contact.customer_participant_id)
                     .await?
                     .ok_or(StoreError::ParticipantNotFound)?;
-                let stream_id = sqlx::query_scalar(
-                    "SELECT id FROM streams WHERE contact_id = ?1 AND started_with_contact = 1",
-                )
-                .bind(&id)
-                .fetch_optional(&self.reads)
-                .await
-                .map_err(backend)?;
+                let stream_id = self.reads.stream_started_with(&id).await?;
                 Ok(Created {
                     contact,
                     customer,
@@ -203,98 +208,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn contact(&self, contact_id: &str) -> StoreResult<Option<Contact>> {
-        let row = sqlx::query(&format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"
-        ))
-        .bind(contact_id)
-        .fetch_optional(&self.reads)
-        .await
-        .map_err(backend)?;
-        row.as_ref().map(contact_from_row).transpose()
-    }
-
-    async fn participant(&self, participant_id: &str) -> StoreResult<Option<Participant>> {
-        let row = sqlx::query("SELECT * FROM participants WHERE id = ?1")
-            .bind(participant_id)
-            .fetch_optional(&self.reads)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(participant_from_row).transpose()
-    }
-
-    async fn participants(&self, contact_id: &str) -> StoreResult<Vec<Participant>> {
-        let rows =
-            sqlx::query("SELECT * FROM participants WHERE contact_id = ?1 ORDER BY joined_at, id")
-                .bind(contact_id)
-                .fetch_all(&self.reads)
-                .await
-                .map_err(backend)?;
-        rows.iter().map(participant_from_row).collect()
-    }
-
-    async fn items(&self, contact_id: &str, range: Range) -> StoreResult<Vec<Item>> {
-        let (sql, from, limit) = match range {
-            Range::Forward { from, limit } => (
-                "SELECT * FROM items WHERE contact_id = ?1 AND seq >= ?2 ORDER BY seq ASC LIMIT ?3",
-                from,
-                limit,
-            ),
-            Range::Backward { from, limit } => (
-                "SELECT * FROM items WHERE contact_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT ?3",
-                from,
-                limit,
-            ),
-        };
-        let rows = sqlx::query(sql)
-            .bind(contact_id)
-            .bind(from)
-            .bind(limit as i64)
-            .fetch_all(&self.reads)
-            .await
-            .map_err(backend)?;
-        rows.iter().map(item_from_row).collect()
-    }
-
-    async fn item(&self, contact_id: &str, item_id: &str) -> StoreResult<Option<Item>> {
-        let row = sqlx::query("SELECT * FROM items WHERE contact_id = ?1 AND id = ?2")
-            .bind(contact_id)
-            .bind(item_id)
-            .fetch_optional(&self.reads)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(item_from_row).transpose()
-    }
-
-    async fn seq_at(
-        &self,
-        contact_id: &str,
-        at: OffsetDateTime,
-        forward: bool,
-    ) -> StoreResult<Option<i64>> {
-        // Times rise with the sequence within a contact, so the first match along the contact's
-        // rows (in sequence order, the table's own order) is the answer.
-        let sql = if forward {
-            "SELECT seq FROM items WHERE contact_id = ?1 AND absolute_time >= ?2
-             ORDER BY seq ASC LIMIT 1"
-        } else {
-            "SELECT seq FROM items WHERE contact_id = ?1 AND absolute_time <= ?2
-             ORDER BY seq DESC LIMIT 1"
-        };
-        sqlx::query_scalar(sql)
-            .bind(contact_id)
-            .bind(to_millis(at))
-            .fetch_optional(&self.reads)
-            .await
-            .map_err(backend)
-    }
-
     async fn last_seq(&self, contact_id: &str) -> StoreResult<i64> {
         let seq: Option<i64> = sqlx::query_scalar(
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM items WHERE contact_id = ?1) FROM contacts WHERE id = ?1",
         )
             .bind(contact_id)
-            .fetch_optional(&self.reads)
+            .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
         seq.ok_or(StoreError::ContactNotFound)
@@ -312,18 +231,8 @@ impl Store for SqliteStore {
         for id in message_ids {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(&self.reads).await.map_err(backend)?;
+        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
         Ok(rows.iter().map(receipt_from_row).collect())
-    }
-
-    async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT id FROM contacts WHERE ended_at IS NULL AND expires_at <= ?1 LIMIT 1000",
-        )
-        .bind(to_millis(now))
-        .fetch_all(&self.reads)
-        .await
-        .map_err(backend)
     }
 
     async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
@@ -331,19 +240,6 @@ impl Store for SqliteStore {
         self.writes
             .submit(true, move |w, _| writes::secret(w, &name))
             .await
-    }
-
-    async fn routed_contacts(&self, instance_id: &str) -> StoreResult<Vec<Contact>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts
-             WHERE ended_at IS NULL AND queue_id IS NOT NULL AND instance_id = ?1
-             ORDER BY enqueued_at, initiated_at"
-        ))
-        .bind(instance_id)
-        .fetch_all(&self.reads)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(contact_from_row).collect()
     }
 
     async fn requeue_contact(
@@ -359,23 +255,6 @@ impl Store for SqliteStore {
                 writes::requeue_contact(w, &contact_id, &queue_id, at)
             })
             .await
-    }
-
-    async fn agent_participant(
-        &self,
-        contact_id: &str,
-        user_id: &str,
-    ) -> StoreResult<Option<Participant>> {
-        let row = sqlx::query(
-            "SELECT * FROM participants WHERE contact_id = ?1 AND user_id = ?2 AND left_at IS NULL
-             ORDER BY joined_at DESC LIMIT 1",
-        )
-        .bind(contact_id)
-        .bind(user_id)
-        .fetch_optional(&self.reads)
-        .await
-        .map_err(backend)?;
-        row.as_ref().map(participant_from_row).transpose()
     }
 
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()> {
@@ -398,30 +277,6 @@ impl Store for SqliteStore {
                 writes::record_presence(w, &user_id, &presence, since)
             })
             .await
-    }
-
-    async fn presences(&self) -> StoreResult<Vec<(String, String, OffsetDateTime)>> {
-        let rows: Vec<(String, String, i64)> =
-            sqlx::query_as("SELECT user_id, presence, since FROM agent_presence")
-                .fetch_all(&self.reads)
-                .await
-                .map_err(backend)?;
-        Ok(rows
-            .into_iter()
-            .map(|(user, presence, since)| (user, presence, from_millis(since)))
-            .collect())
-    }
-
-    async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT user_id, signed_out_at FROM agent_sign_outs")
-                .fetch_all(&self.reads)
-                .await
-                .map_err(backend)?;
-        Ok(rows
-            .into_iter()
-            .map(|(user, at)| (user, from_millis(at)))
-            .collect())
     }
 
     async fn start_stream(&self, new: NewStream) -> StoreResult<StreamStarted> {
@@ -452,57 +307,6 @@ impl Store for SqliteStore {
                 stream_writes::stream_event(w, &contact_id, &item_id, &event)
             })
             .await
-    }
-
-    async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>> {
-        let row = sqlx::query("SELECT * FROM streams WHERE id = ?1")
-            .bind(stream_id)
-            .fetch_optional(&self.reads)
-            .await
-            .map_err(backend)?;
-        Ok(row.as_ref().map(stream_from_row))
-    }
-
-    async fn pending_streams(&self) -> StoreResult<Vec<Stream>> {
-        let rows = sqlx::query(
-            // Both halves use an index, so a start does not read every stream ever stopped.
-            "SELECT * FROM streams WHERE stopped_at IS NULL
-             UNION
-             SELECT * FROM streams WHERE id IN (SELECT DISTINCT stream_id FROM stream_outbox)
-             ORDER BY started_at, id",
-        )
-        .fetch_all(&self.reads)
-        .await
-        .map_err(backend)?;
-        Ok(rows.iter().map(stream_from_row).collect())
-    }
-
-    async fn backlogged_streams(&self) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar("SELECT DISTINCT stream_id FROM stream_outbox")
-            .fetch_all(&self.reads)
-            .await
-            .map_err(backend)
-    }
-
-    async fn outbox(&self, stream_id: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
-        let rows = sqlx::query(
-            "SELECT o.id AS outbox_id, o.item_id AS outbox_item_id, o.event AS outbox_event,
-                    c.initial_contact_id AS chat_initial_contact_id, c.id AS chat_contact_id, i.*
-             FROM stream_outbox o
-             JOIN streams s ON s.id = o.stream_id
-             JOIN contacts c ON c.id = s.contact_id
-             LEFT JOIN items i ON o.event IS NULL AND i.id = o.item_id
-             WHERE o.stream_id = ?1
-             ORDER BY o.id LIMIT ?2",
-        )
-        .bind(stream_id)
-        .bind(limit as i64)
-        .fetch_all(&self.reads)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| outbox_entry_from_row(row, stream_id))
-            .collect()
     }
 
     async fn outbox_published(&self, stream_id: &str, through: i64) -> StoreResult<()> {
@@ -546,18 +350,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn outbox_counts(&self) -> StoreResult<(i64, i64)> {
-        sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM stream_outbox), (SELECT COUNT(*) FROM stream_dead_letters)",
-        )
-        .fetch_one(&self.reads)
-        .await
-        .map_err(backend)
-    }
-
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.reads)
+            .execute(&self.pool)
             .await
             .map_err(backend)?;
         // An empty write: the writer thread is alive and its transactions commit.
@@ -568,6 +363,6 @@ impl Store for SqliteStore {
         // Writes are answered in queue order, so once a no-op queued now is answered every write
         // queued before it has been committed.
         let _ = self.writes.submit(true, |_, _| Ok(())).await;
-        self.reads.close().await;
+        self.pool.close().await;
     }
 }
