@@ -38,7 +38,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
-# The scripts the binary serves, type-checked as served: each page's script with shared/participant.js.
+# The scripts the binary serves, type-checked as served: each page's script with participant/participant.js.
 (cd tests/e2e && npx --no-install tsc --noEmit -p ../../crates/switchboard/assets/agent \
   && npx --no-install tsc --noEmit -p ../../crates/switchboard/assets/widget)
 

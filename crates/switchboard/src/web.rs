@@ -14,7 +14,7 @@ const WORKSPACE_HTML: &str = include_str!("../assets/agent/index.html");
 // page's own code, so nothing of either lands on the including page's `window`.
 const WORKSPACE_JS: &str = concat!(
     "(() => {\n\"use strict\";\n",
-    include_str!("../assets/shared/participant.js"),
+    include_str!("../assets/participant/participant.js"),
     "\n",
     include_str!("../assets/agent/agent.js"),
     "\n})();\n"
@@ -22,7 +22,7 @@ const WORKSPACE_JS: &str = concat!(
 const WORKSPACE_CSS: &str = include_str!("../assets/agent/agent.css");
 const WIDGET_JS: &str = concat!(
     "(() => {\n\"use strict\";\n",
-    include_str!("../assets/shared/participant.js"),
+    include_str!("../assets/participant/participant.js"),
     "\n",
     include_str!("../assets/widget/widget.js"),
     "\n})();\n"

@@ -4,7 +4,7 @@
 // Amazon Connect chat client does. No cookies and no external requests: the sign-in token lives
 // in sessionStorage, so the page also works embedded in another site.
 //
-// Served after shared/participant.js in one strict-mode closure (web.rs): participantSession and
+// Served after participant/participant.js in one strict-mode closure (web.rs): participantSession and
 // PARTICIPANT_EVENT come from there, and nothing here becomes a global of the page.
 
 const TOKEN_KEY = "switchboard.agent.token";
@@ -117,7 +117,7 @@ function agentCall(method, path, body) {
 }
 
 /**
- * A Participant API call of a chat's session (shared/participant.js).
+ * A Participant API call of a chat's session (participant/participant.js).
  * @param {string} path
  * @param {string | null} token
  * @param {object} body

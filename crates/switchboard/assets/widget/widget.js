@@ -10,7 +10,7 @@
 // backoff and catches up from the transcript, and renders every message as text (Markdown
 // emphasis and code are styled without ever interpreting HTML).
 //
-// Served after shared/participant.js in one closure (web.rs): the participant session
+// Served after participant/participant.js in one closure (web.rs): the participant session
 // (connection, socket, catch-up, de-duplication) comes from there, and nothing here or there
 // becomes a global of the page that includes the widget.
 (() => {
@@ -220,7 +220,7 @@
   }
 
   /**
-   * A participant session (shared/participant.js) whose items this widget shows.
+   * A participant session (participant/participant.js) whose items this widget shows.
    * @param {string | null} participantToken
    */
   function chatSession(participantToken) {
