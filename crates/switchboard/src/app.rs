@@ -234,8 +234,7 @@ impl App {
             desk: self.desk.clone(),
             verifier: self.verifier.clone(),
             max_body_bytes: self.config.limits.max_body_bytes,
-            tasks: self.lifecycle.tasks.clone(),
-            shutdown: self.lifecycle.shutdown.clone(),
+            lifecycle: self.lifecycle.clone(),
         };
         let gateway = GatewayState {
             chat: self.chat.clone(),

@@ -136,7 +136,7 @@ async fn sign_in(State(app): State<ApiState>, Body(bytes): Body) -> Reply {
         .sign_in(req.instance_id.as_deref(), &req.username, &req.password)
         .await
         .map_err(desk_error)?;
-    let user = signed_in.user;
+    let user = &signed_in.user;
     Ok(Json(json!({
         "token": signed_in.token,
         "expiresAt": format_instant(signed_in.expires_at),
@@ -324,7 +324,7 @@ async fn socket(
         return ApiError::unauthorized("The sign-in has expired or ended; sign in again")
             .into_response();
     };
-    let tasks = app.tasks.clone();
+    let tasks = app.lifecycle.tasks.clone();
     ws.on_upgrade(move |socket| tasks.track_future(run_socket(app, me, socket)))
 }
 
@@ -339,7 +339,7 @@ async fn run_socket(app: ApiState, me: AgentIdentity, mut socket: WebSocket) {
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
         tokio::select! {
-            _ = app.shutdown.cancelled() => break,
+            _ = app.lifecycle.shutdown.cancelled() => break,
             frame = connection.frames.recv() => {
                 let Some(frame) = frame else { break };
                 if socket.send(Message::Text(frame.text.into())).await.is_err() || frame.then_close {

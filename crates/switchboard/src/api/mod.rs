@@ -21,22 +21,22 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::chat::ChatService;
 use crate::desk::AgentDesk;
+use crate::lifecycle::Lifecycle;
 use awsproto::extract::{read_body as read_limited, BodyLimit};
 use awsproto::routes::model_operation;
 use awsproto::sigv4::{Caller, RequestParts, Verifier};
 use awsproto::ApiError;
 
 /// What the API handlers read: the two domain doors, how SigV4 is checked, the body limit, and
-/// the tracker that requests run under.
+/// the server's life.
 #[derive(Clone)]
 pub struct ApiState {
     pub chat: Arc<ChatService>,
     pub desk: Arc<AgentDesk>,
     pub verifier: Arc<Verifier>,
     pub max_body_bytes: usize,
-    pub tasks: TaskTracker,
-    /// Cancelled when shutdown begins (agent sockets watch it).
-    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Requests and agent sockets run under its tracker; agent sockets watch its shutdown.
+    pub lifecycle: Lifecycle,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -74,7 +74,7 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(axum::middleware::from_fn(crate::observability::track))
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(
-            state.tasks.clone(),
+            state.lifecycle.tasks.clone(),
             run_to_completion,
         ))
         .layer(cors)

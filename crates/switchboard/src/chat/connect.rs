@@ -10,7 +10,6 @@ use super::rules::{
     check_attributes, check_message, DEFAULT_CHAT_DURATION_MINUTES, MAX_ATTRIBUTE_BYTES,
 };
 use super::service::{event, new_id, ChatService, Connection, StartChat, StartedChat};
-use super::tokens::{Claims, TokenKind};
 use super::ChatError;
 use crate::model::*;
 use crate::store::{NewContact, NewParticipant, NewStream, StoreError};
@@ -19,8 +18,8 @@ impl ChatService {
     // ---- Connect API ----------------------------------------------------------------------
 
     pub async fn start_chat(&self, req: StartChat) -> Result<StartedChat, ChatError> {
-        let instance_id = self.resolve_instance(&req.instance_id)?;
-        let instance = self.config.instance(&instance_id).expect("resolved");
+        let instance = self.resolve_instance(&req.instance_id)?;
+        let instance_id = instance.id.clone();
         let flow = instance.contact_flow(&req.contact_flow_id).ok_or_else(|| {
             ChatError::NotFound(format!("Contact flow {} not found", req.contact_flow_id))
         })?;
@@ -149,12 +148,7 @@ impl ChatService {
             tracing::info!(contact_id = %created.contact.id, instance_id = %instance_id, "chat started");
         }
 
-        let participant_token = self.tokens.mint(&Claims {
-            kind: TokenKind::Participant,
-            participant_id: created.customer.id.clone(),
-            contact_id: created.contact.id.clone(),
-            expires_at: None,
-        });
+        let participant_token = self.participant_token(&created.customer);
         let connection = if created.contact.is_ended() {
             Connection {
                 websocket: None,

@@ -15,7 +15,7 @@ use super::tokens::{Claims, TokenKind, Tokens};
 use super::{ChatError, RoutingHook, StreamHook};
 use crate::bus::Bus;
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, Instance};
 use crate::model::*;
 use crate::store::Store;
 
@@ -119,8 +119,8 @@ impl ChatService {
     }
 
     /// Accepts an instance id or an instance ARN of this server's region and account (see
-    /// [`Arns`]); returns the id of a configured instance.
-    pub fn resolve_instance(&self, instance: &str) -> Result<String, ChatError> {
+    /// [`Arns`]); returns the configured instance.
+    pub fn resolve_instance(&self, instance: &str) -> Result<&Instance, ChatError> {
         let id = self.arns.instance_id(instance).map_err(|refusal| {
             let why = self.arns.explain(refusal, "InstanceId", instance);
             match refusal {
@@ -130,7 +130,6 @@ impl ChatService {
         })?;
         self.config
             .instance(id)
-            .map(|i| i.id.clone())
             .ok_or_else(|| ChatError::NotFound(format!("Instance {instance} not found")))
     }
 
@@ -145,9 +144,9 @@ impl ChatService {
 
     /// A contact of this instance.
     pub async fn contact(&self, instance: &str, contact_id: &str) -> Result<Contact, ChatError> {
-        let instance_id = self.resolve_instance(instance)?;
+        let instance = self.resolve_instance(instance)?;
         match self.store.contact(contact_id).await? {
-            Some(c) if c.instance_id == instance_id => Ok(c),
+            Some(c) if c.instance_id == instance.id => Ok(c),
             _ => Err(ChatError::ContactNotFound),
         }
     }

@@ -37,9 +37,9 @@ pub struct AgentDesk {
 }
 
 /// A successful sign-in.
-pub struct SignedIn<'a> {
+pub struct SignedIn {
     pub identity: AgentIdentity,
-    pub user: &'a User,
+    pub user: User,
     pub token: String,
     pub expires_at: OffsetDateTime,
 }
@@ -127,17 +127,9 @@ impl AgentDesk {
         self.chat.now()
     }
 
-    /// The chat service, for the participant-side operations an agent shares with customers.
-    pub fn chat(&self) -> &ChatService {
-        &self.chat
-    }
-
     /// The configured instance named by an id or an instance ARN of this server.
     pub fn instance(&self, reference: &str) -> Result<&Instance, ChatError> {
-        let id = self.chat.resolve_instance(reference)?;
-        self.config
-            .instance(&id)
-            .ok_or_else(|| ChatError::NotFound(format!("Instance {reference} not found")))
+        self.chat.resolve_instance(reference)
     }
 
     // ---- sign-in --------------------------------------------------------------------------
@@ -147,14 +139,11 @@ impl AgentDesk {
         instance_id: Option<&str>,
         username: &str,
         password: &str,
-    ) -> Result<SignedIn<'_>, DeskError> {
+    ) -> Result<SignedIn, DeskError> {
         let (identity, user, token, expires_at) = self
             .auth
             .sign_in(&self.config, instance_id, username, password, self.now())
             .await?;
-        let user = self
-            .user(&identity)
-            .ok_or_else(|| DeskError::NotFound(format!("User {} not found", user.id)))?;
         tracing::info!(user_id = %identity.user_id, "agent signed in");
         Ok(SignedIn {
             identity,

@@ -14,9 +14,11 @@ use switchboard::app::App;
 use switchboard::config::Config;
 use tower::ServiceExt;
 
-const INSTANCE: &str = "inst-1";
-const FLOW: &str = "flow-1";
-const QUEUE: &str = "queue-1";
+#[path = "../support/config.rs"]
+#[allow(dead_code)]
+mod config;
+
+use config::*;
 
 /// A node built in this process on a fresh data directory.
 struct Node {
@@ -36,32 +38,8 @@ impl Node {
     async fn start(instance_extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("switchboard.db");
-        let config = Config::parse(&format!(
-            r#"
-region = "us-east-1"
-storage = "sqlite://{}"
-
-[[access_keys]]
-id = "AKIDINPROCESS"
-secret = "in-process-secret"
-
-[[instances]]
-id = "{INSTANCE}"
-
-[[instances.queues]]
-id = "{QUEUE}"
-name = "Support"
-
-[[instances.contact_flows]]
-id = "{FLOW}"
-name = "Inbound chat"
-queue = "{QUEUE}"
-
-{instance_extra}
-"#,
-            storage.display()
-        ))
-        .unwrap();
+        let storage = format!("sqlite://{}", storage.display());
+        let config = Config::parse(&config_text_for(&storage, "", instance_extra)).unwrap();
         let app = App::build(config, "ws://127.0.0.1:1".into()).await.unwrap();
         let router = app.router();
         Self {

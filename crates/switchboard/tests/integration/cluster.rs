@@ -11,6 +11,17 @@ fn nats_url() -> String {
     std::env::var("SWITCHBOARD_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
+/// A node of the test cluster: its own data directory, the shared database, `extra`
+/// configuration (the bus, at least).
+async fn node(dir: &std::path::Path, database: &PostgresDatabase, extra: &str) -> TestServer {
+    TestServer::builder()
+        .dir(dir)
+        .storage(&database.url())
+        .config(extra)
+        .start()
+        .await
+}
+
 async fn say(node: &TestServer, connection_token: &str, text: &str) -> String {
     node.participant()
         .send_message()
@@ -47,24 +58,9 @@ async fn three_nodes_share_a_chat_and_a_killed_node_loses_nothing() {
     };
     let extra = format!("bus = \"{}\"", nats_url());
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let node1 = TestServer::builder()
-        .dir(dirs[0].path())
-        .storage(&database.url())
-        .config(&extra)
-        .start()
-        .await;
-    let mut node2 = TestServer::builder()
-        .dir(dirs[1].path())
-        .storage(&database.url())
-        .config(&extra)
-        .start()
-        .await;
-    let node3 = TestServer::builder()
-        .dir(dirs[2].path())
-        .storage(&database.url())
-        .config(&extra)
-        .start()
-        .await;
+    let node1 = node(dirs[0].path(), &database, &extra).await;
+    let mut node2 = node(dirs[1].path(), &database, &extra).await;
+    let node3 = node(dirs[2].path(), &database, &extra).await;
     for node in [&node1, &node2, &node3] {
         let ready: Value = reqwest::get(format!("{}/readyz", node.url))
             .await
@@ -157,18 +153,8 @@ async fn one_node_at_a_time_publishes_a_stream_and_another_takes_over_when_it_di
     );
     let extra = format!("bus = \"{}\"\n{streaming_config}", nats_url());
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut node_a = TestServer::builder()
-        .dir(dirs[0].path())
-        .storage(&database.url())
-        .config(&extra)
-        .start()
-        .await;
-    let node_b = TestServer::builder()
-        .dir(dirs[1].path())
-        .storage(&database.url())
-        .config(&extra)
-        .start()
-        .await;
+    let mut node_a = node(dirs[0].path(), &database, &extra).await;
+    let node_b = node(dirs[1].path(), &database, &extra).await;
 
     let started = start_chat_request(&node_a, "Streamed across nodes")
         .chat_streaming_configuration(streaming::streaming_to(&streaming::webhook_arn("crm")))
@@ -432,18 +418,8 @@ async fn a_stream_publishes_items_written_on_another_node_without_waiting_for_a_
         .replace("[streaming]\n", "[streaming]\nsweep_seconds = 3600\n");
     let extra = format!("bus = \"{}\"\n{streaming_config}", nats_url());
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let node_a = TestServer::builder()
-        .dir(dirs[0].path())
-        .storage(&database.url())
-        .config(&extra)
-        .start()
-        .await;
-    let node_b = TestServer::builder()
-        .dir(dirs[1].path())
-        .storage(&database.url())
-        .config(&extra)
-        .start()
-        .await;
+    let node_a = node(dirs[0].path(), &database, &extra).await;
+    let node_b = node(dirs[1].path(), &database, &extra).await;
 
     // The stream starts on node A, whose worker takes its lease; node B never hears of it.
     let started = start_chat_request(&node_a, "Streamed from node B")

@@ -16,12 +16,9 @@ use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const ACCESS_KEY: &str = "AKIDSWITCHBOARDTEST";
-pub const SECRET_KEY: &str = "switchboard-test-secret";
-pub const REGION: &str = "us-east-1";
-pub const INSTANCE: &str = "inst-1";
-pub const FLOW: &str = "flow-1";
-pub const QUEUE: &str = "queue-1";
+#[path = "../support/config.rs"]
+mod config;
+pub use config::*;
 
 pub const TYPING: &str = "application/vnd.amazonaws.connect.event.typing";
 pub const JOINED: &str = "application/vnd.amazonaws.connect.event.participant.joined";
@@ -43,35 +40,6 @@ pub fn config_text(storage: &str, extra: &str) -> String {
 /// instance (routing profiles, users, statuses).
 pub fn config_text_with(storage: &str, extra: &str, instance_extra: &str) -> String {
     config_text_for(&format!("sqlite://{storage}"), extra, instance_extra)
-}
-
-/// The test configuration on the store at `storage_url`.
-pub fn config_text_for(storage_url: &str, extra: &str, instance_extra: &str) -> String {
-    format!(
-        r#"
-region = "{REGION}"
-storage = "{storage_url}"
-{extra}
-
-[[access_keys]]
-id = "{ACCESS_KEY}"
-secret = "{SECRET_KEY}"
-
-[[instances]]
-id = "{INSTANCE}"
-
-[[instances.queues]]
-id = "{QUEUE}"
-name = "Support"
-
-[[instances.contact_flows]]
-id = "{FLOW}"
-name = "Inbound chat"
-queue = "{QUEUE}"
-
-{instance_extra}
-"#
-    )
 }
 
 pub struct TestServer {
