@@ -12,7 +12,7 @@ use super::rules::{
 use super::service::{event, new_id, ChatService, Connection, StartChat, StartedChat};
 use super::ChatError;
 use crate::model::*;
-use crate::store::{NewContact, NewParticipant, NewStream, StoreError};
+use crate::store::{NewContact, NewParticipant, NewStream, Replayed, StoreError};
 
 impl ChatService {
     // ---- Connect API ----------------------------------------------------------------------
@@ -137,9 +137,9 @@ impl ChatService {
                 stream: stream.clone(),
             })
             .await;
-        let new = created.as_ref().is_ok_and(|c| !c.existing);
+        let new = created.as_ref().is_ok_and(Replayed::is_new);
         self.routing.admitted(&admitted, new);
-        let created = created?;
+        let created = created?.value;
         if let (Some(stream), true) = (&stream, new) {
             self.streams.started(&stream.stream);
         }
@@ -202,14 +202,14 @@ impl ChatService {
                 }
                 other => other.into(),
             })?;
-        if !started.existing {
-            tracing::info!(contact_id = %contact.id, stream_id = %started.stream.id, endpoint = %endpoint_arn, "streaming started");
+        if started.is_new() {
+            tracing::info!(contact_id = %contact.id, stream_id = %started.id, endpoint = %endpoint_arn, "streaming started");
         }
         // Also on a retry: the first attempt may have failed between the commit and this.
-        if started.stream.stopped_at.is_none() {
-            self.streams.started(&started.stream);
+        if started.stopped_at.is_none() {
+            self.streams.started(&started);
         }
-        Ok(started.stream.id)
+        Ok(started.value.id)
     }
 
     /// StopContactStreaming: the endpoint gets what was committed before, and nothing after.
@@ -361,7 +361,7 @@ impl ChatService {
             })?;
         self.publish_items(contact, &added.items);
         let token = self.participant_token(&added.participant);
-        Ok((added.participant, token))
+        Ok((added.value.participant, token))
     }
 
     /// Ends every chat whose duration has run out. Returns how many ended.

@@ -137,10 +137,10 @@ impl ChatService {
             .store
             .append_item(&session.contact.id, item, client_token)
             .await?;
-        if !appended.existing {
-            self.publish_items(&session.contact, std::slice::from_ref(&appended.item));
+        if appended.is_new() {
+            self.publish_items(&session.contact, std::slice::from_ref(&appended));
         }
-        Ok(appended.item)
+        Ok(appended.value)
     }
 
     /// SendEvent; returns the event's Id and time.
@@ -206,7 +206,7 @@ impl ChatService {
                         client_token,
                     })
                     .await?;
-                if !recorded.existing {
+                if recorded.is_new() {
                     let fields = receipt_event_fields(
                         &recorded.event_id,
                         recorded.at,
@@ -215,7 +215,8 @@ impl ChatService {
                     );
                     self.publish_ephemeral(&session.contact, fields);
                 }
-                Ok((recorded.event_id, recorded.at))
+                let at = recorded.at;
+                Ok((recorded.value.event_id, at))
             }
             CONNECTION_ACKNOWLEDGED => Ok((new_id(), self.now())),
             other => Err(ChatError::Invalid(format!(
@@ -257,13 +258,13 @@ impl ChatService {
         if reason.is_some() {
             self.sessions.forget_contact(&session.contact.id);
         }
-        self.publish_items(&session.contact, &departed.items);
-        if reason.is_some() && !departed.existing {
+        self.publish_items(&session.contact, &departed);
+        if reason.is_some() && departed.is_new() {
             self.routing
                 .contact_ended(&session.contact.instance_id, &session.contact.id);
             tracing::info!(contact_id = %session.contact.id, role = participant.role.as_str(), "participant left; chat ended");
         }
-        if let (Some(queue), false) = (back_to, departed.existing) {
+        if let (Some(queue), true) = (back_to, departed.is_new()) {
             // The cached contact may predate the agent: the store knows who has it now.
             let current = self.store.contact(&session.contact.id).await?;
             if let Some((agent, _)) = current.and_then(|c| c.agent) {
@@ -336,7 +337,7 @@ impl ChatService {
             .store
             .append_item(&contact.id, event(outcome, None), None)
             .await?;
-        self.publish_items(contact, std::slice::from_ref(&appended.item));
+        self.publish_items(contact, std::slice::from_ref(&appended));
         if succeeded {
             let participant = &session.participant;
             let departed = self
@@ -350,7 +351,7 @@ impl ChatService {
                 })
                 .await?;
             self.sessions.forget_participant(&participant.id);
-            self.publish_items(contact, &departed.items);
+            self.publish_items(contact, &departed);
         }
         Ok(())
     }
@@ -384,7 +385,7 @@ impl ChatService {
                 client_token,
             })
             .await?;
-        if departed.existing {
+        if departed.replayed {
             Ok(())
         } else {
             Err(ChatError::AccessDenied)

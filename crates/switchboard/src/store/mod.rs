@@ -7,6 +7,7 @@
 //! the next per-contact sequence number and an `AbsoluteTime` that never goes backwards within a
 //! contact, so that the order by time and the order by sequence agree.
 
+mod idempotency;
 pub mod postgres;
 mod reads;
 mod rows;
@@ -16,6 +17,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+pub use self::idempotency::Replayed;
+pub(crate) use self::idempotency::{admit_stream, departed_before, retried_stream};
 pub use self::reads::Reads;
 use time::OffsetDateTime;
 
@@ -74,53 +77,11 @@ pub struct NewStream {
     pub client_token: Option<String>,
 }
 
-/// StartContactStreaming retried with a ClientToken that started `earlier`: the same stream, or
-/// a conflict when the retry names another endpoint. Shared by both stores.
-pub(crate) fn retried_stream(earlier: Stream, new: &NewStream) -> StoreResult<StreamStarted> {
-    if earlier.endpoint_arn != new.stream.endpoint_arn {
-        return Err(StoreError::StreamConflict(format!(
-            "ClientToken was already used to stream this contact to {}",
-            earlier.endpoint_arn
-        )));
-    }
-    Ok(StreamStarted {
-        stream: earlier,
-        existing: true,
-    })
-}
-
-/// Whether `new` may join the contact's streams (`streams`: every one it ever had): not the same
-/// endpoint twice, at most [`MAX_ACTIVE_STREAMS`] active. `Ok(true)` when the endpoint is new to
-/// the contact, so the stream starts with the transcript so far. Shared by both stores.
-pub(crate) fn admit_stream(streams: &[Stream], new: &NewStream) -> StoreResult<bool> {
-    let arn = &new.stream.endpoint_arn;
-    let active: Vec<&Stream> = streams.iter().filter(|s| s.stopped_at.is_none()).collect();
-    if let Some(same) = active.iter().find(|s| &s.endpoint_arn == arn) {
-        return Err(StoreError::StreamConflict(format!(
-            "The contact already streams to {} (StreamingId {})",
-            same.endpoint_arn, same.id
-        )));
-    }
-    if active.len() >= MAX_ACTIVE_STREAMS {
-        return Err(StoreError::StreamLimit(MAX_ACTIVE_STREAMS));
-    }
-    Ok(!streams.iter().any(|s| &s.endpoint_arn == arn))
-}
-
-#[derive(Debug, Clone)]
-pub struct StreamStarted {
-    pub stream: Stream,
-    /// True when the client token named a stream started earlier.
-    pub existing: bool,
-}
-
 #[derive(Debug, Clone)]
 pub struct Created {
     pub contact: Contact,
     pub customer: Participant,
     pub items: Vec<Item>,
-    /// True when the client token named a contact created earlier: nothing new was written.
-    pub existing: bool,
     /// The StreamingId of the stream started with the contact, if one was.
     pub stream_id: Option<String>,
 }
@@ -138,14 +99,6 @@ pub struct NewParticipant {
 pub struct Added {
     pub participant: Participant,
     pub items: Vec<Item>,
-    pub existing: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct Appended {
-    pub item: Item,
-    /// True when the client token named an item appended earlier.
-    pub existing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -165,7 +118,6 @@ pub struct ReceiptRecorded {
     pub event_id: String,
     pub at: OffsetDateTime,
     pub receipt: Receipt,
-    pub existing: bool,
 }
 
 /// DisconnectParticipant: the participant leaves; when it is the customer the chat ends too.
@@ -177,13 +129,6 @@ pub struct Departure {
     pub ended: Option<NewItem>,
     pub disconnect_reason: Option<String>,
     pub client_token: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Departed {
-    pub items: Vec<Item>,
-    /// True when this client token already disconnected the participant.
-    pub existing: bool,
 }
 
 /// Which slice of a transcript to read, in sequence numbers.
@@ -270,17 +215,17 @@ pub trait Store: Send + Sync + 'static {
         self.reads().outbox_counts().await
     }
 
-    async fn create_contact(&self, new: NewContact) -> StoreResult<Created>;
-    async fn add_participant(&self, new: NewParticipant) -> StoreResult<Added>;
+    async fn create_contact(&self, new: NewContact) -> StoreResult<Replayed<Created>>;
+    async fn add_participant(&self, new: NewParticipant) -> StoreResult<Replayed<Added>>;
     /// Appends an item sent by a participant who is still on a contact that has not ended.
     async fn append_item(
         &self,
         contact_id: &str,
         item: NewItem,
         client_token: Option<String>,
-    ) -> StoreResult<Appended>;
-    async fn record_receipt(&self, receipt: NewReceipt) -> StoreResult<ReceiptRecorded>;
-    async fn depart(&self, departure: Departure) -> StoreResult<Departed>;
+    ) -> StoreResult<Replayed<Item>>;
+    async fn record_receipt(&self, receipt: NewReceipt) -> StoreResult<Replayed<ReceiptRecorded>>;
+    async fn depart(&self, departure: Departure) -> StoreResult<Replayed<Vec<Item>>>;
     /// Ends a contact that has not ended yet, appending chat.ended; `None` if it had already ended.
     async fn end_contact(
         &self,
@@ -337,7 +282,7 @@ pub trait Store: Send + Sync + 'static {
     /// this contact before starts with the items written so far, so no endpoint misses the start
     /// of the chat; one to an endpoint that did (stopped, then started again) carries only what
     /// comes after it.
-    async fn start_stream(&self, new: NewStream) -> StoreResult<StreamStarted>;
+    async fn start_stream(&self, new: NewStream) -> StoreResult<Replayed<Stream>>;
     /// Stops a stream of the contact: nothing more is added to its outbox; what is there is
     /// still published. Stopping a stopped stream does nothing.
     async fn stop_stream(&self, contact_id: &str, stream_id: &str) -> StoreResult<Stream>;

@@ -277,22 +277,6 @@ impl PostgresStore {
             .map_err(backend)
     }
 
-    async fn existing_contact(&self, id: &str) -> StoreResult<Created> {
-        let contact = self.contact(id).await?.ok_or(StoreError::ContactNotFound)?;
-        let customer = self
-            .participant(&contact.customer_participant_id)
-            .await?
-            .ok_or(StoreError::ParticipantNotFound)?;
-        let stream_id = self.reads.stream_started_with(id).await?;
-        Ok(Created {
-            contact,
-            customer,
-            items: Vec::new(),
-            existing: true,
-            stream_id,
-        })
-    }
-
     async fn try_create(&self, new: &NewContact) -> Result<Vec<Item>, sqlx::Error> {
         let c = &new.contact;
         let now = self.now_ms();
@@ -349,26 +333,25 @@ impl Store for PostgresStore {
         &self.reads
     }
 
-    async fn create_contact(&self, new: NewContact) -> StoreResult<Created> {
+    async fn create_contact(&self, new: NewContact) -> StoreResult<Replayed<Created>> {
         let c = &new.contact;
         if let Some(token) = &new.client_token {
             if let Some(id) = self.find_contact_by_token(&c.instance_id, token).await? {
-                return self.existing_contact(&id).await;
+                return Ok(Replayed::replay(self.reads.created_earlier(&id).await?));
             }
         }
         match self.try_create(&new).await {
-            Ok(items) => Ok(Created {
+            Ok(items) => Ok(Replayed::new(Created {
                 stream_id: new.stream.as_ref().map(|s| s.stream.id.clone()),
                 contact: new.contact,
                 customer: new.customer,
                 items,
-                existing: false,
-            }),
+            })),
             // The same token, committed by a concurrent request in the meantime.
             Err(e) if is_unique_violation(&e) && new.client_token.is_some() => {
                 let token = new.client_token.as_deref().unwrap_or_default();
                 match self.find_contact_by_token(&c.instance_id, token).await? {
-                    Some(id) => self.existing_contact(&id).await,
+                    Some(id) => Ok(Replayed::replay(self.reads.created_earlier(&id).await?)),
                     None => Err(backend(e)),
                 }
             }
@@ -376,7 +359,7 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn add_participant(&self, new: NewParticipant) -> StoreResult<Added> {
+    async fn add_participant(&self, new: NewParticipant) -> StoreResult<Replayed<Added>> {
         let p = &new.participant;
         let by_token = |token: String| {
             sqlx::query_scalar::<_, String>(
@@ -429,11 +412,10 @@ impl Store for PostgresStore {
         }
         let joined = append_new(&mut tx, &p.contact_id, &new.joined, now).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(Added {
+        Ok(Replayed::new(Added {
             participant: new.participant,
             items: vec![joined],
-            existing: false,
-        })
+        }))
     }
 
     async fn append_item(
@@ -441,7 +423,7 @@ impl Store for PostgresStore {
         contact_id: &str,
         item: NewItem,
         client_token: Option<String>,
-    ) -> StoreResult<Appended> {
+    ) -> StoreResult<Replayed<Item>> {
         let now = self.now_ms();
         let mut tx = self.begin().await?;
         let sender_id = item.sender.as_ref().map(|s| s.participant_id.clone());
@@ -464,10 +446,7 @@ impl Store for PostgresStore {
         match appended {
             Some(item) => {
                 tx.commit().await.map_err(backend)?;
-                Ok(Appended {
-                    item,
-                    existing: false,
-                })
+                Ok(Replayed::new(item))
             }
             None => {
                 drop(tx);
@@ -479,18 +458,16 @@ impl Store for PostgresStore {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(backend)?;
-                Ok(Appended {
-                    item: self
-                        .item(contact_id, &id)
+                Ok(Replayed::replay(
+                    self.item(contact_id, &id)
                         .await?
                         .ok_or(StoreError::MessageNotFound)?,
-                    existing: true,
-                })
+                ))
             }
         }
     }
 
-    async fn record_receipt(&self, r: NewReceipt) -> StoreResult<ReceiptRecorded> {
+    async fn record_receipt(&self, r: NewReceipt) -> StoreResult<Replayed<ReceiptRecorded>> {
         if let Some(token) = &r.client_token {
             let earlier: Option<(String, i64, String)> = sqlx::query_as(
                 "SELECT event_id, at, message_id FROM event_tokens
@@ -502,14 +479,13 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?;
             if let Some((event_id, at, message_id)) = earlier {
-                return Ok(ReceiptRecorded {
+                return Ok(Replayed::replay(ReceiptRecorded {
                     event_id,
                     at: from_millis(at),
                     receipt: self
                         .receipt(&message_id, &r.recipient_participant_id)
                         .await?,
-                    existing: true,
-                });
+                }));
             }
         }
         let now = self.now_ms();
@@ -581,15 +557,14 @@ impl Store for PostgresStore {
             enqueue(&mut tx, &r.contact_id, &r.event_id, Some(&event)).await?;
         }
         tx.commit().await.map_err(backend)?;
-        Ok(ReceiptRecorded {
+        Ok(Replayed::new(ReceiptRecorded {
             event_id: r.event_id.clone(),
             at: from_millis(now),
             receipt,
-            existing: false,
-        })
+        }))
     }
 
-    async fn depart(&self, d: Departure) -> StoreResult<Departed> {
+    async fn depart(&self, d: Departure) -> StoreResult<Replayed<Vec<Item>>> {
         let now = self.now_ms();
         let mut tx = self.begin().await?;
         let row: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
@@ -602,14 +577,7 @@ impl Store for PostgresStore {
         .map_err(backend)?;
         let (contact_id, left_at, left_token) = row.ok_or(StoreError::ParticipantNotFound)?;
         if left_at.is_some() {
-            return if d.client_token.is_some() && left_token == d.client_token {
-                Ok(Departed {
-                    items: Vec::new(),
-                    existing: true,
-                })
-            } else {
-                Err(StoreError::ParticipantLeft)
-            };
+            return departed_before(left_token.as_deref(), d.client_token.as_deref());
         }
         sqlx::query("UPDATE participants SET left_at = $1, left_client_token = $2 WHERE id = $3")
             .bind(now)
@@ -632,10 +600,7 @@ impl Store for PostgresStore {
             );
         }
         tx.commit().await.map_err(backend)?;
-        Ok(Departed {
-            items,
-            existing: false,
-        })
+        Ok(Replayed::new(items))
     }
 
     async fn end_contact(
@@ -796,7 +761,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn start_stream(&self, new: NewStream) -> StoreResult<StreamStarted> {
+    async fn start_stream(&self, new: NewStream) -> StoreResult<Replayed<Stream>> {
         let contact_id = &new.stream.contact_id;
         let mut tx = self.begin().await?;
         let ended: Option<Option<i64>> =
@@ -844,10 +809,7 @@ impl Store for PostgresStore {
             .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
-        Ok(StreamStarted {
-            stream: new.stream,
-            existing: false,
-        })
+        Ok(Replayed::new(new.stream))
     }
 
     async fn stop_stream(&self, contact_id: &str, stream_id: &str) -> StoreResult<Stream> {
@@ -989,15 +951,14 @@ impl Store for PostgresStore {
 }
 
 impl PostgresStore {
-    async fn existing_participant(&self, id: &str) -> StoreResult<Added> {
-        Ok(Added {
+    async fn existing_participant(&self, id: &str) -> StoreResult<Replayed<Added>> {
+        Ok(Replayed::replay(Added {
             participant: self
                 .participant(id)
                 .await?
                 .ok_or(StoreError::ParticipantNotFound)?,
             items: Vec::new(),
-            existing: true,
-        })
+        }))
     }
 
     async fn receipt(&self, message_id: &str, recipient: &str) -> StoreResult<Receipt> {

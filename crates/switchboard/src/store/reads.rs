@@ -13,7 +13,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use time::OffsetDateTime;
 
 use super::rows::*;
-use super::{Range, StoreError, StoreResult};
+use super::{Created, Range, StoreError, StoreResult};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{Contact, Item, OutboxEntry, Participant, Stream};
 
@@ -46,8 +46,10 @@ pub trait Reads: Send + Sync {
     async fn backlogged_streams(&self) -> StoreResult<Vec<String>>;
     async fn outbox(&self, stream_id: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
     async fn outbox_counts(&self) -> StoreResult<(i64, i64)>;
-    /// The stream a contact was started with (ChatStreamingConfiguration), if it was.
-    async fn stream_started_with(&self, contact_id: &str) -> StoreResult<Option<String>>;
+    /// What creating the contact made, read back for a StartChatContact retried with the same
+    /// client token: the contact, its customer and the stream it was started with (no items:
+    /// nothing is announced again).
+    async fn created_earlier(&self, contact_id: &str) -> StoreResult<Created>;
 }
 
 /// The shared reads over one backend's connection pool.
@@ -287,13 +289,27 @@ where
         .map_err(backend)
     }
 
-    async fn stream_started_with(&self, contact_id: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar(
+    async fn created_earlier(&self, contact_id: &str) -> StoreResult<Created> {
+        let contact = self
+            .contact(contact_id)
+            .await?
+            .ok_or(StoreError::ContactNotFound)?;
+        let customer = self
+            .participant(&contact.customer_participant_id)
+            .await?
+            .ok_or(StoreError::ParticipantNotFound)?;
+        let stream_id = sqlx::query_scalar(
             "SELECT id FROM streams WHERE contact_id = $1 AND started_with_contact = TRUE",
         )
         .bind(contact_id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)
+        .map_err(backend)?;
+        Ok(Created {
+            contact,
+            customer,
+            items: Vec::new(),
+            stream_id,
+        })
     }
 }

@@ -191,10 +191,7 @@ async fn concurrent_appends_get_gap_free_sequences_and_rising_times(kind: Kind) 
         })
     });
     let results = futures::future::join_all(appends).await;
-    let mut seqs: Vec<i64> = results
-        .iter()
-        .map(|r| r.as_ref().unwrap().item.seq)
-        .collect();
+    let mut seqs: Vec<i64> = results.iter().map(|r| r.as_ref().unwrap().seq).collect();
     seqs.sort();
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
     let items = store
@@ -239,11 +236,11 @@ async fn client_tokens_make_writes_idempotent(kind: Kind) {
         .create_contact(contact("c1", "p1", clock.now()))
         .await
         .unwrap();
-    assert!(!first.existing);
+    assert!(!first.replayed);
     let mut retry = contact("c2", "p2", clock.now());
     retry.client_token = Some("token-c1".into());
     let again = store.create_contact(retry).await.unwrap();
-    assert!(again.existing);
+    assert!(again.replayed);
     assert_eq!(again.contact.id, "c1");
     assert!(store.contact("c2").await.unwrap().is_none());
 
@@ -255,8 +252,8 @@ async fn client_tokens_make_writes_idempotent(kind: Kind) {
         .append_item("c1", message("m2", "p1", "y"), Some("t".into()))
         .await
         .unwrap();
-    assert!(!a.existing && b.existing);
-    assert_eq!(b.item.id, "m1");
+    assert!(!a.replayed && b.replayed);
+    assert_eq!(b.id, "m1");
     assert_eq!(store.last_seq("c1").await.unwrap(), 1);
 }
 
@@ -284,8 +281,8 @@ async fn departures_and_endings_close_the_contact(kind: Kind) {
         client_token: Some(token.into()),
     };
     let departed = store.depart(leave("d1")).await.unwrap();
-    assert_eq!(departed.items.len(), 2);
-    assert!(store.depart(leave("d1")).await.unwrap().existing);
+    assert_eq!(departed.len(), 2);
+    assert!(store.depart(leave("d1")).await.unwrap().replayed);
     assert!(matches!(
         store.depart(leave("d2")).await,
         Err(StoreError::ParticipantLeft)
@@ -369,7 +366,7 @@ async fn receipts_record_delivery_then_read_once(kind: Kind) {
         .record_receipt(receipt(ReceiptKind::Read, "r2"))
         .await
         .unwrap();
-    assert!(retried.existing);
+    assert!(retried.replayed);
     assert_eq!(retried.event_id, "e-r2");
     let mut bad = receipt(ReceiptKind::Read, "r3");
     bad.message_id = "nope".into();
@@ -469,7 +466,7 @@ async fn positions_by_time_find_the_first_item_at_or_after_and_the_last_at_or_be
             .append_item("c1", message(&format!("m{n}"), "p1", "x"), None)
             .await
             .unwrap();
-        times.push(appended.item.absolute_time);
+        times.push(appended.absolute_time);
     }
     let seq_at = |at, forward| {
         let store = store.clone();
@@ -510,7 +507,7 @@ async fn times_keep_rising_after_a_restart_even_if_the_clock_went_back(kind: Kin
             .append_item("c1", message("m1", "p1", "before"), None)
             .await
             .unwrap()
-            .item
+            .value
     };
     // The restarted server's clock is behind the last item (a clock adjusted backwards).
     let behind = Arc::new(ManualClock::new(start_time()));
@@ -519,7 +516,7 @@ async fn times_keep_rising_after_a_restart_even_if_the_clock_went_back(kind: Kin
         .append_item("c1", message("m2", "p1", "after"), None)
         .await
         .unwrap()
-        .item;
+        .value;
     assert_eq!(next.seq, last.seq + 1);
     assert!(next.absolute_time > last.absolute_time);
 }
@@ -596,13 +593,13 @@ async fn items_stored_before_the_transcript_table_was_clustered_survive_the_migr
         .append_item("c1", message("m1-again", "p1", "one"), Some("tok-1".into()))
         .await
         .unwrap();
-    assert!(retried.existing);
-    assert_eq!(retried.item.id, "m1");
+    assert!(retried.replayed);
+    assert_eq!(retried.id, "m1");
     let next = store
         .append_item("c1", message("m3", "p1", "three"), None)
         .await
         .unwrap();
-    assert_eq!(next.item.seq, 3);
+    assert_eq!(next.seq, 3);
     assert_eq!(store.last_seq("c1").await.unwrap(), 3);
 }
 
@@ -645,13 +642,13 @@ async fn streams_get_every_item_from_their_start_until_stopped_or_ended(kind: Ki
         .start_stream(new_stream("s-a", "arn-a", Some("tok-a"), now))
         .await
         .unwrap();
-    assert!(!a.existing);
+    assert!(!a.replayed);
     let again = store
         .start_stream(new_stream("s-other", "arn-a", Some("tok-a"), now))
         .await
         .unwrap();
-    assert!(again.existing);
-    assert_eq!(again.stream.id, "s-a");
+    assert!(again.replayed);
+    assert_eq!(again.id, "s-a");
     assert!(matches!(
         store
             .start_stream(new_stream("s-x", "arn-a", Some("tok-x"), now))

@@ -77,7 +77,7 @@ impl Store for SqliteStore {
         &self.reads
     }
 
-    async fn create_contact(&self, new: NewContact) -> StoreResult<Created> {
+    async fn create_contact(&self, new: NewContact) -> StoreResult<Replayed<Created>> {
         let outcome = self
             .writes
             .submit(true, {
@@ -86,35 +86,19 @@ impl Store for SqliteStore {
             })
             .await?;
         match outcome {
-            ContactCreation::Created(items) => Ok(Created {
+            ContactCreation::Created(items) => Ok(Replayed::new(Created {
                 stream_id: new.stream.map(|s| s.stream.id),
                 contact: new.contact,
                 customer: new.customer,
                 items,
-                existing: false,
-            }),
+            })),
             ContactCreation::Existing(id) => {
-                let contact = self
-                    .contact(&id)
-                    .await?
-                    .ok_or(StoreError::ContactNotFound)?;
-                let customer = self
-                    .participant(&contact.customer_participant_id)
-                    .await?
-                    .ok_or(StoreError::ParticipantNotFound)?;
-                let stream_id = self.reads.stream_started_with(&id).await?;
-                Ok(Created {
-                    contact,
-                    customer,
-                    items: Vec::new(),
-                    existing: true,
-                    stream_id,
-                })
+                Ok(Replayed::replay(self.reads.created_earlier(&id).await?))
             }
         }
     }
 
-    async fn add_participant(&self, new: NewParticipant) -> StoreResult<Added> {
+    async fn add_participant(&self, new: NewParticipant) -> StoreResult<Replayed<Added>> {
         let outcome = self
             .writes
             .submit(true, {
@@ -123,19 +107,17 @@ impl Store for SqliteStore {
             })
             .await?;
         match outcome {
-            Ok(items) => Ok(Added {
+            Ok(items) => Ok(Replayed::new(Added {
                 participant: new.participant,
                 items,
-                existing: false,
-            }),
-            Err(id) => Ok(Added {
+            })),
+            Err(id) => Ok(Replayed::replay(Added {
                 participant: self
                     .participant(&id)
                     .await?
                     .ok_or(StoreError::ParticipantNotFound)?,
                 items: Vec::new(),
-                existing: true,
-            }),
+            })),
         }
     }
 
@@ -144,7 +126,7 @@ impl Store for SqliteStore {
         contact_id: &str,
         item: NewItem,
         client_token: Option<String>,
-    ) -> StoreResult<Appended> {
+    ) -> StoreResult<Replayed<Item>> {
         let contact = contact_id.to_string();
         // Reads, then at most one INSERT: no savepoint needed for it to fail cleanly.
         let outcome = self
@@ -154,27 +136,22 @@ impl Store for SqliteStore {
             })
             .await?;
         match outcome {
-            Ok(item) => Ok(Appended {
-                item,
-                existing: false,
-            }),
-            Err(id) => Ok(Appended {
-                item: self
-                    .item(contact_id, &id)
+            Ok(item) => Ok(Replayed::new(item)),
+            Err(id) => Ok(Replayed::replay(
+                self.item(contact_id, &id)
                     .await?
                     .ok_or(StoreError::MessageNotFound)?,
-                existing: true,
-            }),
+            )),
         }
     }
 
-    async fn record_receipt(&self, receipt: NewReceipt) -> StoreResult<ReceiptRecorded> {
+    async fn record_receipt(&self, receipt: NewReceipt) -> StoreResult<Replayed<ReceiptRecorded>> {
         self.writes
             .submit(true, move |w, now| writes::record_receipt(w, &receipt, now))
             .await
     }
 
-    async fn depart(&self, departure: Departure) -> StoreResult<Departed> {
+    async fn depart(&self, departure: Departure) -> StoreResult<Replayed<Vec<Item>>> {
         self.writes
             .submit(true, move |w, now| writes::depart(w, &departure, now))
             .await
@@ -279,7 +256,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn start_stream(&self, new: NewStream) -> StoreResult<StreamStarted> {
+    async fn start_stream(&self, new: NewStream) -> StoreResult<Replayed<Stream>> {
         self.writes
             .submit(true, move |w, _| stream_writes::start_stream(w, &new))
             .await

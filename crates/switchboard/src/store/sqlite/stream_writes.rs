@@ -7,9 +7,7 @@ use rusqlite::{params, OptionalExtension};
 use super::writer::{backend, Writer};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{OutboxEntry, Stream};
-use crate::store::{
-    admit_stream, retried_stream, NewStream, StoreError, StoreResult, StreamStarted,
-};
+use crate::store::{admit_stream, retried_stream, NewStream, Replayed, StoreError, StoreResult};
 
 fn stream_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stream> {
     Ok(Stream {
@@ -50,7 +48,7 @@ pub(super) fn insert_stream(
     w.load_streams(&s.contact_id)
 }
 
-pub fn start_stream(w: &mut Writer, new: &NewStream) -> StoreResult<StreamStarted> {
+pub fn start_stream(w: &mut Writer, new: &NewStream) -> StoreResult<Replayed<Stream>> {
     let contact_id = &new.stream.contact_id;
     if let Some(token) = &new.client_token {
         let earlier = w
@@ -82,10 +80,7 @@ pub fn start_stream(w: &mut Writer, new: &NewStream) -> StoreResult<StreamStarte
     if new_endpoint {
         backfill(w, contact_id, &new.stream.id)?;
     }
-    Ok(StreamStarted {
-        stream: new.stream.clone(),
-        existing: false,
-    })
+    Ok(Replayed::new(new.stream.clone()))
 }
 
 /// A stream to an endpoint new to the contact starts with the items already in its transcript.

@@ -13,8 +13,8 @@ use super::writer::{backend, json_text, Cursor, Writer};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind};
 use crate::store::{
-    Departed, Departure, NewContact, NewParticipant, NewReceipt, ReceiptRecorded, StoreError,
-    StoreResult,
+    departed_before, Departure, NewContact, NewParticipant, NewReceipt, ReceiptRecorded, Replayed,
+    StoreError, StoreResult,
 };
 
 /// What CreateContact did: created the contact with these items, or found the one its client
@@ -157,7 +157,11 @@ pub fn append_item(
     Ok(Err(id))
 }
 
-pub fn record_receipt(w: &mut Writer, r: &NewReceipt, now_ms: i64) -> StoreResult<ReceiptRecorded> {
+pub fn record_receipt(
+    w: &mut Writer,
+    r: &NewReceipt,
+    now_ms: i64,
+) -> StoreResult<Replayed<ReceiptRecorded>> {
     let receipt_of = |w: &mut Writer, message_id: &str| -> StoreResult<Receipt> {
         let (delivered, read): (Option<i64>, Option<i64>) = w
             .conn
@@ -183,12 +187,11 @@ pub fn record_receipt(w: &mut Writer, r: &NewReceipt, now_ms: i64) -> StoreResul
             .optional()
             .map_err(backend)?;
         if let Some((event_id, at, message_id)) = earlier {
-            return Ok(ReceiptRecorded {
+            return Ok(Replayed::replay(ReceiptRecorded {
                 event_id,
                 at: from_millis(at),
                 receipt: receipt_of(w, &message_id)?,
-                existing: true,
-            });
+            }));
         }
     }
     w.open_contact(&r.contact_id)?;
@@ -242,15 +245,14 @@ pub fn record_receipt(w: &mut Writer, r: &NewReceipt, now_ms: i64) -> StoreResul
         let event = serde_json::Value::Object(fields).to_string();
         w.enqueue(&r.contact_id, &r.event_id, Some(&event), None)?;
     }
-    Ok(ReceiptRecorded {
+    Ok(Replayed::new(ReceiptRecorded {
         event_id: r.event_id.clone(),
         at: from_millis(now_ms),
         receipt,
-        existing: false,
-    })
+    }))
 }
 
-pub fn depart(w: &mut Writer, d: &Departure, now_ms: i64) -> StoreResult<Departed> {
+pub fn depart(w: &mut Writer, d: &Departure, now_ms: i64) -> StoreResult<Replayed<Vec<Item>>> {
     let (contact_id, left_at, left_token): (String, Option<i64>, Option<String>) = w
         .conn
         .prepare_cached(
@@ -264,14 +266,7 @@ pub fn depart(w: &mut Writer, d: &Departure, now_ms: i64) -> StoreResult<Departe
         .map_err(backend)?
         .ok_or(StoreError::ParticipantNotFound)?;
     if left_at.is_some() {
-        return if d.client_token.is_some() && left_token == d.client_token {
-            Ok(Departed {
-                items: Vec::new(),
-                existing: true,
-            })
-        } else {
-            Err(StoreError::ParticipantLeft)
-        };
+        return departed_before(left_token.as_deref(), d.client_token.as_deref());
     }
     w.open_contact(&contact_id)?;
     w.conn
@@ -291,10 +286,7 @@ pub fn depart(w: &mut Writer, d: &Departure, now_ms: i64) -> StoreResult<Departe
             now_ms,
         )?);
     }
-    Ok(Departed {
-        items,
-        existing: false,
-    })
+    Ok(Replayed::new(items))
 }
 
 pub fn end_contact(
