@@ -1,0 +1,516 @@
+//! The chat's writes on PostgreSQL: each one transaction on a pooled connection, answered after
+//! its commit. Items are numbered through their contact's row ([`super::items`]).
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use super::items::{append, append_new, end, enqueue, insert_participant};
+use super::streams::insert_stream;
+use super::{backend, is_unique_violation, PostgresStore};
+use crate::clock::{from_millis, to_millis};
+use crate::model::{receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind};
+use crate::store::rows::*;
+use crate::store::*;
+
+pub(super) async fn find_contact_by_token(
+    store: &PostgresStore,
+    instance_id: &str,
+    token: &str,
+) -> StoreResult<Option<String>> {
+    sqlx::query_scalar("SELECT id FROM contacts WHERE instance_id = $1 AND client_token = $2")
+        .bind(instance_id)
+        .bind(token)
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(backend)
+}
+
+pub(super) async fn try_create(
+    store: &PostgresStore,
+    new: &NewContact,
+) -> Result<Vec<Item>, sqlx::Error> {
+    let c = &new.contact;
+    let now = store.now_ms();
+    let mut tx = store.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO contacts (id, instance_id, initial_contact_id, contact_flow_id, queue_id,
+            customer_participant_id, client_token, attributes, details, duration_minutes,
+            initiated_at, enqueued_at, expires_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&c.id)
+    .bind(&c.instance_id)
+    .bind(&c.initial_contact_id)
+    .bind(&c.contact_flow_id)
+    .bind(&c.queue_id)
+    .bind(&c.customer_participant_id)
+    .bind(&new.client_token)
+    .bind(serde_json::to_string(&c.attributes).expect("serialisable"))
+    .bind(serde_json::to_string(&c.details).expect("serialisable"))
+    .bind(c.duration_minutes)
+    .bind(to_millis(c.initiated_at))
+    .bind(c.enqueued_at.map(to_millis))
+    .bind(to_millis(c.expires_at))
+    .bind(to_millis(c.updated_at))
+    .execute(&mut *tx)
+    .await?;
+    insert_participant(&mut tx, &new.customer, None).await?;
+    if let Some(stream) = &new.stream {
+        insert_stream(&mut tx, stream, true)
+            .await
+            .map_err(to_sqlx)?;
+    }
+    let mut items = Vec::with_capacity(new.items.len());
+    for item in &new.items {
+        items.push(
+            append_new(&mut tx, &c.id, item, now)
+                .await
+                .map_err(to_sqlx)?,
+        );
+    }
+    tx.commit().await?;
+    Ok(items)
+}
+
+pub(super) async fn existing_participant(
+    store: &PostgresStore,
+    id: &str,
+) -> StoreResult<Replayed<Added>> {
+    Ok(Replayed::replay(Added {
+        participant: store
+            .participant(id)
+            .await?
+            .ok_or(StoreError::ParticipantNotFound)?,
+        items: Vec::new(),
+    }))
+}
+
+pub(super) async fn receipt(
+    store: &PostgresStore,
+    message_id: &str,
+    recipient: &str,
+) -> StoreResult<Receipt> {
+    let row = sqlx::query(
+        "SELECT * FROM receipts WHERE message_id = $1 AND recipient_participant_id = $2",
+    )
+    .bind(message_id)
+    .bind(recipient)
+    .fetch_one(&store.pool)
+    .await
+    .map_err(backend)?;
+    Ok(receipt_from_row(&row))
+}
+
+/// Carries a store error through code that speaks sqlx errors.
+fn to_sqlx(e: StoreError) -> sqlx::Error {
+    sqlx::Error::Protocol(e.to_string())
+}
+
+pub(super) async fn create_contact(
+    store: &PostgresStore,
+    new: NewContact,
+) -> StoreResult<Replayed<Created>> {
+    let c = &new.contact;
+    if let Some(token) = &new.client_token {
+        if let Some(id) = find_contact_by_token(store, &c.instance_id, token).await? {
+            return Ok(Replayed::replay(store.reads.created_earlier(&id).await?));
+        }
+    }
+    match try_create(store, &new).await {
+        Ok(items) => Ok(Replayed::new(Created {
+            stream_id: new.stream.as_ref().map(|s| s.stream.id.clone()),
+            contact: new.contact,
+            customer: new.customer,
+            items,
+        })),
+        // The same token, committed by a concurrent request in the meantime.
+        Err(e) if is_unique_violation(&e) && new.client_token.is_some() => {
+            let token = new.client_token.as_deref().unwrap_or_default();
+            match find_contact_by_token(store, &c.instance_id, token).await? {
+                Some(id) => Ok(Replayed::replay(store.reads.created_earlier(&id).await?)),
+                None => Err(backend(e)),
+            }
+        }
+        Err(e) => Err(backend(e)),
+    }
+}
+
+pub(super) async fn add_participant(
+    store: &PostgresStore,
+    new: NewParticipant,
+) -> StoreResult<Replayed<Added>> {
+    let p = &new.participant;
+    let by_token = |token: String| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT id FROM participants WHERE contact_id = $1 AND client_token = $2",
+        )
+        .bind(p.contact_id.clone())
+        .bind(token)
+        .fetch_optional(&store.pool)
+    };
+    if let Some(token) = &new.client_token {
+        if let Some(id) = by_token(token.clone()).await.map_err(backend)? {
+            return existing_participant(store, &id).await;
+        }
+    }
+    let now = store.now_ms();
+    let mut tx = store.begin().await?;
+    if let Err(e) = insert_participant(&mut tx, p, new.client_token.as_deref()).await {
+        drop(tx);
+        if is_unique_violation(&e) {
+            if let Some(token) = &new.client_token {
+                if let Some(id) = by_token(token.clone()).await.map_err(backend)? {
+                    return existing_participant(store, &id).await;
+                }
+            }
+        }
+        return Err(match e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::ContactNotFound,
+            e => backend(e),
+        });
+    }
+    if let Some(user_id) = &new.agent_user_id {
+        sqlx::query("UPDATE participants SET user_id = $1 WHERE id = $2")
+            .bind(user_id)
+            .bind(&p.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE contacts SET agent_id = $1, connected_to_agent_at = $2, updated_at = $2
+             WHERE id = $3",
+        )
+        .bind(user_id)
+        .bind(to_millis(p.joined_at))
+        .bind(&p.contact_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
+    let joined = append_new(&mut tx, &p.contact_id, &new.joined, now).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(Replayed::new(Added {
+        participant: new.participant,
+        items: vec![joined],
+    }))
+}
+
+pub(super) async fn append_item(
+    store: &PostgresStore,
+    contact_id: &str,
+    item: NewItem,
+    client_token: Option<String>,
+) -> StoreResult<Replayed<Item>> {
+    let now = store.now_ms();
+    let mut tx = store.begin().await?;
+    let sender_id = item.sender.as_ref().map(|s| s.participant_id.clone());
+    // Numbering first: the contact's row is then locked, so a departure committed before
+    // is seen below, and none can slip in between.
+    let appended = append(&mut tx, contact_id, &item, client_token.as_deref(), now).await?;
+    if let Some(sender) = &sender_id {
+        let left: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT left_at FROM participants WHERE id = $1")
+                .bind(sender)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        match left {
+            None => return Err(StoreError::ParticipantNotFound),
+            Some(Some(_)) => return Err(StoreError::ParticipantLeft),
+            Some(None) => {}
+        }
+    }
+    match appended {
+        Some(item) => {
+            tx.commit().await.map_err(backend)?;
+            Ok(Replayed::new(item))
+        }
+        None => {
+            drop(tx);
+            let id: String = sqlx::query_scalar(
+                "SELECT id FROM items WHERE participant_id = $1 AND client_token = $2",
+            )
+            .bind(&sender_id)
+            .bind(&client_token)
+            .fetch_one(&store.pool)
+            .await
+            .map_err(backend)?;
+            Ok(Replayed::replay(
+                store
+                    .item(contact_id, &id)
+                    .await?
+                    .ok_or(StoreError::MessageNotFound)?,
+            ))
+        }
+    }
+}
+
+pub(super) async fn record_receipt(
+    store: &PostgresStore,
+    r: NewReceipt,
+) -> StoreResult<Replayed<ReceiptRecorded>> {
+    if let Some(token) = &r.client_token {
+        let earlier: Option<(String, i64, String)> = sqlx::query_as(
+            "SELECT event_id, at, message_id FROM event_tokens
+             WHERE participant_id = $1 AND client_token = $2",
+        )
+        .bind(&r.recipient_participant_id)
+        .bind(token)
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(backend)?;
+        if let Some((event_id, at, message_id)) = earlier {
+            return Ok(Replayed::replay(ReceiptRecorded {
+                event_id,
+                at: from_millis(at),
+                receipt: receipt(store, &message_id, &r.recipient_participant_id).await?,
+            }));
+        }
+    }
+    let now = store.now_ms();
+    let mut tx = store.begin().await?;
+    let contact: Option<(Option<i64>, i32)> =
+        sqlx::query_as("SELECT ended_at, active_streams FROM contacts WHERE id = $1 FOR SHARE")
+            .bind(&r.contact_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+    let active_streams = match contact {
+        None => return Err(StoreError::ContactNotFound),
+        Some((Some(_), _)) => return Err(StoreError::ContactEnded),
+        Some((None, streams)) => streams,
+    };
+    let kind: Option<String> =
+        sqlx::query_scalar("SELECT type FROM items WHERE contact_id = $1 AND id = $2")
+            .bind(&r.contact_id)
+            .bind(&r.message_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+    if kind.as_deref() != Some(ItemType::Message.as_str()) {
+        return Err(StoreError::MessageNotFound);
+    }
+    let read_at = matches!(r.kind, ReceiptKind::Read).then_some(now);
+    let row = sqlx::query(
+        "INSERT INTO receipts (message_id, recipient_participant_id, delivered_at, read_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (message_id, recipient_participant_id) DO UPDATE SET
+             delivered_at = COALESCE(receipts.delivered_at, excluded.delivered_at),
+             read_at = COALESCE(receipts.read_at, excluded.read_at)
+         RETURNING *",
+    )
+    .bind(&r.message_id)
+    .bind(&r.recipient_participant_id)
+    .bind(now)
+    .bind(read_at)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let receipt = receipt_from_row(&row);
+    if let Some(token) = &r.client_token {
+        let inserted = sqlx::query(
+            "INSERT INTO event_tokens (participant_id, client_token, event_id, at, message_id)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&r.recipient_participant_id)
+        .bind(token)
+        .bind(&r.event_id)
+        .bind(now)
+        .bind(&r.message_id)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            drop(tx);
+            // A concurrent retry with the same token won: answer as it did.
+            return if is_unique_violation(&e) {
+                Box::pin(store.record_receipt(r.clone())).await
+            } else {
+                Err(backend(e))
+            };
+        }
+    }
+    if active_streams > 0 {
+        let fields = receipt_event_fields(&r.event_id, from_millis(now), &r.message_id, &receipt);
+        let event = serde_json::Value::Object(fields).to_string();
+        enqueue(&mut tx, &r.contact_id, &r.event_id, Some(&event)).await?;
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(Replayed::new(ReceiptRecorded {
+        event_id: r.event_id.clone(),
+        at: from_millis(now),
+        receipt,
+    }))
+}
+
+pub(super) async fn depart(
+    store: &PostgresStore,
+    d: Departure,
+) -> StoreResult<Replayed<Vec<Item>>> {
+    let now = store.now_ms();
+    let mut tx = store.begin().await?;
+    let row: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT contact_id, left_at, left_client_token FROM participants WHERE id = $1
+         FOR UPDATE",
+    )
+    .bind(&d.participant_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let (contact_id, left_at, left_token) = row.ok_or(StoreError::ParticipantNotFound)?;
+    if left_at.is_some() {
+        return departed_before(left_token.as_deref(), d.client_token.as_deref());
+    }
+    sqlx::query("UPDATE participants SET left_at = $1, left_client_token = $2 WHERE id = $3")
+        .bind(now)
+        .bind(&d.client_token)
+        .bind(&d.participant_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let mut items = vec![append_new(&mut tx, &contact_id, &d.left, now).await?];
+    if let Some(ended) = &d.ended {
+        items.push(
+            end(
+                &mut tx,
+                &contact_id,
+                ended,
+                d.disconnect_reason.as_deref(),
+                now,
+            )
+            .await?,
+        );
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(Replayed::new(items))
+}
+
+pub(super) async fn end_contact(
+    store: &PostgresStore,
+    contact_id: &str,
+    ended: NewItem,
+    reason: Option<String>,
+) -> StoreResult<Option<Item>> {
+    let now = store.now_ms();
+    let mut tx = store.begin().await?;
+    let state: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT ended_at FROM contacts WHERE id = $1 FOR UPDATE")
+            .bind(contact_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+    match state {
+        None => Err(StoreError::ContactNotFound),
+        Some(Some(_)) => Ok(None),
+        Some(None) => {
+            let item = end(&mut tx, contact_id, &ended, reason.as_deref(), now).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(Some(item))
+        }
+    }
+}
+
+pub(super) async fn update_attributes(
+    store: &PostgresStore,
+    contact_id: &str,
+    attributes: BTreeMap<String, String>,
+    max_bytes: usize,
+) -> StoreResult<()> {
+    let now = store.now_ms();
+    let mut tx = store.begin().await?;
+    let current: String =
+        sqlx::query_scalar("SELECT attributes FROM contacts WHERE id = $1 FOR UPDATE")
+            .bind(contact_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::ContactNotFound)?;
+    let mut merged: BTreeMap<String, String> = serde_json::from_str(&current)
+        .map_err(|e| StoreError::Backend(format!("attributes: {e}")))?;
+    merged.extend(attributes);
+    let size: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > max_bytes {
+        return Err(StoreError::AttributesTooLarge(max_bytes));
+    }
+    sqlx::query("UPDATE contacts SET attributes = $1, updated_at = $2 WHERE id = $3")
+        .bind(serde_json::to_string(&merged).expect("serialisable"))
+        .bind(now)
+        .bind(contact_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    tx.commit().await.map_err(backend)
+}
+
+pub(super) async fn secret(store: &PostgresStore, name: &str) -> StoreResult<Vec<u8>> {
+    let value: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+    // The first node to ask creates it; every later one reads the same.
+    sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(&value)
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
+    sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
+        .bind(name)
+        .fetch_one(&store.pool)
+        .await
+        .map_err(backend)
+}
+
+pub(super) async fn requeue_contact(
+    store: &PostgresStore,
+    contact_id: &str,
+    queue_id: &str,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE contacts SET queue_id = $1, enqueued_at = $2, agent_id = NULL,
+                             connected_to_agent_at = NULL, updated_at = $2
+         WHERE id = $3 AND ended_at IS NULL",
+    )
+    .bind(queue_id)
+    .bind(to_millis(at))
+    .bind(contact_id)
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) async fn record_sign_out(
+    store: &PostgresStore,
+    user_id: &str,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO agent_sign_outs (user_id, signed_out_at) VALUES ($1, $2)
+         ON CONFLICT (user_id) DO UPDATE
+         SET signed_out_at = GREATEST(agent_sign_outs.signed_out_at, excluded.signed_out_at)",
+    )
+    .bind(user_id)
+    .bind(to_millis(at))
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) async fn record_presence(
+    store: &PostgresStore,
+    user_id: &str,
+    presence: &str,
+    since: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO agent_presence (user_id, presence, since) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id) DO UPDATE SET presence = excluded.presence, since = excluded.since",
+    )
+    .bind(user_id)
+    .bind(presence)
+    .bind(to_millis(since))
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
