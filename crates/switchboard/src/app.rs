@@ -100,19 +100,19 @@ impl App {
         let clock: SharedClock = Arc::new(SystemClock);
         let store = open_store_with(&config, clock.clone()).await?;
         let secret = store.secret("token-signing-key").await?;
+        let lifecycle = Lifecycle::new();
         let cluster = match &config.bus {
             Some(url) => {
                 // Nodes on one store form one cluster, whatever else shares the NATS server.
                 let name = hex::encode(&store.secret("cluster-name").await?[..6]);
                 Some(
-                    Cluster::connect(url, &name)
+                    Cluster::connect(url, &name, &lifecycle)
                         .await
                         .with_context(|| format!("connecting to NATS at {url}"))?,
                 )
             }
             None => None,
         };
-        let lifecycle = Lifecycle::new();
         let streaming = Arc::new(
             Dispatcher::start(
                 store.clone(),
@@ -125,7 +125,13 @@ impl App {
         );
         let bus: Arc<dyn Bus> = match &cluster {
             Some(cluster) => Arc::new(
-                NatsBus::start(cluster, config.limits.socket_queue, streaming.clone()).await?,
+                NatsBus::start(
+                    cluster,
+                    config.limits.socket_queue,
+                    streaming.clone(),
+                    &lifecycle,
+                )
+                .await?,
             ),
             None => Arc::new(LocalBus::new(config.limits.socket_queue)),
         };
@@ -138,11 +144,18 @@ impl App {
             Remote::start(
                 cluster.clone(),
                 config.routing.lease() * 2 + crate::cluster::REQUEST_TIMEOUT,
+                lifecycle.clone(),
             )
         });
-        let router =
-            RoutingRouter::start(config.clone(), store.clone(), clock.clone(), routed, remote)
-                .await?;
+        let router = RoutingRouter::start(
+            config.clone(),
+            store.clone(),
+            clock.clone(),
+            routed,
+            remote,
+            lifecycle.clone(),
+        )
+        .await?;
         if cluster.is_some() {
             lifecycle.spawn(ownership::keep(router.clone(), lifecycle.shutdown.clone()));
         }
@@ -168,11 +181,7 @@ impl App {
         });
         if let Some(cluster) = &cluster {
             let notices = cluster.notices().await?;
-            lifecycle.spawn_until_shutdown(follow_notices(
-                notices,
-                agents.clone(),
-                agent_auth.clone(),
-            ));
+            lifecycle.spawn_background(follow_notices(notices, agents.clone(), agent_auth.clone()));
         }
         if chat.needs_catching_up() {
             let every = Duration::from_secs(config.limits.catch_up_seconds);
@@ -182,7 +191,7 @@ impl App {
                 lifecycle.shutdown.clone(),
             ));
         }
-        lifecycle.spawn_until_shutdown(effects::carry_out(
+        lifecycle.spawn_background(effects::carry_out(
             decisions,
             chat.clone(),
             router.clone(),
@@ -273,16 +282,11 @@ impl App {
             .layer(axum::middleware::from_fn(api::request_id))
     }
 
-    /// Shuts down after serving has stopped: the tracked tasks finish (sockets send their
-    /// close frames, requests run to their end, background duties return), then the store
-    /// closes.
+    /// Shuts down after serving has stopped: the front finishes (sockets send their close
+    /// frames, requests run to their end), then the background (routers, the bus, routing's
+    /// effects), then the store closes (see [`Lifecycle`]).
     pub async fn shut_down(self) {
-        self.lifecycle.shutdown.cancel();
-        self.lifecycle.tasks.close();
-        if tokio::time::timeout(Duration::from_secs(10), self.lifecycle.tasks.wait())
-            .await
-            .is_err()
-        {
+        if !self.lifecycle.finish(Duration::from_secs(10)).await {
             tracing::warn!("some tasks had not finished after 10 seconds; closing anyway");
         }
         self.store.close().await;

@@ -20,6 +20,8 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::lifecycle::Lifecycle;
+
 /// How long a request to another node waits for its answer before it is tried again.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -60,16 +62,18 @@ impl Cluster {
     /// Connects to NATS at `url` as a node of the cluster `name`. Waits for the first
     /// connection, so a node is ready only once it is on the bus; after that the client
     /// reconnects by itself.
-    pub async fn connect(url: &str, name: &str) -> anyhow::Result<Arc<Self>> {
+    pub async fn connect(url: &str, name: &str, life: &Lifecycle) -> anyhow::Result<Arc<Self>> {
         let client = async_nats::ConnectOptions::new()
             .name("switchboard")
             .request_timeout(Some(REQUEST_TIMEOUT))
             .connect(url)
             .await?;
+        // Unbounded: notices are few (an agent's sign-in, sign-out or frame: a handful per
+        // agent action), and dropping one, say a sign-out, is not an option.
         let (outgoing, mut to_publish) = mpsc::unbounded_channel::<Bytes>();
         let publisher = client.clone();
         let notices = format!("switchboard.{name}.notices");
-        tokio::spawn(async move {
+        life.spawn_background(async move {
             while let Some(payload) = to_publish.recv().await {
                 if let Err(e) = publisher.publish(notices.clone(), payload).await {
                     tracing::warn!(error = %e, "publishing a notice to NATS failed");

@@ -86,19 +86,25 @@ impl Server {
             app.draining.clone(),
             Duration::from_secs(app.config.limits.drain_seconds),
         );
-        // Tracked: shutdown waits for it, and it ends once shutdown begins.
-        app.lifecycle.spawn_until_shutdown(async move {
-            stop.await;
-            if !drain.is_zero() {
-                tracing::info!(
-                    seconds = drain.as_secs(),
-                    "draining: not ready, still serving"
-                );
-                draining.store(true, Ordering::Relaxed);
-                tokio::time::sleep(drain).await;
+        // A front task: it is what begins the shutdown, and it ends if shutdown began otherwise.
+        let begun = signal.clone();
+        app.lifecycle.spawn(async move {
+            let drained = async {
+                stop.await;
+                if !drain.is_zero() {
+                    tracing::info!(
+                        seconds = drain.as_secs(),
+                        "draining: not ready, still serving"
+                    );
+                    draining.store(true, Ordering::Relaxed);
+                    tokio::time::sleep(drain).await;
+                }
+                tracing::info!("shutting down: closing sockets, finishing in-flight requests");
+            };
+            tokio::select! {
+                _ = begun.cancelled() => {}
+                _ = drained => signal.cancel(),
             }
-            tracing::info!("shutting down: closing sockets, finishing in-flight requests");
-            signal.cancel();
         });
         axum::serve(
             listener,

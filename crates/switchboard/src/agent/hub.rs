@@ -19,7 +19,9 @@ pub struct Frame {
     pub then_close: bool,
 }
 
-/// One open socket: its id, and the queue of frames its task sends.
+/// One open socket: its id, and the queue of frames its task sends. Unbounded: frames are an
+/// agent's news (offers, statuses, chats connecting or ending: a few per chat), and a socket
+/// that stops reading is closed by its pings failing, which drops its queue.
 type Socket = (u64, mpsc::UnboundedSender<Frame>);
 
 #[derive(Default)]

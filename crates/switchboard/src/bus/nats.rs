@@ -18,17 +18,20 @@ use tokio::sync::{broadcast, mpsc};
 use super::{Bus, Closing, Delivery, LocalBus};
 use crate::chat::StreamHook;
 use crate::cluster::Cluster;
+use crate::lifecycle::Lifecycle;
 
 const NODE: &str = "Switchboard-Node";
 const SEQ: &str = "Switchboard-Seq";
 const CLOSING: &str = "Switchboard-Closing";
 const SENT_AT: &str = "Switchboard-Sent-At";
+/// How many committed items may wait for the NATS publisher.
+const OUTGOING: usize = 65_536;
 
 pub struct NatsBus {
     local: Arc<LocalBus>,
     client: async_nats::Client,
     /// Deliveries to publish, in commit order, by one task (NATS keeps one publisher's order).
-    outgoing: mpsc::UnboundedSender<Delivery>,
+    outgoing: mpsc::Sender<Delivery>,
 }
 
 fn now_micros() -> u128 {
@@ -49,6 +52,7 @@ impl NatsBus {
         cluster: &Cluster,
         capacity: usize,
         streams: Arc<dyn StreamHook>,
+        life: &Lifecycle,
     ) -> anyhow::Result<Self> {
         let client = cluster.client.clone();
         let node = cluster.node.clone();
@@ -56,14 +60,14 @@ impl NatsBus {
         let prefix = Arc::new(cluster.subject("chat."));
         let local = Arc::new(LocalBus::new(capacity));
 
-        let (outgoing, mut to_publish) = mpsc::unbounded_channel::<Delivery>();
+        let (outgoing, mut to_publish) = mpsc::channel::<Delivery>(OUTGOING);
         let publisher = client.clone();
         let me = node.clone();
         let chat_prefix = prefix.clone();
         // Fault injection for tests: items containing this text are never published, as if NATS
         // had dropped them or the node had died right after committing them.
         let never_publish = std::env::var("SWITCHBOARD_TEST_DROP_FROM_BUS").ok();
-        tokio::spawn(async move {
+        life.spawn_background(async move {
             while let Some(delivery) = to_publish.recv().await {
                 if never_publish
                     .as_deref()
@@ -99,7 +103,7 @@ impl NatsBus {
 
         let mut incoming = client.subscribe(format!("{prefix}>")).await?;
         let feed = local.clone();
-        tokio::spawn(async move {
+        life.spawn_background(async move {
             while let Some(message) = incoming.next().await {
                 let Some(headers) = &message.headers else {
                     continue;
@@ -146,7 +150,13 @@ impl NatsBus {
 impl Bus for NatsBus {
     fn publish(&self, delivery: Delivery) {
         self.local.publish(delivery.clone());
-        let _ = self.outgoing.send(delivery);
+        // Publishing never waits for NATS. When NATS is slower than the commits for long
+        // enough to fill the queue, the item is not carried: the store has it, and the other
+        // nodes' sockets catch up from there (a gap fill, or the catch-up sweep), as they do
+        // for anything NATS itself loses.
+        if self.outgoing.try_send(delivery).is_err() {
+            metrics::counter!("switchboard_bus_dropped_total").increment(1);
+        }
     }
 
     fn subscribe(&self, contact_id: &str) -> broadcast::Receiver<Arc<Delivery>> {

@@ -35,9 +35,10 @@ pub async fn keep(router: Arc<Router>, shutdown: CancellationToken) {
     match remote.new_owners().await {
         Ok(taken) => {
             let mut taken = Box::pin(taken);
+            let life = router.life().clone();
             let router = router.clone();
             let stop = shutdown.clone();
-            tokio::spawn(async move {
+            life.spawn(async move {
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => return,

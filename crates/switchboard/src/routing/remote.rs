@@ -21,6 +21,7 @@ use super::request::Command;
 use super::request::{Answer, Request};
 use super::tenure::Tenure;
 use crate::cluster::{subject_token, Cluster};
+use crate::lifecycle::Lifecycle;
 
 /// Where a new owner says it has taken an instance over.
 const OWNERS: &str = "routing.owners";
@@ -36,19 +37,24 @@ pub struct Remote {
     cluster: Arc<Cluster>,
     /// How long a request waits for an owner before it gives up.
     patience: Duration,
+    /// Unbounded: a tell is what a sync caller (a socket closing, an agent leaving) hands
+    /// over without waiting; each answers one such event, and the sender forwards them as fast
+    /// as NATS takes requests.
     tells: mpsc::UnboundedSender<(String, Request)>,
+    life: Lifecycle,
 }
 
 impl Remote {
-    pub fn start(cluster: Arc<Cluster>, patience: Duration) -> Arc<Self> {
+    pub fn start(cluster: Arc<Cluster>, patience: Duration, life: Lifecycle) -> Arc<Self> {
         let (tells, mut to_send) = mpsc::unbounded_channel::<(String, Request)>();
         let remote = Arc::new(Self {
             cluster,
             patience,
             tells,
+            life,
         });
         let sender = remote.clone();
-        tokio::spawn(async move {
+        remote.life.spawn_background(async move {
             while let Some((instance_id, request)) = to_send.recv().await {
                 if sender.ask(&instance_id, &request).await.is_none() {
                     tracing::warn!(instance = %instance_id, ?request, "no routing owner took the request");
@@ -108,7 +114,8 @@ impl Remote {
             .subscribe(subject(&self.cluster, instance_id))
             .await?;
         let client = self.cluster.client.clone();
-        Ok(tokio::spawn(async move {
+        let life = self.life.clone();
+        Ok(self.life.spawn_background(async move {
             while let Some(message) = requests.next().await {
                 if !tenure.valid() {
                     continue;
@@ -125,7 +132,7 @@ impl Remote {
                     continue;
                 };
                 // Answers go out as they come, while the next requests are already queued.
-                tokio::spawn(async move {
+                life.spawn_background(async move {
                     if let Ok(answer) = answer.await {
                         let payload = serde_json::to_vec(&answer).expect("answers serialize");
                         let _ = client.publish(to, payload.into()).await;

@@ -28,6 +28,7 @@ use super::tenure::Tenure;
 use crate::chat::{ChatError, RoutingHook};
 use crate::clock::{to_millis, SharedClock};
 use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::model::Contact;
 use crate::store::Store;
 
@@ -58,6 +59,8 @@ pub struct Router {
     remote: Option<Arc<Remote>>,
     /// This node's open agent and customer sockets.
     sockets: NodeSockets,
+    /// The instances' tasks run in its background, which outlives every request.
+    life: Lifecycle,
 }
 
 impl Router {
@@ -70,6 +73,7 @@ impl Router {
         clock: SharedClock,
         effects: mpsc::UnboundedSender<Routed>,
         remote: Option<Arc<Remote>>,
+        life: Lifecycle,
     ) -> anyhow::Result<Arc<Self>> {
         let clustered = remote.is_some();
         let router = Arc::new(Self {
@@ -80,6 +84,7 @@ impl Router {
             owned: RwLock::new(HashMap::new()),
             remote,
             sockets: NodeSockets::default(),
+            life,
         });
         if !clustered {
             let forever = Arc::new(Tenure::forever());
@@ -92,6 +97,11 @@ impl Router {
 
     pub fn instance_ids(&self) -> Vec<String> {
         self.config.instances.iter().map(|i| i.id.clone()).collect()
+    }
+
+    /// The server's life, which the router's tasks run under.
+    pub fn life(&self) -> &Lifecycle {
+        &self.life
     }
 
     /// This node's id in the cluster (`local` on its own).
@@ -129,12 +139,15 @@ impl Router {
             .instance(instance_id)
             .ok_or_else(|| anyhow::anyhow!("no instance {instance_id}"))?;
         let engine = build_engine(&self.config, instance, &*self.store, &self.clock).await?;
+        // Unbounded: callers that cannot wait (a socket closing, an ended chat) hand commands
+        // over synchronously; the engine handles each in microseconds without I/O, and each
+        // answers a request or an event that is itself bounded (requests in flight, sockets).
         let (sender, commands) = mpsc::unbounded_channel();
         let report = self.sockets.report(instance_id, self.node());
         let _ = sender.send((Request::Sockets(report), None));
         // In a cluster, a node that stops reporting its sockets is taken to have died with them.
         let silence = self.remote.as_ref().map(|_| self.config.routing.lease());
-        tokio::spawn(run(
+        self.life.spawn_background(run(
             instance_id.to_string(),
             engine,
             commands,
