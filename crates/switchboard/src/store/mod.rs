@@ -131,6 +131,24 @@ pub struct Departure {
     pub client_token: Option<String>,
 }
 
+/// UpdateContactAttributes' rule: `attributes` merged into the contact's (`current`, as stored:
+/// JSON text), refused whole if the result would exceed `max_bytes`; the merged attributes as
+/// JSON text to store. Shared by both stores.
+pub(crate) fn merge_attributes(
+    current: &str,
+    attributes: BTreeMap<String, String>,
+    max_bytes: usize,
+) -> StoreResult<String> {
+    let mut merged: BTreeMap<String, String> = serde_json::from_str(current)
+        .map_err(|e| StoreError::Backend(format!("attributes: {e}")))?;
+    merged.extend(attributes);
+    let size: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > max_bytes {
+        return Err(StoreError::AttributesTooLarge(max_bytes));
+    }
+    Ok(serde_json::to_string(&merged).expect("serialisable"))
+}
+
 /// Which slice of a transcript to read, in sequence numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Range {

@@ -425,15 +425,9 @@ pub(super) async fn update_attributes(
             .await
             .map_err(backend)?
             .ok_or(StoreError::ContactNotFound)?;
-    let mut merged: BTreeMap<String, String> = serde_json::from_str(&current)
-        .map_err(|e| StoreError::Backend(format!("attributes: {e}")))?;
-    merged.extend(attributes);
-    let size: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if size > max_bytes {
-        return Err(StoreError::AttributesTooLarge(max_bytes));
-    }
+    let merged = merge_attributes(&current, attributes, max_bytes)?;
     sqlx::query("UPDATE contacts SET attributes = $1, updated_at = $2 WHERE id = $3")
-        .bind(serde_json::to_string(&merged).expect("serialisable"))
+        .bind(merged)
         .bind(now)
         .bind(contact_id)
         .execute(&mut *tx)

@@ -13,8 +13,8 @@ use super::writer::{backend, json_text, Cursor, Writer};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind};
 use crate::store::{
-    departed_before, Departure, NewContact, NewParticipant, NewReceipt, ReceiptRecorded, Replayed,
-    StoreError, StoreResult,
+    departed_before, merge_attributes, Departure, NewContact, NewParticipant, NewReceipt,
+    ReceiptRecorded, Replayed, StoreError, StoreResult,
 };
 
 /// What CreateContact did: created the contact with these items, or found the one its client
@@ -317,17 +317,11 @@ pub fn update_attributes(
         .optional()
         .map_err(backend)?
         .ok_or(StoreError::ContactNotFound)?;
-    let mut merged: BTreeMap<String, String> = serde_json::from_str(&current)
-        .map_err(|e| StoreError::Backend(format!("attributes: {e}")))?;
-    merged.extend(attributes);
-    let size: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if size > max_bytes {
-        return Err(StoreError::AttributesTooLarge(max_bytes));
-    }
+    let merged = merge_attributes(&current, attributes, max_bytes)?;
     w.conn
         .prepare_cached("UPDATE contacts SET attributes = ?1, updated_at = ?2 WHERE id = ?3")
         .map_err(backend)?
-        .execute(params![json_text(&merged), now_ms, contact_id])
+        .execute(params![merged, now_ms, contact_id])
         .map_err(backend)?;
     Ok(())
 }
