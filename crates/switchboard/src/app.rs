@@ -22,7 +22,7 @@ use crate::bus::nats::NatsBus;
 use crate::bus::{Bus, LocalBus};
 use crate::chat::service::Ports;
 use crate::chat::tokens::Tokens;
-use crate::chat::ChatService;
+use crate::chat::{ChatService, StreamHook};
 use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::{Cluster, Notice};
 use crate::config::Config;
@@ -128,7 +128,11 @@ impl App {
                 NatsBus::start(
                     cluster,
                     config.limits.socket_queue,
-                    streaming.clone(),
+                    {
+                        // Items written on other nodes wake this node's stream workers too.
+                        let streaming = streaming.clone();
+                        Arc::new(move |contact_id: &str| streaming.written(contact_id))
+                    },
                     &lifecycle,
                 )
                 .await?,

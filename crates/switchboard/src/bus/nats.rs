@@ -16,7 +16,6 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{Bus, Closing, Delivery, LocalBus};
-use crate::chat::StreamHook;
 use crate::cluster::Cluster;
 use crate::lifecycle::Lifecycle;
 
@@ -45,13 +44,13 @@ impl NatsBus {
     /// Starts publishing and receiving through the cluster's NATS connection; `capacity` is the
     /// local channels' (how far a socket may fall behind).
     ///
-    /// `streams` hears of every item another node committed, so that this node's stream workers
-    /// for the contact (which may hold the stream's lease) publish it without waiting for a
-    /// sweep.
+    /// `committed_elsewhere` hears of every item another node committed (its contact id), so
+    /// that this node's stream workers for the contact (which may hold the stream's lease)
+    /// publish it without waiting for a sweep.
     pub async fn start(
         cluster: &Cluster,
         capacity: usize,
-        streams: Arc<dyn StreamHook>,
+        committed_elsewhere: Arc<dyn Fn(&str) + Send + Sync>,
         life: &Lifecycle,
     ) -> anyhow::Result<Self> {
         let client = cluster.client.clone();
@@ -130,7 +129,7 @@ impl NatsBus {
                         .map(|id| Closing::Participant(id.to_string())),
                     None => None,
                 };
-                streams.written(contact_id);
+                committed_elsewhere(contact_id);
                 feed.publish(Delivery::new(
                     contact_id.to_string(),
                     header(SEQ).and_then(|v| v.parse().ok()),
