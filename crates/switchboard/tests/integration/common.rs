@@ -475,10 +475,18 @@ impl PostgresDatabase {
         let mut admin = match connected {
             Ok(admin) => admin,
             Err(e) if std::env::var_os("SWITCHBOARD_REQUIRE_POSTGRES").is_none() => {
-                eprintln!(
-                    "skipped: no PostgreSQL at {server} ({e}); set SWITCHBOARD_TEST_POSTGRES to \
-                     use another, or SWITCHBOARD_REQUIRE_POSTGRES=1 to fail instead"
-                );
+                // Once per run, and past the test harness's capture (which would hide it for a
+                // test that passes), so that whoever runs `cargo test` sees what was skipped.
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "skipping the PostgreSQL tests: no PostgreSQL at {server} ({e}); set \
+                         SWITCHBOARD_TEST_POSTGRES to use another, or \
+                         SWITCHBOARD_REQUIRE_POSTGRES=1 to fail instead"
+                    );
+                });
                 return None;
             }
             Err(e) => panic!("PostgreSQL at SWITCHBOARD_TEST_POSTGRES or 127.0.0.1:5432: {e}"),
