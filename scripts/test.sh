@@ -40,7 +40,8 @@ fi
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 # The scripts the binary serves, type-checked as served: each page's script with participant/participant.js.
 (cd tests/e2e && npx --no-install tsc --noEmit -p ../../crates/switchboard/assets/agent \
-  && npx --no-install tsc --noEmit -p ../../crates/switchboard/assets/widget)
+  && npx --no-install tsc --noEmit -p ../../crates/switchboard/assets/widget \
+  && npx --no-install tsc --noEmit -p ../../crates/switchboard/assets/ccp)
 
 # The store tests run against PostgreSQL as well (127.0.0.1:5432, user postgres, no password;
 # SWITCHBOARD_TEST_POSTGRES names another server). Start it if it is installed but stopped;

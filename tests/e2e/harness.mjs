@@ -38,9 +38,10 @@ const BINARY = process.env.SWITCHBOARD_BIN
 
 /**
  * Starts switchboard with two agents (Ana, a supervisor, and Ben) serving one queue, and a widget.
- * `extra` is top-level configuration added to it (e.g. a `[limits]` table).
+ * `extra` is top-level configuration added to it (e.g. a `[limits]` table); `users` adds users to
+ * the instance (TOML lines after `[[instances.users]]`, each user with the same password).
  */
-export async function startServer({ extra = "" } = {}) {
+export async function startServer({ extra = "", users = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "switchboard-e2e-"));
   const hash = execFileSync(BINARY, ["user", "hash"], { input: `${PASSWORD}\n` }).toString().trim();
   const config = `
@@ -79,7 +80,7 @@ username = "ben"
 display_name = "Ben"
 password_hash = "${hash}"
 routing_profile = "front"
-`;
+${users.map((u) => `[[instances.users]]\npassword_hash = "${hash}"\n${u}\n`).join("")}`;
   writeFileSync(join(dir, "switchboard.toml"), config);
   let { child, url } = await run(join(dir, "switchboard.toml"), "127.0.0.1:0");
   const sdk = {

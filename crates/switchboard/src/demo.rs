@@ -57,6 +57,7 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
             password_hash: crate::agent::password::hash(&agent_password),
             routing_profile: ROUTING_PROFILE_ID.into(),
             supervisor: true,
+            takes_chats: true,
         }],
         agent_statuses: Vec::new(),
         widgets: vec![Widget {

@@ -1,5 +1,6 @@
 //! The web files the binary serves, compiled into it so there is nothing to deploy beside it:
-//! the agent workspace at `/agent`, and the customer chat widget at `/widget.js` that websites
+//! the agent workspace at `/agent`, the CCP that Amazon Connect Streams desktops embed at
+//! `/ccp-v2/`, and the customer chat widget at `/widget.js` that websites
 //! include with one script tag. Neither makes a request to any other site.
 
 use axum::extract::Request;
@@ -27,6 +28,15 @@ const WIDGET_JS: &str = concat!(
     include_str!("../assets/widget/widget.js"),
     "\n})();\n"
 );
+const CCP_HTML: &str = include_str!("../assets/ccp/index.html");
+const CCP_JS: &str = concat!(
+    "(() => {\n\"use strict\";\n",
+    include_str!("../assets/participant/participant.js"),
+    "\n",
+    include_str!("../assets/ccp/ccp.js"),
+    "\n})();\n"
+);
+const CCP_CSS: &str = include_str!("../assets/ccp/ccp.css");
 const DEMO_HTML: &str = include_str!("../assets/demo/index.html");
 const DEMO_CSS: &str = include_str!("../assets/demo/demo.css");
 
@@ -51,6 +61,20 @@ pub fn routes(demo_page: bool) -> Router {
         .route(
             "/agent/agent.css",
             get(|| async { page(WORKSPACE_CSS, "text/css; charset=utf-8") }),
+        )
+        // The CCP Amazon Connect Streams desktops embed (`ccpUrl`), at the path Amazon's has.
+        .route(
+            "/ccp-v2/",
+            get(|| async { page(CCP_HTML, "text/html; charset=utf-8") }),
+        )
+        .route("/ccp-v2", get(|| async { Redirect::permanent("/ccp-v2/") }))
+        .route(
+            "/ccp-v2/ccp.js",
+            get(|| async { page(CCP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/ccp-v2/ccp.css",
+            get(|| async { page(CCP_CSS, "text/css; charset=utf-8") }),
         )
         .route("/widget.js", get(widget_script))
         .route(

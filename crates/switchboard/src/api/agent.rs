@@ -104,7 +104,7 @@ fn chat_error(e: ChatError) -> ApiError {
     }
 }
 
-fn desk_error(e: DeskError) -> ApiError {
+pub(super) fn desk_error(e: DeskError) -> ApiError {
     match e {
         DeskError::Routing(e) => routing_error(e),
         DeskError::Chat(e) => chat_error(e),
@@ -118,6 +118,7 @@ fn desk_error(e: DeskError) -> ApiError {
         DeskError::NotFound(m) => ApiError::resource_not_found(m),
         DeskError::Invalid(m) => ApiError::invalid_request(m),
         DeskError::NotSupervisor => ApiError::access_denied(),
+        e @ DeskError::TakesNoChats => ApiError::access_denied_because(e.to_string()),
     }
 }
 

@@ -15,7 +15,7 @@ use super::ApiState;
 use super::Signed;
 use crate::chat::arns::Refusal;
 use crate::clock::{epoch_seconds, from_millis};
-use crate::config::{Instance, User};
+use crate::config::{Instance, StatusKind, User};
 use crate::routing::engine::{AgentFigures, Presence, QueueFigures};
 use awsproto::extract::Path;
 use awsproto::json::Input;
@@ -261,27 +261,6 @@ async fn list_users(
     call.answer("UserSummaryList", users)
 }
 
-/// Every status of an instance: (id, name, type).
-fn statuses(instance: &Instance) -> Vec<(String, String, &'static str)> {
-    let mut all = vec![(
-        instance.built_in_status_id("Available"),
-        "Available".to_string(),
-        "ROUTABLE",
-    )];
-    all.extend(
-        instance
-            .agent_statuses
-            .iter()
-            .map(|s| (s.id.clone(), s.name.clone(), "CUSTOM")),
-    );
-    all.push((
-        instance.built_in_status_id("Offline"),
-        "Offline".to_string(),
-        "OFFLINE",
-    ));
-    all
-}
-
 async fn list_agent_statuses(
     State(app): State<ApiState>,
     path: Result<Path<String>, ApiError>,
@@ -291,10 +270,14 @@ async fn list_agent_statuses(
     let call = ListCall::read(&app, path, query)?;
     let types = param_values(&call.params, "AgentStatusTypes");
     let arns = &call.arns;
-    let list = statuses(call.instance)
+    let list = call
+        .instance
+        .statuses()
         .into_iter()
-        .filter(|(_, _, t)| types.is_empty() || types.contains(t))
-        .map(|(id, name, t)| json!({"Id": id, "Arn": arns.status(&id), "Name": name, "Type": t}))
+        .filter(|s| types.is_empty() || types.contains(&s.kind.connect_type()))
+        .map(|s| {
+            json!({"Id": s.id, "Arn": arns.status(&s.id), "Name": s.name, "Type": s.kind.connect_type()})
+        })
         .collect();
     call.answer("AgentStatusSummaryList", list)
 }
@@ -320,13 +303,14 @@ async fn put_user_status(
         .find(|u| u.id == user_id)
         .ok_or_else(|| ApiError::resource_not_found(format!("User {user_label} not found")))?;
     let status_id = arns.id("AgentStatusId", "agent-state", &status_id)?;
-    let presence = statuses(instance)
+    let presence = instance
+        .statuses()
         .into_iter()
-        .find(|(id, _, _)| id == status_id)
-        .map(|(id, _, kind)| match kind {
-            "ROUTABLE" => Presence::Available,
-            "OFFLINE" => Presence::Offline,
-            _ => Presence::Custom(id),
+        .find(|s| s.id == status_id)
+        .map(|s| match s.kind {
+            StatusKind::Routable => Presence::Available,
+            StatusKind::Offline => Presence::Offline,
+            StatusKind::Custom => Presence::Custom(s.id),
         })
         .ok_or_else(|| {
             ApiError::resource_not_found(format!("AgentStatus {status_id} not found"))

@@ -3,6 +3,7 @@
 //! service's modeled errors.
 
 pub mod agent;
+pub mod ccp;
 pub mod connect;
 pub mod connect_agents;
 pub mod participant;
@@ -71,6 +72,7 @@ pub fn router(state: ApiState) -> Router {
         // A method the AWS route does not take is an unknown operation, as AWS answers it.
         .method_not_allowed_fallback(unknown_route)
         .merge(agent::routes())
+        .merge(ccp::routes())
         .route_layer(axum::middleware::from_fn(crate::observability::track))
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(

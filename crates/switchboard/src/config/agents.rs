@@ -29,6 +29,15 @@ pub struct User {
     /// Whether the workspace shows this user the supervisor view of queues and agents.
     #[serde(default)]
     pub supervisor: bool,
+    /// Whether the user takes chats (the default). A user who only supervises sets it to
+    /// false: they still sign in to the workspace's supervisor view, but are never offered a
+    /// chat, cannot go Available, and a Streams CCP answers them `access_denied`.
+    #[serde(default = "default_takes_chats")]
+    pub takes_chats: bool,
+}
+
+fn default_takes_chats() -> bool {
+    true
 }
 
 /// Which queues an agent serves, in what order, and how many chats at once.
@@ -118,10 +127,57 @@ pub fn derived_id(instance: &str, kind: &str, name: &str) -> String {
     .to_string()
 }
 
+/// What kind of status an agent may choose, as Amazon Connect's AgentStatus types name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    /// Available: offered chats.
+    Routable,
+    /// A configured status (Break, Lunch...): signed in, not offered chats.
+    Custom,
+    Offline,
+}
+
+impl StatusKind {
+    /// The AgentStatus type of the Connect API.
+    pub fn connect_type(self) -> &'static str {
+        match self {
+            StatusKind::Routable => "ROUTABLE",
+            StatusKind::Custom => "CUSTOM",
+            StatusKind::Offline => "OFFLINE",
+        }
+    }
+}
+
+/// One status an agent of an instance may choose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChoice {
+    pub id: String,
+    pub name: String,
+    pub kind: StatusKind,
+}
+
 impl Instance {
     /// The id of a built-in status (`Available`, `Offline`) of this instance.
     pub fn built_in_status_id(&self, name: &str) -> String {
         derived_id(&self.id, "agent-status", name)
+    }
+
+    /// Every status an agent may choose, in the order agents see them: Available, the
+    /// configured statuses, Offline.
+    pub fn statuses(&self) -> Vec<StatusChoice> {
+        let built_in = |name: &str, kind| StatusChoice {
+            id: self.built_in_status_id(name),
+            name: name.to_string(),
+            kind,
+        };
+        let mut all = vec![built_in("Available", StatusKind::Routable)];
+        all.extend(self.agent_statuses.iter().map(|s| StatusChoice {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            kind: StatusKind::Custom,
+        }));
+        all.push(built_in("Offline", StatusKind::Offline));
+        all
     }
 
     /// Fills in the ids left out of users and statuses, and display names left out of users.

@@ -12,7 +12,8 @@ pub mod endpoint;
 mod streaming;
 mod widgets;
 pub use agents::{
-    derived_id, AgentStatus, ProfileQueue, Routing, RoutingProfile, User, BUILT_IN_STATUSES,
+    derived_id, AgentStatus, ProfileQueue, Routing, RoutingProfile, StatusChoice, StatusKind, User,
+    BUILT_IN_STATUSES,
 };
 pub use streaming::{Sns, Streaming, Webhook};
 pub use widgets::Widget;

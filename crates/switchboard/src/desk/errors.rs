@@ -22,4 +22,7 @@ pub enum DeskError {
     Invalid(String),
     #[error("only supervisors may see this")]
     NotSupervisor,
+    /// The user is configured not to take chats (`takes_chats = false`).
+    #[error("this user does not take chats")]
+    TakesNoChats,
 }

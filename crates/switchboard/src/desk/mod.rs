@@ -22,6 +22,7 @@ use crate::agent::auth::{AgentAuth, AgentIdentity};
 use crate::agent::hub::{AgentHub, Frame};
 use crate::chat::service::Session;
 use crate::chat::{ChatError, ChatService};
+use crate::clock::from_millis;
 use crate::config::{Config, Instance, User};
 use crate::model::Contact;
 use crate::routing::effects::presence_name;
@@ -65,6 +66,18 @@ pub struct Workspace<'a> {
     pub status: String,
     /// Their chats, connected ones first, then those in After Contact Work.
     pub contacts: Vec<DeskContact>,
+    /// The chats offered to them, not yet accepted or rejected.
+    pub offers: Vec<DeskOffer>,
+}
+
+/// A chat offered to an agent.
+pub struct DeskOffer {
+    pub contact_id: String,
+    pub contact: Option<Contact>,
+    pub customer_name: Option<String>,
+    pub offered_at: OffsetDateTime,
+    /// When the offer lapses unanswered.
+    pub expires_at: OffsetDateTime,
 }
 
 /// One of an agent's chats, with what a workspace needs to open it.
@@ -183,6 +196,21 @@ impl AgentDesk {
             .agent(&me.instance_id, &me.user_id)
             .await
             .ok_or_else(|| DeskError::NotFound("User not found".into()))?;
+        let mut offers = Vec::new();
+        for (contact_id, deadline) in figures.offers.iter().zip(&figures.offer_deadlines) {
+            let contact = self.chat.find_contact(contact_id).await?;
+            let customer_name = match &contact {
+                Some(c) => self.chat.customer_name(c).await?,
+                None => None,
+            };
+            offers.push(DeskOffer {
+                contact_id: contact_id.clone(),
+                contact,
+                customer_name,
+                offered_at: from_millis(*deadline - self.offer_timeout_ms()),
+                expires_at: from_millis(*deadline),
+            });
+        }
         let mut contacts = Vec::new();
         for (state, ids) in [
             ("CONNECTED", &figures.active),
@@ -198,7 +226,18 @@ impl AgentDesk {
             status: self.status_name(&me.instance_id, &figures.presence),
             figures,
             contacts,
+            offers,
         })
+    }
+
+    /// The workspace of an agent who takes chats, for a chat desktop (the Streams CCP): a user
+    /// configured to only supervise is refused.
+    pub async fn chat_desk(&self, me: &AgentIdentity) -> Result<Workspace<'_>, DeskError> {
+        let (_, user) = self.instance_and_user(me)?;
+        if !user.takes_chats {
+            return Err(DeskError::TakesNoChats);
+        }
+        self.workspace(me).await
     }
 
     /// Live figures of every queue of the agent's instance and of every agent. Supervisors only.
@@ -256,8 +295,9 @@ impl AgentDesk {
         me: &AgentIdentity,
         status: &str,
     ) -> Result<String, DeskError> {
-        let (instance, _) = self.instance_and_user(me)?;
+        let (instance, user) = self.instance_and_user(me)?;
         let presence = match status {
+            "Available" if !user.takes_chats => return Err(DeskError::TakesNoChats),
             "Available" => Presence::Available,
             "Offline" => Presence::Offline,
             name => Presence::Custom(
@@ -367,6 +407,10 @@ impl AgentDesk {
     }
 
     // ---- helpers --------------------------------------------------------------------------
+
+    fn offer_timeout_ms(&self) -> i64 {
+        i64::from(self.config.routing.offer_timeout_seconds) * 1000
+    }
 
     fn user(&self, me: &AgentIdentity) -> Option<&User> {
         self.config

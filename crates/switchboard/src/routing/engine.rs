@@ -260,6 +260,10 @@ pub struct AgentFigures {
     pub presence_since: Millis,
     pub connected: bool,
     pub offers: Vec<String>,
+    /// When each offer lapses, in the order of `offers` (an agent desktop shows the offer's
+    /// age and time left).
+    #[serde(default)]
+    pub offer_deadlines: Vec<Millis>,
     pub active: Vec<String>,
     pub after_work: Vec<String>,
     pub slots: usize,
@@ -768,11 +772,22 @@ impl Engine {
             v.sort();
             v
         };
+        let offers = sorted(&a.offers);
+        let offer_deadlines = offers
+            .iter()
+            .map(
+                |id| match self.contacts.get(id.as_str()).map(|c| &c.stage) {
+                    Some(Stage::Offered { expires_at, .. }) => *expires_at,
+                    _ => 0,
+                },
+            )
+            .collect();
         Some(AgentFigures {
             presence: a.presence.clone(),
             presence_since: a.presence_since,
             connected: a.connections > 0,
-            offers: sorted(&a.offers),
+            offers,
+            offer_deadlines,
             active: sorted(&a.active),
             after_work: sorted(&a.after_work),
             slots: a.profile.concurrency,

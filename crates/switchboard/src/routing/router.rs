@@ -438,7 +438,12 @@ async fn build_engine(
         let profile = instance
             .routing_profile(&user.routing_profile)
             .expect("validated: users name a profile of their instance");
-        (user.id.clone(), super::engine_profile(profile))
+        let mut profile = super::engine_profile(profile);
+        if !user.takes_chats {
+            // No slot, so never an offer, whatever the status.
+            profile.concurrency = 0;
+        }
+        (user.id.clone(), profile)
     });
     let mut engine = Engine::new(timers, queues, agents);
     let now = to_millis(clock.now());

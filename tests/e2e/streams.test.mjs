@@ -1,0 +1,200 @@
+// An agent desktop built on Amazon's Streams and ChatJS (amazon-connect-streams and
+// amazon-connect-chatjs from npm, unmodified), the sample in examples/streams-desktop, served
+// from another origin and pointed at Switchboard by its URLs alone: the CCP at /ccp-v2/ and
+// ChatJS's endpoint. Customers are driven by the AWS SDK.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+import { DescribeContactCommand } from "@aws-sdk/client-connect";
+
+import {
+  startServer, launchBrowser, serveSite, Participant, ARTIFACTS, PATIENCE_MS, INSTANCE, PASSWORD, within,
+} from "./harness.mjs";
+import { desktopFiles } from "../../examples/streams-desktop/serve.mjs";
+
+const here = new URL(".", import.meta.url).pathname;
+
+let server;
+let site;
+let browser;
+let page;
+let shot = 0;
+
+before(async () => {
+  server = await startServer({
+    users: ['username = "sam"\ndisplay_name = "Sam"\nrouting_profile = "front"\nsupervisor = true\ntakes_chats = false'],
+  });
+  site = await serveSite(desktopFiles(join(here, "node_modules")));
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page.on("console", (m) => { if (m.type() === "error") console.log("desktop:", m.text()); });
+  page.on("pageerror", (e) => console.log("desktop error:", e.message));
+});
+
+after(async () => {
+  await browser?.close();
+  site?.close();
+  server?.stop();
+});
+
+async function screenshot(name) {
+  shot += 1;
+  await page.screenshot({ path: join(ARTIFACTS, `streams-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+}
+
+/**
+ * The first desktop event of `kind` (among those after the first `from`) that `match` accepts,
+ * once there is one.
+ */
+async function event(kind, match = () => true, from = 0) {
+  for (;;) {
+    const list = await page.evaluate((f) => (window.desktopEvents || []).slice(f), from);
+    const found = list.find((e) => e.kind === kind && match(e));
+    if (found) return found;
+    const seen = from + list.length;
+    await within(`the desktop's ${kind} event`, page.waitForFunction(
+      (n) => (window.desktopEvents || []).length > n, seen, { timeout: PATIENCE_MS, polling: 50 }));
+  }
+}
+
+const eventCount = () => page.evaluate(() => window.desktopEvents.length);
+const ccp = () => page.frameLocator("#ccp iframe");
+
+async function signInToCcp(username) {
+  await ccp().getByLabel("Username").fill(username);
+  await ccp().getByLabel("Password").fill(PASSWORD);
+  await ccp().getByRole("button", { name: "Sign in" }).click();
+}
+
+async function viewContact(contactId) {
+  await page.locator(`#contacts button[data-contact-id="${contactId}"]`).click();
+  await event("viewContact", (e) => e.contactId === contactId);
+}
+
+test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends them", async () => {
+  await page.goto(`${site.url}/?ccp=${encodeURIComponent(`${server.url}/ccp-v2/`)}`);
+  await within("the CCP's sign-in form", ccp().getByLabel("Username").waitFor());
+  await screenshot("sign-in");
+
+  // Sign-in inside the iframe: connect.agent fires with the agent's name and states.
+  await signInToCcp("ana");
+  const agent = await event("agent");
+  assert.equal(agent.name, "Ana");
+  assert.deepEqual(agent.states, ["Available", "Offline"]);
+  assert.match(agent.arn, new RegExp(`^arn:aws:connect:us-east-1:\\d{12}:instance/${INSTANCE}/agent/`));
+  await event("connectionGain");
+
+  // Available with setState.
+  await page.selectOption("#state", "Available");
+  await event("setState", (e) => e.name === "Available");
+  await event("state", (e) => e.to === "Available");
+  await screenshot("available");
+
+  // A customer starts a chat: connect.contact, onConnecting.
+  const carla = await Participant.startCustomer(server, "Carla");
+  const offered = await event("contact", (e) => e.contactId === carla.contactId);
+  assert.equal(offered.initialContactId, carla.contactId);
+  assert.equal(offered.queue, "Support");
+  await event("connecting", (e) => e.contactId === carla.contactId);
+  await viewContact(carla.contactId);
+  await screenshot("offered");
+
+  // accept() -> onConnected -> a working media controller, without the SDK's 30 s wait.
+  await page.click("#accept");
+  const clicked = await event("acceptClicked");
+  await event("connected", (e) => e.contactId === carla.contactId);
+  const controller = await event("controller", (e) => e.contactId === carla.contactId);
+  console.log(`accept() to a working media controller: ${Math.round(controller.at - clicked.at)} ms`);
+  await carla.waitFor("the agent joining", (i) => i.ContentType?.endsWith("participant.joined") && i.ParticipantRole === "AGENT");
+
+  // onMessage hears the customer, as CUSTOMER.
+  await carla.say("Hello from Carla");
+  const heard = await event("message", (e) => e.content === "Hello from Carla");
+  assert.equal(heard.role, "CUSTOMER");
+  await event("allMessage", (e) => e.topic === "aws/chat" && e.role === "CUSTOMER");
+  // The desktop's read receipt reaches the customer.
+  await carla.waitFor("a read receipt", (i) => i.Type === "MESSAGEMETADATA"
+    && i.MessageMetadata?.Receipts?.some((r) => r.ReadTimestamp));
+
+  // sendMessage reaches the customer; typing (sendEvent) too.
+  await page.fill("#message", "Hi Carla, Ana here");
+  await carla.waitFor("the agent typing", (i) => i.ContentType?.endsWith(".typing") && i.ParticipantRole === "AGENT");
+  await page.press("#message", "Enter");
+  await carla.waitFor("the agent's message", (i) => i.Type === "MESSAGE" && i.Content === "Hi Carla, Ana here");
+  // The customer typing reaches the desktop as an ALL_MESSAGE typing event.
+  await carla.typing();
+  await event("typing", (e) => e.contactId === carla.contactId);
+  await screenshot("chatting");
+
+  // getTranscript, both ways.
+  const transcripts = await page.evaluate(async (id) => {
+    const controller = chats.get(id).controller;
+    const up = await controller.getTranscript({ maxResults: 15, sortOrder: "ASCENDING" });
+    const down = await controller.getTranscript({ maxResults: 15, sortOrder: "DESCENDING" });
+    const messages = (r) => r.data.Transcript.filter((i) => i.Type === "MESSAGE").map((i) => `${i.ParticipantRole}:${i.Content}`);
+    return { up: messages(up), down: messages(down) };
+  }, carla.contactId);
+  assert.deepEqual(transcripts.up, ["CUSTOMER:Hello from Carla", "AGENT:Hi Carla, Ana here"]);
+  assert.deepEqual(transcripts.down, ["AGENT:Hi Carla, Ana here", "CUSTOMER:Hello from Carla"]);
+
+  // The server goes away and comes back: CONNECTION_LOST, CONNECTION_GAIN, and nothing said
+  // meanwhile is lost.
+  let from = await eventCount();
+  await server.restart();
+  await event("connectionLost", () => true, from);
+  await event("connectionGain", () => true, from);
+  await carla.reconnect();
+  await carla.say("Still there?");
+  await event("message", (e) => e.content === "Still there?");
+  await screenshot("after-reconnect");
+
+  // A second chat, and switching between them with viewContact.
+  const dora = await Participant.startCustomer(server, "Dora");
+  await event("connecting", (e) => e.contactId === dora.contactId);
+  await viewContact(dora.contactId);
+  await page.click("#accept");
+  await event("controller", (e) => e.contactId === dora.contactId);
+  await viewContact(carla.contactId);
+  await viewContact(dora.contactId);
+  await screenshot("second-chat");
+
+  // A transfer to a queue: the customer hears transfer.succeeded, the agent's side ends.
+  const endpoints = await event("endpoints");
+  assert.ok(endpoints.names.includes("queue:Support"), `endpoints: ${endpoints.names}`);
+  assert.ok(endpoints.names.includes("agent:Ben"), `endpoints: ${endpoints.names}`);
+  await page.selectOption("#transfer-to", { label: "Support (queue)" });
+  await page.click("#transfer");
+  await event("transfer", (e) => e.contactId === dora.contactId);
+  await dora.waitFor("transfer.succeeded", (i) => i.ContentType?.endsWith("transfer.succeeded"));
+  await event("ended", (e) => e.contactId === dora.contactId);
+  await page.click("#clear");
+  await event("destroyed", (e) => e.contactId === dora.contactId);
+
+  // Ending Carla's chat: the customer hears participant.left and chat.ended; onEnded; clear().
+  await viewContact(carla.contactId);
+  await page.click("#end");
+  await carla.waitFor("the agent leaving", (i) => i.ContentType?.endsWith("participant.left") && i.ParticipantRole === "AGENT");
+  await carla.waitFor("chat.ended", (i) => i.ContentType?.endsWith("chat.ended"));
+  await event("ended", (e) => e.contactId === carla.contactId);
+  await event("acw", (e) => e.contactId === carla.contactId);
+  await screenshot("after-contact-work");
+  await page.click("#clear");
+  await event("destroyed", (e) => e.contactId === carla.contactId);
+  const described = await server.connect.send(new DescribeContactCommand({ InstanceId: INSTANCE, ContactId: carla.contactId }));
+  assert.ok(described.Contact.DisconnectTimestamp, "the chat has ended");
+
+  // Sign-out inside the CCP: onAuthFail; the sign-in form is back.
+  await ccp().getByRole("button", { name: "Sign out" }).click();
+  await event("authFail");
+  await within("the sign-in form again", ccp().getByLabel("Username").waitFor());
+  await screenshot("signed-out");
+
+  // A user who takes no chats: onAccessDenied.
+  await signInToCcp("sam");
+  await event("accessDenied");
+  await screenshot("access-denied");
+  carla.close();
+  dora.close();
+});
