@@ -37,10 +37,7 @@ connect.ChatSession.setGlobalConfig({ region: "us-east-1", endpoint });
 connect.agent((a) => {
   agent = a;
   note("agent", { name: a.getName(), states: a.getAgentStates().map((s) => s.name), arn: a.getAgentARN() });
-  $("agent-name").textContent = a.getName();
   const select = $("state");
-  select.disabled = false;
-  select.replaceChildren(...a.getAgentStates().map((s) => new Option(s.name, s.name)));
   showState(a);
   a.onRefresh(showState);
   a.onStateChange((change) => note("state", { from: change.oldState, to: change.newState }));
@@ -54,7 +51,13 @@ connect.agent((a) => {
   refreshTransferTargets();
 });
 
+// Also after signing in again: Streams fires connect.agent once per page, refreshes after that.
 function showState(a) {
+  $("agent-name").textContent = a.getName();
+  $("state").disabled = false;
+  if (!$("state").options.length) {
+    $("state").replaceChildren(...a.getAgentStates().map((s) => new Option(s.name, s.name)));
+  }
   const state = a.getState();
   $("state").value = state.name;
   if (![...$("state").options].some((o) => o.value === state.name)) {
@@ -79,12 +82,19 @@ function refreshTransferTargets() {
 
 connect.core.onAuthFail(() => {
   note("authFail");
-  $("agent-name").textContent = "Signed out";
+  signedOut("Signed out");
 });
 connect.core.onAccessDenied(() => {
   note("accessDenied");
-  $("agent-name").textContent = "No access";
+  signedOut("No access");
 });
+
+function signedOut(why) {
+  $("agent-name").textContent = why;
+  $("state").disabled = true;
+  $("state").replaceChildren();
+  $("socket").textContent = "";
+}
 connect.core.onViewContact((event) => {
   note("viewContact", { contactId: event.contactId });
   view(event.contactId);
@@ -149,7 +159,8 @@ function handleContactConnected(contact) {
         const data = response.data;
         note("message", { contactId: id, role: data.ParticipantRole, content: data.Content, type: data.Type,
           contentType: data.ContentType });
-        chat.transcript.push(data);
+        // The transcript read below may already hold it.
+        if (!chat.transcript.some((item) => item.Id === data.Id)) chat.transcript.push(data);
         if (data.ParticipantRole === "CUSTOMER" && data.Type === "MESSAGE") {
           chat.typing = 0;
           // A read receipt for what the agent has on screen.

@@ -9,6 +9,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { createServer } from "node:http";
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 
 import { ConnectClient, StartChatContactCommand, CreateParticipantCommand } from "@aws-sdk/client-connect";
@@ -41,11 +42,11 @@ const BINARY = process.env.SWITCHBOARD_BIN
  * `extra` is top-level configuration added to it (e.g. a `[limits]` table); `users` adds users to
  * the instance (TOML lines after `[[instances.users]]`, each user with the same password).
  */
-export async function startServer({ extra = "", users = [] } = {}) {
+export async function startServer({ extra = "", users = [], storage = null } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "switchboard-e2e-"));
   const hash = execFileSync(BINARY, ["user", "hash"], { input: `${PASSWORD}\n` }).toString().trim();
   const config = `
-storage = "sqlite://${dir}/switchboard.db"
+storage = "${storage || `sqlite://${dir}/switchboard.db`}"
 region = "${REGION}"
 ${extra}
 [[access_keys]]
@@ -99,6 +100,30 @@ ${users.map((u) => `[[instances.users]]\npassword_hash = "${hash}"\n${u}\n`).joi
       child.kill("SIGTERM");
       await within("the server to stop", exited);
       ({ child } = await run(join(dir, "switchboard.toml"), url.replace("http://", "")));
+    },
+  };
+}
+
+/**
+ * Starts `nodes` servers joined as a cluster: one fresh PostgreSQL database (127.0.0.1:5432, or
+ * SWITCHBOARD_TEST_POSTGRES) and NATS (127.0.0.1:4222, or SWITCHBOARD_TEST_NATS), as
+ * scripts/test.sh provides them. Options as for startServer.
+ */
+export async function startCluster(nodes, { extra = "", users = [] } = {}) {
+  const postgres = process.env.SWITCHBOARD_TEST_POSTGRES || "postgres://postgres@127.0.0.1:5432";
+  const nats = process.env.SWITCHBOARD_TEST_NATS || "nats://127.0.0.1:4222";
+  const name = `switchboard_e2e_${randomUUID().replaceAll("-", "")}`;
+  execFileSync("psql", [`${postgres}/postgres`, "-qc", `CREATE DATABASE ${name}`]);
+  const servers = [];
+  for (let i = 0; i < nodes; i += 1) {
+    servers.push(await startServer({ extra: `bus = "${nats}"\n${extra}`, users, storage: `${postgres}/${name}` }));
+  }
+  return {
+    nodes: servers,
+    stop() {
+      for (const server of servers) server.stop();
+      // FORCE: the nodes' connections may not have closed yet.
+      execFileSync("psql", [`${postgres}/postgres`, "-qc", `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
     },
   };
 }

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { DescribeContactCommand } from "@aws-sdk/client-connect";
 
 import {
-  startServer, launchBrowser, serveSite, Participant, ARTIFACTS, PATIENCE_MS, INSTANCE, PASSWORD, within,
+  startServer, startCluster, launchBrowser, serveSite, Participant, ARTIFACTS, PATIENCE_MS, INSTANCE, PASSWORD,
+  within,
 } from "./harness.mjs";
 import { desktopFiles } from "../../examples/streams-desktop/serve.mjs";
 
@@ -28,10 +29,14 @@ before(async () => {
   });
   site = await serveSite(desktopFiles(join(here, "node_modules")));
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-  page.on("console", (m) => { if (m.type() === "error") console.log("desktop:", m.text()); });
-  page.on("pageerror", (e) => console.log("desktop error:", e.message));
+  page = await newDesktop();
 });
+
+async function newDesktop() {
+  const desktop = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  desktop.on("pageerror", (e) => console.log("desktop error:", e.message));
+  return desktop;
+}
 
 after(async () => {
   await browser?.close();
@@ -85,6 +90,28 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   assert.deepEqual(agent.states, ["Available", "Offline"]);
   assert.match(agent.arn, new RegExp(`^arn:aws:connect:us-east-1:\\d{12}:instance/${INSTANCE}/agent/`));
   await event("connectionGain");
+
+  // Bad input: a method this CCP does not serve fails with an error the desktop can show, and
+  // messages that are not the conduit's change nothing.
+  const refused = await within("an answer to an unknown method", page.evaluate(() => new Promise((resolve) => {
+    connect.core.getClient().call("createOutboundContact", { endpoint: {} }, {
+      success: () => resolve({ ok: true }),
+      failure: (err) => resolve({ ok: false, err }),
+    });
+  })));
+  assert.equal(refused.ok, false);
+  assert.equal(refused.err.type, "UnsupportedOperationException");
+  await page.evaluate(() => {
+    const frame = document.querySelector("#ccp iframe").contentWindow;
+    for (const junk of [null, 42, "api_request", { event: 7 }, { event: "api_request", data: null },
+      { event: "api_request", data: { requestId: 1, method: {} } }, { type: "cross-domain-site-ready" }]) {
+      frame.postMessage(junk, "*");
+    }
+  });
+  const stillThere = await page.evaluate(() => new Promise((resolve) => {
+    connect.core.getClient().call("getAgentStates", {}, { success: (d) => resolve(d.states.length), failure: () => resolve(-1) });
+  }));
+  assert.equal(stillThere, 2);
 
   // Available with setState.
   await page.selectOption("#state", "Available");
@@ -197,4 +224,37 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   await screenshot("access-denied");
   carla.close();
   dora.close();
+});
+
+test("the same desktop against a two-node cluster: the CCP on one node, the customer on the other", async () => {
+  const cluster = await startCluster(2);
+  const [one, two] = cluster.nodes;
+  await page.close();
+  page = await newDesktop();
+  try {
+    await page.goto(`${site.url}/?ccp=${encodeURIComponent(`${one.url}/ccp-v2/`)}`);
+    await signInToCcp("ben");
+    assert.equal((await event("agent")).name, "Ben");
+    await page.selectOption("#state", "Available");
+    await event("state", (e) => e.to === "Available");
+
+    const elsa = await Participant.startCustomer(two, "Elsa");
+    await event("connecting", (e) => e.contactId === elsa.contactId);
+    await viewContact(elsa.contactId);
+    await page.click("#accept");
+    await event("controller", (e) => e.contactId === elsa.contactId);
+    await elsa.say("Hello from the other node");
+    assert.equal((await event("message", (e) => e.content === "Hello from the other node")).role, "CUSTOMER");
+    await page.fill("#message", "Ben here, on node one");
+    await page.press("#message", "Enter");
+    await elsa.waitFor("the agent's message", (i) => i.Type === "MESSAGE" && i.Content === "Ben here, on node one");
+    await screenshot("cluster-chatting");
+
+    await page.click("#end");
+    await elsa.waitFor("chat.ended", (i) => i.ContentType?.endsWith("chat.ended"));
+    await event("acw", (e) => e.contactId === elsa.contactId);
+    elsa.close();
+  } finally {
+    cluster.stop();
+  }
 });

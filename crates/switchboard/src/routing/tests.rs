@@ -117,6 +117,25 @@ fn a_delay_already_served_is_no_deadline() {
 }
 
 #[test]
+fn an_agents_figures_give_each_offer_its_deadline() {
+    let mut e = engine(vec![("a", profile(2, &[("q2", 1, 0)]))]);
+    available(&mut e, 0, "a");
+    e.enqueue(1_000, "c1", "q2").unwrap();
+    e.enqueue(4_000, "c2", "q2").unwrap();
+    let figures = e.agent("a").unwrap();
+    assert_eq!(figures.offers, vec!["c1".to_string(), "c2".to_string()]);
+    assert_eq!(
+        figures.offer_deadlines,
+        vec![1_000 + OFFER_TIMEOUT, 4_000 + OFFER_TIMEOUT]
+    );
+    e.accept(5_000, "a", "c1").unwrap();
+    assert_eq!(
+        e.agent("a").unwrap().offer_deadlines,
+        vec![4_000 + OFFER_TIMEOUT]
+    );
+}
+
+#[test]
 fn an_agent_is_never_offered_more_than_their_concurrency() {
     let mut e = engine(vec![("a", profile(2, &[("q2", 1, 0)]))]);
     available(&mut e, 0, "a");

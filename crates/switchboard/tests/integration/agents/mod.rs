@@ -10,6 +10,7 @@ use crate::common::*;
 use crate::receiver::Receiver;
 use crate::streaming;
 
+mod ccp;
 mod desk;
 mod queues;
 
