@@ -24,13 +24,18 @@ let page;
 let shot = 0;
 
 before(async () => {
+  // The desktop's site first: the CCP may be framed by approved origins only.
+  site = await serveSite(desktopFiles(join(here, "node_modules")));
   server = await startServer({
+    extra: approved(),
     users: ['username = "sam"\ndisplay_name = "Sam"\nrouting_profile = "front"\nsupervisor = true\ntakes_chats = false'],
   });
-  site = await serveSite(desktopFiles(join(here, "node_modules")));
   browser = await launchBrowser();
   page = await newDesktop();
 });
+
+/** The configuration that lets the desktop's site frame the CCP. */
+const approved = () => `[ccp]\napproved_origins = ["${site.url}"]`;
 
 async function newDesktop() {
   const desktop = await browser.newPage({ viewport: { width: 1280, height: 720 } });
@@ -227,7 +232,7 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
 });
 
 test("the same desktop against a two-node cluster: the CCP on one node, the customer on the other", async () => {
-  const cluster = await startCluster(2);
+  const cluster = await startCluster(2, { extra: approved() });
   const [one, two] = cluster.nodes;
   await page.close();
   page = await newDesktop();

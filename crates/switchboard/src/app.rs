@@ -269,7 +269,10 @@ impl App {
         };
         api::router(api.clone())
             .merge(gateway::routes(gateway))
-            .merge(web::routes(self.config.demo_page))
+            .merge(web::routes(
+                self.config.demo_page,
+                &self.config.ccp.approved_origins,
+            ))
             .merge(observability::routes(observability))
             .merge(
                 // Outside the APIs' CORS layer: a widget answers only its own allowed origins.

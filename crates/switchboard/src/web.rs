@@ -46,8 +46,11 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     form-action 'self'";
 
 /// The pages' routes; `/` is the demo shop page only when `demo_page` is set (the no-config
-/// demo), and otherwise no route of this router.
-pub fn routes(demo_page: bool) -> Router {
+/// demo), and otherwise no route of this router. The CCP may be framed by this server's pages
+/// and by `ccp_origins` only (`ccp.approved_origins`).
+pub fn routes(demo_page: bool, ccp_origins: &[String]) -> Router {
+    let ccp_policy = HeaderValue::from_str(&ccp_policy(ccp_origins))
+        .expect("the configuration accepts only origins that are safe in a header");
     let pages = Router::new()
         .route(
             "/agent",
@@ -65,7 +68,16 @@ pub fn routes(demo_page: bool) -> Router {
         // The CCP Amazon Connect Streams desktops embed (`ccpUrl`), at the path Amazon's has.
         .route(
             "/ccp-v2/",
-            get(|| async { page(CCP_HTML, "text/html; charset=utf-8") }),
+            get(move || {
+                let policy = ccp_policy.clone();
+                async move {
+                    let mut response = page(CCP_HTML, "text/html; charset=utf-8");
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_SECURITY_POLICY, policy);
+                    response
+                }
+            }),
         )
         .route("/ccp-v2", get(|| async { Redirect::permanent("/ccp-v2/") }))
         .route(
@@ -90,6 +102,20 @@ pub fn routes(demo_page: bool) -> Router {
         pages
     };
     pages.method_not_allowed_fallback(wrong_method)
+}
+
+/// The CCP page's policy: the pages' own, and which sites may put it in a frame. Amazon's CCP
+/// is framed only by approved origins too: the page around it receives the agent's chats.
+fn ccp_policy(origins: &[String]) -> String {
+    let ancestors = if origins.iter().any(|o| o == "*") {
+        "*".to_string()
+    } else {
+        std::iter::once("'self'")
+            .chain(origins.iter().map(|o| o.trim_end_matches('/')))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!("{POLICY}; frame-ancestors {ancestors}")
 }
 
 /// These are pages, so a wrong method gets a page (the router adds `Allow: GET,HEAD`).

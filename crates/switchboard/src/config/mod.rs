@@ -57,9 +57,43 @@ pub struct Config {
     /// address is taken from `X-Forwarded-For` (for per-address limits).
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The CCP that Amazon Connect Streams desktops embed (docs/streams.md).
+    #[serde(default)]
+    pub ccp: Ccp,
     /// Set by the demo configuration only: `/` serves the demo shop page.
     #[serde(skip)]
     pub demo_page: bool,
+}
+
+/// Which sites may embed the CCP at `/ccp-v2/`, as Amazon Connect's approved origins decide
+/// which sites may embed its CCP: the CCP hands the page around it the agent's chats.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ccp {
+    /// Origins such as `https://crm.example.com` (`*` in the host or port as in a
+    /// Content-Security-Policy, or `"*"` for any site). None: only this server's own pages.
+    #[serde(default)]
+    pub approved_origins: Vec<String>,
+}
+
+/// Whether `text` is an origin a configuration may list: `*`, or `http(s)://HOST[:PORT]`
+/// with nothing after it (a trailing `/` is allowed). The host may use `*` wildcards as a
+/// Content-Security-Policy source does; nothing that could end or extend a header is accepted.
+pub(crate) fn is_origin(text: &str) -> bool {
+    if text == "*" {
+        return true;
+    }
+    let Some(rest) = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*' | '[' | ']'))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,6 +328,16 @@ impl Config {
                 return bad(
                     "bus",
                     "joins nodes that share one store: set storage to a postgres:// URL".into(),
+                );
+            }
+        }
+        for (k, origin) in self.ccp.approved_origins.iter().enumerate() {
+            if !is_origin(origin) {
+                return bad(
+                    &format!("ccp.approved_origins[{k}]"),
+                    format!(
+                        "'{origin}' is not an origin such as https://crm.example.com, or \"*\""
+                    ),
                 );
             }
         }
@@ -533,6 +577,28 @@ mod tests {
         assert_eq!(via("10.0.0.1", &["1.2.3.4, junk"]), ip("10.0.0.1"));
         assert_eq!(via("192.0.2.9", &["203.0.113.7"]), ip("192.0.2.9"));
         assert_eq!(via("10.0.0.1", &[]), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn an_approved_origin_is_an_origin_and_nothing_that_could_extend_a_header() {
+        let ok = Config::parse(
+            "[ccp]\napproved_origins = [\"https://crm.example.com\", \"http://localhost:*\", \"*\"]",
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        for bad in [
+            "crm.example.com",
+            "https://crm.example.com/app",
+            "https://a.example; script-src *",
+            "https://",
+            "ftp://x.example",
+        ] {
+            let err = Config::parse(&format!("[ccp]\napproved_origins = [\"{bad}\"]")).unwrap_err();
+            assert!(
+                err.0.contains("ccp.approved_origins[0]"),
+                "{bad}: {}",
+                err.0
+            );
+        }
     }
 
     #[test]

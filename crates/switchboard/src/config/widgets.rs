@@ -93,12 +93,7 @@ impl Instance {
                 );
             }
             for (k, origin) in w.allowed_origins.iter().enumerate() {
-                let host = origin
-                    .strip_prefix("https://")
-                    .or_else(|| origin.strip_prefix("http://"))
-                    .map(|rest| rest.trim_end_matches('/'));
-                let ok = origin == "*" || host.is_some_and(|h| !h.is_empty() && !h.contains('/'));
-                if !ok {
+                if !super::is_origin(origin) {
                     return bad(
                         format!("{at}.allowed_origins[{k}]"),
                         format!("'{origin}' is not an origin such as https://shop.example.com"),

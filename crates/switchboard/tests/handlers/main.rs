@@ -245,3 +245,39 @@ async fn health_and_readiness_answer_while_the_store_does() {
     assert_eq!(ready.body["store"], "ok");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn only_approved_origins_may_frame_the_ccp() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("sqlite://{}", dir.path().join("switchboard.db").display());
+    let extra = "[ccp]\napproved_origins = [\"https://crm.example.com\"]";
+    let config = Config::parse(&config_text_for(&storage, extra, "")).unwrap();
+    let app = App::build(config, "ws://127.0.0.1:1".into()).await.unwrap();
+    let response = app
+        .router()
+        .oneshot(Request::get("/ccp-v2/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        policy.ends_with("frame-ancestors 'self' https://crm.example.com"),
+        "{policy}"
+    );
+    // Without approved origins only the server's own pages may frame it.
+    let node = Node::start("").await;
+    let answer = node
+        .router
+        .clone()
+        .oneshot(Request::get("/ccp-v2/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let policy = answer.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.ends_with("frame-ancestors 'self'"), "{policy}");
+    node.stop().await;
+    app.shut_down().await;
+}
