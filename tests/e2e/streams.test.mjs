@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 
 import { DescribeContactCommand } from "@aws-sdk/client-connect";
+import WebSocket from "ws";
 
 import {
   startServer, startCluster, launchBrowser, serveSite, Participant, ARTIFACTS, PATIENCE_MS, INSTANCE, PASSWORD,
@@ -76,6 +77,39 @@ async function signInToCcp(username) {
   await ccp().getByLabel("Username").fill(username);
   await ccp().getByLabel("Password").fill(PASSWORD);
   await ccp().getByRole("button", { name: "Sign in" }).click();
+}
+
+/** An agent on Switchboard's own agent API (docs/agent-api.md), Available, with its socket. */
+async function agentOnApi(server, username) {
+  const call = async (method, path, body, token) => {
+    const response = await fetch(`${server.url}/agent/api${path}`, {
+      method,
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const data = await response.json();
+    assert.ok(response.ok, `${path}: ${JSON.stringify(data)}`);
+    return data;
+  };
+  const { token } = await call("POST", "/sign-in", { username, password: PASSWORD });
+  const socket = new WebSocket(`${server.url.replace("http://", "ws://")}/agent/api/socket?token=${token}`);
+  const frames = [];
+  let wake = () => {};
+  socket.on("message", (data) => { frames.push(JSON.parse(data.toString())); wake(); });
+  const next = async (type) => {
+    for (;;) {
+      const at = frames.findIndex((f) => f.type === type);
+      if (at >= 0) return frames.splice(at, 1)[0];
+      await within(`${username}'s ${type} event`, new Promise((resolve) => { wake = resolve; }));
+    }
+  };
+  await next("hello");
+  await call("PUT", "/status", { status: "Available" }, token);
+  return {
+    next,
+    act: (contactId, action) => call("POST", `/contacts/${contactId}/${action}`, {}, token),
+    close: () => socket.close(),
+  };
 }
 
 async function viewContact(contactId) {
@@ -203,6 +237,24 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   await event("ended", (e) => e.contactId === dora.contactId);
   await page.click("#clear");
   await event("destroyed", (e) => e.contactId === dora.contactId);
+  // As on Amazon Connect, the chat waits as a new contact: Ben (on the agent API) is offered it
+  // under a new ContactId, and Dora's session carries on into it.
+  const ben = await agentOnApi(server, "ben");
+  const offer = await ben.next("offer");
+  assert.notEqual(offer.contactId, dora.contactId);
+  await ben.act(offer.contactId, "accept");
+  const benJoined = await dora.waitFor("Ben joining", (i) => i.ContentType?.endsWith("participant.joined")
+    && i.DisplayName === "Ben");
+  assert.equal(benJoined.ContactId, offer.contactId);
+  assert.equal(benJoined.InitialContactId, dora.contactId);
+  const next = await server.connect.send(new DescribeContactCommand({ InstanceId: INSTANCE, ContactId: offer.contactId }));
+  assert.equal(next.Contact.PreviousContactId, dora.contactId);
+  assert.equal(next.Contact.InitiationMethod, "TRANSFER");
+  const before = await server.connect.send(new DescribeContactCommand({ InstanceId: INSTANCE, ContactId: dora.contactId }));
+  assert.ok(before.Contact.DisconnectTimestamp, "the contact Ana had was handed on");
+  await dora.say("Hi Ben");
+  await dora.waitFor("my own message, as the new contact", (i) => i.Content === "Hi Ben" && i.ContactId === offer.contactId);
+  ben.close();
 
   // Ending Carla's chat: the customer hears participant.left and chat.ended; onEnded; clear().
   await viewContact(carla.contactId);

@@ -109,11 +109,30 @@ pub struct Contact {
     pub updated_at: OffsetDateTime,
     /// The agent (user id) who has the chat, and since when.
     pub agent: Option<(String, OffsetDateTime)>,
+    /// The contact this one was transferred from.
+    pub previous_contact_id: Option<String>,
+    /// The contact this one was transferred to, and when: the chat goes on under that one.
+    pub transferred_to: Option<(String, OffsetDateTime)>,
 }
 
 impl Contact {
     pub fn is_ended(&self) -> bool {
         self.ended_at.is_some()
+    }
+
+    /// The chat this contact is part of: its first contact, whose id stays the key of the
+    /// chat's items, participants and streams through every transfer.
+    pub fn chat_id(&self) -> &str {
+        &self.initial_contact_id
+    }
+
+    /// When this contact stopped being the chat's current one: handed on by a transfer, or the
+    /// chat's end.
+    pub fn disconnected_at(&self) -> Option<OffsetDateTime> {
+        self.transferred_to
+            .as_ref()
+            .map(|(_, at)| *at)
+            .or(self.ended_at)
     }
 
     pub fn allows_message_type(&self, content_type: &str) -> bool {

@@ -299,11 +299,15 @@ async fn contact_action(
             )))
         }
     };
-    app.desk
+    let next = app
+        .desk
         .act(&me, &contact_id, action)
         .await
         .map_err(desk_error)?;
-    Ok(Json(json!({})))
+    Ok(Json(match next {
+        Some(contact_id) => json!({ "contactId": contact_id }),
+        None => json!({}),
+    }))
 }
 
 #[derive(Deserialize)]

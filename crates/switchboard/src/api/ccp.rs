@@ -209,7 +209,9 @@ impl Shapes<'_> {
         let record = c.contact.as_ref();
         let after_work = c.state == "AFTER_CONTACT_WORK";
         let since = if after_work {
-            record.and_then(|r| r.ended_at).unwrap_or(self.now)
+            record
+                .and_then(Contact::disconnected_at)
+                .unwrap_or(self.now)
         } else {
             record
                 .and_then(|r| r.agent.as_ref().map(|(_, at)| *at))
@@ -281,7 +283,8 @@ impl Shapes<'_> {
         agent: Value,
     ) -> Value {
         let customer = record.map(|r| {
-            let (customer_state, at) = match r.ended_at {
+            // Handed on by a transfer, the customer is no longer on this contact either.
+            let (customer_state, at) = match r.disconnected_at() {
                 Some(ended) => ("disconnected", ended),
                 None => ("connected", r.initiated_at),
             };
@@ -301,11 +304,7 @@ impl Shapes<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let transferred = record.is_some_and(|r| {
-            r.queue_id
-                .as_deref()
-                .is_some_and(|q| q.starts_with("agent/"))
-        });
+        let transferred = record.is_some_and(|r| r.previous_contact_id.is_some());
         json!({
             "contactId": contact_id,
             "initialContactId": record.map_or(contact_id, |r| r.initial_contact_id.as_str()),

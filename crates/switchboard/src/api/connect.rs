@@ -323,7 +323,15 @@ fn describe(app: &ApiState, c: &Contact) -> Value {
     );
     m.insert("Id".into(), json!(c.id));
     m.insert("InitialContactId".into(), json!(c.initial_contact_id));
-    m.insert("InitiationMethod".into(), json!("API"));
+    // A transferred chat continues as a new contact, which names the one it came from.
+    let method = match &c.previous_contact_id {
+        Some(previous) => {
+            m.insert("PreviousContactId".into(), json!(previous));
+            "TRANSFER"
+        }
+        None => "API",
+    };
+    m.insert("InitiationMethod".into(), json!(method));
     m.insert("Channel".into(), json!("CHAT"));
     m.insert(
         "InitiationTimestamp".into(),
@@ -333,10 +341,11 @@ fn describe(app: &ApiState, c: &Contact) -> Value {
         "LastUpdateTimestamp".into(),
         json!(epoch_seconds(c.updated_at)),
     );
-    if let Some(at) = c.ended_at {
+    if let Some(at) = c.disconnected_at() {
         m.insert("DisconnectTimestamp".into(), json!(epoch_seconds(at)));
     }
-    if let Some(reason) = &c.disconnect_reason {
+    // How the chat ended is told by the contact that was current then.
+    if let (Some(reason), None) = (&c.disconnect_reason, &c.transferred_to) {
         m.insert("DisconnectReason".into(), json!(reason));
     }
     if let Some(queue) = &c.queue_id {

@@ -94,6 +94,8 @@ impl ChatService {
             disconnect_reason: None,
             updated_at: now,
             agent: None,
+            previous_contact_id: None,
+            transferred_to: None,
         };
         let customer = Participant {
             id: customer_id,
@@ -187,7 +189,8 @@ impl ChatService {
             .start_stream(NewStream {
                 stream: Stream {
                     id: new_id(),
-                    contact_id: contact.id.clone(),
+                    // A stream carries the chat, through transfers.
+                    contact_id: contact.chat_id().to_string(),
                     instance_id: contact.instance_id.clone(),
                     endpoint_arn: endpoint_arn.to_string(),
                     started_at: self.now(),
@@ -220,10 +223,13 @@ impl ChatService {
         streaming_id: &str,
     ) -> Result<(), ChatError> {
         let contact = self.contact(instance, contact_id).await?;
-        let stream = self.store.stop_stream(&contact.id, streaming_id).await?;
+        let stream = self
+            .store
+            .stop_stream(contact.chat_id(), streaming_id)
+            .await?;
         tracing::info!(contact_id = %contact.id, stream_id = %stream.id, "streaming stopped");
         // Its worker finishes once it has published what the stream owed.
-        self.streams.written(&contact.id);
+        self.streams.written(contact.chat_id());
         Ok(())
     }
 
@@ -234,28 +240,42 @@ impl ChatService {
         reason: Option<String>,
     ) -> Result<(), ChatError> {
         let contact = self.contact(instance, contact_id).await?;
-        self.end_chat(&contact.id, reason).await
+        if contact.transferred_to.is_some() {
+            // Handed on by a transfer: this contact is over already, as an ended one is.
+            return Ok(());
+        }
+        self.end_chat(contact.chat_id(), reason).await
     }
 
-    /// Ends a chat (StopContact, duration expiry): chat.ended is stored and pushed, sockets close.
-    pub async fn end_chat(
+    /// Ends the chat a contact of it is part of (routing ending an abandoned contact).
+    pub async fn end_chat_of(
         &self,
         contact_id: &str,
         reason: Option<String>,
     ) -> Result<(), ChatError> {
+        match self.store.contact(contact_id).await? {
+            Some(contact) => self.end_chat(contact.chat_id(), reason).await,
+            None => Err(ChatError::ContactNotFound),
+        }
+    }
+
+    /// Ends a chat (StopContact, duration expiry; `chat_id` is its first contact's id):
+    /// chat.ended is stored and pushed, sockets close.
+    pub async fn end_chat(&self, chat_id: &str, reason: Option<String>) -> Result<(), ChatError> {
         if let Some(item) = self
             .store
-            .end_contact(contact_id, event(CHAT_ENDED, None), reason)
+            .end_contact(chat_id, event(CHAT_ENDED, None), reason)
             .await?
         {
-            self.sessions.forget_contact(contact_id);
+            self.sessions.forget_contact(chat_id);
             // Before anything else can fail: chat.ended is in the streams' outboxes.
-            self.streams.written(contact_id);
-            if let Some(contact) = self.store.contact(contact_id).await? {
+            self.streams.written(chat_id);
+            if let Some(contact) = self.store.current_contact(chat_id).await? {
                 self.publish_items(&contact, &[item]);
-                self.routing.contact_ended(&contact.instance_id, contact_id);
+                self.routing
+                    .contact_ended(&contact.instance_id, &contact.id);
             }
-            tracing::info!(%contact_id, "chat ended");
+            tracing::info!(contact_id = %chat_id, "chat ended");
         }
         Ok(())
     }
@@ -337,7 +357,8 @@ impl ChatService {
         }
         let participant = Participant {
             id: new_id(),
-            contact_id: contact.id.clone(),
+            // Participants belong to the chat, whichever of its contacts they joined.
+            contact_id: contact.chat_id().to_string(),
             role,
             display_name,
             joined_at: self.now(),

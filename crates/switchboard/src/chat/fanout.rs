@@ -52,7 +52,7 @@ impl ChatService {
                 _ => None,
             };
             Delivery::new(
-                contact.id.clone(),
+                contact.chat_id().to_string(),
                 Some(item.seq),
                 item_text(contact, item),
                 closing,
@@ -66,22 +66,22 @@ impl ChatService {
             self.bus.publish(delivery);
         }
         if !items.is_empty() {
-            self.streams.written(&contact.id);
+            self.streams.written(contact.chat_id());
         }
     }
 
     /// Pushes an item that is not kept (typing, a receipt) to the contact's sockets.
     pub(super) fn publish_ephemeral(&self, contact: &Contact, fields: Map<String, Value>) {
         self.bus.publish(Delivery::new(
-            contact.id.clone(),
+            contact.chat_id().to_string(),
             None,
             fields_text(contact, fields),
             None,
         ));
-        self.streams.written(&contact.id);
+        self.streams.written(contact.chat_id());
     }
 
-    /// Starts watching a contact's items for one socket: the deliveries to come, and the
+    /// Starts watching a chat's items (`chat_id`: its first contact's id) for one socket: the deliveries to come, and the
     /// sequence number of the last item already committed. Subscribing comes first, then
     /// reading where the transcript stands, so nothing committed in between is missed (anything
     /// older is recognised by its sequence number).
@@ -138,7 +138,7 @@ impl ChatService {
             if *stored <= seen {
                 continue;
             }
-            let Some(contact) = self.store.contact(contact_id).await? else {
+            let Some(contact) = self.store.current_contact(contact_id).await? else {
                 continue;
             };
             let missed = self.missed_items(contact_id, seen + 1, *stored + 1).await?;

@@ -68,11 +68,13 @@ impl ChatService {
             .participant(&claims.participant_id)
             .await?
             .ok_or(ChatError::AccessDenied)?;
+        // A participant belongs to the chat (its first contact's id); the session acts on
+        // the chat's current contact, which a transfer may have replaced.
         let contact = match self.sessions.contact(&participant.contact_id) {
             Some(contact) => contact,
             None => Arc::new(
                 self.store
-                    .contact(&participant.contact_id)
+                    .current_contact(&participant.contact_id)
                     .await?
                     .ok_or(ChatError::AccessDenied)?,
             ),
@@ -135,7 +137,7 @@ impl ChatService {
         };
         let appended = self
             .store
-            .append_item(&session.contact.id, item, client_token)
+            .append_item(session.contact.chat_id(), item, client_token)
             .await?;
         if appended.is_new() {
             self.publish_items(&session.contact, std::slice::from_ref(&appended));
@@ -176,10 +178,10 @@ impl ChatService {
                 fields.insert("ParticipantId".into(), json!(p.id));
                 fields.insert("DisplayName".into(), json!(p.display_name));
                 fields.insert("ParticipantRole".into(), json!(p.role.as_str()));
-                if self.streams.streams(&session.contact.id) {
+                if self.streams.streams(session.contact.chat_id()) {
                     // Acknowledged typing reaches the streams, even though it is not kept.
                     self.store
-                        .stream_event(&session.contact.id, &id, fields.clone())
+                        .stream_event(session.contact.chat_id(), &id, fields.clone())
                         .await?;
                 }
                 if let Some(key) = key {
@@ -198,7 +200,7 @@ impl ChatService {
                 let recorded = self
                     .store
                     .record_receipt(NewReceipt {
-                        contact_id: session.contact.id.clone(),
+                        contact_id: session.contact.chat_id().to_string(),
                         message_id: message_id.clone(),
                         recipient_participant_id: session.participant.id.clone(),
                         kind,
@@ -256,7 +258,7 @@ impl ChatService {
             .await?;
         self.sessions.forget_participant(&participant.id);
         if reason.is_some() {
-            self.sessions.forget_contact(&session.contact.id);
+            self.sessions.forget_contact(session.contact.chat_id());
         }
         self.publish_items(&session.contact, &departed);
         if reason.is_some() && departed.is_new() {
@@ -266,18 +268,13 @@ impl ChatService {
         }
         if let (Some(queue), true) = (back_to, departed.is_new()) {
             // The cached contact may predate the agent: the store knows who has it now.
-            let current = self.store.contact(&session.contact.id).await?;
-            if let Some((agent, _)) = current.and_then(|c| c.agent) {
+            let chat = session.contact.chat_id();
+            let current = self.store.current_contact(chat).await?;
+            if let Some((contact_id, agent)) = current.and_then(|c| Some((c.id, c.agent?.0))) {
                 // Kept, so that a restart finds the chat waiting rather than with this agent.
-                self.store
-                    .requeue_contact(&session.contact.id, &queue, self.now())
-                    .await?;
-                self.routing.agent_left(
-                    &session.contact.instance_id,
-                    &session.contact.id,
-                    &agent,
-                    &queue,
-                );
+                self.store.requeue_contact(chat, &queue, self.now()).await?;
+                self.routing
+                    .agent_left(&session.contact.instance_id, &contact_id, &agent, &queue);
                 tracing::info!(contact_id = %session.contact.id, "agent left; chat back in its queue");
             }
         }
@@ -299,7 +296,7 @@ impl ChatService {
     pub async fn session_of(&self, participant: Participant) -> Result<Session, ChatError> {
         let contact = self
             .store
-            .contact(&participant.contact_id)
+            .current_contact(&participant.contact_id)
             .await?
             .ok_or(ChatError::ContactNotFound)?;
         if participant.has_left() || contact.is_ended() {
@@ -311,34 +308,39 @@ impl ChatService {
         })
     }
 
-    /// Records the outcome of an agent's transfer in the chat. When it succeeded (`waits_in`
-    /// names the queue the contact now waits in: an agent's own queue is `agent/USER_ID`), the
-    /// contact is kept there, so that a restart finds it waiting rather than with this agent;
-    /// then transfer.succeeded and the agent leaving (the chat goes on and waits for the next
-    /// agent). Otherwise transfer.failed.
+    /// Records the outcome of an agent's transfer in the chat. When it succeeded, `to` names
+    /// where the chat now waits (an agent's own queue is `agent/USER_ID`) and the id of the new
+    /// contact it waits as: as on Amazon Connect, a transfer hands the chat on to a new contact
+    /// (same InitialContactId, PreviousContactId the one it came from), kept so that a restart
+    /// finds it waiting rather than with this agent. Then transfer.succeeded and the agent
+    /// leaving: the chat goes on, the customer's session unbroken. Otherwise transfer.failed.
+    /// Returns the new contact.
     pub async fn transferred(
         &self,
         session: &Session,
-        waits_in: Option<&str>,
-    ) -> Result<(), ChatError> {
+        to: Option<(&str, &str)>,
+    ) -> Result<Option<Contact>, ChatError> {
         let contact = &session.contact;
-        let succeeded = waits_in.is_some();
-        if let Some(queue) = waits_in {
-            self.store
-                .requeue_contact(&contact.id, queue, self.now())
-                .await?;
-        }
-        let outcome = if succeeded {
+        let next = match to {
+            Some((queue, new_contact_id)) => Some(
+                self.store
+                    .transfer_contact(&contact.id, new_contact_id, queue, self.now())
+                    .await?,
+            ),
+            None => None,
+        };
+        let outcome = if next.is_some() {
             TRANSFER_SUCCEEDED
         } else {
             TRANSFER_FAILED
         };
         let appended = self
             .store
-            .append_item(&contact.id, event(outcome, None), None)
+            .append_item(contact.chat_id(), event(outcome, None), None)
             .await?;
+        // Both told as the contact the agent had, whose ChatJS session they end.
         self.publish_items(contact, std::slice::from_ref(&appended));
-        if succeeded {
+        if next.is_some() {
             let participant = &session.participant;
             let departed = self
                 .store
@@ -351,9 +353,11 @@ impl ChatService {
                 })
                 .await?;
             self.sessions.forget_participant(&participant.id);
+            // The others' sessions now act as the new contact.
+            self.sessions.forget_contact(contact.chat_id());
             self.publish_items(contact, &departed);
         }
-        Ok(())
+        Ok(next)
     }
 
     /// DisconnectParticipant retried with the ClientToken of a disconnect that already happened:

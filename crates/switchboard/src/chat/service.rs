@@ -165,13 +165,19 @@ impl ChatService {
             .map(|p| p.display_name))
     }
 
-    /// The user's AGENT participant on a contact, while they are on it.
+    /// The user's AGENT participant on a contact's chat, while they are on it.
     pub async fn agent_participant(
         &self,
         contact_id: &str,
         user_id: &str,
     ) -> Result<Option<Participant>, ChatError> {
-        Ok(self.store.agent_participant(contact_id, user_id).await?)
+        let Some(contact) = self.store.contact(contact_id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .agent_participant(contact.chat_id(), user_id)
+            .await?)
     }
 
     /// A participant token for a participant of an open chat (an agent reopening their chats).

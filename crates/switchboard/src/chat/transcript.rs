@@ -89,12 +89,12 @@ impl ChatService {
         let store = &self.store;
 
         let (forward, from) = if let Some(token) = &q.next_token {
-            decode_token(token, &contact.id)
+            decode_token(token, contact.chat_id())
                 .ok_or_else(|| ChatError::Invalid("NextToken is not valid for this chat".into()))?
         } else {
             let has_start = !matches!(q.start, StartPosition::None);
             let forward = q.forward.unwrap_or(has_start);
-            let last = store.last_seq(&contact.id).await?;
+            let last = store.last_seq(contact.chat_id()).await?;
             let from = match &q.start {
                 // Without a position the scan starts now: backward covers everything, forward
                 // only what is yet to come.
@@ -107,7 +107,7 @@ impl ChatService {
                 }
                 StartPosition::Id(id) => {
                     store
-                        .item(&contact.id, id)
+                        .item(contact.chat_id(), id)
                         .await?
                         .ok_or_else(|| {
                             ChatError::Invalid(format!(
@@ -122,7 +122,7 @@ impl ChatService {
                             "StartPosition.AbsoluteTime '{text}' is not an ISO-8601 time"
                         ))
                     })?;
-                    match store.seq_at(&contact.id, at, forward).await? {
+                    match store.seq_at(contact.chat_id(), at, forward).await? {
                         Some(seq) => seq,
                         None if forward => last + 1,
                         None => 0,
@@ -145,7 +145,7 @@ impl ChatService {
                 limit: max + 1,
             }
         };
-        let mut items = store.items(&contact.id, range).await?;
+        let mut items = store.items(contact.chat_id(), range).await?;
         // A page of 0 items has nowhere to continue from.
         let next_token = if items.len() > max && max > 0 {
             items.truncate(max);
@@ -154,7 +154,7 @@ impl ChatService {
                 Some(last) => last.seq - 1,
                 None => from,
             };
-            Some(encode_token(&contact.id, forward, next))
+            Some(encode_token(contact.chat_id(), forward, next))
         } else {
             None
         };

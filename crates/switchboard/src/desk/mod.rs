@@ -20,7 +20,8 @@ use tokio::sync::mpsc;
 
 use crate::agent::auth::{AgentAuth, AgentIdentity};
 use crate::agent::hub::{AgentHub, Frame};
-use crate::chat::service::Session;
+use crate::chat::service::{new_id, Session};
+use crate::chat::RoutingHook;
 use crate::chat::{ChatError, ChatService};
 use crate::clock::from_millis;
 use crate::config::{Config, Instance, User};
@@ -334,47 +335,68 @@ impl AgentDesk {
         Ok(status)
     }
 
+    /// Does what the agent asked about one of their contacts. A transfer answers with the new
+    /// contact the chat now waits as.
     pub async fn act(
         &self,
         me: &AgentIdentity,
         contact_id: &str,
         action: ContactAction,
-    ) -> Result<(), DeskError> {
+    ) -> Result<Option<String>, DeskError> {
         let routed = match action {
             ContactAction::Accept => AgentAction::Accept,
             ContactAction::Reject => AgentAction::Reject,
             ContactAction::Clear => AgentAction::ClearAfterWork,
             ContactAction::End => {
                 let session = self.agent_session(me, contact_id).await?;
-                return Ok(self.chat.disconnect(&session, None).await?);
+                self.chat.disconnect(&session, None).await?;
+                return Ok(None);
             }
-            ContactAction::Transfer(to) => return self.transfer(me, contact_id, to).await,
+            ContactAction::Transfer(to) => {
+                return self.transfer(me, contact_id, to).await.map(Some);
+            }
         };
-        Ok(self
-            .router
+        self.router
             .act(&me.instance_id, &me.user_id, contact_id, routed)
-            .await?)
+            .await?;
+        Ok(None)
     }
 
-    /// Routing decides whether the transfer can happen; the chat then records the outcome
-    /// (where the contact now waits, transfer.succeeded and the agent leaving, or
-    /// transfer.failed), so that a restart finds the chat where routing put it.
+    /// Routing decides whether the transfer can happen, holding the new contact it hands the
+    /// chat on to (as Amazon Connect gives a transferred chat a new ContactId); the chat then
+    /// records the outcome (the new contact waiting where it was sent, transfer.succeeded and
+    /// the agent leaving, or transfer.failed), so that a restart finds the chat where routing
+    /// put it; only then may routing offer the new contact.
     async fn transfer(
         &self,
         me: &AgentIdentity,
         contact_id: &str,
         to: QueueKey,
-    ) -> Result<(), DeskError> {
+    ) -> Result<String, DeskError> {
         let session = self.agent_session(me, contact_id).await?;
+        let into = new_id();
         let decided = self
             .router
-            .transfer(&me.instance_id, &me.user_id, contact_id, to.clone())
+            .transfer(&me.instance_id, &me.user_id, contact_id, &into, to.clone())
             .await;
         let to = to.encode();
-        self.chat
-            .transferred(&session, decided.is_ok().then_some(to.as_str()))
-            .await?;
-        Ok(decided?)
+        let recorded = self
+            .chat
+            .transferred(
+                &session,
+                decided.is_ok().then_some((to.as_str(), into.as_str())),
+            )
+            .await;
+        if decided.is_ok() {
+            match &recorded {
+                Ok(Some(next)) => self.router.admitted(next, true),
+                // Not recorded: the held place is given back.
+                _ => self.router.contact_ended(&me.instance_id, &into),
+            }
+        }
+        recorded?;
+        decided?;
+        Ok(into)
     }
 
     /// The agent's connection: while one is open they count as connected and can be offered

@@ -252,7 +252,7 @@ async fn deliver(
         Step::FillThenSend { from, until } => {
             let missing = app
                 .chat
-                .missed_items(&session.contact.id, from, until)
+                .missed_items(session.contact.chat_id(), from, until)
                 .await
                 .map_err(|_| ())?;
             if !fills_gap(from, until, &missing) {
@@ -323,7 +323,7 @@ async fn handle_frame(
     };
     let chat = topics.iter().any(|t| t == "aws/chat");
     if chat && topic == "aws/subscribe" && subscription.is_none() {
-        match app.chat.watch(&session.contact.id).await {
+        match app.chat.watch(session.contact.chat_id()).await {
             Ok((receiver, last)) => {
                 *subscription = Some(Subscription {
                     receiver,

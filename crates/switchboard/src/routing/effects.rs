@@ -100,7 +100,7 @@ pub async fn carry_out(
             Effect::EndAbandoned { contact } => {
                 tracing::info!(%contact, "customer gone while queued; ending the chat");
                 if let Err(e) = chat
-                    .end_chat(&contact, Some("CUSTOMER_DISCONNECT".into()))
+                    .end_chat_of(&contact, Some("CUSTOMER_DISCONNECT".into()))
                     .await
                 {
                     tracing::warn!(%contact, error = %e, "ending an abandoned chat failed");

@@ -22,6 +22,11 @@
 //!   back at the head.
 //! - A waiting customer who leaves is removed at once; one with no open socket for
 //!   `customer_gone` is removed and the chat is ended, so no one waits for a closed tab.
+//! - A transfer hands the chat on to a new contact (as Amazon Connect does): the agent keeps
+//!   the old one in After Contact Work, the new one waits where it was sent, held until its
+//!   chat has recorded it, and is never offered to the agent who passed it on. What is still
+//!   said about the old contact (the customer's sockets, the chat ending, its place) applies to
+//!   the new one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -282,6 +287,9 @@ pub struct Engine {
     queue_keys: HashMap<QueueKey, Arc<QueueKey>>,
     agents: HashMap<Id, Agent>,
     contacts: HashMap<Id, Contact>,
+    /// Contacts handed on by a transfer, to the contact that carries their chat on. Empty
+    /// unless chats are transferred; entries go when the chat's last contact does.
+    successors: HashMap<Id, Id>,
 }
 
 impl Engine {
@@ -326,6 +334,7 @@ impl Engine {
             queue_keys: HashMap::new(),
             agents,
             contacts: HashMap::new(),
+            successors: HashMap::new(),
         }
     }
 
@@ -536,7 +545,8 @@ impl Engine {
 
     /// The customer's open sockets changed to `open`.
     pub fn customer_sockets(&mut self, now: Millis, contact: &str, open: usize) {
-        if let Some(c) = self.contacts.get_mut(contact) {
+        let contact = self.current(contact).to_string();
+        if let Some(c) = self.contacts.get_mut(contact.as_str()) {
             c.gone_since = match (open, c.gone_since) {
                 (0, Some(since)) => Some(since),
                 (0, None) => Some(now),
@@ -568,7 +578,11 @@ impl Engine {
     /// is removed; an agent who had it goes into After Contact Work for it.
     pub fn contact_ended(&mut self, now: Millis, contact: &str) -> Vec<Effect> {
         let mut effects = Vec::new();
-        self.forget(contact, &mut effects);
+        let contact = self.current(contact).to_string();
+        self.forget(&contact, &mut effects);
+        if !self.successors.is_empty() {
+            self.successors.retain(|_, to| **to != *contact);
+        }
         effects.extend(self.dispatch(now));
         effects
     }
@@ -620,13 +634,16 @@ impl Engine {
     }
 
     /// The agent hands a connected contact on to a queue or another agent's queue; the agent
-    /// goes into After Contact Work for it. The contact waits as a new arrival there, and is not
-    /// offered back to the agent who passed it on.
+    /// goes into After Contact Work for it. The chat waits as a new arrival there, as the new
+    /// contact `into` (held until [`Engine::release`]d: its chat records it first), and is not
+    /// offered back to the agent who passed it on. With `into` the contact itself (its agent
+    /// left and its flow requeues it), it waits at once.
     pub fn transfer(
         &mut self,
         now: Millis,
         agent: &str,
         contact: &str,
+        into: &str,
         to: QueueKey,
     ) -> Result<Vec<Effect>, RoutingError> {
         match &to {
@@ -646,10 +663,17 @@ impl Engine {
         a.after_work.insert(id);
         let gone_since = self.contacts.get(contact).and_then(|c| c.gone_since);
         self.contacts.remove(contact);
-        self.wait(now, contact, to, gone_since)?;
+        self.wait(now, into, to, gone_since)?;
         let agent = self.agent_id(agent).expect("checked above");
-        if let Some(c) = self.contacts.get_mut(contact) {
+        let handed_on = into != contact;
+        if let Some(c) = self.contacts.get_mut(into) {
             c.reject(agent);
+            if handed_on {
+                c.stage = Stage::Held;
+            }
+        }
+        if handed_on {
+            self.successors.insert(contact.into(), into.into());
         }
         Ok(self.dispatch(now))
     }
@@ -746,10 +770,24 @@ impl Engine {
     /// The contact's place in its queue (1 for the head) and the queue's length, while it waits
     /// or is being offered.
     pub fn position(&self, contact: &str) -> Option<(usize, usize)> {
+        let contact = self.current(contact);
         let c = self.contacts.get(contact)?;
         let queue = self.queues.get(&*c.queue)?;
         let at = queue.iter().position(|id| &**id == contact)?;
         Some((at + 1, queue.len()))
+    }
+
+    /// The contact that carries on the chat of `contact`: itself, unless it was transferred.
+    fn current<'a>(&'a self, contact: &'a str) -> &'a str {
+        let mut at = contact;
+        // A chain is at most as long as the map; the bound only guards against a cycle.
+        for _ in 0..=self.successors.len() {
+            match self.successors.get(at) {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+        at
     }
 
     /// Whether the engine has the contact (held, waiting, offered or with an agent).

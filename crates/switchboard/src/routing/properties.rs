@@ -292,7 +292,8 @@ fn run(profiles: Vec<Profile>, commands: Vec<Command>) -> Result<(), TestCaseErr
                         None => QueueKey::Agent(AGENTS[to - QUEUES.len()].to_string()),
                     };
                     let had = model.connected.get(&c).cloned();
-                    match engine.transfer(now, AGENTS[agent], &c, to) {
+                    // The contact itself waits (a requeue): the model follows one id per chat.
+                    match engine.transfer(now, AGENTS[agent], &c, &c, to) {
                         Ok(effects) => {
                             prop_assert_eq!(had.as_deref(), Some(AGENTS[agent]));
                             model.connected.remove(&c);

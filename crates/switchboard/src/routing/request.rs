@@ -54,9 +54,13 @@ pub enum Request {
         agent: String,
         contact: String,
     },
+    /// The agent hands `contact` on to a new contact `into` waiting in `to` (held until
+    /// released). A node that predates `into` sends none: the contact itself then waits.
     Transfer {
         agent: String,
         contact: String,
+        #[serde(default)]
+        into: String,
         to: QueueKey,
     },
     Position {

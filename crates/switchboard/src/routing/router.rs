@@ -312,16 +312,20 @@ impl Router {
         self.decide(instance_id, request).await
     }
 
+    /// Hands the agent's `contact` on to the new contact `into`, held in `to` until released
+    /// (see [`crate::routing::engine::Engine::transfer`]).
     pub async fn transfer(
         &self,
         instance_id: &str,
         agent: &str,
         contact: &str,
+        into: &str,
         to: QueueKey,
     ) -> Result<(), RoutingError> {
         let request = Request::Transfer {
             agent: agent.to_string(),
             contact: contact.to_string(),
+            into: into.to_string(),
             to,
         };
         self.decide(instance_id, request).await
@@ -582,7 +586,7 @@ fn handle(
             contact,
             queue,
         } => done(Ok(engine
-            .transfer(now, &agent, &contact, QueueKey::Queue(queue))
+            .transfer(now, &agent, &contact, &contact, QueueKey::Queue(queue))
             .unwrap_or_default())),
         Request::Sockets(report) => {
             let touched = sockets.apply(report, Instant::now());
@@ -598,8 +602,14 @@ fn handle(
             AgentAction::Reject => engine.reject(now, &agent, &contact),
             AgentAction::ClearAfterWork => engine.clear_after_work(now, &agent, &contact),
         }),
-        Request::Transfer { agent, contact, to } => {
-            done(engine.transfer(now, &agent, &contact, to))
+        Request::Transfer {
+            agent,
+            contact,
+            into,
+            to,
+        } => {
+            let into = if into.is_empty() { &contact } else { &into };
+            done(engine.transfer(now, &agent, &contact, into, to))
         }
         Request::Position { contact } => (Answer::Position(engine.position(&contact)), Vec::new()),
         Request::Agent { agent } => (Answer::Agent(engine.agent(&agent)), Vec::new()),

@@ -432,7 +432,7 @@ fn a_transfer_to_an_agent_goes_before_older_queued_contacts() {
         "a's second slot"
     );
     e.reject(5 * SECOND, "a", "waiting").unwrap();
-    e.transfer(6 * SECOND, "a", "c1", QueueKey::Agent("b".into()))
+    e.transfer(6 * SECOND, "a", "c1", "c1", QueueKey::Agent("b".into()))
         .unwrap();
     assert_eq!(e.agent("a").unwrap().after_work, vec!["c1".to_string()]);
     // b comes on: their own queue comes first, though "waiting" has waited longer.
@@ -445,19 +445,19 @@ fn a_transfer_to_an_agent_goes_before_older_queued_contacts() {
     assert_eq!(e.agent_of("c1"), Some("b"));
     // A transfer to a queue: the contact waits there as a new arrival, behind "waiting" (which
     // is still being offered to b).
-    e.transfer(9 * SECOND, "b", "c1", QueueKey::Queue("q2".into()))
+    e.transfer(9 * SECOND, "b", "c1", "c1", QueueKey::Queue("q2".into()))
         .unwrap();
     assert_eq!(e.position("c1"), Some((2, 2)));
     assert_eq!(
-        e.transfer(9 * SECOND, "b", "c1", QueueKey::Queue("q2".into())),
+        e.transfer(9 * SECOND, "b", "c1", "c1", QueueKey::Queue("q2".into())),
         Err(RoutingError::NotAgentsContact)
     );
     assert_eq!(
-        e.transfer(9 * SECOND, "a", "x", QueueKey::Queue("nope".into())),
+        e.transfer(9 * SECOND, "a", "x", "x", QueueKey::Queue("nope".into())),
         Err(RoutingError::UnknownQueue("nope".into()))
     );
     assert_eq!(
-        e.transfer(9 * SECOND, "a", "x", QueueKey::Agent("a".into())),
+        e.transfer(9 * SECOND, "a", "x", "x", QueueKey::Agent("a".into())),
         Err(RoutingError::TransferToSelf)
     );
 }
@@ -470,7 +470,7 @@ fn a_transferred_contact_is_not_offered_back_to_the_agent_who_passed_it_on() {
     e.enqueue(SECOND, "c1", "q2").unwrap();
     e.accept(2 * SECOND, "a", "c1").unwrap();
     assert_eq!(
-        e.transfer(3 * SECOND, "a", "c1", QueueKey::Queue("q2".into()))
+        e.transfer(3 * SECOND, "a", "c1", "c1", QueueKey::Queue("q2".into()))
             .unwrap(),
         vec![],
         "a has free slots but passed c1 on"
@@ -611,4 +611,44 @@ fn missing_one_offer_withdraws_the_agents_other_offers() {
         Some((2, 2)),
         "c2 keeps its place behind c1"
     );
+}
+
+#[test]
+fn a_transfer_hands_the_chat_on_to_a_new_contact_held_until_released() {
+    let p = profile(2, &[("q2", 1, 0)]);
+    let mut e = engine(vec![("a", p.clone()), ("b", p)]);
+    available(&mut e, 0, "a");
+    available(&mut e, 0, "b");
+    e.enqueue(SECOND, "c1", "q2").unwrap();
+    let first = e.agent("a").unwrap().offers.contains(&"c1".to_string());
+    let (holder, other) = if first { ("a", "b") } else { ("b", "a") };
+    e.accept(2 * SECOND, holder, "c1").unwrap();
+    e.customer_sockets(2 * SECOND, "c1", 1);
+
+    // Held: not offered (to anyone) until its chat has recorded it.
+    let effects = e
+        .transfer(3 * SECOND, holder, "c1", "c2", QueueKey::Queue("q2".into()))
+        .unwrap();
+    assert_eq!(effects, vec![]);
+    assert_eq!(e.agent(holder).unwrap().after_work, vec!["c1".to_string()]);
+    assert_eq!(e.position("c2"), Some((1, 1)));
+    // The old contact's news is the new one's: its place, and the customer's sockets.
+    assert_eq!(e.position("c1"), Some((1, 1)));
+    e.customer_sockets(3 * SECOND, "c1", 0);
+    assert_eq!(
+        e.next_deadline(3 * SECOND),
+        Some(3 * SECOND + CUSTOMER_GONE)
+    );
+    e.customer_sockets(3 * SECOND, "c1", 1);
+
+    // Released: offered to the other agent, never back to the one who passed it on.
+    let effects = e.release(4 * SECOND, "c2");
+    assert_eq!(effects, vec![offer(other, "c2", 4 * SECOND)]);
+    e.accept(5 * SECOND, other, "c2").unwrap();
+    assert_eq!(e.agent_of("c2"), Some(other));
+
+    // The chat ending, told as the old contact: the new one's agent goes to After Contact Work.
+    e.contact_ended(6 * SECOND, "c1");
+    assert_eq!(e.agent(other).unwrap().after_work, vec!["c2".to_string()]);
+    assert!(!e.knows("c2"));
 }

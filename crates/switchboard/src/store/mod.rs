@@ -164,6 +164,10 @@ pub trait Store: Send + Sync + 'static {
     /// below are theirs.
     fn reads(&self) -> &dyn Reads;
 
+    /// The chat's current contact: its first one, or the last one a transfer made.
+    async fn current_contact(&self, chat_id: &str) -> StoreResult<Option<Contact>> {
+        self.reads().current_contact(chat_id).await
+    }
     async fn contact(&self, contact_id: &str) -> StoreResult<Option<Contact>> {
         self.reads().contact(contact_id).await
     }
@@ -275,14 +279,26 @@ pub trait Store: Send + Sync + 'static {
     async fn receipts(&self, message_ids: &[String]) -> StoreResult<Vec<Receipt>>;
     /// A named random secret, created on first use and the same ever after.
     async fn secret(&self, name: &str) -> StoreResult<Vec<u8>>;
-    /// The contact waits again, in `queue_id` (an agent's own queue is `agent/USER_ID`) since
-    /// `at`, with no agent: after a transfer, or when its agent left and the flow requeues it.
+    /// The chat's current contact waits again, in `queue_id` (an agent's own queue is
+    /// `agent/USER_ID`) since `at`, with no agent: its agent left and the flow requeues it.
     async fn requeue_contact(
         &self,
-        contact_id: &str,
+        chat_id: &str,
         queue_id: &str,
         at: OffsetDateTime,
     ) -> StoreResult<()>;
+    /// A transfer, as Amazon Connect records one: the chat's current contact `from` is handed
+    /// on to a new contact `to`, which waits in `queue_id` since `at` with no agent and takes
+    /// everything else from `from` (chat, customer, attributes, details, expiry); `from` records
+    /// its successor and when. One step: both or neither. `ContactNotFound` if `from` is not the
+    /// current contact of an open chat.
+    async fn transfer_contact(
+        &self,
+        from: &str,
+        to: &str,
+        queue_id: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Contact>;
     /// Records that a user signed out at `at`: agent tokens issued before it are refused.
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
     /// Records an agent's status (`presence` as the router encodes it) and since when.

@@ -34,6 +34,7 @@ pub trait Reads: Send + Sync {
     ) -> StoreResult<Option<i64>>;
     async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>>;
     async fn routed_contacts(&self, instance_id: &str) -> StoreResult<Vec<Contact>>;
+    async fn current_contact(&self, chat_id: &str) -> StoreResult<Option<Contact>>;
     async fn agent_participant(
         &self,
         contact_id: &str,
@@ -83,6 +84,19 @@ where
         let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(contact_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
+    async fn current_contact(&self, chat_id: &str) -> StoreResult<Option<Contact>> {
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts
+             WHERE initial_contact_id = $1 AND next_contact_id IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(chat_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
@@ -166,7 +180,9 @@ where
 
     async fn expired_contacts(&self, now: OffsetDateTime) -> StoreResult<Vec<String>> {
         sqlx::query_scalar(
-            "SELECT id FROM contacts WHERE ended_at IS NULL AND expires_at <= $1 LIMIT 1000",
+            // Chats (their first contacts' rows), not each of their contacts.
+            "SELECT id FROM contacts WHERE ended_at IS NULL AND expires_at <= $1
+               AND id = initial_contact_id LIMIT 1000",
         )
         .bind(to_millis(now))
         .fetch_all(&self.pool)
@@ -177,7 +193,8 @@ where
     async fn routed_contacts(&self, instance_id: &str) -> StoreResult<Vec<Contact>> {
         let sql = format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts
-             WHERE ended_at IS NULL AND queue_id IS NOT NULL AND instance_id = $1
+             WHERE ended_at IS NULL AND next_contact_id IS NULL AND queue_id IS NOT NULL
+               AND instance_id = $1
              ORDER BY enqueued_at, initiated_at"
         );
         let rows = sqlx::query(&sql)
@@ -261,11 +278,12 @@ where
 
     async fn outbox(&self, stream_id: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
         let rows = sqlx::query(
+            // A stream follows the chat: its ContactId is the chat's current contact.
             "SELECT o.id AS outbox_id, o.item_id AS outbox_item_id, o.event AS outbox_event,
                     c.initial_contact_id AS chat_initial_contact_id, c.id AS chat_contact_id, i.*
              FROM stream_outbox o
              JOIN streams s ON s.id = o.stream_id
-             JOIN contacts c ON c.id = s.contact_id
+             JOIN contacts c ON c.initial_contact_id = s.contact_id AND c.next_contact_id IS NULL
              LEFT JOIN items i ON o.event IS NULL AND i.id = o.item_id
              WHERE o.stream_id = $1
              ORDER BY o.id LIMIT $2",

@@ -13,7 +13,8 @@ use crate::model::{
 pub(crate) const CONTACT_COLUMNS: &str =
     "id, instance_id, initial_contact_id, contact_flow_id, queue_id,
     customer_participant_id, attributes, details, duration_minutes, initiated_at, enqueued_at,
-    expires_at, ended_at, disconnect_reason, updated_at, agent_id, connected_to_agent_at";
+    expires_at, ended_at, disconnect_reason, updated_at, agent_id, connected_to_agent_at,
+    previous_contact_id, next_contact_id, transferred_at";
 
 pub(crate) fn contact_from_row<'r, R>(row: &'r R) -> StoreResult<Contact>
 where
@@ -47,6 +48,10 @@ where
         agent: row
             .get::<Option<String>, _>("agent_id")
             .zip(opt_millis("connected_to_agent_at")),
+        previous_contact_id: row.get("previous_contact_id"),
+        transferred_to: row
+            .get::<Option<String>, _>("next_contact_id")
+            .zip(opt_millis("transferred_at")),
     })
 }
 

@@ -117,9 +117,10 @@ pub(super) async fn end(
 ) -> StoreResult<Item> {
     let item = append_new(tx, contact_id, ended, now_ms).await?;
     sqlx::query(
+        // The chat's row and its current contact's, if a transfer made one.
         "UPDATE contacts SET ended_at = $1, updated_at = $1, disconnect_reason = $2,
                              active_streams = 0
-         WHERE id = $3",
+         WHERE initial_contact_id = $3 AND ended_at IS NULL",
     )
     .bind(now_ms)
     .bind(reason)

@@ -177,11 +177,22 @@ impl Store for PostgresStore {
 
     async fn requeue_contact(
         &self,
-        contact_id: &str,
+        chat_id: &str,
         queue_id: &str,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
-        writes::requeue_contact(self, contact_id, queue_id, at).await
+        writes::requeue_contact(self, chat_id, queue_id, at).await
+    }
+
+    async fn transfer_contact(
+        &self,
+        from: &str,
+        to: &str,
+        queue_id: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Contact> {
+        writes::transfer_contact(self, from, to, queue_id, at).await?;
+        self.contact(to).await?.ok_or(StoreError::ContactNotFound)
     }
 
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()> {

@@ -179,7 +179,7 @@ pub(super) async fn add_participant(
             .map_err(backend)?;
         sqlx::query(
             "UPDATE contacts SET agent_id = $1, connected_to_agent_at = $2, updated_at = $2
-             WHERE id = $3",
+             WHERE initial_contact_id = $3 AND next_contact_id IS NULL",
         )
         .bind(user_id)
         .bind(to_millis(p.joined_at))
@@ -454,22 +454,67 @@ pub(super) async fn secret(store: &PostgresStore, name: &str) -> StoreResult<Vec
 
 pub(super) async fn requeue_contact(
     store: &PostgresStore,
-    contact_id: &str,
+    chat_id: &str,
     queue_id: &str,
     at: OffsetDateTime,
 ) -> StoreResult<()> {
     sqlx::query(
         "UPDATE contacts SET queue_id = $1, enqueued_at = $2, agent_id = NULL,
                              connected_to_agent_at = NULL, updated_at = $2
-         WHERE id = $3 AND ended_at IS NULL",
+         WHERE initial_contact_id = $3 AND next_contact_id IS NULL AND ended_at IS NULL",
     )
     .bind(queue_id)
     .bind(to_millis(at))
-    .bind(contact_id)
+    .bind(chat_id)
     .execute(&store.pool)
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+pub(super) async fn transfer_contact(
+    store: &PostgresStore,
+    from: &str,
+    to: &str,
+    queue_id: &str,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    let at = to_millis(at);
+    let mut tx = store.pool.begin().await.map_err(backend)?;
+    // Only the current contact of an open chat is handed on (for the chat's first contact,
+    // ended_at is the chat's; for a later one, it is set when the chat ends).
+    let made = sqlx::query(
+        "INSERT INTO contacts (id, instance_id, initial_contact_id, contact_flow_id, queue_id,
+            customer_participant_id, attributes, details, duration_minutes, initiated_at,
+            enqueued_at, expires_at, updated_at, previous_contact_id)
+         SELECT $2, instance_id, initial_contact_id, contact_flow_id, $3,
+            customer_participant_id, attributes, details, duration_minutes, $4,
+            $4, expires_at, $4, id
+         FROM contacts WHERE id = $1 AND next_contact_id IS NULL AND ended_at IS NULL
+         FOR UPDATE",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(queue_id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if made == 0 {
+        return Err(StoreError::ContactNotFound);
+    }
+    sqlx::query(
+        "UPDATE contacts SET next_contact_id = $2, transferred_at = $3, updated_at = $3
+         WHERE id = $1",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(at)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    tx.commit().await.map_err(backend)
 }
 
 pub(super) async fn record_sign_out(

@@ -221,17 +221,37 @@ impl Store for SqliteStore {
 
     async fn requeue_contact(
         &self,
-        contact_id: &str,
+        chat_id: &str,
         queue_id: &str,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
-        let (contact_id, queue_id, at) =
-            (contact_id.to_string(), queue_id.to_string(), to_millis(at));
+        let (contact_id, queue_id, at) = (chat_id.to_string(), queue_id.to_string(), to_millis(at));
         self.writes
             .submit(false, move |w, _| {
                 writes::requeue_contact(w, &contact_id, &queue_id, at)
             })
             .await
+    }
+
+    async fn transfer_contact(
+        &self,
+        from: &str,
+        to: &str,
+        queue_id: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Contact> {
+        let (from, new_id, queue_id, at) = (
+            from.to_string(),
+            to.to_string(),
+            queue_id.to_string(),
+            to_millis(at),
+        );
+        self.writes
+            .submit(true, move |w, _| {
+                writes::transfer_contact(w, &from, &new_id, &queue_id, at)
+            })
+            .await?;
+        self.contact(to).await?.ok_or(StoreError::ContactNotFound)
     }
 
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()> {

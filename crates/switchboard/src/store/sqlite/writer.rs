@@ -457,7 +457,11 @@ impl Writer {
         now_ms: i64,
     ) -> StoreResult<Item> {
         self.conn
-            .prepare_cached("UPDATE contacts SET ended_at = ?1, updated_at = ?1, disconnect_reason = ?2 WHERE id = ?3")
+            .prepare_cached(
+                // The chat's row and its current contact's, if a transfer made one.
+                "UPDATE contacts SET ended_at = ?1, updated_at = ?1, disconnect_reason = ?2
+                 WHERE initial_contact_id = ?3 AND ended_at IS NULL",
+            )
             .map_err(backend)?
             .execute(params![now_ms, reason, contact_id])
             .map_err(backend)?;

@@ -119,10 +119,15 @@ pub fn add_participant(
             .map_err(backend)?;
         w.conn
             .prepare_cached(
-                "UPDATE contacts SET agent_id = ?1, connected_to_agent_at = ?2, updated_at = ?2 WHERE id = ?3",
+                "UPDATE contacts SET agent_id = ?1, connected_to_agent_at = ?2, updated_at = ?2
+                 WHERE initial_contact_id = ?3 AND next_contact_id IS NULL",
             )
             .map_err(backend)?
-            .execute(params![user_id, to_millis(new.participant.joined_at), contact_id])
+            .execute(params![
+                user_id,
+                to_millis(new.participant.joined_at),
+                contact_id
+            ])
             .map_err(backend)?;
     }
     let joined = w.append_new(contact_id, new.joined.clone(), now_ms)?;
@@ -377,7 +382,7 @@ pub fn record_presence(
 
 pub fn requeue_contact(
     w: &mut Writer,
-    contact_id: &str,
+    chat_id: &str,
     queue_id: &str,
     at_ms: i64,
 ) -> StoreResult<()> {
@@ -385,10 +390,47 @@ pub fn requeue_contact(
         .prepare_cached(
             "UPDATE contacts SET queue_id = ?1, enqueued_at = ?2, agent_id = NULL,
                                  connected_to_agent_at = NULL, updated_at = ?2
-             WHERE id = ?3 AND ended_at IS NULL",
+             WHERE initial_contact_id = ?3 AND next_contact_id IS NULL AND ended_at IS NULL",
         )
         .map_err(backend)?
-        .execute(params![queue_id, at_ms, contact_id])
+        .execute(params![queue_id, at_ms, chat_id])
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub fn transfer_contact(
+    w: &mut Writer,
+    from: &str,
+    to: &str,
+    queue_id: &str,
+    at_ms: i64,
+) -> StoreResult<()> {
+    // Only the current contact of an open chat is handed on (for the chat's first contact,
+    // ended_at is the chat's; for a later one, it is set when the chat ends).
+    let made = w
+        .conn
+        .prepare_cached(
+            "INSERT INTO contacts (id, instance_id, initial_contact_id, contact_flow_id, queue_id,
+                customer_participant_id, attributes, details, duration_minutes, initiated_at,
+                enqueued_at, expires_at, updated_at, previous_contact_id)
+             SELECT ?2, instance_id, initial_contact_id, contact_flow_id, ?3,
+                customer_participant_id, attributes, details, duration_minutes, ?4,
+                ?4, expires_at, ?4, id
+             FROM contacts WHERE id = ?1 AND next_contact_id IS NULL AND ended_at IS NULL",
+        )
+        .map_err(backend)?
+        .execute(params![from, to, queue_id, at_ms])
+        .map_err(backend)?;
+    if made == 0 {
+        return Err(StoreError::ContactNotFound);
+    }
+    w.conn
+        .prepare_cached(
+            "UPDATE contacts SET next_contact_id = ?2, transferred_at = ?3, updated_at = ?3
+             WHERE id = ?1",
+        )
+        .map_err(backend)?
+        .execute(params![from, to, at_ms])
         .map_err(backend)?;
     Ok(())
 }

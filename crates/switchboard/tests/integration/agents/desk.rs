@@ -203,14 +203,33 @@ async fn a_rejected_chat_goes_to_the_other_agent_and_a_transfer_carries_the_tran
         .await;
     assert_eq!(left["DisplayName"], "Ben");
     assert_eq!(ben.me().await["contacts"][0]["state"], "AFTER_CONTACT_WORK");
+    assert_eq!(
+        ben.me().await["contacts"][0]["contactId"],
+        chat.contact_id.as_str()
+    );
+    // As on Amazon Connect, the transfer made a new contact of the same chat.
     let (contact_id, ana_token) = accept_offer(&ana, &mut ana_socket).await;
-    assert_eq!(contact_id, chat.contact_id);
+    assert_ne!(contact_id, chat.contact_id);
+    let next = describe(&server, &contact_id).await;
+    assert_eq!(next.initial_contact_id(), Some(chat.contact_id.as_str()));
+    assert_eq!(next.previous_contact_id(), Some(chat.contact_id.as_str()));
+    assert_eq!(
+        next.initiation_method().map(|m| m.as_str()),
+        Some("TRANSFER")
+    );
+    assert!(next.disconnect_timestamp().is_none());
+    let first = describe(&server, &chat.contact_id).await;
+    assert!(first.disconnect_timestamp().is_some(), "handed on");
+    assert_eq!(first.initiation_method().map(|m| m.as_str()), Some("API"));
     let joined = customer
         .wait_for("Ana joining", |i| {
             is_event(i, "participant.joined") && i["ParticipantRole"] == "AGENT"
         })
         .await;
     assert_eq!(joined["DisplayName"], "Ana");
+    // The customer's session carried on: what it receives now names the new contact.
+    assert_eq!(joined["ContactId"], contact_id.as_str());
+    assert_eq!(joined["InitialContactId"], chat.contact_id.as_str());
 
     // Ana sees the whole transcript, Ben's message included; InitialContactId is unchanged.
     let (ana_connection, _) = connect_participant(&server, &ana_token).await;
@@ -233,7 +252,7 @@ async fn a_rejected_chat_goes_to_the_other_agent_and_a_transfer_carries_the_tran
 
     // A transfer to a queue that does not exist fails, and says so in the chat.
     let (status, body) = ana
-        .act(&chat.contact_id, "transfer", json!({"queueId": "nope"}))
+        .act(&contact_id, "transfer", json!({"queueId": "nope"}))
         .await;
     assert_eq!(status, 404, "{body}");
     customer
@@ -382,16 +401,18 @@ async fn a_transferred_chat_still_waits_for_its_next_agent_after_a_restart() {
         .act(&chat.contact_id, "transfer", json!({"queueId": QUEUE}))
         .await;
     assert_eq!(status, 200, "{body}");
-    let contact = describe(&server, &chat.contact_id).await;
-    assert!(
-        contact.agent_info().is_none(),
-        "nobody has it while it waits"
-    );
+    let first = describe(&server, &chat.contact_id).await;
+    assert!(first.disconnect_timestamp().is_some(), "handed on");
     assert!(server.signal("TERM").await.success());
 
+    // The chat waits as the new contact the transfer made, with nobody, and is offered as it.
     let server = start_with_agents(dir.path(), None).await;
     let ben = AgentClient::sign_in(&server, "ben").await;
     let mut ben_socket = ben.ready().await;
     let (offered, _) = accept_offer(&ben, &mut ben_socket).await;
-    assert_eq!(offered, chat.contact_id);
+    assert_ne!(offered, chat.contact_id);
+    let next = describe(&server, &offered).await;
+    assert_eq!(next.previous_contact_id(), Some(chat.contact_id.as_str()));
+    assert_eq!(next.initial_contact_id(), Some(chat.contact_id.as_str()));
+    assert!(next.agent_info().is_some(), "Ben has it now");
 }

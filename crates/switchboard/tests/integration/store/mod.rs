@@ -114,6 +114,7 @@ on_both_stores!(
     streams_get_every_item_from_their_start_until_stopped_or_ended,
     one_node_at_a_time_holds_a_named_lease,
     last_sequences_are_read_for_many_contacts_at_once,
+    a_transfer_hands_the_chat_on_to_a_new_contact,
 );
 
 /// A store in a fresh place holding contact `c1` with customer `p1`; `None` when the test is
@@ -151,6 +152,8 @@ fn contact(id: &str, customer: &str, now: OffsetDateTime) -> NewContact {
             disconnect_reason: None,
             updated_at: now,
             agent: None,
+            previous_contact_id: None,
+            transferred_to: None,
         },
         customer: Participant {
             id: customer.into(),

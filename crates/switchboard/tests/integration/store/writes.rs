@@ -375,3 +375,66 @@ pub(super) async fn last_sequences_are_read_for_many_contacts_at_once(kind: Kind
     found.sort();
     assert_eq!(found, vec![("c1".to_string(), c1), ("c2".to_string(), c2)]);
 }
+
+pub(super) async fn a_transfer_hands_the_chat_on_to_a_new_contact(kind: Kind) {
+    let Some((_at, clock, store)) = store_with_contact(kind).await else {
+        return;
+    };
+    store
+        .update_attributes(
+            "c1",
+            [("topic".to_string(), "billing".to_string())].into(),
+            32_000,
+        )
+        .await
+        .unwrap();
+    let at = clock.now();
+    let next = store.transfer_contact("c1", "c2", "q2", at).await.unwrap();
+    assert_eq!(next.id, "c2");
+    assert_eq!(next.initial_contact_id, "c1");
+    assert_eq!(next.chat_id(), "c1");
+    assert_eq!(next.previous_contact_id.as_deref(), Some("c1"));
+    assert_eq!(next.queue_id.as_deref(), Some("q2"));
+    assert_eq!(next.customer_participant_id, "p1");
+    assert_eq!(next.attributes["topic"], "billing");
+    assert!(next.agent.is_none() && !next.is_ended());
+    let before = store.contact("c1").await.unwrap().unwrap();
+    assert_eq!(before.transferred_to, Some(("c2".to_string(), at)));
+    assert_eq!(before.disconnected_at(), Some(at));
+    // Only the chat's current contact can be handed on, and only once.
+    assert!(matches!(
+        store.transfer_contact("c1", "c3", "q2", at).await,
+        Err(StoreError::ContactNotFound)
+    ));
+    assert_eq!(store.current_contact("c1").await.unwrap().unwrap().id, "c2");
+    // The chat goes on under its first contact's id: items, and then its end, which ends the
+    // new contact too.
+    store
+        .append_item("c1", message("after", "p1", "still here"), None)
+        .await
+        .unwrap();
+    let ended = NewItem {
+        id: "ended".into(),
+        item_type: ItemType::Event,
+        content_type: CHAT_ENDED.into(),
+        content: None,
+        sender: None,
+    };
+    assert!(store
+        .end_contact("c1", ended, None)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.contact("c2").await.unwrap().unwrap().is_ended());
+    let first = store.contact("c1").await.unwrap().unwrap();
+    assert_eq!(
+        first.disconnected_at(),
+        Some(at),
+        "handed on before the end"
+    );
+    assert!(store
+        .expired_contacts(at + time::Duration::days(1))
+        .await
+        .unwrap()
+        .is_empty());
+}
