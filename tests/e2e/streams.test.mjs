@@ -108,6 +108,7 @@ async function agentOnApi(server, username) {
   return {
     next,
     act: (contactId, action) => call("POST", `/contacts/${contactId}/${action}`, {}, token),
+    status: (status) => call("PUT", "/status", { status }, token),
     close: () => socket.close(),
   };
 }
@@ -268,6 +269,15 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   await event("destroyed", (e) => e.contactId === carla.contactId);
   const described = await server.connect.send(new DescribeContactCommand({ InstanceId: INSTANCE, ContactId: carla.contactId }));
   assert.ok(described.Contact.DisconnectTimestamp, "the chat has ended");
+
+  // One agent behind both desktops: Ana's status chosen in Switchboard's workspace API reaches
+  // the Streams desktop.
+  from = await eventCount();
+  const anaElsewhere = await agentOnApi(server, "ana");
+  await event("state", (e) => e.to === "Available", 0);
+  await anaElsewhere.status("Offline");
+  await event("state", (e) => e.to === "Offline", from);
+  anaElsewhere.close();
 
   // Sign-out inside the CCP: onAuthFail; the sign-in form is back.
   await ccp().getByRole("button", { name: "Sign out" }).click();

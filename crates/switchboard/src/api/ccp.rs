@@ -219,6 +219,11 @@ impl Shapes<'_> {
         };
         let (state, connection_state) = if after_work {
             ("ended", "disconnected")
+        } else if c.participant.is_none() {
+            // Accepted, but the agent is not on the chat yet: still connecting, as on Amazon.
+            // Streams fires onConnected once, and builds the media controller from what the
+            // connection carries then, so it must not see `connected` before the media info.
+            ("connecting", "connecting")
         } else {
             ("connected", "connected")
         };

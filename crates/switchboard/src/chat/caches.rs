@@ -78,12 +78,13 @@ impl SessionCache {
             .cloned()
     }
 
-    pub(super) fn contact(&self, contact_id: &str) -> Option<Arc<Contact>> {
+    /// The contact the sessions of a chat share (`chat_id`: the chat's first contact's id).
+    pub(super) fn contact(&self, chat_id: &str) -> Option<Arc<Contact>> {
         self.entries
             .lock()
             .expect("sessions")
             .contacts
-            .get(contact_id)
+            .get(chat_id)
             .map(|c| c.contact.clone())
     }
 
@@ -94,9 +95,10 @@ impl SessionCache {
             entries.contacts.clear();
         }
         let participant_id = session.participant.id.clone();
+        // By chat: a transfer changes the session's contact, not the chat it belongs to.
         let cached = entries
             .contacts
-            .entry(session.contact.id.clone())
+            .entry(session.contact.chat_id().to_string())
             .or_insert_with(|| CachedContact {
                 contact: session.contact.clone(),
                 participant_ids: Vec::new(),
@@ -115,9 +117,10 @@ impl SessionCache {
             .remove(participant_id);
     }
 
-    pub(super) fn forget_contact(&self, contact_id: &str) {
+    /// Forgets a chat's sessions (`chat_id`: the chat's first contact's id).
+    pub(super) fn forget_contact(&self, chat_id: &str) {
         let mut entries = self.entries.lock().expect("sessions");
-        if let Some(cached) = entries.contacts.remove(contact_id) {
+        if let Some(cached) = entries.contacts.remove(chat_id) {
             for participant_id in &cached.participant_ids {
                 entries.by_participant.remove(participant_id);
             }
