@@ -545,8 +545,15 @@ impl Engine {
 
     /// The customer's open sockets changed to `open`.
     pub fn customer_sockets(&mut self, now: Millis, contact: &str, open: usize) {
-        let contact = self.current(contact).to_string();
-        if let Some(c) = self.contacts.get_mut(contact.as_str()) {
+        // Only a transfer makes another contact current: no copy of the id otherwise.
+        let followed;
+        let contact = if self.successors.is_empty() {
+            contact
+        } else {
+            followed = self.current(contact).to_string();
+            followed.as_str()
+        };
+        if let Some(c) = self.contacts.get_mut(contact) {
             c.gone_since = match (open, c.gone_since) {
                 (0, Some(since)) => Some(since),
                 (0, None) => Some(now),
@@ -578,9 +585,11 @@ impl Engine {
     /// is removed; an agent who had it goes into After Contact Work for it.
     pub fn contact_ended(&mut self, now: Millis, contact: &str) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let contact = self.current(contact).to_string();
-        self.forget(&contact, &mut effects);
-        if !self.successors.is_empty() {
+        if self.successors.is_empty() {
+            self.forget(contact, &mut effects);
+        } else {
+            let contact = self.current(contact).to_string();
+            self.forget(&contact, &mut effects);
             self.successors.retain(|_, to| **to != *contact);
         }
         effects.extend(self.dispatch(now));
