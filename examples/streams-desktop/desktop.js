@@ -222,6 +222,8 @@ function render() {
   $("accept").hidden = state !== "connecting";
   $("reject").hidden = state !== "connecting";
   $("end").hidden = state !== "connected";
+  for (const id of ["transfer", "transfer-to"]) $(id).hidden = state !== "connected";
+  document.querySelector('label[for="transfer-to"]').hidden = state !== "connected";
   $("clear").hidden = !["ended", "missed", "rejected"].includes(state);
   $("transcript").replaceChildren(...chat.transcript
     .filter((item) => item.Type === "MESSAGE" || item.ContentType?.includes("participant.") || item.ContentType?.includes("chat.ended"))

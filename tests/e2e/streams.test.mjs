@@ -325,3 +325,43 @@ test("the same desktop against a two-node cluster: the CCP on one node, the cust
     cluster.stop();
   }
 });
+
+test("a rejected offer and a missed one stay on the desktop until cleared", async () => {
+  // Offers lapse after 5 seconds here (the least the configuration allows).
+  const quick = await startServer({ extra: `${approved()}\n[routing]\noffer_timeout_seconds = 5` });
+  await page.close();
+  page = await newDesktop();
+  try {
+    await page.goto(`${site.url}/?ccp=${encodeURIComponent(`${quick.url}/ccp-v2/`)}`);
+    await signInToCcp("ana");
+    await event("agent");
+    await page.selectOption("#state", "Available");
+    await event("state", (e) => e.to === "Available");
+
+    // Rejected: Streams tells it as missed; the contact shows `rejected` until cleared.
+    const gus = await Participant.startCustomer(quick, "Gus");
+    await event("connecting", (e) => e.contactId === gus.contactId);
+    await viewContact(gus.contactId);
+    await page.click("#reject");
+    await event("missed", (e) => e.contactId === gus.contactId);
+    const rejected = await page.evaluate((id) => chats.get(id).contact.getState().type, gus.contactId);
+    assert.equal(rejected, "rejected");
+    await page.click("#clear");
+    await event("destroyed", (e) => e.contactId === gus.contactId);
+
+    // Missed: the offer lapses; the agent's state is Amazon's MissedCallAgent until they choose one.
+    const hana = await Participant.startCustomer(quick, "Hana");
+    await event("connecting", (e) => e.contactId === hana.contactId);
+    await viewContact(hana.contactId);
+    await event("missed", (e) => e.contactId === hana.contactId);
+    await event("state", (e) => e.to === "MissedCallAgent");
+    await screenshot("missed");
+    assert.equal(await page.evaluate((id) => chats.get(id).contact.getState().type, hana.contactId), "missed");
+    await page.click("#clear");
+    await event("destroyed", (e) => e.contactId === hana.contactId);
+    gus.close();
+    hana.close();
+  } finally {
+    quick.stop();
+  }
+});

@@ -36,13 +36,15 @@ const streamId = randomId();
  * @typedef {{ state: { name: string }, contacts: ContactData[], [key: string]: any }} Snapshot
  * @typedef {{ agentARN: string, agentStates: { name: string }[], [key: string]: any }} Configuration
  * @typedef {{ endpointARN: string, type: string, name: string }} Endpoint
+ * @typedef {{ contact: ContactData, after: number }} Leftover a contact kept after the server
+ *   dropped it, and the number of reads started before it was kept
  */
 
 /**
  * @type {{ token: string | null, snapshot: Snapshot | null, configuration: Configuration | null,
  *   endpoints: Endpoint[], socket: WebSocket | null, socketRetry: number, socketUp: boolean,
- *   refreshing: Promise<void> | null, again: boolean,
- *   leftovers: Map<string, ContactData>, chats: Map<string, Chat> }}
+ *   refreshing: Promise<void> | null, again: boolean, reads: number,
+ *   leftovers: Map<string, Leftover>, chats: Map<string, Chat> }}
  */
 const ccp = {
   token: localStorage.getItem(CCP_TOKEN_KEY),
@@ -54,6 +56,8 @@ const ccp = {
   socketUp: false,
   refreshing: null,
   again: false,
+  // Reads of the agent's state started so far: tells a read that predates a leftover.
+  reads: 0,
   // Contacts the server no longer lists but Streams must still see until the agent clears
   // them, as Amazon's CCP keeps them: missed and rejected offers.
   leftovers: new Map(),
@@ -143,7 +147,8 @@ async function perform(method, params) {
       return contactAction(params, "accept");
     case "rejectContact": {
       const contact = knownContact(params.contactId);
-      await contactAction(params, "reject");
+      if (typeof params.contactId !== "string") throw new CcpError("InvalidRequestException", "contactId is required");
+      await agentCall("POST", `/contacts/${encodeURIComponent(params.contactId)}/reject`, {});
       if (contact) keepLeftover(contact, "rejected");
       return refresh().then(() => ({}));
     }
@@ -336,6 +341,7 @@ function refresh() {
 
 async function refreshOnce() {
   if (!ccp.token) return;
+  const read = ++ccp.reads;
   let out;
   try {
     out = await call("GET", "/ccp-v2/api/agent", undefined, { authorization: `Bearer ${ccp.token}` });
@@ -347,9 +353,10 @@ async function refreshOnce() {
   /** @type {Snapshot} */
   const snapshot = revive(out.snapshot);
   const listed = new Set(snapshot.contacts.map((c) => c.contactId));
-  for (const [id, contact] of ccp.leftovers) {
-    if (listed.has(id)) ccp.leftovers.delete(id);
-    else snapshot.contacts.push(contact);
+  for (const [id, leftover] of ccp.leftovers) {
+    if (!listed.has(id)) snapshot.contacts.push(leftover.contact);
+    // Listed by a read started after it was kept: the server has it again (offered anew).
+    else if (read > leftover.after) ccp.leftovers.delete(id);
   }
   snapshot.localTimestamp = new Date();
   ccp.snapshot = snapshot;
@@ -385,11 +392,15 @@ function revive(value) {
 function keepLeftover(contact, state) {
   const at = new Date();
   ccp.leftovers.set(contact.contactId, {
-    ...contact,
-    state: { type: state, timestamp: at },
-    connections: contact.connections.map((c) => c.type === "agent"
-      ? { ...c, state: { type: "disconnected", timestamp: at }, chatMediaInfo: null }
-      : c),
+    contact: {
+      ...contact,
+      state: { type: state, timestamp: at },
+      connections: contact.connections.map((c) => c.type === "agent"
+        ? { ...c, state: { type: "disconnected", timestamp: at }, chatMediaInfo: null }
+        : c),
+    },
+    // A read started before now may still list the offer: it does not take the leftover back.
+    after: ccp.reads,
   });
 }
 
