@@ -317,9 +317,23 @@ test("the same desktop against a two-node cluster: the CCP on one node, the cust
     await elsa.waitFor("the agent's message", (i) => i.Type === "MESSAGE" && i.Content === "Ben here, on node one");
     await screenshot("cluster-chatting");
 
-    await page.click("#end");
-    await elsa.waitFor("chat.ended", (i) => i.ContentType?.endsWith("chat.ended"));
+    // A transfer to another agent through Streams' quick connects, made on node one while the
+    // customer and the receiving agent are on node two: the chat goes on as a new contact there.
+    const ana = await agentOnApi(two, "ana");
+    await page.selectOption("#transfer-to", { label: "Ana (agent)" });
+    await page.click("#transfer");
     await event("acw", (e) => e.contactId === elsa.contactId);
+    await elsa.waitFor("transfer.succeeded", (i) => i.ContentType?.endsWith("transfer.succeeded"));
+    const offer = await ana.next("offer");
+    assert.notEqual(offer.contactId, elsa.contactId);
+    await ana.act(offer.contactId, "accept");
+    await elsa.waitFor("Ana joining", (i) => i.ContentType?.endsWith("participant.joined") && i.DisplayName === "Ana");
+    // Node two's sessions of the chat followed the transfer made on node one.
+    await elsa.say("Hello Ana");
+    await elsa.waitFor("my message, as the new contact", (i) => i.Content === "Hello Ana" && i.ContactId === offer.contactId);
+    await page.click("#clear");
+    await event("destroyed", (e) => e.contactId === elsa.contactId);
+    ana.close();
     elsa.close();
   } finally {
     cluster.stop();

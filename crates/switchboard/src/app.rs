@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -123,15 +123,23 @@ impl App {
             )
             .await?,
         );
+        // The chat service, once built: what the bus hears from other nodes concerns it too. Weak,
+        // since the service holds the bus.
+        let chat_slot: Arc<OnceLock<Weak<ChatService>>> = Arc::default();
         let bus: Arc<dyn Bus> = match &cluster {
             Some(cluster) => Arc::new(
                 NatsBus::start(
                     cluster,
                     config.limits.socket_queue,
                     {
-                        // Items written on other nodes wake this node's stream workers too.
-                        let streaming = streaming.clone();
-                        Arc::new(move |contact_id: &str| streaming.written(contact_id))
+                        let (streaming, chat) = (streaming.clone(), chat_slot.clone());
+                        Arc::new(move |chat_id: &str, item: &str| {
+                            // Items written on other nodes wake this node's stream workers too.
+                            streaming.written(chat_id);
+                            if let Some(chat) = chat.get().and_then(Weak::upgrade) {
+                                chat.committed_elsewhere(chat_id, item);
+                            }
+                        })
                     },
                     &lifecycle,
                 )
@@ -179,6 +187,7 @@ impl App {
             tokens,
             websocket_base,
         ));
+        let _ = chat_slot.set(Arc::downgrade(&chat));
         let agents = Arc::new(match &cluster {
             Some(cluster) => AgentHub::clustered(cluster.clone()),
             None => AgentHub::default(),

@@ -23,6 +23,9 @@ const NODE: &str = "Switchboard-Node";
 const SEQ: &str = "Switchboard-Seq";
 const CLOSING: &str = "Switchboard-Closing";
 const SENT_AT: &str = "Switchboard-Sent-At";
+/// Hears of an item another node committed: its chat's id, and its text.
+pub type CommittedElsewhere = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// How many committed items may wait for the NATS publisher.
 const OUTGOING: usize = 65_536;
 
@@ -44,13 +47,14 @@ impl NatsBus {
     /// Starts publishing and receiving through the cluster's NATS connection; `capacity` is the
     /// local channels' (how far a socket may fall behind).
     ///
-    /// `committed_elsewhere` hears of every item another node committed (its contact id), so
-    /// that this node's stream workers for the contact (which may hold the stream's lease)
-    /// publish it without waiting for a sweep.
+    /// `committed_elsewhere` hears of every item another node committed (its chat's id and its
+    /// text), so that this node's stream workers for the chat (which may hold the stream's
+    /// lease) publish it without waiting for a sweep, and its sessions of the chat follow a
+    /// transfer made elsewhere.
     pub async fn start(
         cluster: &Cluster,
         capacity: usize,
-        committed_elsewhere: Arc<dyn Fn(&str) + Send + Sync>,
+        committed_elsewhere: CommittedElsewhere,
         life: &Lifecycle,
     ) -> anyhow::Result<Self> {
         let client = cluster.client.clone();
@@ -129,7 +133,7 @@ impl NatsBus {
                         .map(|id| Closing::Participant(id.to_string())),
                     None => None,
                 };
-                committed_elsewhere(contact_id);
+                committed_elsewhere(contact_id, item);
                 feed.publish(Delivery::new(
                     contact_id.to_string(),
                     header(SEQ).and_then(|v| v.parse().ok()),

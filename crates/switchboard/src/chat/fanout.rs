@@ -110,6 +110,16 @@ impl ChatService {
             .await?)
     }
 
+    /// An item another node committed to a chat. A transfer there gave the chat a new
+    /// contact: this node's sessions of the chat load it again, so that what they send from
+    /// now on names it. (The item's text is only searched, not parsed: this runs for every
+    /// item that crosses nodes.)
+    pub fn committed_elsewhere(&self, chat_id: &str, item: &str) {
+        if item.contains(TRANSFER_SUCCEEDED) {
+            self.sessions.forget_contact(chat_id);
+        }
+    }
+
     /// Whether items may come from other nodes over a carrier that can lose them: then this
     /// node's sockets need [`ChatService::catch_up_sockets`] now and then.
     pub fn needs_catching_up(&self) -> bool {
