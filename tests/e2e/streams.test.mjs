@@ -217,6 +217,18 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   await event("message", (e) => e.content === "Still there?");
   await screenshot("after-reconnect");
 
+  // The session lives in the CCP frame: a reload of the desktop page comes back signed in, with
+  // the chat connected and a working media controller, no sign-in asked.
+  await page.reload();
+  const again = await event("agent");
+  assert.equal(again.name, "Ana");
+  await event("connected", (e) => e.contactId === carla.contactId);
+  await event("controller", (e) => e.contactId === carla.contactId);
+  await carla.say("After your reload");
+  await event("message", (e) => e.content === "After your reload");
+  await viewContact(carla.contactId);
+  await screenshot("after-reload");
+
   // A second chat, and switching between them with viewContact.
   const dora = await Participant.startCustomer(server, "Dora");
   await event("connecting", (e) => e.contactId === dora.contactId);

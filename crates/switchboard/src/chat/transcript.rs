@@ -79,12 +79,23 @@ pub fn decode_token(token: &str, contact_id: &str) -> Option<(bool, i64)> {
 }
 
 impl ChatService {
+    /// GetTranscript. `contact_id`, when the caller names one, must be a contact of the
+    /// session's chat (any of them, through transfers): the chat has one transcript.
     pub async fn get_transcript(
         &self,
         session: &Session,
+        contact_id: Option<&str>,
         q: TranscriptQuery,
     ) -> Result<TranscriptPage, ChatError> {
         let contact = &session.contact;
+        if let Some(id) = contact_id.filter(|id| *id != contact.id && *id != contact.chat_id()) {
+            let of_chat = self.store.contact(id).await?;
+            if of_chat.is_none_or(|c| c.chat_id() != contact.chat_id()) {
+                return Err(ChatError::Invalid(format!(
+                    "ContactId {id} is not part of this chat"
+                )));
+            }
+        }
         let max = q.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
         let store = &self.store;
 

@@ -169,6 +169,17 @@ fn contact(id: &str, customer: &str, now: OffsetDateTime) -> NewContact {
     }
 }
 
+/// An event with no sender (chat.ended, say).
+fn event(id: &str, content_type: &str) -> NewItem {
+    NewItem {
+        id: id.into(),
+        item_type: ItemType::Event,
+        content_type: content_type.into(),
+        content: None,
+        sender: None,
+    }
+}
+
 fn message(id: &str, from: &str, text: &str) -> NewItem {
     NewItem {
         id: id.into(),

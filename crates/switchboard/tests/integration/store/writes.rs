@@ -129,13 +129,7 @@ pub(super) async fn departures_and_endings_close_the_contact(kind: Kind) {
         contact.disconnect_reason.as_deref(),
         Some("CUSTOMER_DISCONNECT")
     );
-    let ended = NewItem {
-        id: "again".into(),
-        item_type: ItemType::Event,
-        content_type: CHAT_ENDED.into(),
-        content: None,
-        sender: None,
-    };
+    let ended = event("again", CHAT_ENDED);
     assert!(store
         .end_contact("c1", ended, None)
         .await
@@ -413,13 +407,7 @@ pub(super) async fn a_transfer_hands_the_chat_on_to_a_new_contact(kind: Kind) {
         .append_item("c1", message("after", "p1", "still here"), None)
         .await
         .unwrap();
-    let ended = NewItem {
-        id: "ended".into(),
-        item_type: ItemType::Event,
-        content_type: CHAT_ENDED.into(),
-        content: None,
-        sender: None,
-    };
+    let ended = event("ended", CHAT_ENDED);
     assert!(store
         .end_contact("c1", ended, None)
         .await
