@@ -170,7 +170,7 @@ fn contact(id: &str, customer: &str, now: OffsetDateTime) -> NewContact {
 }
 
 /// An event with no sender (chat.ended, say).
-fn event(id: &str, content_type: &str) -> NewItem {
+fn system_event(id: &str, content_type: &str) -> NewItem {
     NewItem {
         id: id.into(),
         item_type: ItemType::Event,

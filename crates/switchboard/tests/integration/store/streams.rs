@@ -167,16 +167,6 @@ pub(super) async fn streams_get_every_item_from_their_start_until_stopped_or_end
 
 const TYPING_EVENT: &str = "application/vnd.amazonaws.connect.event.typing";
 
-fn system_event(id: &str, content_type: &str) -> NewItem {
-    NewItem {
-        id: id.into(),
-        item_type: ItemType::Event,
-        content_type: content_type.into(),
-        content: None,
-        sender: None,
-    }
-}
-
 pub(super) async fn one_node_at_a_time_holds_a_named_lease(kind: Kind) {
     let Some((_at, clock, store)) = store_with_contact(kind).await else {
         return;

@@ -129,7 +129,7 @@ pub(super) async fn departures_and_endings_close_the_contact(kind: Kind) {
         contact.disconnect_reason.as_deref(),
         Some("CUSTOMER_DISCONNECT")
     );
-    let ended = event("again", CHAT_ENDED);
+    let ended = system_event("again", CHAT_ENDED);
     assert!(store
         .end_contact("c1", ended, None)
         .await
@@ -407,7 +407,7 @@ pub(super) async fn a_transfer_hands_the_chat_on_to_a_new_contact(kind: Kind) {
         .append_item("c1", message("after", "p1", "still here"), None)
         .await
         .unwrap();
-    let ended = event("ended", CHAT_ENDED);
+    let ended = system_event("ended", CHAT_ENDED);
     assert!(store
         .end_contact("c1", ended, None)
         .await
