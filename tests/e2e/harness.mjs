@@ -40,9 +40,10 @@ const BINARY = process.env.SWITCHBOARD_BIN
 /**
  * Starts switchboard with two agents (Ana, a supervisor, and Ben) serving one queue, and a widget.
  * `extra` is top-level configuration added to it (e.g. a `[limits]` table); `users` adds users to
- * the instance (TOML lines after `[[instances.users]]`, each user with the same password).
+ * the instance (TOML lines after `[[instances.users]]`, each user with the same password), and
+ * `instance` more of the instance's tables (such as `[[instances.agent_statuses]]`).
  */
-export async function startServer({ extra = "", users = [], storage = null } = {}) {
+export async function startServer({ extra = "", users = [], storage = null, instance = "" } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "switchboard-e2e-"));
   const hash = execFileSync(BINARY, ["user", "hash"], { input: `${PASSWORD}\n` }).toString().trim();
   const config = `
@@ -81,7 +82,8 @@ username = "ben"
 display_name = "Ben"
 password_hash = "${hash}"
 routing_profile = "front"
-${users.map((u) => `[[instances.users]]\npassword_hash = "${hash}"\n${u}\n`).join("")}`;
+${users.map((u) => `[[instances.users]]\npassword_hash = "${hash}"\n${u}\n`).join("")}
+${instance}`;
   writeFileSync(join(dir, "switchboard.toml"), config);
   let { child, url } = await run(join(dir, "switchboard.toml"), "127.0.0.1:0");
   const sdk = {

@@ -29,6 +29,7 @@ before(async () => {
   site = await serveSite(desktopFiles(join(here, "node_modules")));
   server = await startServer({
     extra: approved(),
+    instance: '[[instances.agent_statuses]]\nname = "Break"',
     users: ['username = "sam"\ndisplay_name = "Sam"\nrouting_profile = "front"\nsupervisor = true\ntakes_chats = false'],
   });
   browser = await launchBrowser();
@@ -127,7 +128,7 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   await signInToCcp("ana");
   const agent = await event("agent");
   assert.equal(agent.name, "Ana");
-  assert.deepEqual(agent.states, ["Available", "Offline"]);
+  assert.deepEqual(agent.states, ["Available", "Break", "Offline"]);
   assert.match(agent.arn, new RegExp(`^arn:aws:connect:us-east-1:\\d{12}:instance/${INSTANCE}/agent/`));
   await event("connectionGain");
 
@@ -151,7 +152,12 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   const stillThere = await page.evaluate(() => new Promise((resolve) => {
     connect.core.getClient().call("getAgentStates", {}, { success: (d) => resolve(d.states.length), failure: () => resolve(-1) });
   }));
-  assert.equal(stillThere, 2);
+  assert.equal(stillThere, 3);
+
+  // A configured status, then Available, with setState.
+  await page.selectOption("#state", "Break");
+  await event("setState", (e) => e.name === "Break");
+  await event("state", (e) => e.to === "Break");
 
   // Available with setState.
   await page.selectOption("#state", "Available");

@@ -85,8 +85,22 @@ async fn an_offer_is_a_connecting_contact_and_an_accepted_one_carries_its_media_
     // An offer: a chat contact connecting, its agent connection without media info yet.
     let chat = start_chat(&server, "Carla").await;
     next_event(&mut socket, "offer").await;
+    server
+        .connect()
+        .update_contact_attributes()
+        .instance_id(INSTANCE)
+        .initial_contact_id(&chat.contact_id)
+        .attributes("order", "42")
+        .send()
+        .await
+        .unwrap();
     let (_, update) = agent_update(&server, &ana.token).await;
     let contact = &update["snapshot"]["contacts"][0];
+    // Attributes as Streams' getAttributes gives them.
+    assert_eq!(
+        contact["attributes"]["order"],
+        json!({"name": "order", "value": "42"})
+    );
     assert_eq!(contact["contactId"], chat.contact_id.as_str());
     assert_eq!(contact["initialContactId"], chat.contact_id.as_str());
     assert_eq!(contact["type"], "chat");
