@@ -11,7 +11,8 @@
 //! - Doors: [`chat`] (`ChatService`: contacts, participants, items, transcripts) and [`desk`]
 //!   (`AgentDesk`: the agent side). Edges call one door method per request.
 //! - Domain: [`routing`] (queues and offers), [`agent`] (sign-in, agents' sockets),
-//!   [`streaming`] (items to SNS topics and webhooks, through an outbox).
+//!   [`streaming`] (items to SNS topics and webhooks, through an outbox), [`flows`] (the Amazon
+//!   Connect flow language).
 //! - Ports: [`store`] (SQLite with group commit, PostgreSQL), [`bus`] (fan-out to sockets, local
 //!   or over NATS), [`clock`], [`lifecycle`] (shutdown and tracked tasks), [`cluster`].
 //! - Data: [`model`] (the chat's records), [`config`] and [`demo`].
@@ -35,6 +36,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod desk;
+pub mod flows;
 pub mod gateway;
 pub mod lifecycle;
 pub mod model;

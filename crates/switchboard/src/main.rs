@@ -48,6 +48,18 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Contact flows in the Amazon Connect flow language.
+    Flow {
+        #[command(subcommand)]
+        command: FlowCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FlowCommand {
+    /// Check a flow's content (the JSON `CreateContactFlow` takes) as publishing it would, and
+    /// print every problem; exits 1 if there is any.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -55,6 +67,39 @@ enum UserCommand {
     /// Print the argon2 hash of a password, for a user's `password_hash` in the configuration.
     /// Reads the password from standard input (without echo at a terminal).
     Hash,
+}
+
+/// `switchboard flow check FILE`: the verdict CreateContactFlow (PUBLISHED) would give.
+fn check_flow(file: &std::path::Path) -> ExitCode {
+    let content = match std::fs::read_to_string(file) {
+        Ok(content) => content,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match switchboard::flows::validate(&content) {
+        Ok(flow) => {
+            println!(
+                "{}: the flow is valid ({} actions)",
+                file.display(),
+                flow.actions.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in &problems {
+                println!("{}: {problem}", file.display());
+            }
+            eprintln!(
+                "error: {} problem{} in {}",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                file.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -98,6 +143,9 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Flow {
+            command: FlowCommand::Check { file },
+        } => check_flow(&file),
         Command::User {
             command: UserCommand::Hash,
         } => match read_password() {

@@ -5,6 +5,7 @@ mod chat;
 mod cluster;
 mod common;
 mod errors;
+mod flows;
 mod lifecycle;
 mod malformed;
 mod operations;
