@@ -1,0 +1,615 @@
+//! Runs one chat's flow, as a state machine with no I/O and no clock of its own: every call
+//! passes what happened ([`Event`]) and a [`World`] to look things up in (the time, hours of
+//! operation, queue figures, other flows, a random percentage), and every decision comes back as
+//! an [`Effect`] for the server to carry out, in order. Tests drive it with chosen instants and
+//! worlds; the server keeps the [`Run`] between events (it is plain data, so it can be stored).
+//!
+//! The rules:
+//! - A flow starts at `StartAction` and runs action after action until one waits (for the
+//!   customer's input, a time, a function's answer, the queue's verdict) or the flow ends.
+//! - An action's outcome picks its transition: a condition that holds (in the order written),
+//!   else `NextAction`; an error picks the error branch of that type. An error with no branch,
+//!   or an action with nowhere to go, ends the flow.
+//! - Values may be references: `$.Attributes.name`, `$.External.name` (the last function's
+//!   answer), `$.StoredCustomerInput`, and the contact's own (`$.ContactId`, `$.Channel`, ...).
+//!   Inside text, each reference is replaced by its value (an unknown one by nothing).
+//! - More than [`MAX_ACTIONS_WITHOUT_WAITING`] actions in a row without waiting end the flow with
+//!   an error: a loop in a flow never spins the server.
+//! - Every action run is traced ([`Effect::Trace`]) with its outcome, for the contact's flow log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::language::{Action, Condition, Flow};
+
+/// Milliseconds since the epoch.
+pub type Millis = i64;
+
+/// How many actions may run in a row without the flow waiting for something.
+pub const MAX_ACTIONS_WITHOUT_WAITING: usize = 100;
+
+/// A flow being run for one chat.
+#[derive(Debug, Clone)]
+pub struct Run {
+    flow: Arc<Flow>,
+    /// The action waiting for something, while the flow waits.
+    waiting: Option<Waiting>,
+    ended: bool,
+    pub attributes: BTreeMap<String, String>,
+    /// The last function's answer.
+    pub external: BTreeMap<String, String>,
+    /// The contact's own values (`ContactId`, `Channel`, ...), by name without `$.`.
+    pub contact: BTreeMap<String, String>,
+    /// Where TransferContactToQueue sends the chat.
+    pub target: Option<Target>,
+    pub stored_input: Option<String>,
+}
+
+/// Where a chat is sent: a queue, or an agent's own queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Queue(String),
+    Agent(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Waiting {
+    action: String,
+    why: WaitingFor,
+    /// When the wait times out, if it does.
+    until: Option<Millis>,
+}
+
+/// What a waiting flow waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitingFor {
+    Input,
+    Time,
+    Queue,
+    Function,
+}
+
+/// What happened, that the flow may be waiting for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The chat started: the flow runs from its start.
+    Start,
+    /// The customer sent a message.
+    CustomerMessage(String),
+    /// The time the flow waits until has come.
+    Deadline,
+    /// The queue took the chat (true), or was full (false).
+    Queued(bool),
+    /// The function answered (flat string values), or failed or timed out (`None`).
+    FunctionAnswered(Option<BTreeMap<String, String>>),
+}
+
+/// What the flow decided, for the server to carry out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A message to the chat from the SYSTEM participant.
+    Message(String),
+    /// Attributes to merge into the contact's.
+    SetAttributes(BTreeMap<String, String>),
+    /// Put the chat in a queue; answer with [`Event::Queued`].
+    Enqueue(Target),
+    /// Call a function; answer with [`Event::FunctionAnswered`] before `until`.
+    Invoke {
+        arn: String,
+        parameters: BTreeMap<String, String>,
+        until: Millis,
+    },
+    /// Wake the flow with [`Event::Deadline`] at this time (input and waits time out).
+    WakeAt(Millis),
+    /// Run `flow_id` when this event happens to the chat (`CustomerQueue`, ...).
+    SetEventHook { hook: String, flow_id: String },
+    /// End the chat for the customer.
+    Disconnect,
+    /// The flow is over (`error` says why, when it ended on an error).
+    Ended { error: Option<String> },
+    /// One action run, and how it came out, for the flow log.
+    Trace {
+        action: String,
+        kind: String,
+        outcome: String,
+    },
+}
+
+/// What the flow looks up while it runs, answered by the server from a snapshot (and by tests
+/// from chosen values).
+pub trait World {
+    fn now(&self) -> Millis;
+    /// Whether the hours of operation (`None`: those of the target queue) are open now; `None`
+    /// if there are no such hours.
+    fn open(&self, hours: Option<&str>, target: Option<&Target>) -> Option<bool>;
+    /// A queue figure (`MetricType` of CheckMetricData) for the target queue.
+    fn metric(&self, metric: &str, target: Option<&Target>) -> Option<f64>;
+    /// Another flow of the instance, by id (TransferToFlow).
+    fn flow(&self, flow_id: &str) -> Option<Arc<Flow>>;
+    /// A random whole percentage, 1 to 100 (DistributeByPercentage).
+    fn percent(&self) -> u32;
+}
+
+/// How one action came out.
+enum Outcome {
+    /// Go on: to the condition that holds on `value`, else the default transition.
+    Next { value: Option<String> },
+    /// Take the error branch of this type.
+    Error(&'static str),
+    /// Wait; the next event answers the action.
+    Wait(WaitingFor, Option<Millis>),
+    /// Go on at this action (of the flow now running: TransferToFlow changes it).
+    Goto(String),
+    /// The flow is over.
+    End,
+}
+
+impl Run {
+    pub fn new(flow: Arc<Flow>, attributes: BTreeMap<String, String>) -> Self {
+        Self {
+            flow,
+            waiting: None,
+            ended: false,
+            attributes,
+            external: BTreeMap::new(),
+            contact: BTreeMap::new(),
+            target: None,
+            stored_input: None,
+        }
+    }
+
+    /// What the flow waits for, if it waits.
+    pub fn waiting_for(&self) -> Option<WaitingFor> {
+        self.waiting.as_ref().map(|w| w.why)
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.ended
+    }
+
+    /// Takes an event and runs the flow on until it waits or ends.
+    pub fn advance(&mut self, event: Event, world: &dyn World) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.ended {
+            return effects;
+        }
+        let next = match (event, self.waiting.take()) {
+            (Event::Start, None) => Some(self.flow.start_action.clone()),
+            (event, Some(waiting)) => match self.answer(&waiting, event, &mut effects) {
+                Answered::Go(next) => next,
+                Answered::StillWaiting => {
+                    self.waiting = Some(waiting);
+                    return effects;
+                }
+            },
+            // Nothing waits for it (a message while the flow runs on its own, say).
+            (_, None) => return effects,
+        };
+        self.run_from(next, world, &mut effects);
+        effects
+    }
+
+    /// Resolves what a waiting action was waiting for.
+    fn answer(&mut self, waiting: &Waiting, event: Event, effects: &mut Vec<Effect>) -> Answered {
+        let Some(action) = self.flow.action(&waiting.action).cloned() else {
+            return Answered::Go(None);
+        };
+        let outcome = match (waiting.why, event) {
+            (WaitingFor::Input, Event::CustomerMessage(text)) => {
+                if flag(&action, "StoreInput") {
+                    self.stored_input = Some(text.clone());
+                }
+                Outcome::Next { value: Some(text) }
+            }
+            (WaitingFor::Input, Event::Deadline) => Outcome::Error("InputTimeLimitExceeded"),
+            (WaitingFor::Time, Event::Deadline) => Outcome::Next {
+                value: Some("WaitCompleted".into()),
+            },
+            (WaitingFor::Time, Event::CustomerMessage(_)) if wait_for_return(&action) => {
+                Outcome::Next {
+                    value: Some("CustomerReturned".into()),
+                }
+            }
+            (WaitingFor::Queue, Event::Queued(true)) => Outcome::End,
+            (WaitingFor::Queue, Event::Queued(false)) => Outcome::Error("QueueAtCapacity"),
+            (WaitingFor::Function, Event::FunctionAnswered(Some(answer))) => {
+                self.external = answer;
+                Outcome::Next { value: None }
+            }
+            (WaitingFor::Function, Event::FunctionAnswered(None) | Event::Deadline) => {
+                Outcome::Error("NoMatchingError")
+            }
+            _ => return Answered::StillWaiting,
+        };
+        Answered::Go(self.follow(&action, outcome, effects))
+    }
+
+    /// Runs actions from `next` until one waits or the flow ends.
+    fn run_from(&mut self, mut next: Option<String>, world: &dyn World, effects: &mut Vec<Effect>) {
+        for _ in 0..MAX_ACTIONS_WITHOUT_WAITING {
+            let Some(id) = next else {
+                self.end(None, effects);
+                return;
+            };
+            let Some(action) = self.flow.action(&id).cloned() else {
+                self.end(Some(format!("no action '{id}'")), effects);
+                return;
+            };
+            let outcome = self.run_action(&action, world, effects);
+            if let Outcome::Wait(why, until) = outcome {
+                effects.push(trace(&action, &format!("waiting for {why:?}")));
+                if let Some(at) = until {
+                    effects.push(Effect::WakeAt(at));
+                }
+                self.waiting = Some(Waiting {
+                    action: id,
+                    why,
+                    until,
+                });
+                return;
+            }
+            if self.ended {
+                return;
+            }
+            next = self.follow(&action, outcome, effects);
+            if self.ended {
+                return;
+            }
+        }
+        self.end(
+            Some(format!(
+                "more than {MAX_ACTIONS_WITHOUT_WAITING} actions without waiting"
+            )),
+            effects,
+        );
+    }
+
+    /// Where an outcome leads; traces it.
+    fn follow(
+        &mut self,
+        action: &Action,
+        outcome: Outcome,
+        effects: &mut Vec<Effect>,
+    ) -> Option<String> {
+        let t = &action.transitions;
+        match outcome {
+            Outcome::Next { value } => {
+                let chosen = value.as_deref().and_then(|v| {
+                    t.conditions
+                        .iter()
+                        .find(|c| holds(&c.condition, v))
+                        .map(|c| c.next_action.clone())
+                });
+                let said = value.clone().unwrap_or_else(|| "done".into());
+                match chosen.or_else(|| t.next_action.clone()) {
+                    Some(next) => {
+                        effects.push(trace(action, &said));
+                        Some(next)
+                    }
+                    None if !t.conditions.is_empty() => {
+                        self.error(action, "NoMatchingCondition", effects)
+                    }
+                    None => {
+                        effects.push(trace(action, &said));
+                        self.end(None, effects);
+                        None
+                    }
+                }
+            }
+            Outcome::Error(kind) => self.error(action, kind, effects),
+            Outcome::Goto(next) => {
+                effects.push(trace(action, "done"));
+                Some(next)
+            }
+            Outcome::End => {
+                effects.push(trace(action, "done"));
+                self.end(None, effects);
+                None
+            }
+            Outcome::Wait(..) => None,
+        }
+    }
+
+    fn error(&mut self, action: &Action, kind: &str, effects: &mut Vec<Effect>) -> Option<String> {
+        effects.push(trace(action, kind));
+        match action.transitions.on_error(kind) {
+            Some(next) => Some(next.to_string()),
+            None => {
+                self.end(
+                    Some(format!(
+                        "{kind} in '{}' with no branch for it",
+                        action.identifier
+                    )),
+                    effects,
+                );
+                None
+            }
+        }
+    }
+
+    fn end(&mut self, error: Option<String>, effects: &mut Vec<Effect>) {
+        if !self.ended {
+            self.ended = true;
+            effects.push(Effect::Ended { error });
+        }
+    }
+
+    /// Runs one action: its effects, and how it came out.
+    fn run_action(
+        &mut self,
+        action: &Action,
+        world: &dyn World,
+        effects: &mut Vec<Effect>,
+    ) -> Outcome {
+        let p = &action.parameters;
+        match action.kind.as_str() {
+            "MessageParticipant" => match p.get("Text").and_then(Value::as_str) {
+                Some(text) => {
+                    effects.push(Effect::Message(self.interpolate(text)));
+                    Outcome::Next { value: None }
+                }
+                None => Outcome::Error("NoMatchingError"),
+            },
+            "GetParticipantInput" => {
+                if let Some(text) = p.get("Text").and_then(Value::as_str) {
+                    effects.push(Effect::Message(self.interpolate(text)));
+                }
+                let limit = self
+                    .number(p.get("InputTimeLimitSeconds"))
+                    .unwrap_or(5.0 * 60.0);
+                let until = world.now() + (limit * 1000.0) as Millis;
+                Outcome::Wait(WaitingFor::Input, Some(until))
+            }
+            "UpdateContactAttributes" => {
+                let Some(Value::Object(given)) = p.get("Attributes") else {
+                    return Outcome::Error("NoMatchingError");
+                };
+                let mut set = BTreeMap::new();
+                for (name, value) in given {
+                    let Some(value) = value.as_str() else {
+                        return Outcome::Error("NoMatchingError");
+                    };
+                    set.insert(name.clone(), self.resolve(value));
+                }
+                self.attributes.extend(set.clone());
+                effects.push(Effect::SetAttributes(set));
+                Outcome::Next { value: None }
+            }
+            "Compare" => match p.get("ComparisonValue").and_then(Value::as_str) {
+                Some(reference) => Outcome::Next {
+                    value: Some(self.resolve(reference)),
+                },
+                None => Outcome::Error("NoMatchingError"),
+            },
+            "UpdateContactTargetQueue" => {
+                let queue = p.get("QueueId").and_then(Value::as_str);
+                let agent = p.get("AgentId").and_then(Value::as_str);
+                self.target = match (queue, agent) {
+                    (Some(q), None) => Some(Target::Queue(last_segment(&self.resolve(q)))),
+                    (None, Some(a)) => Some(Target::Agent(last_segment(&self.resolve(a)))),
+                    _ => return Outcome::Error("NoMatchingError"),
+                };
+                Outcome::Next { value: None }
+            }
+            "TransferContactToQueue" => match self.target.clone() {
+                Some(target) => {
+                    effects.push(Effect::Enqueue(target));
+                    Outcome::Wait(WaitingFor::Queue, None)
+                }
+                None => Outcome::Error("NoMatchingError"),
+            },
+            "CheckHoursOfOperation" => {
+                let hours = p.get("HoursOfOperationId").and_then(Value::as_str);
+                let hours = hours.map(|h| last_segment(&self.resolve(h)));
+                match world.open(hours.as_deref(), self.target.as_ref()) {
+                    Some(open) => Outcome::Next {
+                        value: Some(if open { "True" } else { "False" }.into()),
+                    },
+                    None => Outcome::Error("NoMatchingError"),
+                }
+            }
+            "CheckMetricData" => {
+                let metric = p
+                    .get("MetricType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match world.metric(metric, self.target.as_ref()) {
+                    Some(figure) => Outcome::Next {
+                        value: Some(figure.to_string()),
+                    },
+                    None => Outcome::Error("NoMatchingError"),
+                }
+            }
+            "DistributeByPercentage" => Outcome::Next {
+                value: Some(world.percent().to_string()),
+            },
+            "Wait" => match self.number(p.get("TimeoutSeconds")) {
+                Some(seconds) => Outcome::Wait(
+                    WaitingFor::Time,
+                    Some(world.now() + (seconds * 1000.0) as Millis),
+                ),
+                None => Outcome::Error("NoMatchingError"),
+            },
+            "InvokeLambdaFunction" => {
+                let Some(arn) = p.get("LambdaFunctionARN").and_then(Value::as_str) else {
+                    return Outcome::Error("NoMatchingError");
+                };
+                let parameters = p
+                    .get("LambdaInvocationAttributes")
+                    .and_then(Value::as_object)
+                    .map(|given| {
+                        given
+                            .iter()
+                            .filter_map(|(k, v)| Some((k.clone(), self.resolve(v.as_str()?))))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let limit = self
+                    .number(p.get("InvocationTimeLimitSeconds"))
+                    .unwrap_or(8.0);
+                let until = world.now() + (limit * 1000.0) as Millis;
+                effects.push(Effect::Invoke {
+                    arn: self.resolve(arn),
+                    parameters,
+                    until,
+                });
+                Outcome::Wait(WaitingFor::Function, Some(until))
+            }
+            "TransferToFlow" => {
+                let id = p
+                    .get("ContactFlowId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match world.flow(&last_segment(&self.resolve(id))) {
+                    Some(flow) => {
+                        let start = flow.start_action.clone();
+                        self.flow = flow;
+                        Outcome::Goto(start)
+                    }
+                    None => Outcome::Error("NoMatchingError"),
+                }
+            }
+            "UpdateContactEventHooks" => {
+                let hook = p
+                    .get("EventHooks")
+                    .and_then(Value::as_object)
+                    .and_then(|hooks| hooks.iter().next());
+                match hook {
+                    Some((hook, Value::String(flow))) => {
+                        effects.push(Effect::SetEventHook {
+                            hook: hook.clone(),
+                            flow_id: last_segment(&self.resolve(flow)),
+                        });
+                        Outcome::Next { value: None }
+                    }
+                    _ => Outcome::Error("NoMatchingError"),
+                }
+            }
+            "UpdateFlowLoggingBehavior" | "UpdateContactRecordingBehavior" => {
+                Outcome::Next { value: None }
+            }
+            "DisconnectParticipant" => {
+                effects.push(Effect::Disconnect);
+                Outcome::End
+            }
+            "EndFlowExecution" => Outcome::End,
+            // Validation refuses other types; a flow saved unvalidated ends here.
+            _ => Outcome::Error("NoMatchingError"),
+        }
+    }
+
+    /// A value, or the value a `$.` reference names ("" when it names nothing).
+    fn resolve(&self, value: &str) -> String {
+        match value.strip_prefix("$.") {
+            Some(path) => self.lookup(path).unwrap_or_default(),
+            None => value.to_string(),
+        }
+    }
+
+    fn lookup(&self, path: &str) -> Option<String> {
+        if let Some(name) = path.strip_prefix("Attributes.") {
+            return self.attributes.get(name).cloned();
+        }
+        if let Some(name) = path.strip_prefix("External.") {
+            return self.external.get(name).cloned();
+        }
+        if path == "StoredCustomerInput" {
+            return self.stored_input.clone();
+        }
+        self.contact.get(path).cloned()
+    }
+
+    /// Text with each `$.` reference in it replaced by its value.
+    fn interpolate(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find("$.") {
+            out.push_str(&rest[..at]);
+            let path_len = rest[at + 2..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+                .unwrap_or(rest.len() - at - 2);
+            // A sentence's full stop is not part of the reference.
+            let path = rest[at + 2..at + 2 + path_len].trim_end_matches('.');
+            out.push_str(&self.lookup(path).unwrap_or_default());
+            rest = &rest[at + 2 + path.len()..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn number(&self, value: Option<&Value>) -> Option<f64> {
+        match value? {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => self.resolve(s).trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+enum Answered {
+    Go(Option<String>),
+    StillWaiting,
+}
+
+fn trace(action: &Action, outcome: &str) -> Effect {
+    Effect::Trace {
+        action: action.identifier.clone(),
+        kind: action.kind.clone(),
+        outcome: outcome.to_string(),
+    }
+}
+
+fn flag(action: &Action, name: &str) -> bool {
+    action
+        .parameters
+        .get(name)
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+fn wait_for_return(action: &Action) -> bool {
+    action
+        .parameters
+        .get("Events")
+        .and_then(Value::as_array)
+        .is_some_and(|events| events.iter().any(|e| e == "CustomerReturned"))
+}
+
+/// An id from an id or an ARN (`.../queue/ID`).
+fn last_segment(reference: &str) -> String {
+    reference
+        .rsplit('/')
+        .next()
+        .unwrap_or(reference)
+        .to_string()
+}
+
+/// Whether a condition holds for `value`.
+pub fn holds(condition: &Condition, value: &str) -> bool {
+    let Some(operand) = condition.operands.first() else {
+        return false;
+    };
+    let operand = match operand {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let numbers = || {
+        Some((
+            value.trim().parse::<f64>().ok()?,
+            operand.trim().parse::<f64>().ok()?,
+        ))
+    };
+    match condition.operator.as_str() {
+        "Equals" => value == operand,
+        "TextStartsWith" => value.starts_with(&operand),
+        "TextEndsWith" => value.ends_with(&operand),
+        "TextContains" => value.contains(&operand),
+        "NumberLessThan" | "NumericLessThan" => numbers().is_some_and(|(v, o)| v < o),
+        "NumberLessOrEqualTo" => numbers().is_some_and(|(v, o)| v <= o),
+        "NumberGreaterThan" => numbers().is_some_and(|(v, o)| v > o),
+        "NumberGreaterOrEqualTo" => numbers().is_some_and(|(v, o)| v >= o),
+        _ => false,
+    }
+}
