@@ -38,6 +38,7 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
             id: QUEUE_ID.into(),
             name: "Demo queue".into(),
             max_contacts: None,
+            hours: None,
         }],
         routing_profiles: vec![RoutingProfile {
             id: ROUTING_PROFILE_ID.into(),
@@ -60,6 +61,7 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
             takes_chats: true,
         }],
         agent_statuses: Vec::new(),
+        hours_of_operation: Vec::new(),
         widgets: vec![Widget {
             id: WIDGET_ID.into(),
             contact_flow: CONTACT_FLOW_ID.into(),

@@ -9,12 +9,14 @@ use serde::Deserialize;
 
 mod agents;
 pub mod endpoint;
+pub mod hours;
 mod streaming;
 mod widgets;
 pub use agents::{
     derived_id, AgentStatus, ProfileQueue, Routing, RoutingProfile, StatusChoice, StatusKind, User,
     BUILT_IN_STATUSES,
 };
+pub use hours::{HoursOfOperation, OpenRange};
 pub use streaming::{Sns, Streaming, Webhook};
 pub use widgets::Widget;
 
@@ -119,6 +121,9 @@ pub struct Instance {
     pub agent_statuses: Vec<AgentStatus>,
     #[serde(default)]
     pub widgets: Vec<Widget>,
+    /// When queues are open (CheckHoursOfOperation in flows).
+    #[serde(default)]
+    pub hours_of_operation: Vec<HoursOfOperation>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +158,9 @@ pub struct Queue {
     /// refused with LimitExceededException. No limit when left out.
     #[serde(default)]
     pub max_contacts: Option<u32>,
+    /// The id of the instance's hours of operation this queue keeps.
+    #[serde(default)]
+    pub hours: Option<String>,
 }
 
 /// Protective limits. The defaults follow Amazon Connect's published quotas where one exists.
@@ -410,6 +418,7 @@ impl Config {
             }
             instance.validate_agents(&at, &queue_ids)?;
             instance.validate_widgets(&at, &mut widget_ids)?;
+            instance.validate_hours(&at)?;
         }
         self.routing.validate()?;
         self.streaming.validate()?;
@@ -599,6 +608,40 @@ mod tests {
                 err.0
             );
         }
+    }
+
+    #[test]
+    fn hours_of_operation_name_a_real_time_zone_and_queues_name_real_hours() {
+        let instance = |zone: &str, queue_hours: &str| {
+            format!(
+                r#"
+                [[instances]]
+                id = "i"
+                [[instances.hours_of_operation]]
+                id = "office"
+                name = "Office"
+                time_zone = "{zone}"
+                config = [{{ day = "MONDAY", start = "09:00", end = "17:00" }}]
+                [[instances.queues]]
+                id = "q"
+                name = "Q"
+                hours = "{queue_hours}"
+                "#
+            )
+        };
+        let config = Config::parse(&instance("Europe/Berlin", "office")).unwrap();
+        assert!(config.instances[0].hours("office").is_some());
+        let err = Config::parse(&instance("Mars/Olympus", "office")).unwrap_err();
+        assert!(
+            err.0.contains("hours_of_operation[0].time_zone"),
+            "{}",
+            err.0
+        );
+        let err = Config::parse(&instance("UTC", "nights")).unwrap_err();
+        assert!(err.0.contains("queues[0].hours"), "{}", err.0);
+        let bad_time = instance("UTC", "office").replace("17:00", "5pm");
+        let err = Config::parse(&bad_time).unwrap_err();
+        assert!(err.0.contains("config[0].end"), "{}", err.0);
     }
 
     #[test]
