@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 mod agents;
 pub mod endpoint;
+pub mod functions;
 pub mod hours;
 mod streaming;
 mod widgets;
@@ -16,6 +17,7 @@ pub use agents::{
     derived_id, AgentStatus, ProfileQueue, Routing, RoutingProfile, StatusChoice, StatusKind, User,
     BUILT_IN_STATUSES,
 };
+pub use functions::Function;
 pub use hours::{HoursOfOperation, OpenRange};
 pub use streaming::{Sns, Streaming, Webhook};
 pub use widgets::Widget;
@@ -62,6 +64,9 @@ pub struct Config {
     /// The CCP that Amazon Connect Streams desktops embed (docs/streams.md).
     #[serde(default)]
     pub ccp: Ccp,
+    /// HTTP functions flows call (InvokeLambdaFunction with `arn:switchboard:function:...`).
+    #[serde(default)]
+    pub functions: Vec<Function>,
     /// Set by the demo configuration only: `/` serves the demo shop page.
     #[serde(skip)]
     pub demo_page: bool,
@@ -349,6 +354,7 @@ impl Config {
                 );
             }
         }
+        functions::validate(&self.functions)?;
         let mut key_ids = HashSet::new();
         for (i, key) in self.access_keys.iter().enumerate() {
             if key.id.is_empty() || key.id.contains('/') {

@@ -6,6 +6,7 @@
 //! configured flow routes to its queue as before.
 
 pub mod engine;
+pub mod functions;
 pub mod language;
 pub mod validate;
 

@@ -6,6 +6,7 @@ mod cluster;
 mod common;
 mod errors;
 mod flows;
+mod functions;
 mod lifecycle;
 mod malformed;
 mod operations;
