@@ -4,6 +4,7 @@ boto3 validates some parameters itself (e.g. minimums); where a test needs the s
 out-of-range value, it uses a client with `parameter_validation=False`.
 """
 
+import json
 import uuid
 
 import pytest
@@ -109,6 +110,22 @@ def test_list_queues_answers_in_the_model_shape(connect, switchboard):
     expect_error(
         connect.list_queues, "InvalidParameterException", 400,
         InstanceId=switchboard.instance_id, MaxResults=1, NextToken="not-a-token",
+    )
+
+
+def test_contact_flows_are_listed_and_described_in_the_model_shape(connect, switchboard):
+    flows = connect.list_contact_flows(InstanceId=switchboard.instance_id, ContactFlowTypes=["CONTACT_FLOW"])
+    summary = flows["ContactFlowSummaryList"][0]
+    assert summary["Id"] == switchboard.contact_flow_id
+    assert summary["ContactFlowType"] == "CONTACT_FLOW"
+    assert summary["ContactFlowStatus"] == "PUBLISHED"
+    described = connect.describe_contact_flow(InstanceId=switchboard.instance_id, ContactFlowId=summary["Arn"])
+    content = json.loads(described["ContactFlow"]["Content"])
+    assert content["Version"] == "2019-10-30"
+    assert {a["Type"] for a in content["Actions"]} >= {"UpdateContactTargetQueue", "TransferContactToQueue"}
+    expect_error(
+        connect.describe_contact_flow, "ResourceNotFoundException", 404,
+        InstanceId=switchboard.instance_id, ContactFlowId="no-such-flow",
     )
 
 

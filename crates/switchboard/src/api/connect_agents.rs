@@ -40,21 +40,21 @@ pub fn routes() -> Router<ApiState> {
         .route("/agent-status/{instance_id}", get(list_agent_statuses))
 }
 
-type Reply = Result<Json<Value>, ApiError>;
+pub(super) type Reply = Result<Json<Value>, ApiError>;
 
 /// The configured instance named by a path label (an id or an instance ARN).
-fn instance<'a>(app: &'a ApiState, label: &str) -> Result<&'a Instance, ApiError> {
+pub(super) fn instance<'a>(app: &'a ApiState, label: &str) -> Result<&'a Instance, ApiError> {
     app.desk.instance(label).map_err(connect_error)
 }
 
 /// ARNs of an instance's resources, as Amazon Connect writes and reads them.
-struct Arns<'a> {
+pub(super) struct Arns<'a> {
     arns: &'a crate::chat::arns::Arns,
     instance: &'a str,
 }
 
 impl<'a> Arns<'a> {
-    fn of(app: &'a ApiState, instance: &'a Instance) -> Self {
+    pub(super) fn of(app: &'a ApiState, instance: &'a Instance) -> Self {
         Self {
             arns: app.chat.arns(),
             instance: &instance.id,
@@ -63,8 +63,11 @@ impl<'a> Arns<'a> {
     fn user(&self, id: &str) -> String {
         self.arns.resource(self.instance, "agent", id)
     }
-    fn queue(&self, id: &str) -> String {
+    pub(super) fn queue(&self, id: &str) -> String {
         self.arns.resource(self.instance, "queue", id)
+    }
+    pub(super) fn flow(&self, id: &str) -> String {
+        self.arns.resource(self.instance, "contact-flow", id)
     }
     fn routing_profile(&self, id: &str) -> String {
         self.arns.resource(self.instance, "routing-profile", id)
@@ -75,7 +78,12 @@ impl<'a> Arns<'a> {
 
     /// The id in the id-or-ARN `reference` of a resource of `kind` in this instance, given in
     /// the member `field`.
-    fn id<'r>(&self, field: &str, kind: &str, reference: &'r str) -> Result<&'r str, ApiError> {
+    pub(super) fn id<'r>(
+        &self,
+        field: &str,
+        kind: &str,
+        reference: &'r str,
+    ) -> Result<&'r str, ApiError> {
         self.arns
             .resource_id(self.instance, kind, reference)
             .map_err(|refusal| {
@@ -147,7 +155,7 @@ fn query_params(raw: Option<String>) -> Vec<(String, String)> {
 }
 
 /// Every value given for `name` (a parameter may repeat).
-fn param_values<'a>(params: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+pub(super) fn param_values<'a>(params: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     params
         .iter()
         .filter(|(k, _)| k == name)
@@ -177,16 +185,16 @@ fn list_paging(params: &[(String, String)]) -> Result<(usize, Option<String>), A
 // ---- lists -------------------------------------------------------------------------------------
 
 /// What every List operation starts from: the instance, the query's parameters and its paging.
-struct ListCall<'a> {
-    instance: &'a Instance,
-    arns: Arns<'a>,
-    params: Vec<(String, String)>,
+pub(super) struct ListCall<'a> {
+    pub(super) instance: &'a Instance,
+    pub(super) arns: Arns<'a>,
+    pub(super) params: Vec<(String, String)>,
     max: usize,
     token: Option<String>,
 }
 
 impl<'a> ListCall<'a> {
-    fn read(
+    pub(super) fn read(
         app: &'a ApiState,
         path: Result<Path<String>, ApiError>,
         query: Option<String>,
@@ -204,7 +212,7 @@ impl<'a> ListCall<'a> {
     }
 
     /// The page asked for, as the operation's `member` list, with the token for the next one.
-    fn answer(&self, member: &str, items: Vec<Value>) -> Reply {
+    pub(super) fn answer(&self, member: &str, items: Vec<Value>) -> Reply {
         let (list, next) = page(items, self.max, self.token.as_deref())?;
         let mut out = Map::new();
         out.insert(member.into(), Value::Array(list));

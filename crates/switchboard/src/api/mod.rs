@@ -6,6 +6,7 @@ pub mod agent;
 pub mod ccp;
 pub mod connect;
 pub mod connect_agents;
+pub mod connect_flows;
 pub mod participant;
 pub mod widget;
 
@@ -68,6 +69,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(connect::routes())
         .merge(connect_agents::routes())
+        .merge(connect_flows::routes())
         .merge(participant::routes())
         // A method the AWS route does not take is an unknown operation, as AWS answers it.
         .method_not_allowed_fallback(unknown_route)

@@ -163,3 +163,24 @@ pub fn error_types(kind: &str) -> Option<&'static [&'static str]> {
 pub fn ends_flow(kind: &str) -> bool {
     matches!(kind, "DisconnectParticipant" | "EndFlowExecution")
 }
+
+/// The flow a configured contact flow with only a `queue` stands for: the chat goes to that
+/// queue (`queue_arn`), and a full queue or an error ends it.
+pub fn queue_flow(queue_arn: &str) -> Flow {
+    let content = serde_json::json!({
+        "Version": VERSION,
+        "StartAction": "set-queue",
+        "Actions": [
+            {"Identifier": "set-queue", "Type": "UpdateContactTargetQueue",
+             "Parameters": {"QueueId": queue_arn},
+             "Transitions": {"NextAction": "transfer",
+                             "Errors": [{"NextAction": "disconnect", "ErrorType": "NoMatchingError"}]}},
+            {"Identifier": "transfer", "Type": "TransferContactToQueue", "Parameters": {},
+             "Transitions": {"Errors": [
+                 {"NextAction": "disconnect", "ErrorType": "QueueAtCapacity"},
+                 {"NextAction": "disconnect", "ErrorType": "NoMatchingError"}]}},
+            {"Identifier": "disconnect", "Type": "DisconnectParticipant", "Parameters": {}}
+        ]
+    });
+    serde_json::from_value(content).expect("a flow in the language's shape")
+}

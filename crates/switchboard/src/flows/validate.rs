@@ -337,6 +337,12 @@ mod tests {
     }
 
     #[test]
+    fn the_flow_a_queue_only_flow_stands_for_is_valid() {
+        let flow = language::queue_flow("arn:aws:connect:us-east-1:1:instance/i/queue/q");
+        assert_eq!(problems(&flow), Vec::<String>::new());
+    }
+
+    #[test]
     fn a_flow_that_greets_and_queues_is_valid() {
         let flow = validate(&flow(greet_then_queue())).unwrap();
         assert_eq!(flow.actions.len(), 3);
