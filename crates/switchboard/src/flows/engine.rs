@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::language::{Action, Condition, Flow};
@@ -33,6 +34,8 @@ pub const MAX_ACTIONS_WITHOUT_WAITING: usize = 100;
 /// A flow being run for one chat.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// The id of the flow running now (TransferToFlow changes it).
+    flow_id: String,
     flow: Arc<Flow>,
     /// The action waiting for something, while the flow waits.
     waiting: Option<Waiting>,
@@ -48,13 +51,13 @@ pub struct Run {
 }
 
 /// Where a chat is sent: a queue, or an agent's own queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
     Queue(String),
     Agent(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Waiting {
     action: String,
     why: WaitingFor,
@@ -63,7 +66,7 @@ struct Waiting {
 }
 
 /// What a waiting flow waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WaitingFor {
     Input,
     Time,
@@ -146,9 +149,26 @@ enum Outcome {
     End,
 }
 
+/// What a run keeps between events, to be stored (as JSON, say): with the flow it names,
+/// [`Run::resume`] carries on exactly where the run was, so a restart loses no step and repeats
+/// none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    pub flow_id: String,
+    waiting: Option<Waiting>,
+    ended: bool,
+    attributes: BTreeMap<String, String>,
+    external: BTreeMap<String, String>,
+    contact: BTreeMap<String, String>,
+    target: Option<Target>,
+    stored_input: Option<String>,
+}
+
 impl Run {
-    pub fn new(flow: Arc<Flow>, attributes: BTreeMap<String, String>) -> Self {
+    /// A run of the flow `flow_id` (`flow`), not started yet.
+    pub fn new(flow_id: &str, flow: Arc<Flow>, attributes: BTreeMap<String, String>) -> Self {
         Self {
+            flow_id: flow_id.to_string(),
             flow,
             waiting: None,
             ended: false,
@@ -157,6 +177,40 @@ impl Run {
             contact: BTreeMap::new(),
             target: None,
             stored_input: None,
+        }
+    }
+
+    /// The id of the flow running now.
+    pub fn flow_id(&self) -> &str {
+        &self.flow_id
+    }
+
+    /// What to store of the run.
+    pub fn saved(&self) -> Saved {
+        Saved {
+            flow_id: self.flow_id.clone(),
+            waiting: self.waiting.clone(),
+            ended: self.ended,
+            attributes: self.attributes.clone(),
+            external: self.external.clone(),
+            contact: self.contact.clone(),
+            target: self.target.clone(),
+            stored_input: self.stored_input.clone(),
+        }
+    }
+
+    /// The run a [`Saved`] describes, with its flow (the one `saved.flow_id` names).
+    pub fn resume(flow: Arc<Flow>, saved: Saved) -> Self {
+        Self {
+            flow_id: saved.flow_id,
+            flow,
+            waiting: saved.waiting,
+            ended: saved.ended,
+            attributes: saved.attributes,
+            external: saved.external,
+            contact: saved.contact,
+            target: saved.target,
+            stored_input: saved.stored_input,
         }
     }
 
@@ -462,10 +516,12 @@ impl Run {
                     .get("ContactFlowId")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                match world.flow(&last_segment(&self.resolve(id))) {
+                let id = last_segment(&self.resolve(id));
+                match world.flow(&id) {
                     Some(flow) => {
                         let start = flow.start_action.clone();
                         self.flow = flow;
+                        self.flow_id = id;
                         Outcome::Goto(start)
                     }
                     None => Outcome::Error("NoMatchingError"),

@@ -42,7 +42,7 @@ fn flow(start: &str, actions: Value) -> Arc<Flow> {
 }
 
 fn run(flow: Arc<Flow>) -> Run {
-    Run::new(flow, BTreeMap::new())
+    Run::new("f", flow, BTreeMap::new())
 }
 
 /// The effects without the flow log.
@@ -83,7 +83,11 @@ fn a_flow_greets_with_attributes_and_queues_the_chat() {
             end()
         ]),
     );
-    let mut r = Run::new(f.clone(), BTreeMap::from([("name".into(), "Kim".into())]));
+    let mut r = Run::new(
+        "f",
+        f.clone(),
+        BTreeMap::from([("name".into(), "Kim".into())]),
+    );
     let world = Fake::default();
     assert_eq!(
         acts(r.advance(Event::Start, &world)),
@@ -169,7 +173,7 @@ fn attributes_are_set_compared_and_read_back() {
             end()
         ]),
     );
-    let mut r = Run::new(f, BTreeMap::from([("name".into(), "Kim".into())]));
+    let mut r = Run::new("f", f, BTreeMap::from([("name".into(), "Kim".into())]));
     assert_eq!(
         acts(r.advance(Event::Start, &Fake::default())),
         vec![
@@ -299,7 +303,11 @@ fn a_function_answer_is_read_as_external_and_a_failure_takes_the_error_branch() 
         ]),
     );
     let world = Fake::default();
-    let mut r = Run::new(f.clone(), BTreeMap::from([("name".into(), "Kim".into())]));
+    let mut r = Run::new(
+        "f",
+        f.clone(),
+        BTreeMap::from([("name".into(), "Kim".into())]),
+    );
     assert_eq!(
         acts(r.advance(Event::Start, &world)),
         vec![
@@ -462,4 +470,64 @@ fn every_action_run_is_traced_with_its_outcome() {
         traces,
         vec![("hi".into(), "done".into()), ("end".into(), "done".into())]
     );
+}
+
+#[test]
+fn a_saved_run_resumes_where_it_waited_and_repeats_nothing() {
+    let f = flow(
+        "ask",
+        json!([
+            {"Identifier": "ask", "Type": "GetParticipantInput",
+             "Parameters": {"Text": "Your order number?", "InputTimeLimitSeconds": "60", "StoreInput": "True"},
+             "Transitions": {"NextAction": "thanks"}},
+            {"Identifier": "thanks", "Type": "MessageParticipant",
+             "Parameters": {"Text": "Looking up $.StoredCustomerInput for $.Attributes.name"},
+             "Transitions": {"NextAction": "end"}},
+            end()
+        ]),
+    );
+    let world = Fake::default();
+    let mut before = Run::new(
+        "inbound",
+        f.clone(),
+        BTreeMap::from([("name".into(), "Kim".into())]),
+    );
+    before.advance(Event::Start, &world);
+    // Stored as text, as a store keeps it, and read back after a restart.
+    let text = serde_json::to_string(&before.saved()).unwrap();
+    let saved: super::engine::Saved = serde_json::from_str(&text).unwrap();
+    assert_eq!(saved.flow_id, "inbound");
+    let mut after = Run::resume(f, saved);
+    assert_eq!(after.waiting_for(), before.waiting_for());
+    // The question is not asked again; the answer carries the flow on.
+    assert_eq!(
+        acts(after.advance(Event::CustomerMessage("A-17".into()), &world)),
+        vec![
+            message("Looking up A-17 for Kim"),
+            Effect::Disconnect,
+            ended()
+        ]
+    );
+}
+
+#[test]
+fn a_saved_run_names_the_flow_it_was_handed_on_to() {
+    let other = flow(
+        "wait",
+        json!([{"Identifier": "wait", "Type": "Wait", "Parameters": {"TimeoutSeconds": "60"},
+                "Transitions": {"NextAction": "end"}}, end()]),
+    );
+    let f = flow(
+        "jump",
+        json!([{"Identifier": "jump", "Type": "TransferToFlow", "Parameters": {"ContactFlowId": "queue-flow"},
+                "Transitions": {"Errors": [{"NextAction": "end", "ErrorType": "NoMatchingError"}]}}, end()]),
+    );
+    let world = Fake {
+        flows: BTreeMap::from([("queue-flow".into(), other)]),
+        ..Fake::default()
+    };
+    let mut r = Run::new("inbound", f, BTreeMap::new());
+    r.advance(Event::Start, &world);
+    assert_eq!(r.flow_id(), "queue-flow");
+    assert_eq!(r.saved().flow_id, "queue-flow");
 }
