@@ -155,6 +155,23 @@ fn query_params(raw: Option<String>) -> Vec<(String, String)> {
 }
 
 /// Every value given for `name` (a parameter may repeat).
+/// A list parameter's values, each one of `allowed` (the model's enum), or the AWS error naming
+/// the first that is not.
+pub(super) fn enum_values<'a>(
+    params: &'a [(String, String)],
+    name: &str,
+    allowed: &[&str],
+) -> Result<Vec<&'a str>, ApiError> {
+    let values = param_values(params, name);
+    match values.iter().find(|v| !allowed.contains(v)) {
+        Some(bad) => Err(ApiError::invalid_parameter(format!(
+            "1 validation error detected: Value '{bad}' at '{name}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            allowed.join(", ")
+        ))),
+        None => Ok(values),
+    }
+}
+
 pub(super) fn param_values<'a>(params: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     params
         .iter()
@@ -229,12 +246,7 @@ async fn list_queues(
 ) -> Reply {
     let call = ListCall::read(&app, path, query)?;
     let (instance, arns) = (call.instance, &call.arns);
-    let types = param_values(&call.params, "queueTypes");
-    if let Some(bad) = types.iter().find(|t| !["STANDARD", "AGENT"].contains(t)) {
-        return Err(ApiError::invalid_parameter(format!(
-            "1 validation error detected: Value '{bad}' at 'queueTypes' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, AGENT]"
-        )));
-    }
+    let types = enum_values(&call.params, "queueTypes", &["STANDARD", "AGENT"])?;
     let wants = |t: &str| types.is_empty() || types.contains(&t);
     let mut queues = Vec::new();
     if wants("STANDARD") {

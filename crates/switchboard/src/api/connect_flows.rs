@@ -8,9 +8,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::connect_agents::{instance, param_values, Arns, ListCall, Reply};
+use super::connect_agents::{enum_values, instance, Arns, ListCall, Reply};
 use super::{ApiState, Signed};
-use crate::config::{ContactFlow, Instance};
 use crate::flows::language::queue_flow;
 use awsproto::extract::Path;
 use awsproto::ApiError;
@@ -48,13 +47,7 @@ async fn list_contact_flows(
     _signed: Signed,
 ) -> Reply {
     let call = ListCall::read(&app, path, query)?;
-    let types = param_values(&call.params, "contactFlowTypes");
-    if let Some(bad) = types.iter().find(|t| !FLOW_TYPES.contains(t)) {
-        return Err(ApiError::invalid_parameter(format!(
-            "1 validation error detected: Value '{bad}' at 'contactFlowTypes' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-            FLOW_TYPES.join(", ")
-        )));
-    }
+    let types = enum_values(&call.params, "contactFlowTypes", &FLOW_TYPES)?;
     let flows = if types.is_empty() || types.contains(&"CONTACT_FLOW") {
         call.instance
             .contact_flows
@@ -82,7 +75,7 @@ async fn describe_contact_flow(
     let instance = instance(&app, &instance_label)?;
     let arns = Arns::of(&app, instance);
     let flow_id = arns.id("ContactFlowId", "contact-flow", &flow_label)?;
-    let flow = configured(instance, flow_id).ok_or_else(|| {
+    let flow = instance.contact_flow(flow_id).ok_or_else(|| {
         ApiError::resource_not_found(format!("ContactFlow {flow_label} not found"))
     })?;
     let content =
@@ -99,8 +92,4 @@ async fn describe_contact_flow(
             "Tags": {},
         }
     })))
-}
-
-fn configured<'a>(instance: &'a Instance, id: &str) -> Option<&'a ContactFlow> {
-    instance.contact_flows.iter().find(|f| f.id == id)
 }
