@@ -27,6 +27,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::{Cluster, Notice};
 use crate::config::Config;
 use crate::desk::AgentDesk;
+use crate::flows::functions::Functions;
 use crate::gateway::{GatewayState, SocketRegistry};
 use crate::lifecycle::Lifecycle;
 use crate::observability::ObservabilityState;
@@ -180,13 +181,9 @@ impl App {
             clock,
             routing: router.clone(),
             streams: streaming,
+            functions: Arc::new(Functions::new(&config)?),
         };
-        let chat = Arc::new(ChatService::new(
-            config.clone(),
-            ports,
-            tokens,
-            websocket_base,
-        ));
+        let chat = ChatService::new(config.clone(), ports, tokens, websocket_base);
         let _ = chat_slot.set(Arc::downgrade(&chat));
         let agents = Arc::new(match &cluster {
             Some(cluster) => AgentHub::clustered(cluster.clone()),
@@ -331,7 +328,8 @@ async fn follow_notices(
     }
 }
 
-/// Once a second: end chats whose ChatDurationInMinutes ran out, and check that the store answers.
+/// Once a second: end chats whose ChatDurationInMinutes ran out, move on the flows whose time
+/// came, and check that the store answers.
 async fn background_duties(chat: Arc<ChatService>, healthy: Arc<AtomicBool>, life: Lifecycle) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -342,7 +340,11 @@ async fn background_duties(chat: Arc<ChatService>, healthy: Arc<AtomicBool>, lif
                 if let Err(e) = &ended {
                     tracing::warn!(error = %e, "ending expired chats failed");
                 }
-                let ok = ended.is_ok();
+                let woken = chat.wake_due_flows().await;
+                if let Err(e) = &woken {
+                    tracing::warn!(error = %e, "waking flows failed");
+                }
+                let ok = ended.is_ok() && woken.is_ok();
                 if healthy.swap(ok, Ordering::Relaxed) != ok {
                     tracing::warn!(healthy = ok, "store health changed");
                 }

@@ -31,8 +31,11 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
         contact_flows: vec![ContactFlow {
             id: CONTACT_FLOW_ID.into(),
             name: "Demo chat flow".into(),
-            queue: QUEUE_ID.into(),
+            queue: Some(QUEUE_ID.into()),
+            content: None,
+            file: None,
             after_agent_leaves: Default::default(),
+            flow: None,
         }],
         queues: vec![Queue {
             id: QUEUE_ID.into(),

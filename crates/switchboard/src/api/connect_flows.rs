@@ -10,7 +10,6 @@ use serde_json::json;
 
 use super::connect_agents::{enum_values, instance, Arns, ListCall, Reply};
 use super::{ApiState, Signed};
-use crate::flows::language::queue_flow;
 use awsproto::extract::Path;
 use awsproto::ApiError;
 
@@ -78,8 +77,12 @@ async fn describe_contact_flow(
     let flow = instance.contact_flow(flow_id).ok_or_else(|| {
         ApiError::resource_not_found(format!("ContactFlow {flow_label} not found"))
     })?;
-    let content =
-        serde_json::to_string(&queue_flow(&arns.queue(&flow.queue))).expect("a flow serialises");
+    let content = match &flow.content {
+        Some(content) => content.clone(),
+        None => {
+            serde_json::to_string(&*flow.language(|q| arns.queue(q))).expect("a flow serialises")
+        }
+    };
     Ok(Json(json!({
         "ContactFlow": {
             "Arn": arns.flow(&flow.id),

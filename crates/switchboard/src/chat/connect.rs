@@ -10,7 +10,7 @@ use super::rules::{
     check_attributes, check_message, DEFAULT_CHAT_DURATION_MINUTES, MAX_ATTRIBUTE_BYTES,
 };
 use super::service::{event, new_id, ChatService, Connection, StartChat, StartedChat};
-use super::ChatError;
+use super::{ChatError, FlowEvent};
 use crate::model::*;
 use crate::store::{NewContact, NewParticipant, NewStream, Replayed, StoreError};
 
@@ -75,7 +75,8 @@ impl ChatService {
             instance_id: instance_id.clone(),
             initial_contact_id: contact_id.clone(),
             contact_flow_id: flow.id.clone(),
-            queue_id: Some(flow.queue.clone()),
+            // A flow in the flow language picks the queue itself, when it gets that far.
+            queue_id: flow.queue.clone(),
             customer_participant_id: customer_id.clone(),
             attributes: req.attributes.clone(),
             details: ContactDetails {
@@ -88,7 +89,7 @@ impl ChatService {
             },
             duration_minutes: duration,
             initiated_at: now,
-            enqueued_at: Some(now),
+            enqueued_at: flow.queue.is_some().then_some(now),
             expires_at: now + Duration::minutes(duration),
             ended_at: None,
             disconnect_reason: None,
@@ -127,6 +128,10 @@ impl ChatService {
             },
             client_token: None,
         });
+        let flow_run = flow
+            .flow
+            .as_ref()
+            .map(|language| self.new_flow_run(&flow.id, language.clone(), &contact));
         self.routing.admit(&contact).await?;
         let admitted = contact.clone();
         let created = self
@@ -137,6 +142,7 @@ impl ChatService {
                 items,
                 client_token: req.client_token.clone(),
                 stream: stream.clone(),
+                flow_run,
             })
             .await;
         let new = created.as_ref().is_ok_and(Replayed::is_new);
@@ -148,6 +154,13 @@ impl ChatService {
         self.publish_items(&created.contact, &created.items);
         if new {
             tracing::info!(contact_id = %created.contact.id, instance_id = %instance_id, "chat started");
+        }
+        if new && flow.flow.is_some() {
+            // Its first step, now; should it fail, the run is due, and the next look at due
+            // runs starts it.
+            if let Err(e) = self.flow_event(&created.contact.id, FlowEvent::Due).await {
+                tracing::warn!(contact_id = %created.contact.id, error = %e, "the chat's flow did not start");
+            }
         }
 
         let participant_token = self.participant_token(&created.customer);

@@ -12,6 +12,7 @@ pub mod arns;
 mod caches;
 mod connect;
 pub mod fanout;
+mod flow;
 mod participant;
 mod rules;
 
@@ -19,6 +20,7 @@ pub mod service;
 pub mod tokens;
 pub mod transcript;
 
+pub use flow::{FlowEvent, SYSTEM_DISPLAY_NAME};
 pub use service::ChatService;
 
 use crate::model;
@@ -71,6 +73,9 @@ impl From<StoreError> for ChatError {
             StoreError::StreamConflict(why) => ChatError::Invalid(why),
             StoreError::StreamNotFound => {
                 ChatError::NotFound("StreamingId not found for this contact".into())
+            }
+            StoreError::RunMoved => {
+                ChatError::Conflict("the chat's flow moved on at the same time".into())
             }
             StoreError::Backend(why) => ChatError::Internal(why),
         }

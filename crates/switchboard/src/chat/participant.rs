@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 use super::rules::{check_message, receipt_message_id, WEBSOCKET_URL_LIFETIME};
 use super::service::{event, new_id, ChatService, Connection, Session};
 use super::tokens::{Claims, TokenKind};
-use super::ChatError;
+use super::{ChatError, FlowEvent};
 use crate::clock::format_instant;
 use crate::model::*;
 use crate::store::{Departure, NewReceipt};
@@ -141,6 +141,18 @@ impl ChatService {
             .await?;
         if appended.is_new() {
             self.publish_items(&session.contact, std::slice::from_ref(&appended));
+            // Only a chat in its flow has no queue yet: its flow may be waiting for the
+            // customer. Every other message costs nothing here.
+            if session.participant.role == Role::Customer && session.contact.queue_id.is_none() {
+                let text = appended.content.clone().unwrap_or_default();
+                let chat_id = session.contact.chat_id();
+                if let Err(e) = self
+                    .flow_event(chat_id, FlowEvent::CustomerMessage(text))
+                    .await
+                {
+                    tracing::warn!(contact_id = %chat_id, error = %e, "a flow step failed");
+                }
+            }
         }
         Ok(appended.value)
     }
@@ -287,8 +299,9 @@ impl ChatService {
             .config
             .instance(&contact.instance_id)?
             .contact_flow(&contact.contact_flow_id)?;
-        (flow.after_agent_leaves == crate::config::AfterAgentLeaves::BackToQueue)
-            .then(|| flow.queue.clone())
+        // A flow in the flow language says where the chat waits; it comes back there.
+        let queue = flow.queue.clone().or_else(|| contact.queue_id.clone())?;
+        (flow.after_agent_leaves == crate::config::AfterAgentLeaves::BackToQueue).then_some(queue)
     }
 
     /// The session of a participant found by id (an agent acting from the workspace rather than

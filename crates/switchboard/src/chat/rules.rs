@@ -14,8 +14,8 @@ use crate::model::SENDABLE_MESSAGE_TYPES;
 pub const WEBSOCKET_URL_LIFETIME: Duration = Duration::seconds(100);
 /// Largest message content, in UTF-8 bytes.
 pub const MAX_CONTENT_BYTES: usize = 16_384;
-/// Largest total size of a contact's attributes, in UTF-8 bytes.
-pub const MAX_ATTRIBUTE_BYTES: usize = 32_768;
+/// Largest total size of a contact's attributes, in UTF-8 bytes (the flows' limit too).
+pub use crate::flows::engine::MAX_ATTRIBUTE_BYTES;
 pub const DEFAULT_CHAT_DURATION_MINUTES: i64 = 1500;
 
 pub(super) fn check_message(

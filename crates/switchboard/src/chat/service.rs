@@ -4,7 +4,7 @@
 //! API), `transcript.rs`, and `fanout.rs` (getting committed items to sockets and streams).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -16,10 +16,13 @@ use super::{ChatError, RoutingHook, StreamHook};
 use crate::bus::Bus;
 use crate::clock::SharedClock;
 use crate::config::{Config, Instance};
+use crate::flows::functions::Functions;
 use crate::model::*;
 use crate::store::Store;
 
 pub struct ChatService {
+    /// The service itself, for the work it leaves running (a flow's function calls).
+    pub(super) me: Weak<ChatService>,
     pub(super) config: Arc<Config>,
     pub(super) arns: Arns,
     pub(super) store: Arc<dyn Store>,
@@ -28,6 +31,8 @@ pub struct ChatService {
     pub(super) tokens: Tokens,
     pub(super) routing: Arc<dyn RoutingHook>,
     pub(super) streams: Arc<dyn StreamHook>,
+    /// The functions flows call.
+    pub(super) functions: Arc<Functions>,
     /// `ws://HOST:PORT` or `wss://...`: where WebSocket URLs point.
     pub(super) websocket_base: String,
     /// Participants on open chats, by participant id: spares every participant call two reads.
@@ -44,6 +49,7 @@ pub struct Ports {
     pub clock: SharedClock,
     pub routing: Arc<dyn RoutingHook>,
     pub streams: Arc<dyn StreamHook>,
+    pub functions: Arc<Functions>,
 }
 
 /// StartChatContact after shape validation.
@@ -94,8 +100,15 @@ pub struct Session {
 }
 
 impl ChatService {
-    pub fn new(config: Arc<Config>, ports: Ports, tokens: Tokens, websocket_base: String) -> Self {
-        Self {
+    pub fn new(
+        config: Arc<Config>,
+        ports: Ports,
+        tokens: Tokens,
+        websocket_base: String,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            functions: ports.functions,
             arns: Arns::new(&config.region, &config.account_id),
             config,
             store: ports.store,
@@ -107,7 +120,7 @@ impl ChatService {
             websocket_base,
             recent_typing: RecentAnswers::default(),
             sessions: SessionCache::default(),
-        }
+        })
     }
 
     pub fn config(&self) -> &Config {

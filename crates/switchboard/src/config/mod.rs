@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 mod agents;
 pub mod endpoint;
+mod flows;
 pub mod functions;
 pub mod hours;
 mod streaming;
@@ -136,11 +137,22 @@ pub struct Instance {
 pub struct ContactFlow {
     pub id: String,
     pub name: String,
-    /// The queue chats started with this flow wait in.
-    pub queue: String,
+    /// A flow that sends every chat to this queue (the flow "transfer to queue"). A flow gives
+    /// either this or its content.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// The flow in the Amazon Connect flow language: JSON as `CreateContactFlow` carries it.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Or the path of a file holding that JSON, relative to the configuration file.
+    #[serde(default)]
+    pub file: Option<std::path::PathBuf>,
     /// What happens when the agent leaves a chat (ends it in the workspace or disconnects).
     #[serde(default)]
     pub after_agent_leaves: AfterAgentLeaves,
+    /// The content, read and validated as publishing does (set while the configuration loads).
+    #[serde(skip)]
+    pub flow: Option<std::sync::Arc<crate::flows::Flow>>,
 }
 
 /// What a flow does when the agent leaves a chat.
@@ -273,13 +285,22 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|ConfigError(m)| ConfigError(format!("{}: {m}", path.display())))
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse_in(&text, base)
+            .map_err(|ConfigError(m)| ConfigError(format!("{}: {m}", path.display())))
     }
 
+    /// Reads a configuration whose flow files are relative to the working directory.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_in(text, Path::new("."))
+    }
+
+    /// Reads a configuration whose flow files are relative to `base`.
+    pub fn parse_in(text: &str, base: &Path) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
-        for instance in &mut config.instances {
+        for (i, instance) in config.instances.iter_mut().enumerate() {
             instance.derive_ids();
+            instance.load_flows(&format!("instances[{i}]"), base)?;
         }
         config.validate()?;
         Ok(config)
@@ -415,10 +436,10 @@ impl Config {
                         format!("'{}' is empty, too long or appears twice", flow.id),
                     );
                 }
-                if !queue_ids.contains(&flow.queue) {
+                if let Some(queue) = flow.queue.as_ref().filter(|q| !queue_ids.contains(q)) {
                     return bad(
                         &format!("{at}.contact_flows[{j}].queue"),
-                        format!("no queue with id '{}' in this instance", flow.queue),
+                        format!("no queue with id '{queue}' in this instance"),
                     );
                 }
             }

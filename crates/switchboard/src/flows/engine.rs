@@ -31,6 +31,10 @@ pub type Millis = i64;
 /// How many actions may run in a row without the flow waiting for something.
 pub const MAX_ACTIONS_WITHOUT_WAITING: usize = 100;
 
+/// Largest total size of a contact's attributes (names and values, UTF-8 bytes), as on Amazon
+/// Connect: UpdateContactAttributes beyond it takes its error branch and sets nothing.
+pub const MAX_ATTRIBUTE_BYTES: usize = 32_768;
+
 /// A flow being run for one chat.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -217,6 +221,11 @@ impl Run {
     /// What the flow waits for, if it waits.
     pub fn waiting_for(&self) -> Option<WaitingFor> {
         self.waiting.as_ref().map(|w| w.why)
+    }
+
+    /// When the waiting action times out, if it waits for a time.
+    pub fn wakes_at(&self) -> Option<Millis> {
+        self.waiting.as_ref().and_then(|w| w.until)
     }
 
     pub fn is_over(&self) -> bool {
@@ -427,7 +436,13 @@ impl Run {
                     };
                     set.insert(name.clone(), self.resolve(value));
                 }
-                self.attributes.extend(set.clone());
+                let mut merged = self.attributes.clone();
+                merged.extend(set.clone());
+                let size: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
+                if size > MAX_ATTRIBUTE_BYTES {
+                    return Outcome::Error("NoMatchingError");
+                }
+                self.attributes = merged;
                 effects.push(Effect::SetAttributes(set));
                 Outcome::Next { value: None }
             }

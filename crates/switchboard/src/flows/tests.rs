@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::engine::{Effect, Event, Millis, Run, Target, World, MAX_ACTIONS_WITHOUT_WAITING};
+use super::engine::{
+    Effect, Event, Millis, Run, Target, World, MAX_ACTIONS_WITHOUT_WAITING, MAX_ATTRIBUTE_BYTES,
+};
 use super::language::Flow;
 
 const NOW: Millis = 1_000_000;
@@ -187,6 +189,28 @@ fn attributes_are_set_compared_and_read_back() {
         ]
     );
     assert_eq!(r.attributes["tier"], "gold");
+}
+
+#[test]
+fn attributes_beyond_the_limit_take_the_error_branch_and_set_nothing() {
+    let f = flow(
+        "set",
+        json!([
+            {"Identifier": "set", "Type": "UpdateContactAttributes",
+             "Parameters": {"Attributes": {"blob": "x".repeat(MAX_ATTRIBUTE_BYTES)}},
+             "Transitions": {"NextAction": "end",
+                             "Errors": [{"NextAction": "full", "ErrorType": "NoMatchingError"}]}},
+            {"Identifier": "full", "Type": "MessageParticipant",
+             "Parameters": {"Text": "Too much"}, "Transitions": {"NextAction": "end"}},
+            end()
+        ]),
+    );
+    let mut r = run(f);
+    assert_eq!(
+        acts(r.advance(Event::Start, &Fake::default())),
+        vec![message("Too much"), Effect::Disconnect, ended()]
+    );
+    assert!(r.attributes.is_empty());
 }
 
 #[test]

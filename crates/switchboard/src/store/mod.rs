@@ -47,6 +47,10 @@ pub enum StoreError {
     StreamConflict(String),
     #[error("streaming configuration not found")]
     StreamNotFound,
+    /// A flow step was computed from a version of the run that is no longer the stored one:
+    /// another step got there first, and this one must be computed again.
+    #[error("the flow run has moved on")]
+    RunMoved,
     #[error("storage failure: {0}")]
     Backend(String),
 }
@@ -65,6 +69,60 @@ pub struct NewContact {
     /// ChatStreamingConfiguration: a stream started with the contact, so that it carries every
     /// item of the chat.
     pub stream: Option<NewStream>,
+    /// The chat's flow run, written with it (version 1) when its flow is in the flow language.
+    pub flow_run: Option<NewRun>,
+}
+
+/// A flow run as first written: the interpreter's state (JSON) and when it is due to start.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub state: String,
+    pub wake_at: OffsetDateTime,
+}
+
+/// A chat's flow run as stored (see the migration that makes `flow_runs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRun {
+    pub chat_id: String,
+    /// Grows by one with each step.
+    pub version: i64,
+    /// What the interpreter keeps between events (JSON).
+    pub state: String,
+    /// When the run waits until, if it waits for a time.
+    pub wake_at: Option<OffsetDateTime>,
+}
+
+/// One step of a chat's flow run and everything it did, written whole or not at all: a step is
+/// never half done, and never done twice.
+#[derive(Debug, Clone)]
+pub struct FlowStep {
+    pub chat_id: String,
+    /// The version the step was computed from; if the stored run has another, nothing is
+    /// written and the step is refused with [`StoreError::RunMoved`].
+    pub version: i64,
+    pub state: String,
+    pub wake_at: Option<OffsetDateTime>,
+    /// Items the flow sent (its messages), in order.
+    pub items: Vec<NewItem>,
+    /// Attributes merged into the contact's, refused whole beyond `max_attribute_bytes`.
+    pub attributes: BTreeMap<String, String>,
+    pub max_attribute_bytes: usize,
+    /// The queue the chat now waits in (TransferContactToQueue), since the step.
+    pub enqueue: Option<String>,
+    /// Ends the chat with this chat.ended item and disconnect reason, after the items.
+    pub end: Option<(NewItem, String)>,
+    /// The actions the step ran, for the flow log.
+    pub log: Vec<FlowLogEntry>,
+}
+
+/// One action a chat's flow ran, and how it came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowLogEntry {
+    pub at: OffsetDateTime,
+    pub flow_id: String,
+    pub action: String,
+    pub action_type: String,
+    pub outcome: String,
 }
 
 /// How many streams a contact may have active at once (Amazon Connect's quota).
@@ -213,6 +271,21 @@ pub trait Store: Send + Sync + 'static {
     async fn presences(&self) -> StoreResult<Vec<(String, String, OffsetDateTime)>> {
         self.reads().presences().await
     }
+    /// The chat's flow run, if its flow is in the flow language.
+    async fn flow_run(&self, chat_id: &str) -> StoreResult<Option<StoredRun>> {
+        self.reads().flow_run(chat_id).await
+    }
+    /// Flow runs of open chats that wait until `until` or earlier: chat id and when.
+    async fn due_flow_runs(
+        &self,
+        until: OffsetDateTime,
+    ) -> StoreResult<Vec<(String, OffsetDateTime)>> {
+        self.reads().due_flow_runs(until).await
+    }
+    /// The chat's flow log, in the order the actions ran.
+    async fn flow_log(&self, chat_id: &str) -> StoreResult<Vec<FlowLogEntry>> {
+        self.reads().flow_log(chat_id).await
+    }
     /// Every user's last sign-out.
     async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>> {
         self.reads().sign_outs().await
@@ -299,6 +372,10 @@ pub trait Store: Send + Sync + 'static {
         queue_id: &str,
         at: OffsetDateTime,
     ) -> StoreResult<Contact>;
+    /// Writes one step of a chat's flow run (see [`FlowStep`]): the run's new state, its
+    /// messages, attributes, queue, the chat's end and its log, all or nothing; the items
+    /// written, in order. `ContactEnded` once the chat has ended.
+    async fn flow_step(&self, step: FlowStep) -> StoreResult<Vec<Item>>;
     /// Records that a user signed out at `at`: agent tokens issued before it are refused.
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
     /// Records an agent's status (`presence` as the router encodes it) and since when.

@@ -13,7 +13,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use time::OffsetDateTime;
 
 use super::rows::*;
-use super::{Created, Range, StoreError, StoreResult};
+use super::{Created, FlowLogEntry, Range, StoreError, StoreResult, StoredRun};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{Contact, Item, OutboxEntry, Participant, Stream};
 
@@ -42,6 +42,12 @@ pub trait Reads: Send + Sync {
     ) -> StoreResult<Option<Participant>>;
     async fn presences(&self) -> StoreResult<Vec<(String, String, OffsetDateTime)>>;
     async fn sign_outs(&self) -> StoreResult<Vec<(String, OffsetDateTime)>>;
+    async fn flow_run(&self, chat_id: &str) -> StoreResult<Option<StoredRun>>;
+    async fn due_flow_runs(
+        &self,
+        until: OffsetDateTime,
+    ) -> StoreResult<Vec<(String, OffsetDateTime)>>;
+    async fn flow_log(&self, chat_id: &str) -> StoreResult<Vec<FlowLogEntry>>;
     async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>>;
     async fn pending_streams(&self) -> StoreResult<Vec<Stream>>;
     async fn backlogged_streams(&self) -> StoreResult<Vec<String>>;
@@ -243,6 +249,60 @@ where
         Ok(rows
             .into_iter()
             .map(|(user, at)| (user, from_millis(at)))
+            .collect())
+    }
+
+    async fn flow_run(&self, chat_id: &str) -> StoreResult<Option<StoredRun>> {
+        let row: Option<(i64, String, Option<i64>)> =
+            sqlx::query_as("SELECT version, state, wake_at FROM flow_runs WHERE chat_id = $1")
+                .bind(chat_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(|(version, state, wake_at)| StoredRun {
+            chat_id: chat_id.to_string(),
+            version,
+            state,
+            wake_at: wake_at.map(from_millis),
+        }))
+    }
+
+    async fn due_flow_runs(
+        &self,
+        until: OffsetDateTime,
+    ) -> StoreResult<Vec<(String, OffsetDateTime)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT r.chat_id, r.wake_at FROM flow_runs r JOIN contacts c ON c.id = r.chat_id
+             WHERE r.wake_at IS NOT NULL AND r.wake_at <= $1 AND c.ended_at IS NULL
+             ORDER BY r.wake_at",
+        )
+        .bind(to_millis(until))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(chat, at)| (chat, from_millis(at)))
+            .collect())
+    }
+
+    async fn flow_log(&self, chat_id: &str) -> StoreResult<Vec<FlowLogEntry>> {
+        let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT at, flow_id, action, type, outcome FROM flow_log WHERE chat_id = $1 ORDER BY n",
+        )
+        .bind(chat_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, flow_id, action, action_type, outcome)| FlowLogEntry {
+                at: from_millis(at),
+                flow_id,
+                action,
+                action_type,
+                outcome,
+            })
             .collect())
     }
 

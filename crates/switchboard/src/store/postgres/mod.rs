@@ -175,6 +175,10 @@ impl Store for PostgresStore {
         writes::secret(self, name).await
     }
 
+    async fn flow_step(&self, step: FlowStep) -> StoreResult<Vec<Item>> {
+        writes::flow_step(self, step).await
+    }
+
     async fn requeue_contact(
         &self,
         chat_id: &str,

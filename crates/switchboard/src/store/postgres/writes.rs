@@ -56,6 +56,16 @@ pub(super) async fn try_create(
     .execute(&mut *tx)
     .await?;
     insert_participant(&mut tx, &new.customer, None).await?;
+    if let Some(run) = &new.flow_run {
+        sqlx::query(
+            "INSERT INTO flow_runs (chat_id, version, state, wake_at) VALUES ($1, 1, $2, $3)",
+        )
+        .bind(&c.id)
+        .bind(&run.state)
+        .bind(to_millis(run.wake_at))
+        .execute(&mut *tx)
+        .await?;
+    }
     if let Some(stream) = &new.stream {
         insert_stream(&mut tx, stream, true)
             .await
@@ -434,6 +444,91 @@ pub(super) async fn update_attributes(
         .await
         .map_err(backend)?;
     tx.commit().await.map_err(backend)
+}
+
+/// One step of a flow run ([`FlowStep`]), in one transaction holding the chat's row.
+pub(super) async fn flow_step(store: &PostgresStore, step: FlowStep) -> StoreResult<Vec<Item>> {
+    let now = store.now_ms();
+    let chat = step.chat_id.as_str();
+    let mut tx = store.begin().await?;
+    let state: Option<(Option<i64>, String)> =
+        sqlx::query_as("SELECT ended_at, attributes FROM contacts WHERE id = $1 FOR UPDATE")
+            .bind(chat)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+    let (ended_at, attributes) = state.ok_or(StoreError::ContactNotFound)?;
+    if ended_at.is_some() {
+        return Err(StoreError::ContactEnded);
+    }
+    let moved = sqlx::query(
+        "UPDATE flow_runs SET version = version + 1, state = $3, wake_at = $4
+         WHERE chat_id = $1 AND version = $2",
+    )
+    .bind(chat)
+    .bind(step.version)
+    .bind(&step.state)
+    .bind(step.wake_at.map(to_millis))
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if moved == 0 {
+        return Err(StoreError::RunMoved);
+    }
+    if !step.attributes.is_empty() {
+        let merged = merge_attributes(&attributes, step.attributes, step.max_attribute_bytes)?;
+        sqlx::query("UPDATE contacts SET attributes = $1, updated_at = $2 WHERE id = $3")
+            .bind(merged)
+            .bind(now)
+            .bind(chat)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+    }
+    if let Some(queue) = &step.enqueue {
+        sqlx::query(
+            "UPDATE contacts SET queue_id = $1, enqueued_at = $2, updated_at = $2
+             WHERE initial_contact_id = $3 AND next_contact_id IS NULL",
+        )
+        .bind(queue)
+        .bind(now)
+        .bind(chat)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
+    let last: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(n), 0) FROM flow_log WHERE chat_id = $1")
+            .bind(chat)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+    for (n, entry) in (last + 1..).zip(&step.log) {
+        sqlx::query(
+            "INSERT INTO flow_log (chat_id, n, at, flow_id, action, type, outcome)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(chat)
+        .bind(n)
+        .bind(to_millis(entry.at))
+        .bind(&entry.flow_id)
+        .bind(&entry.action)
+        .bind(&entry.action_type)
+        .bind(&entry.outcome)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
+    let mut items = Vec::with_capacity(step.items.len() + 1);
+    for item in &step.items {
+        items.push(append_new(&mut tx, chat, item, now).await?);
+    }
+    if let Some((ended, reason)) = &step.end {
+        items.push(end(&mut tx, chat, ended, Some(reason), now).await?);
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(items)
 }
 
 pub(super) async fn secret(store: &PostgresStore, name: &str) -> StoreResult<Vec<u8>> {

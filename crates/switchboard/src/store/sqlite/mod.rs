@@ -219,6 +219,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn flow_step(&self, step: FlowStep) -> StoreResult<Vec<Item>> {
+        self.writes
+            .submit(true, move |w, now| writes::flow_step(w, step, now))
+            .await
+    }
+
     async fn requeue_contact(
         &self,
         chat_id: &str,

@@ -13,7 +13,7 @@ use super::writer::{backend, json_text, Cursor, Writer};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind};
 use crate::store::{
-    departed_before, merge_attributes, Departure, NewContact, NewParticipant, NewReceipt,
+    departed_before, merge_attributes, Departure, FlowStep, NewContact, NewParticipant, NewReceipt,
     ReceiptRecorded, Replayed, StoreError, StoreResult,
 };
 
@@ -78,6 +78,15 @@ pub fn create_contact(
     );
     w.touched.push(c.id.clone());
     w.insert_participant(&new.customer, None)?;
+    if let Some(run) = &new.flow_run {
+        w.conn
+            .prepare_cached(
+                "INSERT INTO flow_runs (chat_id, version, state, wake_at) VALUES (?1, 1, ?2, ?3)",
+            )
+            .map_err(backend)?
+            .execute(params![c.id, run.state, to_millis(run.wake_at)])
+            .map_err(backend)?;
+    }
     if let Some(stream) = &new.stream {
         insert_stream(w, stream, true)?;
     }
@@ -433,6 +442,68 @@ pub fn transfer_contact(
         .execute(params![from, to, at_ms])
         .map_err(backend)?;
     Ok(())
+}
+
+/// One step of a flow run ([`FlowStep`]): refused unless the stored run is at the step's version.
+pub fn flow_step(w: &mut Writer, step: FlowStep, now_ms: i64) -> StoreResult<Vec<Item>> {
+    let chat = step.chat_id.as_str();
+    w.open_contact(chat)?;
+    let moved = w
+        .conn
+        .prepare_cached(
+            "UPDATE flow_runs SET version = version + 1, state = ?3, wake_at = ?4
+             WHERE chat_id = ?1 AND version = ?2",
+        )
+        .map_err(backend)?
+        .execute(params![
+            chat,
+            step.version,
+            step.state,
+            step.wake_at.map(to_millis)
+        ])
+        .map_err(backend)?;
+    if moved == 0 {
+        return Err(StoreError::RunMoved);
+    }
+    if !step.attributes.is_empty() {
+        update_attributes(w, chat, step.attributes, step.max_attribute_bytes, now_ms)?;
+    }
+    if let Some(queue) = &step.enqueue {
+        requeue_contact(w, chat, queue, now_ms)?;
+    }
+    let mut n: i64 = w
+        .conn
+        .prepare_cached("SELECT COALESCE(MAX(n), 0) FROM flow_log WHERE chat_id = ?1")
+        .map_err(backend)?
+        .query_row([chat], |r| r.get(0))
+        .map_err(backend)?;
+    for entry in &step.log {
+        n += 1;
+        w.conn
+            .prepare_cached(
+                "INSERT INTO flow_log (chat_id, n, at, flow_id, action, type, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                chat,
+                n,
+                to_millis(entry.at),
+                entry.flow_id,
+                entry.action,
+                entry.action_type,
+                entry.outcome
+            ])
+            .map_err(backend)?;
+    }
+    let mut items = Vec::with_capacity(step.items.len() + 1);
+    for item in step.items {
+        items.push(w.append_new(chat, item, now_ms)?);
+    }
+    if let Some((ended, reason)) = step.end {
+        items.push(w.end(chat, ended, Some(reason), now_ms)?);
+    }
+    Ok(items)
 }
 
 // ---- streaming ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ use switchboard::chat::tokens::Tokens;
 use switchboard::chat::{ChatService, NoStreaming, WaitInQueue};
 use switchboard::clock::{Clock, ManualClock};
 use switchboard::config::Config;
+use switchboard::flows::functions::Functions;
 use switchboard::model::*;
 use switchboard::store::postgres::{PoolSettings, PostgresStore};
 use switchboard::store::sqlite::SqliteStore;
@@ -20,10 +21,12 @@ use time::{Duration, OffsetDateTime};
 
 use crate::common::PostgresDatabase;
 
+mod flows;
 mod migration;
 mod streams;
 mod writes;
 
+use flows::*;
 use streams::*;
 use writes::*;
 
@@ -115,6 +118,8 @@ on_both_stores!(
     one_node_at_a_time_holds_a_named_lease,
     last_sequences_are_read_for_many_contacts_at_once,
     a_transfer_hands_the_chat_on_to_a_new_contact,
+    a_flow_step_is_written_whole_and_only_from_the_version_it_was_computed_from,
+    a_flow_step_that_ends_the_chat_ends_its_run_too,
 );
 
 /// A store in a fresh place holding contact `c1` with customer `p1`; `None` when the test is
@@ -166,6 +171,7 @@ fn contact(id: &str, customer: &str, now: OffsetDateTime) -> NewContact {
         items: vec![],
         client_token: Some(format!("token-{id}")),
         stream: None,
+        flow_run: None,
     }
 }
 

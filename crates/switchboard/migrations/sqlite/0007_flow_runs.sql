@@ -1,0 +1,26 @@
+-- Contact flows in progress. A chat whose flow is written in the flow language keeps its run here
+-- between the events it waits for: `state` is what the interpreter keeps (JSON), `version` grows by
+-- one with each step, so that a step computed from an older state is refused (two nodes, or a
+-- deadline and a message, cannot both move the run on), and `wake_at` is when the run waits until,
+-- if it waits for a time (input, Wait, a function's answer). A run written with its chat and
+-- never stepped has `wake_at` set to its start, so a node that dies before starting it leaves it
+-- for another to start.
+CREATE TABLE flow_runs (
+    chat_id TEXT PRIMARY KEY REFERENCES contacts (id),
+    version INTEGER NOT NULL,
+    state   TEXT NOT NULL,
+    wake_at INTEGER
+);
+CREATE INDEX flow_runs_by_wake ON flow_runs (wake_at) WHERE wake_at IS NOT NULL;
+
+-- The flow log: each action a chat's flow ran, and how it came out, in order.
+CREATE TABLE flow_log (
+    chat_id TEXT NOT NULL REFERENCES contacts (id),
+    n       INTEGER NOT NULL,
+    at      INTEGER NOT NULL,
+    flow_id TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    type    TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    PRIMARY KEY (chat_id, n)
+) WITHOUT ROWID;

@@ -1,0 +1,489 @@
+//! Contact flows in chats: a chat whose flow is written in the flow language runs it with the
+//! pure interpreter ([`crate::flows::engine`]), and this file carries out what it decides: the
+//! flow's messages (from the SYSTEM participant, as on Amazon), its attributes, the queue it
+//! sends the chat to, the functions it calls, the end of the chat.
+//!
+//! The rules:
+//! - A flow moves in steps: an event (the chat started, the customer wrote, a time came, a
+//!   function answered) runs it until it waits again or ends. Everything a step does is written
+//!   in one store write ([`crate::store::FlowStep`]) together with the run's new state, and only
+//!   from the version of the run it was computed from: two nodes, or a deadline racing a
+//!   message, cannot both move a run on, and a step is never half done. A step that lost the
+//!   race is computed again from what was written.
+//! - Only after that write does anything leave the server: the messages are published, the
+//!   function is called, routing is told of the queue. A node that dies before the write has
+//!   done nothing visible; one that dies after it has done the step whole.
+//! - The run waits in the store, not in memory: what it waits until is a column that every node
+//!   looks at once a second ([`ChatService::wake_due_flows`]), so a restart, or another node,
+//!   carries on with a run whose node died. A run is written with its chat, due at once, so a
+//!   chat whose node died before its flow started is started by whoever looks next.
+//! - A function's answer counts only while the run still waits for that call (its deadline is the
+//!   call's name); an answer lost with its node is a timeout, and the flow takes its error
+//!   branch instead of calling the function twice.
+//! - A flow that ends without having queued the chat ends the chat, as on Amazon
+//!   (`CONTACT_FLOW_DISCONNECT`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::rules::MAX_ATTRIBUTE_BYTES;
+use super::service::{event, new_id, ChatService};
+use super::ChatError;
+use crate::clock::{from_millis, to_millis};
+use crate::config::Instance;
+use crate::flows::engine::{Effect, Event, Millis, Run, Saved, Target, WaitingFor, World};
+use crate::flows::Flow;
+use crate::model::*;
+use crate::store::{FlowLogEntry, FlowStep, NewRun, StoreError};
+
+/// How the SYSTEM participant is named in the chat (as in Amazon's transcripts).
+pub const SYSTEM_DISPLAY_NAME: &str = "SYSTEM_MESSAGE";
+/// The disconnect reason of a chat its flow ended.
+const FLOW_DISCONNECT: &str = "CONTACT_FLOW_DISCONNECT";
+/// How often a step is computed again after losing the race to another.
+const STEP_ATTEMPTS: usize = 5;
+
+/// What the chat keeps of its flow between steps (stored as JSON in the run's row).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChatRun {
+    run: Saved,
+    /// Whether the flow has started (a run is written with its chat, before its first step).
+    started: bool,
+    /// The SYSTEM participant the flow's messages come from.
+    system_id: String,
+    /// Flows to run on events of the chat (UpdateContactEventHooks), by event.
+    #[serde(default)]
+    hooks: BTreeMap<String, String>,
+}
+
+/// What moves a chat's flow on.
+#[derive(Debug, Clone)]
+pub enum FlowEvent {
+    /// A time came: the flow's start, or what it waits until.
+    Due,
+    /// The customer sent a message.
+    CustomerMessage(String),
+    /// The function the flow called with this deadline answered (`None`: it failed).
+    FunctionAnswered {
+        until: Millis,
+        answer: Option<BTreeMap<String, String>>,
+    },
+}
+
+/// A function call a step decided, made once the step is written.
+struct Call {
+    arn: String,
+    parameters: BTreeMap<String, String>,
+    until: Millis,
+}
+
+impl ChatService {
+    /// The run a new chat starts with, when its flow is in the flow language: due at once.
+    pub(super) fn new_flow_run(&self, flow_id: &str, flow: Arc<Flow>, contact: &Contact) -> NewRun {
+        let mut run = Run::new(flow_id, flow, contact.attributes.clone());
+        run.contact = BTreeMap::from([
+            ("ContactId".to_string(), contact.id.clone()),
+            (
+                "InitialContactId".to_string(),
+                contact.initial_contact_id.clone(),
+            ),
+            ("Channel".to_string(), "CHAT".to_string()),
+            ("InitiationMethod".to_string(), "API".to_string()),
+            (
+                "InstanceARN".to_string(),
+                self.instance_arn(&contact.instance_id),
+            ),
+        ]);
+        let state = ChatRun {
+            run: run.saved(),
+            started: false,
+            system_id: new_id(),
+            hooks: BTreeMap::new(),
+        };
+        NewRun {
+            state: serde_json::to_string(&state).expect("a run serialises"),
+            wake_at: contact.initiated_at,
+        }
+    }
+
+    /// Moves the chat's flow on with `event`, if it has a flow run waiting for it.
+    pub async fn flow_event(&self, chat_id: &str, event: FlowEvent) -> Result<(), ChatError> {
+        for _ in 0..STEP_ATTEMPTS {
+            match self.flow_step(chat_id, &event).await {
+                Err(ChatError::Conflict(_)) => continue,
+                done => return done,
+            }
+        }
+        Err(ChatError::Conflict(format!(
+            "the flow of chat {chat_id} kept moving on under this step"
+        )))
+    }
+
+    /// Starts the flows whose chats' nodes did not, and wakes those whose time has come: once a
+    /// second on every node.
+    pub async fn wake_due_flows(&self) -> Result<usize, ChatError> {
+        let due = self.store.due_flow_runs(self.now()).await?;
+        for (chat_id, _) in &due {
+            if let Err(e) = self.flow_event(chat_id, FlowEvent::Due).await {
+                tracing::warn!(contact_id = %chat_id, error = %e, "a flow step failed");
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// The chat's flow log.
+    pub async fn flow_log(&self, contact_id: &str) -> Result<Vec<FlowLogEntry>, ChatError> {
+        let contact = self
+            .store
+            .contact(contact_id)
+            .await?
+            .ok_or(ChatError::ContactNotFound)?;
+        Ok(self.store.flow_log(contact.chat_id()).await?)
+    }
+
+    /// One attempt at a step: `Conflict` when another step got there first.
+    async fn flow_step(&self, chat_id: &str, event: &FlowEvent) -> Result<(), ChatError> {
+        let Some(stored) = self.store.flow_run(chat_id).await? else {
+            return Ok(());
+        };
+        let Some(contact) = self.store.current_contact(chat_id).await? else {
+            return Ok(());
+        };
+        if contact.is_ended() {
+            return Ok(());
+        }
+        let mut state: ChatRun = serde_json::from_str(&stored.state)
+            .map_err(|e| ChatError::Internal(format!("flow run of {chat_id}: {e}")))?;
+        let instance = self
+            .config
+            .instance(&contact.instance_id)
+            .ok_or_else(|| ChatError::Internal(format!("no instance {}", contact.instance_id)))?;
+        let now = to_millis(self.now());
+        let world = ChatWorld {
+            now,
+            instance,
+            chat: self,
+        };
+        let Some(flow) = world.flow(&state.run.flow_id) else {
+            return self
+                .flow_gone(chat_id, &contact, stored.version, &state)
+                .await;
+        };
+        let mut run = Run::resume(flow, state.run.clone());
+        // The contact's attributes are the truth: the API may have changed them since.
+        run.attributes = contact.attributes.clone();
+        let engine_event = match event {
+            _ if !state.started => Event::Start,
+            FlowEvent::Due if run.wakes_at().is_some_and(|at| at <= now) => Event::Deadline,
+            FlowEvent::CustomerMessage(text)
+                if matches!(
+                    run.waiting_for(),
+                    Some(WaitingFor::Input | WaitingFor::Time)
+                ) =>
+            {
+                Event::CustomerMessage(text.clone())
+            }
+            FlowEvent::FunctionAnswered { until, answer }
+                if run.waiting_for() == Some(WaitingFor::Function)
+                    && run.wakes_at() == Some(*until) =>
+            {
+                Event::FunctionAnswered(answer.clone())
+            }
+            _ => return Ok(()),
+        };
+        state.started = true;
+
+        // Run the flow; a queue's verdict is asked at once, and the flow goes on with it.
+        let mut effects = run.advance(engine_event, &world);
+        let mut queued: Option<Contact> = None;
+        let mut pending = effects.clone();
+        while let Some(target) = pending.iter().find_map(|e| match e {
+            Effect::Enqueue(target) => Some(target.clone()),
+            _ => None,
+        }) {
+            let verdict = self.enqueue(&contact, &target, now).await;
+            let taken = verdict.is_some();
+            queued = verdict.or(queued);
+            pending = run.advance(Event::Queued(taken), &world);
+            effects.extend(pending.iter().cloned());
+        }
+        if effects.is_empty() {
+            return Ok(());
+        }
+
+        let step = self.step_of(
+            chat_id,
+            &contact,
+            &mut state,
+            &run,
+            &effects,
+            &queued,
+            stored.version,
+        )?;
+        let calls = calls(&effects);
+        let ends = step.end.is_some();
+        let written = self.store.flow_step(step).await;
+        if let Some(queued) = &queued {
+            self.routing.admitted(queued, written.is_ok());
+        }
+        let items = match written {
+            Ok(items) => items,
+            Err(StoreError::ContactEnded) => return Ok(()),
+            Err(StoreError::RunMoved) => {
+                return Err(ChatError::Conflict("the flow moved on".into()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.publish_items(&contact, &items);
+        if queued.is_some() || ends {
+            // The sessions' copy of the contact predates its queue, or its end.
+            self.sessions.forget_contact(chat_id);
+        }
+        if ends {
+            self.routing
+                .contact_ended(&contact.instance_id, &contact.id);
+            tracing::info!(contact_id = %contact.id, "the flow ended the chat");
+        }
+        for call in calls {
+            self.call_function(&contact, call);
+        }
+        Ok(())
+    }
+
+    /// Asks routing to take the chat into the target's queue: the contact as it waits there, or
+    /// `None` when the queue is full.
+    async fn enqueue(&self, contact: &Contact, target: &Target, now: Millis) -> Option<Contact> {
+        let queue = match target {
+            Target::Queue(queue) => queue.clone(),
+            Target::Agent(user) => format!("agent/{user}"),
+        };
+        let mut waiting = contact.clone();
+        waiting.queue_id = Some(queue);
+        waiting.enqueued_at = Some(from_millis(now));
+        match self.routing.admit(&waiting).await {
+            Ok(()) => Some(waiting),
+            Err(e) => {
+                tracing::info!(contact_id = %contact.id, reason = %e, "the flow's queue refused the chat");
+                None
+            }
+        }
+    }
+
+    /// The store write of a step: the run's new state and everything the effects did.
+    #[allow(clippy::too_many_arguments)]
+    fn step_of(
+        &self,
+        chat_id: &str,
+        contact: &Contact,
+        state: &mut ChatRun,
+        run: &Run,
+        effects: &[Effect],
+        queued: &Option<Contact>,
+        version: i64,
+    ) -> Result<FlowStep, ChatError> {
+        let at = self.now();
+        let system = Sender {
+            participant_id: state.system_id.clone(),
+            display_name: SYSTEM_DISPLAY_NAME.into(),
+            role: Role::System,
+        };
+        let mut items = Vec::new();
+        let mut attributes = BTreeMap::new();
+        let mut log = Vec::new();
+        let mut disconnect = false;
+        for effect in effects {
+            match effect {
+                Effect::Message(text) => items.push(NewItem {
+                    id: new_id(),
+                    item_type: ItemType::Message,
+                    content_type: "text/plain".into(),
+                    content: Some(text.clone()),
+                    sender: Some(system.clone()),
+                }),
+                Effect::SetAttributes(set) => attributes.extend(set.clone()),
+                Effect::SetEventHook { hook, flow_id } => {
+                    state.hooks.insert(hook.clone(), flow_id.clone());
+                }
+                Effect::Disconnect => disconnect = true,
+                Effect::Ended { error } => {
+                    if let Some(error) = error {
+                        tracing::warn!(contact_id = %contact.id, flow_id = %run.flow_id(), %error, "the flow ended on an error");
+                    }
+                    // A flow that did not queue the chat leaves nobody to answer it.
+                    disconnect |= queued.is_none();
+                }
+                Effect::Trace {
+                    action,
+                    kind,
+                    outcome,
+                } => {
+                    tracing::info!(contact_id = %contact.id, flow_id = %run.flow_id(), action = %action, action_type = %kind, outcome = %outcome, "flow action");
+                    log.push(FlowLogEntry {
+                        at,
+                        flow_id: run.flow_id().to_string(),
+                        action: action.clone(),
+                        action_type: kind.clone(),
+                        outcome: outcome.clone(),
+                    });
+                }
+                Effect::Enqueue(_) | Effect::Invoke { .. } | Effect::WakeAt(_) => {}
+            }
+        }
+        state.run = run.saved();
+        Ok(FlowStep {
+            chat_id: chat_id.to_string(),
+            version,
+            state: serde_json::to_string(&state).expect("a run serialises"),
+            wake_at: run.wakes_at().map(from_millis),
+            items,
+            attributes,
+            max_attribute_bytes: MAX_ATTRIBUTE_BYTES,
+            enqueue: queued.as_ref().and_then(|c| c.queue_id.clone()),
+            end: disconnect.then(|| (event(CHAT_ENDED, None), FLOW_DISCONNECT.to_string())),
+            log,
+        })
+    }
+
+    /// The run names a flow the instance no longer has: the chat ends, and the log says why.
+    async fn flow_gone(
+        &self,
+        chat_id: &str,
+        contact: &Contact,
+        version: i64,
+        state: &ChatRun,
+    ) -> Result<(), ChatError> {
+        let mut ended = state.clone();
+        ended.started = true;
+        let step = FlowStep {
+            chat_id: chat_id.to_string(),
+            version,
+            state: serde_json::to_string(&ended).expect("a run serialises"),
+            wake_at: None,
+            items: Vec::new(),
+            attributes: BTreeMap::new(),
+            max_attribute_bytes: MAX_ATTRIBUTE_BYTES,
+            enqueue: None,
+            end: Some((event(CHAT_ENDED, None), FLOW_DISCONNECT.to_string())),
+            log: vec![FlowLogEntry {
+                at: self.now(),
+                flow_id: state.run.flow_id.clone(),
+                action: String::new(),
+                action_type: String::new(),
+                outcome: "the instance has no such flow".into(),
+            }],
+        };
+        match self.store.flow_step(step).await {
+            Ok(items) => {
+                tracing::warn!(contact_id = %contact.id, flow_id = %state.run.flow_id, "the chat's flow is gone; the chat ends");
+                self.publish_items(contact, &items);
+                self.sessions.forget_contact(chat_id);
+                self.routing
+                    .contact_ended(&contact.instance_id, &contact.id);
+                Ok(())
+            }
+            Err(StoreError::ContactEnded) => Ok(()),
+            Err(StoreError::RunMoved) => Err(ChatError::Conflict("the flow moved on".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Calls a function in the background; its answer (or failure) moves the flow on.
+    fn call_function(&self, contact: &Contact, call: Call) {
+        let Some(chat) = self.me.upgrade() else {
+            return;
+        };
+        let instance_arn = self.instance_arn(&contact.instance_id);
+        let queue = contact.queue_id.as_ref().map(|q| {
+            let name = self
+                .config
+                .instance(&contact.instance_id)
+                .and_then(|i| i.queue(q))
+                .map_or(q.clone(), |q| q.name.clone());
+            (self.arns.resource(&contact.instance_id, "queue", q), name)
+        });
+        let sent = crate::flows::functions::event(
+            contact,
+            &instance_arn,
+            queue
+                .as_ref()
+                .map(|(arn, name)| (arn.as_str(), name.as_str())),
+            &call.parameters,
+        );
+        let chat_id = contact.chat_id().to_string();
+        let limit =
+            Duration::from_millis((call.until - to_millis(self.now())).clamp(0, i64::MAX) as u64);
+        tokio::spawn(async move {
+            let answer = chat.functions.invoke(&call.arn, &sent, limit).await;
+            if let Err(e) = &answer {
+                tracing::info!(contact_id = %chat_id, arn = %call.arn, error = %e, "the flow's function brought no answer");
+            }
+            let event = FlowEvent::FunctionAnswered {
+                until: call.until,
+                answer: answer.ok(),
+            };
+            if let Err(e) = chat.flow_event(&chat_id, event).await {
+                tracing::warn!(contact_id = %chat_id, error = %e, "a flow step failed");
+            }
+        });
+    }
+}
+
+/// The function calls among a step's effects.
+fn calls(effects: &[Effect]) -> Vec<Call> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Invoke {
+                arn,
+                parameters,
+                until,
+            } => Some(Call {
+                arn: arn.clone(),
+                parameters: parameters.clone(),
+                until: *until,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a chat's flow looks up: the instance's hours and flows, the time of the step.
+struct ChatWorld<'a> {
+    now: Millis,
+    instance: &'a Instance,
+    chat: &'a ChatService,
+}
+
+impl World for ChatWorld<'_> {
+    fn now(&self) -> Millis {
+        self.now
+    }
+
+    fn open(&self, hours: Option<&str>, target: Option<&Target>) -> Option<bool> {
+        let hours = match (hours, target) {
+            (Some(hours), _) => hours.to_string(),
+            (None, Some(Target::Queue(queue))) => self.instance.queue(queue)?.hours.clone()?,
+            (None, _) => return None,
+        };
+        Some(self.instance.hours(&hours)?.is_open(self.now))
+    }
+
+    fn metric(&self, _metric: &str, _target: Option<&Target>) -> Option<f64> {
+        // Queue figures are the router's; until flows can ask it, CheckMetricData takes its
+        // error branch.
+        None
+    }
+
+    fn flow(&self, flow_id: &str) -> Option<Arc<Flow>> {
+        let flow = self.instance.contact_flow(flow_id)?;
+        let arns = &self.chat.arns;
+        Some(flow.language(|queue| arns.resource(&self.instance.id, "queue", queue)))
+    }
+
+    fn percent(&self) -> u32 {
+        rand::Rng::gen_range(&mut rand::thread_rng(), 1..=100)
+    }
+}

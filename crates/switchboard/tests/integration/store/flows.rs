@@ -1,0 +1,167 @@
+//! Flow runs on both stores: a step is written whole, only from the version it was computed
+//! from, and a run of a chat that ended is no longer due.
+
+use super::*;
+
+/// A store holding chat `f1` whose flow run is due at the store's start time.
+async fn store_with_flow(kind: Kind) -> Option<(Location, Arc<ManualClock>, Arc<dyn Store>)> {
+    let (at, clock, store) = store_with_contact(kind).await?;
+    let mut new = contact("f1", "fp1", clock.now());
+    new.contact.queue_id = None;
+    new.flow_run = Some(NewRun {
+        state: "{\"started\":false}".into(),
+        wake_at: clock.now(),
+    });
+    store.create_contact(new).await.unwrap();
+    Some((at, clock, store))
+}
+
+fn step(version: i64, state: &str, now: OffsetDateTime) -> FlowStep {
+    FlowStep {
+        chat_id: "f1".into(),
+        version,
+        state: state.into(),
+        wake_at: None,
+        items: Vec::new(),
+        attributes: BTreeMap::new(),
+        max_attribute_bytes: 32_000,
+        enqueue: None,
+        end: None,
+        log: vec![FlowLogEntry {
+            at: now,
+            flow_id: "inbound".into(),
+            action: "greet".into(),
+            action_type: "MessageParticipant".into(),
+            outcome: "done".into(),
+        }],
+    }
+}
+
+fn flow_message(id: &str, text: &str) -> NewItem {
+    NewItem {
+        id: id.into(),
+        item_type: ItemType::Message,
+        content_type: "text/plain".into(),
+        content: Some(text.into()),
+        sender: Some(Sender {
+            participant_id: "system".into(),
+            display_name: "SYSTEM_MESSAGE".into(),
+            role: Role::System,
+        }),
+    }
+}
+
+pub(super) async fn a_flow_step_is_written_whole_and_only_from_the_version_it_was_computed_from(
+    kind: Kind,
+) {
+    let Some((_at, clock, store)) = store_with_flow(kind).await else {
+        return;
+    };
+    let now = clock.now();
+    let run = store.flow_run("f1").await.unwrap().unwrap();
+    assert_eq!((run.version, run.wake_at), (1, Some(now)));
+    assert_eq!(
+        store.flow_run("c1").await.unwrap(),
+        None,
+        "no flow-language flow"
+    );
+    assert_eq!(
+        store.due_flow_runs(now).await.unwrap(),
+        vec![("f1".to_string(), now)]
+    );
+
+    let mut first = step(1, "{\"at\":\"ask\"}", now);
+    first.items = vec![flow_message("hello", "Hello"), flow_message("ask", "Why?")];
+    first.attributes = [("greeted".to_string(), "yes".to_string())].into();
+    first.wake_at = Some(now + Duration::seconds(30));
+    let written = store.flow_step(first).await.unwrap();
+    assert_eq!(
+        written.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(written[0].sender.as_ref().unwrap().role, Role::System);
+    let run = store.flow_run("f1").await.unwrap().unwrap();
+    assert_eq!(run.version, 2);
+    assert_eq!(run.state, "{\"at\":\"ask\"}");
+    assert_eq!(run.wake_at, Some(now + Duration::seconds(30)));
+    assert!(store.due_flow_runs(now).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .due_flow_runs(now + Duration::seconds(30))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let contact = store.contact("f1").await.unwrap().unwrap();
+    assert_eq!(contact.attributes["greeted"], "yes");
+
+    // A second step computed from version 1 (another node, or a deadline racing a message)
+    // writes nothing.
+    let mut stale = step(1, "{\"at\":\"elsewhere\"}", now);
+    stale.items = vec![flow_message("twice", "Hello again")];
+    assert!(matches!(
+        store.flow_step(stale).await,
+        Err(StoreError::RunMoved)
+    ));
+    // A step whose attributes do not fit is refused whole: no message, no version.
+    let mut too_big = step(2, "{\"at\":\"big\"}", now);
+    too_big.items = vec![flow_message("big", "Big")];
+    too_big.attributes = [("blob".to_string(), "x".repeat(40_000))].into();
+    assert!(matches!(
+        store.flow_step(too_big).await,
+        Err(StoreError::AttributesTooLarge(_))
+    ));
+    let run = store.flow_run("f1").await.unwrap().unwrap();
+    assert_eq!((run.version, run.state.as_str()), (2, "{\"at\":\"ask\"}"));
+    assert_eq!(store.last_seq("f1").await.unwrap(), 2);
+
+    // Queueing the chat is part of a step.
+    let mut queued = step(2, "{\"over\":true}", now);
+    queued.enqueue = Some("q2".into());
+    assert!(store.flow_step(queued).await.unwrap().is_empty());
+    let contact = store.contact("f1").await.unwrap().unwrap();
+    assert_eq!(contact.queue_id.as_deref(), Some("q2"));
+    assert!(store
+        .routed_contacts("i")
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.id == "f1"));
+    let log = store.flow_log("f1").await.unwrap();
+    assert_eq!(log.len(), 2, "one entry from each step written");
+    assert!(log.iter().all(|e| e.action == "greet"));
+}
+
+pub(super) async fn a_flow_step_that_ends_the_chat_ends_its_run_too(kind: Kind) {
+    let Some((_at, clock, store)) = store_with_flow(kind).await else {
+        return;
+    };
+    let now = clock.now();
+    let mut last = step(1, "{\"over\":true}", now);
+    last.items = vec![flow_message("bye", "Goodbye")];
+    last.wake_at = Some(now);
+    last.end = Some((
+        system_event("ended", CHAT_ENDED),
+        "CONTACT_FLOW_DISCONNECT".into(),
+    ));
+    let written = store.flow_step(last).await.unwrap();
+    assert_eq!(written.len(), 2);
+    assert_eq!(written[1].content_type, CHAT_ENDED);
+    let contact = store.contact("f1").await.unwrap().unwrap();
+    assert!(contact.is_ended());
+    assert_eq!(
+        contact.disconnect_reason.as_deref(),
+        Some("CONTACT_FLOW_DISCONNECT")
+    );
+    // Nothing is due in an ended chat, and nothing more is written to it.
+    assert!(store
+        .due_flow_runs(now + Duration::hours(1))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.flow_step(step(2, "{}", now)).await,
+        Err(StoreError::ContactEnded)
+    ));
+}
