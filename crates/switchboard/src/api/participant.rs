@@ -69,11 +69,15 @@ async fn create_participant_connection(State(app): State<ApiState>, req: Bearer)
         (1, usize::MAX),
         &["WEBSOCKET", "CONNECTION_CREDENTIALS", "WEBRTC_CONNECTION"],
     );
-    let _connect_participant = i.boolean("ConnectParticipant");
+    let connect_participant = i.boolean("ConnectParticipant");
     i.finish()?;
     let connection = app
         .chat
-        .create_connection(&req.token, &types.unwrap_or_default())
+        .create_connection(
+            &req.token,
+            &types.unwrap_or_default(),
+            connect_participant.unwrap_or(false),
+        )
         .await
         .map_err(participant_error)?;
     let mut out = Map::new();

@@ -10,7 +10,7 @@ use super::rules::{
     check_attributes, check_message, DEFAULT_CHAT_DURATION_MINUTES, MAX_ATTRIBUTE_BYTES,
 };
 use super::service::{event, new_id, ChatService, Connection, StartChat, StartedChat};
-use super::{ChatError, FlowEvent};
+use super::ChatError;
 use crate::model::*;
 use crate::store::{NewContact, NewParticipant, NewStream, Replayed, StoreError};
 
@@ -154,13 +154,6 @@ impl ChatService {
         self.publish_items(&created.contact, &created.items);
         if new {
             tracing::info!(contact_id = %created.contact.id, instance_id = %instance_id, "chat started");
-        }
-        if new && flow.flow.is_some() {
-            // Its first step, now; should it fail, the run is due, and the next look at due
-            // runs starts it.
-            if let Err(e) = self.flow_event(&created.contact.id, FlowEvent::Due).await {
-                tracing::warn!(contact_id = %created.contact.id, error = %e, "the chat's flow did not start");
-            }
         }
 
         let participant_token = self.participant_token(&created.customer);

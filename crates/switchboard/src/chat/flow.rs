@@ -13,10 +13,12 @@
 //! - Only after that write does anything leave the server: the messages are published, the
 //!   function is called, routing is told of the queue. A node that dies before the write has
 //!   done nothing visible; one that dies after it has done the step whole.
+//! - A flow starts once the customer is connected (their WebSocket subscribed, or
+//!   ConnectParticipant), as on Amazon Connect: the customer is there to read its first
+//!   messages. The run is written with the chat, so any node can start it.
 //! - The run waits in the store, not in memory: what it waits until is a column that every node
 //!   looks at once a second ([`ChatService::wake_due_flows`]), so a restart, or another node,
-//!   carries on with a run whose node died. A run is written with its chat, due at once, so a
-//!   chat whose node died before its flow started is started by whoever looks next.
+//!   carries on with a run whose node died.
 //! - A function's answer counts only while the run still waits for that call (its deadline is the
 //!   call's name); an answer lost with its node is a timeout, and the flow takes its error
 //!   branch instead of calling the function twice.
@@ -81,7 +83,8 @@ struct Call {
 }
 
 impl ChatService {
-    /// The run a new chat starts with, when its flow is in the flow language: due at once.
+    /// The run a new chat starts with, when its flow is in the flow language; it starts once
+    /// the customer is connected ([`ChatService::participant_connected`]).
     pub(super) fn new_flow_run(&self, flow_id: &str, flow: Arc<Flow>, contact: &Contact) -> NewRun {
         let mut run = Run::new(flow_id, flow, contact.attributes.clone());
         run.contact = BTreeMap::from([
@@ -105,7 +108,7 @@ impl ChatService {
         };
         NewRun {
             state: serde_json::to_string(&state).expect("a run serialises"),
-            wake_at: contact.initiated_at,
+            wake_at: None,
         }
     }
 
@@ -122,8 +125,7 @@ impl ChatService {
         )))
     }
 
-    /// Starts the flows whose chats' nodes did not, and wakes those whose time has come: once a
-    /// second on every node.
+    /// Wakes the flows whose time has come: once a second on every node.
     pub async fn wake_due_flows(&self) -> Result<usize, ChatError> {
         let due = self.store.due_flow_runs(self.now()).await?;
         for (chat_id, _) in &due {

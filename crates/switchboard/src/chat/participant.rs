@@ -90,14 +90,20 @@ impl ChatService {
         Ok(session)
     }
 
+    /// CreateParticipantConnection. `connect_participant`: the participant is connected now,
+    /// with or without a WebSocket (ConnectParticipant, as streaming-only customers say so).
     pub async fn create_connection(
         &self,
         participant_token: &str,
         types: &[String],
+        connect_participant: bool,
     ) -> Result<Connection, ChatError> {
         let session = self
             .participant_by_token(participant_token, TokenKind::Participant)
             .await?;
+        if connect_participant {
+            self.participant_connected(&session).await;
+        }
         let wants = |t: &str| types.iter().any(|c| c == t);
         Ok(self.connection(
             &session.participant,
@@ -291,6 +297,19 @@ impl ChatService {
             }
         }
         Ok(())
+    }
+
+    /// A participant is connected (their WebSocket subscribed, or they said ConnectParticipant).
+    /// As on Amazon Connect, a chat's flow starts once its customer is connected, so that the
+    /// customer is there to read its first messages.
+    pub async fn participant_connected(&self, session: &Session) {
+        // Only a chat in its flow has no queue yet; every other connection costs nothing here.
+        if session.participant.role == Role::Customer && session.contact.queue_id.is_none() {
+            let chat_id = session.contact.chat_id();
+            if let Err(e) = self.flow_event(chat_id, FlowEvent::Due).await {
+                tracing::warn!(contact_id = %chat_id, error = %e, "the chat's flow did not start");
+            }
+        }
     }
 
     /// The queue the contact's flow sends it back to when its agent leaves, if it does.

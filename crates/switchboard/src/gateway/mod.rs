@@ -328,7 +328,10 @@ async fn handle_frame(
                 *subscription = Some(Subscription {
                     receiver,
                     sequence: Sequence::after(last),
-                })
+                });
+                // Subscribed first, so that what the connection sets off (the chat's flow
+                // starting) reaches this socket.
+                app.chat.participant_connected(session).await;
             }
             Err(_) => {
                 return vec![

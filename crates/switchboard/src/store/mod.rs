@@ -73,11 +73,11 @@ pub struct NewContact {
     pub flow_run: Option<NewRun>,
 }
 
-/// A flow run as first written: the interpreter's state (JSON) and when it is due to start.
+/// A flow run as first written: the interpreter's state (JSON), and when it is due, if it is.
 #[derive(Debug, Clone)]
 pub struct NewRun {
     pub state: String,
-    pub wake_at: OffsetDateTime,
+    pub wake_at: Option<OffsetDateTime>,
 }
 
 /// A chat's flow run as stored (see the migration that makes `flow_runs`).

@@ -5,6 +5,7 @@ mod chat;
 mod cluster;
 mod common;
 mod errors;
+mod flow_chats;
 mod flows;
 mod functions;
 mod lifecycle;

@@ -62,7 +62,7 @@ pub(super) async fn try_create(
         )
         .bind(&c.id)
         .bind(&run.state)
-        .bind(to_millis(run.wake_at))
+        .bind(run.wake_at.map(to_millis))
         .execute(&mut *tx)
         .await?;
     }

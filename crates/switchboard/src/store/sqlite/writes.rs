@@ -84,7 +84,7 @@ pub fn create_contact(
                 "INSERT INTO flow_runs (chat_id, version, state, wake_at) VALUES (?1, 1, ?2, ?3)",
             )
             .map_err(backend)?
-            .execute(params![c.id, run.state, to_millis(run.wake_at)])
+            .execute(params![c.id, run.state, run.wake_at.map(to_millis)])
             .map_err(backend)?;
     }
     if let Some(stream) = &new.stream {

@@ -14,10 +14,10 @@ mod ccp;
 mod desk;
 mod queues;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// The password's hash, made once by the real `switchboard user hash` command.
-fn password_hash() -> &'static str {
+pub(crate) fn password_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| {
         use std::io::Write;

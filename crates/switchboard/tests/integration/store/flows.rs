@@ -10,7 +10,7 @@ async fn store_with_flow(kind: Kind) -> Option<(Location, Arc<ManualClock>, Arc<
     new.contact.queue_id = None;
     new.flow_run = Some(NewRun {
         state: "{\"started\":false}".into(),
-        wake_at: clock.now(),
+        wake_at: Some(clock.now()),
     });
     store.create_contact(new).await.unwrap();
     Some((at, clock, store))

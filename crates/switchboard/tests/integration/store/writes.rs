@@ -276,7 +276,7 @@ pub(super) async fn a_chat_ends_by_itself_when_its_duration_runs_out(kind: Kind)
     assert_eq!(last[0].content_type, CHAT_ENDED);
     // The customer's credentials stop working with the chat.
     assert!(chat
-        .create_connection(&started.participant_token, &[])
+        .create_connection(&started.participant_token, &[], false)
         .await
         .is_err());
 }

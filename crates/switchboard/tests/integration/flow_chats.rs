@@ -1,0 +1,486 @@
+//! Flows in the Amazon Connect flow language running in chats on the real server, driven by the
+//! AWS SDK for Rust as a customer would be: the flows of tests/flows (by file) and a few written
+//! inline, a function on a loopback HTTP server, an agent taking the queued chat, and a kill -9
+//! while a flow waits for the customer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_connectparticipant::types::SortKey;
+use axum::routing::post;
+use serde_json::{json, Value};
+
+use crate::agents::{accept_offer, password_hash, AgentClient};
+use crate::common::*;
+
+const FUNCTION_SECRET: &str = "flow-function-secret-0123456789";
+const SYSTEM: &str = "SYSTEM";
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/flows")
+        .join(name)
+}
+
+/// Every day, all day.
+fn always() -> String {
+    [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| format!(r#"{{ day = "{day}", start = "00:00", end = "00:00" }}"#))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// The instance: queues `support` and `billing` (as the example flows name them), Ana serving
+/// both, hours always open and never open, and the flows.
+fn instance_config() -> String {
+    let hash = password_hash();
+    let always = always();
+    let file = |name: &str| example(name).display().to_string();
+    let (greet, menu, hours) = (
+        file("greet-and-queue.json"),
+        file("ask-and-branch.json"),
+        file("business-hours.json"),
+    );
+    format!(
+        r#"
+[[instances.queues]]
+id = "support"
+name = "Support"
+
+[[instances.queues]]
+id = "billing"
+name = "Billing"
+
+[[instances.hours_of_operation]]
+id = "office-hours"
+name = "Office hours"
+time_zone = "Europe/Berlin"
+config = [{always}]
+
+[[instances.hours_of_operation]]
+id = "never"
+name = "Never open"
+time_zone = "America/New_York"
+
+[[instances.routing_profiles]]
+id = "front"
+name = "Front line"
+chat_concurrency = 2
+queues = [{{ queue = "support" }}, {{ queue = "billing" }}]
+
+[[instances.users]]
+username = "ana"
+display_name = "Ana"
+password_hash = "{hash}"
+routing_profile = "front"
+
+[[instances.contact_flows]]
+id = "greet"
+name = "Greet and queue"
+file = "{greet}"
+
+[[instances.contact_flows]]
+id = "menu"
+name = "Ask and branch"
+file = "{menu}"
+
+[[instances.contact_flows]]
+id = "hours"
+name = "Business hours"
+file = "{hours}"
+
+[[instances.contact_flows]]
+id = "quick-question"
+name = "A question with a short time limit"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "ask", "Actions": [
+  {{"Identifier": "ask", "Type": "GetParticipantInput",
+    "Parameters": {{"Text": "Did that help?", "InputTimeLimitSeconds": "1"}},
+    "Transitions": {{"NextAction": "bye",
+      "Conditions": [{{"NextAction": "glad", "Condition": {{"Operator": "Equals", "Operands": ["yes"]}}}}],
+      "Errors": [{{"NextAction": "late", "ErrorType": "InputTimeLimitExceeded"}},
+                 {{"NextAction": "bye", "ErrorType": "NoMatchingCondition"}}]}}}},
+  {{"Identifier": "glad", "Type": "MessageParticipant", "Parameters": {{"Text": "Glad to hear it."}},
+    "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "late", "Type": "MessageParticipant", "Parameters": {{"Text": "No answer, goodbye."}},
+    "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
+id = "lookup"
+name = "Ask a function"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "call", "Actions": [
+  {{"Identifier": "call", "Type": "InvokeLambdaFunction",
+    "Parameters": {{"LambdaFunctionARN": "arn:switchboard:function:us-east-1:000000000000:lookup",
+                   "InvocationTimeLimitSeconds": "8",
+                   "LambdaInvocationAttributes": {{"customer": "$.Attributes.customer"}}}},
+    "Transitions": {{"NextAction": "tell",
+      "Errors": [{{"NextAction": "failed", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "tell", "Type": "MessageParticipant",
+    "Parameters": {{"Text": "Your balance is $.External.balance."}}, "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "failed", "Type": "MessageParticipant",
+    "Parameters": {{"Text": "The lookup failed."}}, "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
+id = "hours-by-attribute"
+name = "Hours named by an attribute"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "check", "Actions": [
+  {{"Identifier": "check", "Type": "CheckHoursOfOperation",
+    "Parameters": {{"HoursOfOperationId": "$.Attributes.hours"}},
+    "Transitions": {{
+      "Conditions": [{{"NextAction": "open", "Condition": {{"Operator": "Equals", "Operands": ["True"]}}}},
+                     {{"NextAction": "closed", "Condition": {{"Operator": "Equals", "Operands": ["False"]}}}}],
+      "Errors": [{{"NextAction": "closed", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "open", "Type": "MessageParticipant", "Parameters": {{"Text": "We are open."}},
+    "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "closed", "Type": "MessageParticipant", "Parameters": {{"Text": "We are closed."}},
+    "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+"#
+    )
+}
+
+/// The function `lookup`, on a loopback server: answers a balance by the customer it is asked
+/// about, and keeps the events it was sent.
+async fn function_server() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let heard: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let keep = heard.clone();
+    let app = axum::Router::new().route(
+        "/lookup",
+        post(move |axum::Json(event): axum::Json<Value>| {
+            let keep = keep.clone();
+            async move {
+                let who = event["Details"]["Parameters"]["customer"].clone();
+                keep.lock().unwrap().push(event);
+                let balance = if who == "kim" { "42.00" } else { "0.00" };
+                axum::Json(json!({ "balance": balance }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, heard)
+}
+
+async fn start_server(dir: &Path, function_url: &str) -> TestServer {
+    let top = format!(
+        r#"
+[[functions]]
+name = "lookup"
+url = "{function_url}/lookup"
+secret = "{FUNCTION_SECRET}"
+"#
+    );
+    TestServer::builder()
+        .dir(dir)
+        .config(&top)
+        .instance_config(&instance_config())
+        .start()
+        .await
+}
+
+/// A chat started into `flow` with `attributes`, its customer connected and subscribed (which
+/// starts the flow, as on Amazon Connect).
+async fn chat_in(
+    server: &TestServer,
+    flow: &str,
+    attributes: &[(&str, &str)],
+) -> (Chat, ChatSocket) {
+    let mut request = start_chat_request(server, "Kim").contact_flow_id(flow);
+    for (name, value) in attributes {
+        request = request.attributes(*name, *value);
+    }
+    let started = request.send().await.expect("StartChatContact");
+    let chat = customer_of(server, &started).await;
+    let socket = ChatSocket::subscribe(&chat.websocket_url).await;
+    (chat, socket)
+}
+
+/// The chat's messages, oldest first: who sent each (role) and its text.
+async fn messages(server: &TestServer, chat: &Chat) -> Vec<(String, String)> {
+    let transcript = server
+        .participant()
+        .get_transcript()
+        .connection_token(&chat.connection_token)
+        .sort_order(SortKey::Ascending)
+        .max_results(100)
+        .send()
+        .await
+        .expect("GetTranscript");
+    transcript
+        .transcript()
+        .iter()
+        .filter(|item| item.r#type().is_some_and(|t| t.as_str() == "MESSAGE"))
+        .map(|item| {
+            (
+                item.participant_role()
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
+                item.content().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn say(server: &TestServer, chat: &Chat, text: &str) {
+    server
+        .participant()
+        .send_message()
+        .connection_token(&chat.connection_token)
+        .content_type("text/plain")
+        .content(text)
+        .send()
+        .await
+        .expect("SendMessage");
+}
+
+/// The next message the flow sends, as the customer's socket receives it.
+async fn next_system_message(socket: &mut ChatSocket) -> Value {
+    socket
+        .wait_for("a message from the flow", |item| {
+            item["Type"] == "MESSAGE" && item["ParticipantRole"] == SYSTEM
+        })
+        .await
+}
+
+/// The flow's messages the socket receives until the chat ends (an ended chat's transcript is
+/// no longer the customer's to read).
+async fn flow_messages_until_end(socket: &mut ChatSocket) -> Vec<String> {
+    let mut said = Vec::new();
+    loop {
+        let item = socket
+            .next_item()
+            .await
+            .expect("the socket closed before chat.ended");
+        if content_type(&item) == ENDED {
+            return said;
+        }
+        if item["Type"] == "MESSAGE" && item["ParticipantRole"] == SYSTEM {
+            said.push(item["Content"].as_str().unwrap().to_string());
+        }
+    }
+}
+
+async fn attributes(
+    server: &TestServer,
+    contact_id: &str,
+) -> std::collections::HashMap<String, String> {
+    server
+        .connect()
+        .get_contact_attributes()
+        .instance_id(INSTANCE)
+        .initial_contact_id(contact_id)
+        .send()
+        .await
+        .expect("GetContactAttributes")
+        .attributes
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_flow_greets_sets_attributes_and_queues_the_chat_for_an_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut ana_socket = ana.ready().await;
+
+    let (chat, _socket) = chat_in(&server, "greet", &[("firstName", "Kim")]).await;
+    // The flow started once the customer's socket subscribed, and greeted before confirming.
+    let said = messages(&server, &chat).await;
+    assert_eq!(
+        said,
+        vec![(
+            SYSTEM.to_string(),
+            "Hi Kim, thanks for reaching out. Someone will be with you shortly.".to_string()
+        )]
+    );
+    let set = attributes(&server, &chat.contact_id).await;
+    assert_eq!(set["source"], "website");
+    assert_eq!(set["greeted"], "true");
+    assert_eq!(set["firstName"], "Kim");
+
+    // The flow queued the chat in `support`, which Ana serves.
+    let (offered, _) = accept_offer(&ana, &mut ana_socket).await;
+    assert_eq!(offered, chat.contact_id);
+    let contact = server
+        .connect()
+        .describe_contact()
+        .instance_id(INSTANCE)
+        .contact_id(&chat.contact_id)
+        .send()
+        .await
+        .unwrap()
+        .contact
+        .unwrap();
+    assert_eq!(
+        contact.queue_info().and_then(|q| q.id()),
+        Some("support"),
+        "{contact:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_question_is_answered_through_its_conditions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut ana_socket = ana.ready().await;
+
+    let (chat, mut socket) = chat_in(&server, "menu", &[]).await;
+    assert_eq!(
+        messages(&server, &chat).await,
+        vec![(
+            SYSTEM.to_string(),
+            "Type 1 for billing or 2 for anything else.".to_string()
+        )]
+    );
+    // An answer no condition matches asks again (the NoMatchingCondition branch).
+    say(&server, &chat, "3").await;
+    let again = next_system_message(&mut socket).await;
+    assert_eq!(
+        again["Content"],
+        "Type 1 for billing or 2 for anything else."
+    );
+    say(&server, &chat, "1").await;
+    let (offered, _) = accept_offer(&ana, &mut ana_socket).await;
+    assert_eq!(offered, chat.contact_id);
+    assert_eq!(
+        attributes(&server, &chat.contact_id).await["topic"],
+        "billing"
+    );
+    let contact = server
+        .connect()
+        .describe_contact()
+        .instance_id(INSTANCE)
+        .contact_id(&chat.contact_id)
+        .send()
+        .await
+        .unwrap()
+        .contact
+        .unwrap();
+    assert_eq!(contact.queue_info().and_then(|q| q.id()), Some("billing"));
+}
+
+#[tokio::test]
+async fn a_question_left_unanswered_takes_the_timeout_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+
+    let (_chat, mut socket) = chat_in(&server, "quick-question", &[]).await;
+    // Nobody answers within the second the flow allows.
+    assert_eq!(
+        flow_messages_until_end(&mut socket).await,
+        vec!["Did that help?", "No answer, goodbye."]
+    );
+}
+
+#[tokio::test]
+async fn a_function_answer_is_read_as_external() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, heard) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+
+    let (chat, mut socket) = chat_in(&server, "lookup", &[("customer", "kim")]).await;
+    assert_eq!(
+        flow_messages_until_end(&mut socket).await,
+        vec!["Your balance is 42.00."]
+    );
+    let events = heard.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "called once");
+    let data = &events[0]["Details"]["ContactData"];
+    assert_eq!(data["ContactId"], chat.contact_id.as_str());
+    assert_eq!(data["Channel"], "CHAT");
+    assert_eq!(data["Attributes"]["customer"], "kim");
+}
+
+#[tokio::test]
+async fn hours_open_and_closed_take_their_branches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+
+    for (hours, expected) in [
+        ("office-hours", "We are open."),
+        ("never", "We are closed."),
+    ] {
+        let (_chat, mut socket) = chat_in(&server, "hours-by-attribute", &[("hours", hours)]).await;
+        assert_eq!(
+            flow_messages_until_end(&mut socket).await,
+            vec![expected],
+            "{hours}"
+        );
+    }
+
+    // The example flow: open, so the chat waits in `support` and nothing is said.
+    let (chat, _socket) = chat_in(&server, "hours", &[]).await;
+    assert!(messages(&server, &chat).await.is_empty());
+    let contact = server
+        .connect()
+        .describe_contact()
+        .instance_id(INSTANCE)
+        .contact_id(&chat.contact_id)
+        .send()
+        .await
+        .unwrap()
+        .contact
+        .unwrap();
+    assert_eq!(contact.queue_info().and_then(|q| q.id()), Some("support"));
+}
+
+#[tokio::test]
+async fn a_flow_waiting_for_input_resumes_once_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let mut server = start_server(dir.path(), &function_url).await;
+    let (chat, _socket) = chat_in(&server, "menu", &[]).await;
+    let question = "Type 1 for billing or 2 for anything else.";
+    assert_eq!(messages(&server, &chat).await.len(), 1);
+
+    server.signal("KILL").await;
+    let server = TestServer::builder()
+        .dir(dir.path())
+        .existing_config()
+        .start()
+        .await;
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut ana_socket = ana.ready().await;
+    // The customer reconnects, as ChatJS does, and answers the question asked before the crash.
+    let (connection_token, websocket_url) =
+        connect_participant(&server, &chat.participant_token).await;
+    let chat = Chat {
+        connection_token,
+        websocket_url,
+        ..chat
+    };
+    say(&server, &chat, "2").await;
+    let (offered, _) = accept_offer(&ana, &mut ana_socket).await;
+    assert_eq!(offered, chat.contact_id);
+    let said = messages(&server, &chat).await;
+    assert_eq!(
+        said,
+        vec![
+            (SYSTEM.to_string(), question.to_string()),
+            ("CUSTOMER".to_string(), "2".to_string()),
+        ],
+        "the question once, the answer once"
+    );
+}
