@@ -15,8 +15,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Extra modeled members (`ResourceId`, `ResourceType`, ...).
-    pub extra: Vec<(&'static str, String)>,
+    /// Extra modeled members (`ResourceId`, `ResourceType`, `problems`, ...).
+    pub extra: Vec<(&'static str, Value)>,
 }
 
 impl ApiError {
@@ -30,7 +30,13 @@ impl ApiError {
     }
 
     pub fn with_member(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.extra.push((name, value.into()));
+        self.extra.push((name, Value::String(value.into())));
+        self
+    }
+
+    /// A modeled member that is not a string (a list, a structure).
+    pub fn with_json_member(mut self, name: &'static str, value: Value) -> Self {
+        self.extra.push((name, value));
         self
     }
 
@@ -166,6 +172,23 @@ impl ApiError {
         )
     }
 
+    /// 409 DuplicateResourceException: a resource with that name exists.
+    pub fn duplicate_resource(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "DuplicateResourceException", message)
+    }
+
+    /// 400 InvalidContactFlowException, its `problems` as the model lists them
+    /// (`[{"message": ...}]`).
+    pub fn invalid_contact_flow(problems: &[String]) -> Self {
+        let listed: Vec<Value> = problems.iter().map(|m| json!({ "message": m })).collect();
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidContactFlowException",
+            format!("The flow is not valid: {}", problems.join("; ")),
+        )
+        .with_json_member("problems", Value::Array(listed))
+    }
+
     pub fn internal_service() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -200,7 +223,7 @@ impl ApiError {
         body.insert("message".into(), json!(self.message));
         body.insert("Message".into(), json!(self.message));
         for (name, value) in &self.extra {
-            body.insert((*name).into(), json!(value));
+            body.insert((*name).into(), value.clone());
         }
         Value::Object(body)
     }

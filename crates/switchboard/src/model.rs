@@ -336,3 +336,22 @@ pub struct OutboxEntry {
     /// The item JSON, published as the message body.
     pub message: String,
 }
+
+/// A contact flow made through the Connect API (CreateContactFlow), as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFlow {
+    pub instance_id: String,
+    pub id: String,
+    pub name: String,
+    /// `CONTACT_FLOW`, `CUSTOMER_QUEUE`, ... (the model's ContactFlowType).
+    pub flow_type: String,
+    pub description: Option<String>,
+    /// The flow-language JSON, as given.
+    pub content: String,
+    /// `PUBLISHED` (validated; it runs) or `SAVED` (kept as given; it does not run).
+    pub status: String,
+    /// `ACTIVE` or `ARCHIVED`.
+    pub state: String,
+    pub tags: std::collections::BTreeMap<String, String>,
+    pub updated_at: OffsetDateTime,
+}

@@ -18,3 +18,18 @@ CREATE TABLE flow_log (
     outcome TEXT NOT NULL,
     PRIMARY KEY (chat_id, n)
 );
+
+CREATE TABLE contact_flows (
+    instance_id TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    description TEXT,
+    content     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    tags        TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (instance_id, id)
+);
+CREATE UNIQUE INDEX contact_flows_by_name ON contact_flows (instance_id, name);

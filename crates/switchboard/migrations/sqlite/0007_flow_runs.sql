@@ -24,3 +24,21 @@ CREATE TABLE flow_log (
     outcome TEXT NOT NULL,
     PRIMARY KEY (chat_id, n)
 ) WITHOUT ROWID;
+
+-- Contact flows made through the Connect API (CreateContactFlow), beside those of the
+-- configuration file. `content` is the flow-language JSON as given; a SAVED flow's content was
+-- not validated and does not run.
+CREATE TABLE contact_flows (
+    instance_id TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    description TEXT,
+    content     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    tags        TEXT NOT NULL,  -- JSON object of string to string
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (instance_id, id)
+);
+CREATE UNIQUE INDEX contact_flows_by_name ON contact_flows (instance_id, name);

@@ -95,7 +95,8 @@ fn chat_error(e: ChatError) -> ApiError {
         ChatError::AccessDenied => ApiError::conflict("The chat has ended"),
         ChatError::Denied(m) => ApiError::access_denied_because(m),
         ChatError::Invalid(m) => ApiError::invalid_request(m),
-        ChatError::Conflict(m) => ApiError::conflict(m),
+        ChatError::Conflict(m) | ChatError::Duplicate(m) => ApiError::conflict(m),
+        e @ ChatError::InvalidFlow(_) => ApiError::invalid_request(e.to_string()),
         ChatError::LimitExceeded(m) => ApiError::limit_exceeded(m),
         ChatError::Internal(why) => {
             tracing::error!(error = %why, "agent operation failed");

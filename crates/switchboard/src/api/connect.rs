@@ -48,6 +48,8 @@ pub(crate) fn connect_error(e: ChatError) -> ApiError {
         ChatError::Conflict(m) => {
             ApiError::new(axum::http::StatusCode::CONFLICT, "ConflictException", m)
         }
+        ChatError::Duplicate(m) => ApiError::duplicate_resource(m),
+        ChatError::InvalidFlow(problems) => ApiError::invalid_contact_flow(&problems),
         ChatError::LimitExceeded(m) => ApiError::limit_exceeded(m),
         ChatError::Internal(why) => {
             tracing::error!(error = %why, "connect operation failed");

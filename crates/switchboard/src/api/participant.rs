@@ -42,7 +42,8 @@ fn participant_error(e: ChatError) -> ApiError {
         | ChatError::ContactNotFound
         | ChatError::NotFound(_) => ApiError::access_denied(),
         ChatError::Invalid(m) => ApiError::validation(m),
-        ChatError::Conflict(m) => ApiError::conflict(m),
+        e @ ChatError::InvalidFlow(_) => ApiError::validation(e.to_string()),
+        ChatError::Conflict(m) | ChatError::Duplicate(m) => ApiError::conflict(m),
         ChatError::LimitExceeded(m) => ApiError::throttling(m),
         ChatError::Internal(why) => {
             tracing::error!(error = %why, "participant operation failed");

@@ -20,9 +20,7 @@ impl ChatService {
     pub async fn start_chat(&self, req: StartChat) -> Result<StartedChat, ChatError> {
         let instance = self.resolve_instance(&req.instance_id)?;
         let instance_id = instance.id.clone();
-        let flow = instance.contact_flow(&req.contact_flow_id).ok_or_else(|| {
-            ChatError::NotFound(format!("Contact flow {} not found", req.contact_flow_id))
-        })?;
+        let flow = self.starting_flow(instance, &req.contact_flow_id).await?;
 
         let supported = req
             .supported_content_types
@@ -129,7 +127,7 @@ impl ChatService {
             client_token: None,
         });
         let flow_run = flow
-            .flow
+            .language
             .as_ref()
             .map(|language| self.new_flow_run(&flow.id, language.clone(), &contact));
         self.routing.admit(&contact).await?;

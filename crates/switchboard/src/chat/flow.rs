@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::catalog::FlowBook;
 use super::rules::MAX_ATTRIBUTE_BYTES;
 use super::service::{event, new_id, ChatService};
 use super::ChatError;
@@ -168,6 +169,7 @@ impl ChatService {
             now,
             instance,
             chat: self,
+            book: self.flow_book(instance).await?,
         };
         let Some(flow) = world.flow(&state.run.flow_id) else {
             return self
@@ -457,6 +459,7 @@ struct ChatWorld<'a> {
     now: Millis,
     instance: &'a Instance,
     chat: &'a ChatService,
+    book: FlowBook,
 }
 
 impl World for ChatWorld<'_> {
@@ -480,9 +483,7 @@ impl World for ChatWorld<'_> {
     }
 
     fn flow(&self, flow_id: &str) -> Option<Arc<Flow>> {
-        let flow = self.instance.contact_flow(flow_id)?;
-        let arns = &self.chat.arns;
-        Some(flow.language(|queue| arns.resource(&self.instance.id, "queue", queue)))
+        self.book.flow(self.instance, &self.chat.arns, flow_id)
     }
 
     fn percent(&self) -> u32 {

@@ -10,6 +10,7 @@
 
 pub mod arns;
 mod caches;
+pub mod catalog;
 mod connect;
 pub mod fanout;
 mod flow;
@@ -47,6 +48,12 @@ pub enum ChatError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// Another resource has that name.
+    #[error("{0}")]
+    Duplicate(String),
+    /// A contact flow that cannot be published, with every problem found.
+    #[error("the flow is not valid: {}", .0.join("; "))]
+    InvalidFlow(Vec<String>),
     /// A limit was reached, such as a queue's maximum number of contacts.
     #[error("{0}")]
     LimitExceeded(String),
@@ -73,6 +80,9 @@ impl From<StoreError> for ChatError {
             StoreError::StreamConflict(why) => ChatError::Invalid(why),
             StoreError::StreamNotFound => {
                 ChatError::NotFound("StreamingId not found for this contact".into())
+            }
+            StoreError::FlowNameTaken(name) => {
+                ChatError::Duplicate(format!("A contact flow named '{name}' already exists"))
             }
             StoreError::RunMoved => {
                 ChatError::Conflict("the chat's flow moved on at the same time".into())

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::arns::{Arns, Refusal};
 use super::caches::{RecentAnswers, SessionCache};
+use super::catalog::ReadFlows;
 use super::tokens::{Claims, TokenKind, Tokens};
 use super::{ChatError, RoutingHook, StreamHook};
 use crate::bus::Bus;
@@ -37,6 +38,8 @@ pub struct ChatService {
     pub(super) websocket_base: String,
     /// Participants on open chats, by participant id: spares every participant call two reads.
     pub(super) sessions: SessionCache,
+    /// Contents of flows made through the API, read once per change.
+    pub(super) read_flows: ReadFlows,
     /// Answers to recent typing events by ClientToken (typing is not stored, retries still
     /// deserve the same answer).
     pub(super) recent_typing: RecentAnswers,
@@ -120,6 +123,7 @@ impl ChatService {
             websocket_base,
             recent_typing: RecentAnswers::default(),
             sessions: SessionCache::default(),
+            read_flows: ReadFlows::default(),
         })
     }
 

@@ -23,7 +23,7 @@ pub use self::reads::Reads;
 use time::OffsetDateTime;
 
 use crate::model::{
-    Contact, Item, NewItem, OutboxEntry, Participant, Receipt, ReceiptKind, Stream,
+    Contact, Item, NewItem, OutboxEntry, Participant, Receipt, ReceiptKind, StoredFlow, Stream,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,9 @@ pub enum StoreError {
     StreamConflict(String),
     #[error("streaming configuration not found")]
     StreamNotFound,
+    /// Another contact flow of the instance has that name.
+    #[error("a contact flow named '{0}' exists")]
+    FlowNameTaken(String),
     /// A flow step was computed from a version of the run that is no longer the stored one:
     /// another step got there first, and this one must be computed again.
     #[error("the flow run has moved on")]
@@ -282,6 +285,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<(String, OffsetDateTime)>> {
         self.reads().due_flow_runs(until).await
     }
+    /// A contact flow made through the API.
+    async fn contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<Option<StoredFlow>> {
+        self.reads().contact_flow(instance_id, id).await
+    }
+    /// The instance's contact flows made through the API, by name.
+    async fn contact_flows(&self, instance_id: &str) -> StoreResult<Vec<StoredFlow>> {
+        self.reads().contact_flows(instance_id).await
+    }
     /// The chat's flow log, in the order the actions ran.
     async fn flow_log(&self, chat_id: &str) -> StoreResult<Vec<FlowLogEntry>> {
         self.reads().flow_log(chat_id).await
@@ -376,6 +387,11 @@ pub trait Store: Send + Sync + 'static {
     /// messages, attributes, queue, the chat's end and its log, all or nothing; the items
     /// written, in order. `ContactEnded` once the chat has ended.
     async fn flow_step(&self, step: FlowStep) -> StoreResult<Vec<Item>>;
+    /// Writes a contact flow made through the API, new or changed (by instance and id);
+    /// `FlowNameTaken` if another flow of the instance has its name.
+    async fn put_contact_flow(&self, flow: StoredFlow) -> StoreResult<()>;
+    /// Deletes a contact flow made through the API; false if there was none.
+    async fn delete_contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<bool>;
     /// Records that a user signed out at `at`: agent tokens issued before it are refused.
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
     /// Records an agent's status (`presence` as the router encodes it) and since when.

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::rows::*;
 use super::{Created, FlowLogEntry, Range, StoreError, StoreResult, StoredRun};
 use crate::clock::{from_millis, to_millis};
-use crate::model::{Contact, Item, OutboxEntry, Participant, Stream};
+use crate::model::{Contact, Item, OutboxEntry, Participant, StoredFlow, Stream};
 
 /// Reads of committed state, answered the same way by every backend (see [`super::Store`],
 /// whose read methods these are).
@@ -48,6 +48,8 @@ pub trait Reads: Send + Sync {
         until: OffsetDateTime,
     ) -> StoreResult<Vec<(String, OffsetDateTime)>>;
     async fn flow_log(&self, chat_id: &str) -> StoreResult<Vec<FlowLogEntry>>;
+    async fn contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<Option<StoredFlow>>;
+    async fn contact_flows(&self, instance_id: &str) -> StoreResult<Vec<StoredFlow>>;
     async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>>;
     async fn pending_streams(&self) -> StoreResult<Vec<Stream>>;
     async fn backlogged_streams(&self) -> StoreResult<Vec<String>>;
@@ -304,6 +306,31 @@ where
                 outcome,
             })
             .collect())
+    }
+
+    async fn contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<Option<StoredFlow>> {
+        let row: Option<FlowRow> = sqlx::query_as(&format!(
+            "SELECT {FLOW_COLUMNS} FROM contact_flows WHERE instance_id = $1 AND id = $2"
+        ))
+        .bind(instance_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|row| flow_from_row(instance_id, row)).transpose()
+    }
+
+    async fn contact_flows(&self, instance_id: &str) -> StoreResult<Vec<StoredFlow>> {
+        let rows: Vec<FlowRow> = sqlx::query_as(&format!(
+            "SELECT {FLOW_COLUMNS} FROM contact_flows WHERE instance_id = $1 ORDER BY name"
+        ))
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|row| flow_from_row(instance_id, row))
+            .collect()
     }
 
     async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>> {

@@ -7,7 +7,7 @@ use super::{StoreError, StoreResult};
 use crate::clock::from_millis;
 use crate::model::{
     with_contact_ids, Contact, ContactDetails, Item, ItemType, OutboxEntry, Participant, Receipt,
-    Role, Sender, Stream,
+    Role, Sender, StoredFlow, Stream,
 };
 
 pub(crate) const CONTACT_COLUMNS: &str =
@@ -168,4 +168,38 @@ where
         delivered_at: row.get::<Option<i64>, _>("delivered_at").map(from_millis),
         read_at: row.get::<Option<i64>, _>("read_at").map(from_millis),
     }
+}
+
+/// The columns of `contact_flows` a [`FlowRow`] reads, in its order.
+pub(super) const FLOW_COLUMNS: &str =
+    "id, name, type, description, content, status, state, tags, updated_at";
+
+/// A row of `contact_flows`, as [`FLOW_COLUMNS`] selects it.
+pub(super) type FlowRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+);
+
+pub(super) fn flow_from_row(instance_id: &str, row: FlowRow) -> StoreResult<StoredFlow> {
+    let (id, name, flow_type, description, content, status, state, tags, updated_at) = row;
+    Ok(StoredFlow {
+        instance_id: instance_id.to_string(),
+        id,
+        name,
+        flow_type,
+        description,
+        content,
+        status,
+        state,
+        tags: serde_json::from_str(&tags)
+            .map_err(|e| StoreError::Backend(format!("flow tags: {e}")))?,
+        updated_at: from_millis(updated_at),
+    })
 }

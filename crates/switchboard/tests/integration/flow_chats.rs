@@ -14,9 +14,9 @@ use crate::agents::{accept_offer, password_hash, AgentClient};
 use crate::common::*;
 
 const FUNCTION_SECRET: &str = "flow-function-secret-0123456789";
-const SYSTEM: &str = "SYSTEM";
+pub(crate) const SYSTEM: &str = "SYSTEM";
 
-fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/flows")
         .join(name)
@@ -157,7 +157,7 @@ content = '''
 
 /// The function `lookup`, on a loopback server: answers a balance by the customer it is asked
 /// about, and keeps the events it was sent.
-async fn function_server() -> (String, Arc<Mutex<Vec<Value>>>) {
+pub(crate) async fn function_server() -> (String, Arc<Mutex<Vec<Value>>>) {
     let heard: Arc<Mutex<Vec<Value>>> = Arc::default();
     let keep = heard.clone();
     let app = axum::Router::new().route(
@@ -178,7 +178,7 @@ async fn function_server() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, heard)
 }
 
-async fn start_server(dir: &Path, function_url: &str) -> TestServer {
+pub(crate) async fn start_server(dir: &Path, function_url: &str) -> TestServer {
     let top = format!(
         r#"
 [[functions]]
@@ -197,7 +197,7 @@ secret = "{FUNCTION_SECRET}"
 
 /// A chat started into `flow` with `attributes`, its customer connected and subscribed (which
 /// starts the flow, as on Amazon Connect).
-async fn chat_in(
+pub(crate) async fn chat_in(
     server: &TestServer,
     flow: &str,
     attributes: &[(&str, &str)],
@@ -213,7 +213,7 @@ async fn chat_in(
 }
 
 /// The chat's messages, oldest first: who sent each (role) and its text.
-async fn messages(server: &TestServer, chat: &Chat) -> Vec<(String, String)> {
+pub(crate) async fn messages(server: &TestServer, chat: &Chat) -> Vec<(String, String)> {
     let transcript = server
         .participant()
         .get_transcript()
@@ -238,7 +238,7 @@ async fn messages(server: &TestServer, chat: &Chat) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn say(server: &TestServer, chat: &Chat, text: &str) {
+pub(crate) async fn say(server: &TestServer, chat: &Chat, text: &str) {
     server
         .participant()
         .send_message()
@@ -251,7 +251,7 @@ async fn say(server: &TestServer, chat: &Chat, text: &str) {
 }
 
 /// The next message the flow sends, as the customer's socket receives it.
-async fn next_system_message(socket: &mut ChatSocket) -> Value {
+pub(crate) async fn next_system_message(socket: &mut ChatSocket) -> Value {
     socket
         .wait_for("a message from the flow", |item| {
             item["Type"] == "MESSAGE" && item["ParticipantRole"] == SYSTEM
@@ -261,7 +261,7 @@ async fn next_system_message(socket: &mut ChatSocket) -> Value {
 
 /// The flow's messages the socket receives until the chat ends (an ended chat's transcript is
 /// no longer the customer's to read).
-async fn flow_messages_until_end(socket: &mut ChatSocket) -> Vec<String> {
+pub(crate) async fn flow_messages_until_end(socket: &mut ChatSocket) -> Vec<String> {
     let mut said = Vec::new();
     loop {
         let item = socket

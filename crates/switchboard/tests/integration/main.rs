@@ -5,6 +5,7 @@ mod chat;
 mod cluster;
 mod common;
 mod errors;
+mod flow_api;
 mod flow_chats;
 mod flows;
 mod functions;

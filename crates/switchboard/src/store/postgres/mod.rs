@@ -179,6 +179,14 @@ impl Store for PostgresStore {
         writes::flow_step(self, step).await
     }
 
+    async fn put_contact_flow(&self, flow: StoredFlow) -> StoreResult<()> {
+        writes::put_contact_flow(self, flow).await
+    }
+
+    async fn delete_contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
+        writes::delete_contact_flow(self, instance_id, id).await
+    }
+
     async fn requeue_contact(
         &self,
         chat_id: &str,

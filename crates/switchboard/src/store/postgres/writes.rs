@@ -9,7 +9,9 @@ use super::items::{append, append_new, end, enqueue, insert_participant};
 use super::streams::insert_stream;
 use super::{backend, is_unique_violation, PostgresStore};
 use crate::clock::{from_millis, to_millis};
-use crate::model::{receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind};
+use crate::model::{
+    receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind, StoredFlow,
+};
 use crate::store::rows::*;
 use crate::store::*;
 
@@ -529,6 +531,52 @@ pub(super) async fn flow_step(store: &PostgresStore, step: FlowStep) -> StoreRes
     }
     tx.commit().await.map_err(backend)?;
     Ok(items)
+}
+
+/// Inserts or replaces a contact flow made through the API.
+pub(super) async fn put_contact_flow(store: &PostgresStore, flow: StoredFlow) -> StoreResult<()> {
+    let written = sqlx::query(
+        "INSERT INTO contact_flows (instance_id, id, name, type, description, content, status,
+                                    state, tags, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (instance_id, id) DO UPDATE SET name = excluded.name,
+            type = excluded.type, description = excluded.description,
+            content = excluded.content, status = excluded.status, state = excluded.state,
+            tags = excluded.tags, updated_at = excluded.updated_at",
+    )
+    .bind(&flow.instance_id)
+    .bind(&flow.id)
+    .bind(&flow.name)
+    .bind(&flow.flow_type)
+    .bind(&flow.description)
+    .bind(&flow.content)
+    .bind(&flow.status)
+    .bind(&flow.state)
+    .bind(serde_json::to_string(&flow.tags).expect("serialisable"))
+    .bind(to_millis(flow.updated_at))
+    .execute(&store.pool)
+    .await;
+    match written {
+        Ok(_) => Ok(()),
+        // The unique index on (instance_id, name): another flow has the name.
+        Err(e) if is_unique_violation(&e) => Err(StoreError::FlowNameTaken(flow.name)),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+pub(super) async fn delete_contact_flow(
+    store: &PostgresStore,
+    instance_id: &str,
+    id: &str,
+) -> StoreResult<bool> {
+    let deleted = sqlx::query("DELETE FROM contact_flows WHERE instance_id = $1 AND id = $2")
+        .bind(instance_id)
+        .bind(id)
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    Ok(deleted > 0)
 }
 
 pub(super) async fn secret(store: &PostgresStore, name: &str) -> StoreResult<Vec<u8>> {

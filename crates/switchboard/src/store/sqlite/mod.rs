@@ -225,6 +225,21 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn put_contact_flow(&self, flow: StoredFlow) -> StoreResult<()> {
+        self.writes
+            .submit(false, move |w, _| writes::put_contact_flow(w, &flow))
+            .await
+    }
+
+    async fn delete_contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
+        let (instance_id, id) = (instance_id.to_string(), id.to_string());
+        self.writes
+            .submit(false, move |w, _| {
+                writes::delete_contact_flow(w, &instance_id, &id)
+            })
+            .await
+    }
+
     async fn requeue_contact(
         &self,
         chat_id: &str,

@@ -11,7 +11,9 @@ use rusqlite::{params, OptionalExtension};
 use super::stream_writes::insert_stream;
 use super::writer::{backend, json_text, Cursor, Writer};
 use crate::clock::{from_millis, to_millis};
-use crate::model::{receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind};
+use crate::model::{
+    receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind, StoredFlow,
+};
 use crate::store::{
     departed_before, merge_attributes, Departure, FlowStep, NewContact, NewParticipant, NewReceipt,
     ReceiptRecorded, Replayed, StoreError, StoreResult,
@@ -504,6 +506,55 @@ pub fn flow_step(w: &mut Writer, step: FlowStep, now_ms: i64) -> StoreResult<Vec
         items.push(w.end(chat, ended, Some(reason), now_ms)?);
     }
     Ok(items)
+}
+
+/// Inserts or replaces a contact flow made through the API.
+pub fn put_contact_flow(w: &mut Writer, flow: &StoredFlow) -> StoreResult<()> {
+    let taken: Option<String> = w
+        .conn
+        .prepare_cached("SELECT id FROM contact_flows WHERE instance_id = ?1 AND name = ?2")
+        .map_err(backend)?
+        .query_row(params![flow.instance_id, flow.name], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if taken.is_some_and(|id| id != flow.id) {
+        return Err(StoreError::FlowNameTaken(flow.name.clone()));
+    }
+    w.conn
+        .prepare_cached(
+            "INSERT INTO contact_flows (instance_id, id, name, type, description, content, status,
+                                        state, tags, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (instance_id, id) DO UPDATE SET name = excluded.name,
+                type = excluded.type, description = excluded.description,
+                content = excluded.content, status = excluded.status, state = excluded.state,
+                tags = excluded.tags, updated_at = excluded.updated_at",
+        )
+        .map_err(backend)?
+        .execute(params![
+            flow.instance_id,
+            flow.id,
+            flow.name,
+            flow.flow_type,
+            flow.description,
+            flow.content,
+            flow.status,
+            flow.state,
+            json_text(&flow.tags),
+            to_millis(flow.updated_at),
+        ])
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub fn delete_contact_flow(w: &mut Writer, instance_id: &str, id: &str) -> StoreResult<bool> {
+    let deleted = w
+        .conn
+        .prepare_cached("DELETE FROM contact_flows WHERE instance_id = ?1 AND id = ?2")
+        .map_err(backend)?
+        .execute(params![instance_id, id])
+        .map_err(backend)?;
+    Ok(deleted > 0)
 }
 
 // ---- streaming ----------------------------------------------------------------------------------
