@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use super::arns::Refusal;
 use super::service::{new_id, ChatService};
 use super::ChatError;
 use crate::config::{ContactFlow, Instance};
@@ -74,11 +75,13 @@ pub(super) struct StartingFlow {
     pub language: Option<Arc<Flow>>,
 }
 
-/// Contents of stored flows already read, by instance and id, with the time of the change they
-/// were read at.
+/// A stored flow's instance and id.
+type FlowKey = (String, String);
+
+/// Contents of stored flows already read, with the time of the change they were read at.
 #[derive(Default)]
 pub(super) struct ReadFlows {
-    entries: Mutex<HashMap<(String, String), (OffsetDateTime, Arc<Flow>)>>,
+    entries: Mutex<HashMap<FlowKey, (OffsetDateTime, Arc<Flow>)>>,
 }
 
 impl ReadFlows {
@@ -304,13 +307,27 @@ impl ChatService {
         Ok(())
     }
 
-    /// The flow a chat starts in: a configured one (no read), else a published inbound flow
-    /// made through the API.
+    /// The flow a chat starts in (by id or ARN): a configured one (no read), else a published
+    /// inbound flow made through the API.
     pub(super) async fn starting_flow(
         &self,
         instance: &Instance,
-        id: &str,
+        reference: &str,
     ) -> Result<StartingFlow, ChatError> {
+        let id = self
+            .arns
+            .resource_id(&instance.id, "contact-flow", reference)
+            .map_err(|refusal| match refusal {
+                Refusal::Elsewhere => {
+                    ChatError::Denied(self.arns.explain(refusal, "ContactFlowId", reference))
+                }
+                Refusal::Malformed => {
+                    ChatError::Invalid(self.arns.explain(refusal, "ContactFlowId", reference))
+                }
+                Refusal::OtherInstance => {
+                    ChatError::NotFound(format!("Contact flow {reference} not found"))
+                }
+            })?;
         if let Some(flow) = instance.contact_flow(id) {
             return Ok(StartingFlow {
                 id: flow.id.clone(),
