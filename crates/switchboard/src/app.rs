@@ -35,7 +35,7 @@ use crate::routing::remote::Remote;
 use crate::routing::{effects, ownership, Router as RoutingRouter};
 use crate::store::postgres::{PoolSettings, PostgresStore};
 use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::{Reads, Store};
 use crate::streaming::Dispatcher;
 use crate::{api, gateway, observability, web};
 use awsproto::sigv4::{SecretKey, UriRules, Verifier};
@@ -65,6 +65,17 @@ pub struct App {
 /// Opens the store the configuration names, applying migrations it lacks.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     open_store_with(config, Arc::new(SystemClock)).await
+}
+
+/// Reads of the configured store while a server runs on it (`switchboard flow trace`).
+pub async fn open_reads(config: &Config) -> anyhow::Result<Box<dyn Reads>> {
+    if let Some(url) = config.postgres_url() {
+        return PostgresStore::open_reads(url).await;
+    }
+    let path = config
+        .sqlite_path()
+        .context("storage must be sqlite://PATH or postgres://...")?;
+    crate::store::sqlite::open_reads(Path::new(path)).await
 }
 
 async fn open_store_with(config: &Config, clock: SharedClock) -> anyhow::Result<Arc<dyn Store>> {

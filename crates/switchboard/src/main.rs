@@ -60,6 +60,15 @@ enum FlowCommand {
     /// Check a flow's content (the JSON `CreateContactFlow` takes) as publishing it would, and
     /// print every problem; exits 1 if there is any.
     Check { file: PathBuf },
+    /// Print the flow log of a chat: each action its flow ran, and how it came out. Reads the
+    /// store of the configuration (a server may be running on it).
+    Trace {
+        /// TOML configuration file naming the store.
+        #[arg(long)]
+        config: PathBuf,
+        /// The chat's contact id (any contact of the chat).
+        contact_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,6 +155,18 @@ fn main() -> ExitCode {
         Command::Flow {
             command: FlowCommand::Check { file },
         } => check_flow(&file),
+        Command::Flow {
+            command: FlowCommand::Trace { config, contact_id },
+        } => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(trace_flow(config, &contact_id)) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::User {
             command: UserCommand::Hash,
         } => match read_password() {
@@ -187,6 +208,31 @@ fn read_password() -> std::io::Result<String> {
 }
 
 /// Opens the configured store, which applies any migrations it lacks, and closes it.
+/// `switchboard flow trace --config FILE CONTACT_ID`: the chat's flow log, a line per action.
+async fn trace_flow(config_file: PathBuf, contact_id: &str) -> anyhow::Result<ExitCode> {
+    let config = Config::from_file(&config_file)?;
+    let reads = switchboard::server::open_reads(&config).await?;
+    let Some(contact) = reads.contact(contact_id).await? else {
+        eprintln!("error: no contact {contact_id} in {}", config.storage);
+        return Ok(ExitCode::FAILURE);
+    };
+    let log = reads.flow_log(contact.chat_id()).await?;
+    if log.is_empty() {
+        println!("contact {contact_id}: its flow has run no action");
+    }
+    for entry in log {
+        println!(
+            "{}  {}  {}  {}  -> {}",
+            switchboard::clock::format_instant(entry.at),
+            entry.flow_id,
+            entry.action,
+            entry.action_type,
+            entry.outcome
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn migrate(config_file: PathBuf) -> anyhow::Result<String> {
     let config = Config::from_file(&config_file)?;
     let store = switchboard::server::open_store(&config).await?;

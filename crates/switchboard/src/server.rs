@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::config::Config;
 
-pub use crate::app::open_store;
+pub use crate::app::{open_reads, open_store};
 
 /// The base URL clients are told to use, and its WebSocket form. ChatJS accepts only `wss://`
 /// or `ws://127.0.0.1:` URLs, so a loopback or wildcard bind is written as 127.0.0.1.

@@ -377,6 +377,34 @@ async fn a_question_is_answered_through_its_conditions() {
         .contact
         .unwrap();
     assert_eq!(contact.queue_info().and_then(|q| q.id()), Some("billing"));
+
+    // The flow log says which way the chat went, and why.
+    let trace = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["flow", "trace", "--config"])
+        .arg(dir.path().join("switchboard.toml"))
+        .arg(&chat.contact_id)
+        .output()
+        .unwrap();
+    assert!(trace.status.success(), "{trace:?}");
+    let steps: Vec<String> = String::from_utf8(trace.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| line.split("  ").skip(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "default-queue UpdateContactTargetQueue -> done",
+            "menu GetParticipantInput -> waiting for Input",
+            "menu GetParticipantInput -> NoMatchingCondition",
+            "menu GetParticipantInput -> waiting for Input",
+            "menu GetParticipantInput -> 1",
+            "billing UpdateContactAttributes -> done",
+            "billing-queue UpdateContactTargetQueue -> done",
+            "to-queue TransferContactToQueue -> waiting for Queue",
+            "to-queue TransferContactToQueue -> done",
+        ]
+    );
 }
 
 #[tokio::test]

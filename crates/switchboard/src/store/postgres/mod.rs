@@ -81,6 +81,15 @@ impl PostgresStore {
         })
     }
 
+    /// Reads of the store, for tools: no migrations.
+    pub async fn open_reads(url: &str) -> anyhow::Result<Box<dyn Reads>> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(PgConnectOptions::from_str(url)?)
+            .await?;
+        Ok(Box::new(SharedReads::new(pool)))
+    }
+
     fn now_ms(&self) -> i64 {
         to_millis(self.clock.now())
     }

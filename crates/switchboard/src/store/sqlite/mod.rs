@@ -67,6 +67,21 @@ impl SqliteStore {
     }
 }
 
+/// Reads of a store another process writes (a server running on it), for tools: no writer, no
+/// migrations.
+pub async fn open_reads(path: &Path) -> anyhow::Result<Box<dyn Reads>> {
+    anyhow::ensure!(path.exists(), "no store at {}", path.display());
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    Ok(Box::new(SharedReads::new(pool)))
+}
+
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
