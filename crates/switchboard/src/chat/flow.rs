@@ -60,7 +60,28 @@ struct ChatRun {
     /// Flows to run on events of the chat (UpdateContactEventHooks), by event.
     #[serde(default)]
     hooks: BTreeMap<String, String>,
+    /// Which of the chat's flows the run is.
+    #[serde(default)]
+    phase: Phase,
 }
+
+/// Which of a chat's flows runs: the inbound flow; the customer queue flow while the chat waits
+/// for an agent (UpdateContactEventHooks `CustomerQueue`); the disconnect flow once the agent
+/// has left and the customer remains (`CustomerRemaining`); or none any more.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+enum Phase {
+    #[default]
+    Inbound,
+    Queue,
+    Disconnect,
+    Done,
+}
+
+/// The event hook naming the customer queue flow.
+const CUSTOMER_QUEUE_HOOK: &str = "CustomerQueue";
+/// The event hook naming the flow to run when the agent leaves and the customer remains (the
+/// "Set disconnect flow" block).
+const DISCONNECT_HOOK: &str = "CustomerRemaining";
 
 /// What moves a chat's flow on.
 #[derive(Debug, Clone)]
@@ -74,6 +95,8 @@ pub enum FlowEvent {
         until: Millis,
         answer: Option<BTreeMap<String, String>>,
     },
+    /// The agent left and the customer remains: the disconnect flow starts.
+    AgentLeft,
 }
 
 /// A function call a step decided, made once the step is written.
@@ -106,6 +129,7 @@ impl ChatService {
             started: false,
             system_id: new_id(),
             hooks: BTreeMap::new(),
+            phase: Phase::Inbound,
         };
         NewRun {
             state: serde_json::to_string(&state).expect("a run serialises"),
@@ -179,7 +203,38 @@ impl ChatService {
         let mut run = Run::resume(flow, state.run.clone());
         // The contact's attributes are the truth: the API may have changed them since.
         run.attributes = contact.attributes.clone();
+        let agent_left = matches!(event, FlowEvent::AgentLeft);
+        if state.phase == Phase::Queue && contact.agent.is_some() && !agent_left {
+            // An agent has the chat: the customer queue flow has nothing more to do.
+            return self
+                .flow_stopped(
+                    chat_id,
+                    &contact,
+                    stored.version,
+                    state,
+                    "an agent has the chat",
+                )
+                .await;
+        }
+        let mut leaves_queue = false;
         let engine_event = match event {
+            FlowEvent::AgentLeft => {
+                let Some(flow_id) = state.hooks.get(DISCONNECT_HOOK).cloned() else {
+                    return Ok(());
+                };
+                let Some(flow) = world.flow(&flow_id) else {
+                    return self
+                        .flow_gone(chat_id, &contact, stored.version, &state)
+                        .await;
+                };
+                let contact_values = std::mem::take(&mut run.contact);
+                run = Run::new(&flow_id, flow, contact.attributes.clone());
+                run.contact = contact_values;
+                state.phase = Phase::Disconnect;
+                leaves_queue = true;
+                Event::Start
+            }
+            _ if state.phase == Phase::Done => return Ok(()),
             _ if !state.started => Event::Start,
             FlowEvent::Due if run.wakes_at().is_some_and(|at| at <= now) => Event::Deadline,
             FlowEvent::CustomerMessage(text)
@@ -200,25 +255,53 @@ impl ChatService {
         };
         state.started = true;
 
-        // Run the flow; a queue's verdict is asked at once, and the flow goes on with it.
-        let mut effects = run.advance(engine_event, &world);
+        // Run the flow; a queue's verdict is asked at once, and the flow goes on with it. Once
+        // the inbound flow has queued the chat, the customer queue flow it named starts.
+        let mut effects = Vec::new();
         let mut queued: Option<Contact> = None;
-        let mut pending = effects.clone();
-        while let Some(target) = pending.iter().find_map(|e| match e {
-            Effect::Enqueue(target) => Some(target.clone()),
-            _ => None,
-        }) {
-            let verdict = self.enqueue(&contact, &target, now).await;
-            let taken = verdict.is_some();
-            queued = verdict.or(queued);
-            pending = run.advance(Event::Queued(taken), &world);
+        let mut pending = run.advance(engine_event, &world);
+        loop {
+            for effect in &pending {
+                if let Effect::SetEventHook { hook, flow_id } = effect {
+                    state.hooks.insert(hook.clone(), flow_id.clone());
+                }
+            }
             effects.extend(pending.iter().cloned());
+            let target = pending.iter().find_map(|e| match e {
+                Effect::Enqueue(target) => Some(target.clone()),
+                _ => None,
+            });
+            if let Some(target) = target {
+                let verdict = self.enqueue(&contact, &target, now).await;
+                let taken = verdict.is_some();
+                queued = verdict.or(queued);
+                pending = run.advance(Event::Queued(taken), &world);
+                continue;
+            }
+            let queue_flow = state.hooks.get(CUSTOMER_QUEUE_HOOK).cloned();
+            if let (true, Phase::Inbound, true, Some(flow_id)) =
+                (run.is_over(), state.phase, queued.is_some(), queue_flow)
+            {
+                state.phase = Phase::Queue;
+                if let Some(flow) = world.flow(&flow_id) {
+                    let contact_values = std::mem::take(&mut run.contact);
+                    run = Run::new(&flow_id, flow, run.attributes.clone());
+                    run.contact = contact_values;
+                    pending = run.advance(Event::Start, &world);
+                    continue;
+                }
+                tracing::warn!(contact_id = %contact.id, flow_id = %flow_id, "the customer queue flow is gone");
+            }
+            break;
         }
         if effects.is_empty() {
             return Ok(());
         }
+        if run.is_over() && state.phase == Phase::Queue {
+            state.phase = Phase::Done;
+        }
 
-        let step = self.step_of(
+        let mut step = self.step_of(
             chat_id,
             &contact,
             &mut state,
@@ -227,6 +310,7 @@ impl ChatService {
             &queued,
             stored.version,
         )?;
+        step.leave_queue = leaves_queue;
         let calls = calls(&effects);
         let ends = step.end.is_some();
         let written = self.store.flow_step(step).await;
@@ -242,7 +326,12 @@ impl ChatService {
             Err(e) => return Err(e.into()),
         };
         self.publish_items(&contact, &items);
-        if queued.is_some() || ends {
+        if leaves_queue && !ends {
+            // The agent is gone and the chat is back in a flow: routing lets go of it.
+            self.routing
+                .contact_ended(&contact.instance_id, &contact.id);
+        }
+        if queued.is_some() || ends || leaves_queue {
             // The sessions' copy of the contact predates its queue, or its end.
             self.sessions.forget_contact(chat_id);
         }
@@ -308,16 +397,14 @@ impl ChatService {
                     sender: Some(system.clone()),
                 }),
                 Effect::SetAttributes(set) => attributes.extend(set.clone()),
-                Effect::SetEventHook { hook, flow_id } => {
-                    state.hooks.insert(hook.clone(), flow_id.clone());
-                }
                 Effect::Disconnect => disconnect = true,
                 Effect::Ended { error } => {
                     if let Some(error) = error {
                         tracing::warn!(contact_id = %contact.id, flow_id = %run.flow_id(), %error, "the flow ended on an error");
                     }
-                    // A flow that did not queue the chat leaves nobody to answer it.
-                    disconnect |= queued.is_none();
+                    // A flow that ends with the chat in no queue leaves nobody to answer it; a
+                    // customer queue flow that ends leaves the chat waiting.
+                    disconnect |= queued.is_none() && state.phase != Phase::Queue;
                 }
                 Effect::Trace {
                     action,
@@ -333,7 +420,12 @@ impl ChatService {
                         outcome: outcome.clone(),
                     });
                 }
-                Effect::Enqueue(_) | Effect::Invoke { .. } | Effect::WakeAt(_) => {}
+                // Carried out as the step ran (queues, hooks) or once it is written (calls,
+                // wake-ups).
+                Effect::Enqueue(_)
+                | Effect::SetEventHook { .. }
+                | Effect::Invoke { .. }
+                | Effect::WakeAt(_) => {}
             }
         }
         state.run = run.saved();
@@ -346,6 +438,7 @@ impl ChatService {
             attributes,
             max_attribute_bytes: MAX_ATTRIBUTE_BYTES,
             enqueue: queued.as_ref().and_then(|c| c.queue_id.clone()),
+            leave_queue: false,
             end: disconnect.then(|| (event(CHAT_ENDED, None), FLOW_DISCONNECT.to_string())),
             log,
         })
@@ -370,6 +463,7 @@ impl ChatService {
             attributes: BTreeMap::new(),
             max_attribute_bytes: MAX_ATTRIBUTE_BYTES,
             enqueue: None,
+            leave_queue: false,
             end: Some((event(CHAT_ENDED, None), FLOW_DISCONNECT.to_string())),
             log: vec![FlowLogEntry {
                 at: self.now(),
@@ -392,6 +486,56 @@ impl ChatService {
             Err(StoreError::RunMoved) => Err(ChatError::Conflict("the flow moved on".into())),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The run has nothing more to do (`why`): it waits for nothing from now on.
+    async fn flow_stopped(
+        &self,
+        chat_id: &str,
+        contact: &Contact,
+        version: i64,
+        mut state: ChatRun,
+        why: &str,
+    ) -> Result<(), ChatError> {
+        let flow_id = state.run.flow_id.clone();
+        state.phase = Phase::Done;
+        let step = FlowStep {
+            chat_id: chat_id.to_string(),
+            version,
+            state: serde_json::to_string(&state).expect("a run serialises"),
+            wake_at: None,
+            items: Vec::new(),
+            attributes: BTreeMap::new(),
+            max_attribute_bytes: MAX_ATTRIBUTE_BYTES,
+            enqueue: None,
+            leave_queue: false,
+            end: None,
+            log: vec![FlowLogEntry {
+                at: self.now(),
+                flow_id,
+                action: String::new(),
+                action_type: String::new(),
+                outcome: why.to_string(),
+            }],
+        };
+        match self.store.flow_step(step).await {
+            Ok(_) | Err(StoreError::ContactEnded) => {
+                tracing::debug!(contact_id = %contact.id, why, "the chat's flow stopped");
+                Ok(())
+            }
+            Err(StoreError::RunMoved) => Err(ChatError::Conflict("the flow moved on".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the chat's flow named a flow to run when the agent leaves (the disconnect flow).
+    pub(super) async fn has_disconnect_flow(&self, chat_id: &str) -> Result<bool, ChatError> {
+        let Some(stored) = self.store.flow_run(chat_id).await? else {
+            return Ok(false);
+        };
+        let state: ChatRun = serde_json::from_str(&stored.state)
+            .map_err(|e| ChatError::Internal(format!("flow run of {chat_id}: {e}")))?;
+        Ok(state.hooks.contains_key(DISCONNECT_HOOK))
     }
 
     /// Calls a function in the background; its answer (or failure) moves the flow on.

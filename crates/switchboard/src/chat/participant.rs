@@ -247,8 +247,8 @@ impl ChatService {
 
     /// DisconnectParticipant. The customer leaving ends the chat. The agent leaving ends it too
     /// (as in Amazon Connect's default flow: the customer sees participant.left, then
-    /// chat.ended), unless the contact's flow sends the customer back to its queue. A bot
-    /// leaving does not end it.
+    /// chat.ended), unless the contact's flow sends the customer back to its queue or named a
+    /// disconnect flow, which then runs. A bot leaving does not end it.
     pub async fn disconnect(
         &self,
         session: &Session,
@@ -259,9 +259,14 @@ impl ChatService {
             Role::Agent => self.queue_after_agent_leaves(&session.contact),
             _ => None,
         };
+        let chat_id = session.contact.chat_id();
+        // The chat's flow may have named a flow for the customer who remains.
+        let disconnect_flow = participant.role == Role::Agent
+            && back_to.is_none()
+            && self.has_disconnect_flow(chat_id).await?;
         let reason = match participant.role {
             Role::Customer => Some("CUSTOMER_DISCONNECT"),
-            Role::Agent if back_to.is_none() => Some("AGENT_DISCONNECT"),
+            Role::Agent if back_to.is_none() && !disconnect_flow => Some("AGENT_DISCONNECT"),
             _ => None,
         };
         let departed = self
@@ -283,6 +288,12 @@ impl ChatService {
             self.routing
                 .contact_ended(&session.contact.instance_id, &session.contact.id);
             tracing::info!(contact_id = %session.contact.id, role = participant.role.as_str(), "participant left; chat ended");
+        }
+        if disconnect_flow && departed.is_new() {
+            tracing::info!(contact_id = %session.contact.id, "agent left; the disconnect flow runs");
+            if let Err(e) = self.flow_event(chat_id, FlowEvent::AgentLeft).await {
+                tracing::warn!(contact_id = %chat_id, error = %e, "the disconnect flow did not start");
+            }
         }
         if let (Some(queue), true) = (back_to, departed.is_new()) {
             // The cached contact may predate the agent: the store knows who has it now.

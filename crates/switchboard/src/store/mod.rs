@@ -112,6 +112,8 @@ pub struct FlowStep {
     pub max_attribute_bytes: usize,
     /// The queue the chat now waits in (TransferContactToQueue), since the step.
     pub enqueue: Option<String>,
+    /// The chat is in no queue any more (its agent left and a flow has it again).
+    pub leave_queue: bool,
     /// Ends the chat with this chat.ended item and disconnect reason, after the items.
     pub end: Option<(NewItem, String)>,
     /// The actions the step ran, for the flow log.

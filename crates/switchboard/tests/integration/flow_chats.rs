@@ -135,6 +135,57 @@ content = '''
 '''
 
 [[instances.contact_flows]]
+id = "with-hooks"
+name = "Queue with a waiting flow and a survey after the agent"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "waiting", "Actions": [
+  {{"Identifier": "waiting", "Type": "UpdateContactEventHooks",
+    "Parameters": {{"EventHooks": {{"CustomerQueue": "waiting-flow"}}}}, "Transitions": {{"NextAction": "after"}}}},
+  {{"Identifier": "after", "Type": "UpdateContactEventHooks",
+    "Parameters": {{"EventHooks": {{"CustomerRemaining": "survey"}}}}, "Transitions": {{"NextAction": "queue"}}}},
+  {{"Identifier": "queue", "Type": "UpdateContactTargetQueue",
+    "Parameters": {{"QueueId": "support"}}, "Transitions": {{"NextAction": "transfer"}}}},
+  {{"Identifier": "transfer", "Type": "TransferContactToQueue", "Parameters": {{}},
+    "Transitions": {{"Errors": [{{"NextAction": "bye", "ErrorType": "QueueAtCapacity"}}]}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
+id = "waiting-flow"
+name = "While the customer waits"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "hello", "Actions": [
+  {{"Identifier": "hello", "Type": "MessageParticipant", "Parameters": {{"Text": "You are in the queue."}},
+    "Transitions": {{"NextAction": "pause"}}}},
+  {{"Identifier": "pause", "Type": "Wait", "Parameters": {{"TimeoutSeconds": "1"}},
+    "Transitions": {{"NextAction": "still",
+      "Conditions": [{{"NextAction": "still", "Condition": {{"Operator": "Equals", "Operands": ["WaitCompleted"]}}}}],
+      "Errors": [{{"NextAction": "still", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "still", "Type": "MessageParticipant", "Parameters": {{"Text": "Still waiting, thanks."}},
+    "Transitions": {{"NextAction": "long"}}}},
+  {{"Identifier": "long", "Type": "Wait", "Parameters": {{"TimeoutSeconds": "600"}},
+    "Transitions": {{"NextAction": "end",
+      "Conditions": [{{"NextAction": "end", "Condition": {{"Operator": "Equals", "Operands": ["WaitCompleted"]}}}}],
+      "Errors": [{{"NextAction": "end", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "end", "Type": "EndFlowExecution", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
+id = "survey"
+name = "After the agent"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "ask", "Actions": [
+  {{"Identifier": "ask", "Type": "GetParticipantInput",
+    "Parameters": {{"Text": "How did we do? Type 1 to 5.", "InputTimeLimitSeconds": "300", "StoreInput": "True"}},
+    "Transitions": {{"NextAction": "thanks",
+      "Errors": [{{"NextAction": "bye", "ErrorType": "InputTimeLimitExceeded"}},
+                 {{"NextAction": "bye", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "thanks", "Type": "MessageParticipant",
+    "Parameters": {{"Text": "Thanks for the $.StoredCustomerInput!"}}, "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
 id = "hours-by-attribute"
 name = "Hours named by an attribute"
 content = '''
@@ -510,5 +561,57 @@ async fn a_flow_waiting_for_input_resumes_once_after_kill_9() {
             ("CUSTOMER".to_string(), "2".to_string()),
         ],
         "the question once, the answer once"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_queue_flow_runs_while_waiting_and_a_disconnect_flow_after_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+
+    let (chat, mut socket) = chat_in(&server, "with-hooks", &[]).await;
+    // Queued, the chat hears the customer queue flow: at once, and after its Wait.
+    let first = next_system_message(&mut socket).await;
+    assert_eq!(first["Content"], "You are in the queue.");
+    let second = next_system_message(&mut socket).await;
+    assert_eq!(second["Content"], "Still waiting, thanks.");
+
+    // An agent takes the chat, then leaves it: the customer remains, and the survey runs.
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let mut ana_socket = ana.ready().await;
+    let (_, agent_token) = accept_offer(&ana, &mut ana_socket).await;
+    let (agent_connection, _) = connect_participant(&server, &agent_token).await;
+    server
+        .participant()
+        .disconnect_participant()
+        .connection_token(&agent_connection)
+        .send()
+        .await
+        .expect("the agent leaves");
+    socket
+        .wait_for("the agent leaving", |item| content_type(item) == LEFT)
+        .await;
+    let ask = next_system_message(&mut socket).await;
+    assert_eq!(ask["Content"], "How did we do? Type 1 to 5.");
+    say(&server, &chat, "5").await;
+    assert_eq!(
+        flow_messages_until_end(&mut socket).await,
+        vec!["Thanks for the 5!"]
+    );
+    let contact = server
+        .connect()
+        .describe_contact()
+        .instance_id(INSTANCE)
+        .contact_id(&chat.contact_id)
+        .send()
+        .await
+        .unwrap()
+        .contact
+        .unwrap();
+    assert_eq!(
+        contact.disconnect_reason(),
+        Some("CONTACT_FLOW_DISCONNECT"),
+        "{contact:?}"
     );
 }

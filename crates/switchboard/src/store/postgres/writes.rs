@@ -500,6 +500,17 @@ pub(super) async fn flow_step(store: &PostgresStore, step: FlowStep) -> StoreRes
         .await
         .map_err(backend)?;
     }
+    if step.leave_queue {
+        sqlx::query(
+            "UPDATE contacts SET queue_id = NULL, updated_at = $2
+             WHERE initial_contact_id = $1 AND next_contact_id IS NULL",
+        )
+        .bind(chat)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
     let last: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(n), 0) FROM flow_log WHERE chat_id = $1")
             .bind(chat)

@@ -473,6 +473,16 @@ pub fn flow_step(w: &mut Writer, step: FlowStep, now_ms: i64) -> StoreResult<Vec
     if let Some(queue) = &step.enqueue {
         requeue_contact(w, chat, queue, now_ms)?;
     }
+    if step.leave_queue {
+        w.conn
+            .prepare_cached(
+                "UPDATE contacts SET queue_id = NULL, updated_at = ?2
+                 WHERE initial_contact_id = ?1 AND next_contact_id IS NULL",
+            )
+            .map_err(backend)?
+            .execute(params![chat, now_ms])
+            .map_err(backend)?;
+    }
     let mut n: i64 = w
         .conn
         .prepare_cached("SELECT COALESCE(MAX(n), 0) FROM flow_log WHERE chat_id = ?1")

@@ -26,6 +26,7 @@ fn step(version: i64, state: &str, now: OffsetDateTime) -> FlowStep {
         attributes: BTreeMap::new(),
         max_attribute_bytes: 32_000,
         enqueue: None,
+        leave_queue: false,
         end: None,
         log: vec![FlowLogEntry {
             at: now,
