@@ -38,7 +38,7 @@ use super::ChatError;
 use crate::clock::{from_millis, to_millis};
 use crate::config::Instance;
 use crate::flows::engine::{Effect, Event, Millis, Run, Saved, Target, WaitingFor, World};
-use crate::flows::Flow;
+use crate::flows::{interactive, Flow};
 use crate::model::*;
 use crate::store::{FlowLogEntry, FlowStep, NewRun, StoreError};
 
@@ -392,7 +392,11 @@ impl ChatService {
                 Effect::Message(text) => items.push(NewItem {
                     id: new_id(),
                     item_type: ItemType::Message,
-                    content_type: "text/plain".into(),
+                    content_type: if interactive::is_template(text) {
+                        interactive::CONTENT_TYPE.into()
+                    } else {
+                        "text/plain".into()
+                    },
                     content: Some(text.clone()),
                     sender: Some(system.clone()),
                 }),

@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod functions;
+pub mod interactive;
 pub mod language;
 pub mod validate;
 

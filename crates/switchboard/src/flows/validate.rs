@@ -169,6 +169,13 @@ fn parameter_problems(action: &Action, out: &mut Vec<String>) {
     }
     match action.kind.as_str() {
         "MessageParticipant" | "GetParticipantInput" => {
+            if let Some(text) = p.get("Text").and_then(Value::as_str) {
+                if super::interactive::is_template(text) {
+                    for problem in super::interactive::problems(text) {
+                        out.push(format!("Action '{id}': Parameters.Text: {problem}"));
+                    }
+                }
+            }
             for voice in ["PromptId", "SSML", "Media"] {
                 if p.contains_key(voice) && !p.contains_key("Text") {
                     out.push(format!(
@@ -463,6 +470,25 @@ mod tests {
             problems
                 .iter()
                 .any(|p| p.contains("PromptId plays to voice calls")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn an_interactive_message_follows_its_template() {
+        let picker = json!({"templateType": "ListPicker", "version": "1.0",
+            "data": {"content": {"title": "Pick", "elements": vec![json!({"title": "x"}); 7]}}});
+        let actions = json!([
+            {"Identifier": "greet", "Type": "MessageParticipant",
+             "Parameters": {"Text": picker.to_string()}, "Transitions": {"NextAction": "end"}},
+            {"Identifier": "end", "Type": "DisconnectParticipant", "Parameters": {}}
+        ]);
+        let problems = problems_of(&flow(actions));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains(
+                "Action 'greet': Parameters.Text: a ListPicker template shows at most 6 elements"
+            ),
             "{problems:?}"
         );
     }

@@ -186,6 +186,25 @@ content = '''
 '''
 
 [[instances.contact_flows]]
+id = "picker"
+name = "A list picker"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "pick", "Actions": [
+  {{"Identifier": "pick", "Type": "GetParticipantInput",
+    "Parameters": {{"InputTimeLimitSeconds": "300",
+      "Text": "{{\"templateType\": \"ListPicker\", \"version\": \"1.0\", \"data\": {{\"content\": {{\"title\": \"What is it about, $.Attributes.firstName?\", \"elements\": [{{\"title\": \"Billing\"}}, {{\"title\": \"Something else\"}}]}}}}}}"}},
+    "Transitions": {{"NextAction": "other",
+      "Conditions": [{{"NextAction": "billing", "Condition": {{"Operator": "Equals", "Operands": ["Billing"]}}}}],
+      "Errors": [{{"NextAction": "other", "ErrorType": "NoMatchingCondition"}},
+                 {{"NextAction": "other", "ErrorType": "InputTimeLimitExceeded"}}]}}}},
+  {{"Identifier": "billing", "Type": "MessageParticipant", "Parameters": {{"Text": "Billing it is."}},
+    "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "other", "Type": "MessageParticipant", "Parameters": {{"Text": "Something else, then."}},
+    "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
 id = "hours-by-attribute"
 name = "Hours named by an attribute"
 content = '''
@@ -614,4 +633,43 @@ async fn a_customer_queue_flow_runs_while_waiting_and_a_disconnect_flow_after_th
         Some("CONTACT_FLOW_DISCONNECT"),
         "{contact:?}"
     );
+}
+
+#[tokio::test]
+async fn a_list_picker_goes_out_as_an_interactive_message_and_its_pick_is_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+
+    let (chat, mut socket) = chat_in(&server, "picker", &[("firstName", "Kim")]).await;
+    let said = messages(&server, &chat).await;
+    let picker = server
+        .participant()
+        .get_transcript()
+        .connection_token(&chat.connection_token)
+        .send()
+        .await
+        .unwrap();
+    let item = picker
+        .transcript()
+        .iter()
+        .find(|i| i.participant_role().is_some_and(|r| r.as_str() == SYSTEM))
+        .expect("the picker");
+    assert_eq!(
+        item.content_type(),
+        Some("application/vnd.amazonaws.connect.message.interactive"),
+        "{said:?}"
+    );
+    let template: Value = serde_json::from_str(item.content().unwrap()).unwrap();
+    assert_eq!(template["templateType"], "ListPicker");
+    assert_eq!(
+        template["data"]["content"]["title"],
+        "What is it about, Kim?"
+    );
+    // The widget answers a pick with the element's title, as plain text.
+    say(&server, &chat, "Billing").await;
+    let heard = flow_messages_until_end(&mut socket).await;
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert_eq!(heard[0], item.content().unwrap(), "the picker, pushed too");
+    assert_eq!(heard[1], "Billing it is.");
 }
