@@ -355,3 +355,18 @@ pub struct StoredFlow {
     pub tags: std::collections::BTreeMap<String, String>,
     pub updated_at: OffsetDateTime,
 }
+
+/// Hours of operation made through the Connect API (CreateHoursOfOperation), as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHours {
+    pub instance_id: String,
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// An IANA time zone.
+    pub time_zone: String,
+    /// The open ranges.
+    pub config: Vec<crate::config::OpenRange>,
+    pub tags: std::collections::BTreeMap<String, String>,
+    pub updated_at: OffsetDateTime,
+}

@@ -33,3 +33,16 @@ CREATE TABLE contact_flows (
     PRIMARY KEY (instance_id, id)
 );
 CREATE UNIQUE INDEX contact_flows_by_name ON contact_flows (instance_id, name);
+
+CREATE TABLE hours_of_operation (
+    instance_id TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    description TEXT,
+    time_zone   TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    tags        TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (instance_id, id)
+);
+CREATE UNIQUE INDEX hours_of_operation_by_name ON hours_of_operation (instance_id, name);

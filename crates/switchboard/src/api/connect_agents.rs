@@ -69,6 +69,9 @@ impl<'a> Arns<'a> {
     pub(super) fn flow(&self, id: &str) -> String {
         self.arns.resource(self.instance, "contact-flow", id)
     }
+    pub(super) fn hours(&self, id: &str) -> String {
+        self.arns.resource(self.instance, "operating-hours", id)
+    }
     fn routing_profile(&self, id: &str) -> String {
         self.arns.resource(self.instance, "routing-profile", id)
     }

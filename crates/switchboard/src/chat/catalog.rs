@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use super::arns::Refusal;
 use super::service::{new_id, ChatService};
 use super::ChatError;
-use crate::config::{ContactFlow, Instance};
+use crate::config::{ContactFlow, HoursOfOperation, Instance};
 use crate::flows::validate::MAX_CONTENT_CHARS;
 use crate::flows::Flow;
 use crate::model::StoredFlow;
@@ -104,12 +104,23 @@ impl ReadFlows {
     }
 }
 
-/// The flows a running flow may move to (TransferToFlow): the instance's, read for one step.
+/// What a running flow may look up besides its own content, read for one step: the flows it may
+/// move to (TransferToFlow, event hooks) and the hours it may check.
 pub(super) struct FlowBook {
     stored: HashMap<String, Arc<Flow>>,
+    hours: HashMap<String, HoursOfOperation>,
 }
 
 impl FlowBook {
+    /// Hours of operation by id: the configuration's, else those made through the API.
+    pub(super) fn hours<'a>(
+        &'a self,
+        instance: &'a Instance,
+        id: &str,
+    ) -> Option<&'a HoursOfOperation> {
+        instance.hours(id).or_else(|| self.hours.get(id))
+    }
+
     pub(super) fn flow(
         &self,
         instance: &Instance,
@@ -359,13 +370,19 @@ impl ChatService {
         })
     }
 
-    /// The instance's published flows made through the API, for one step of a running flow.
+    /// The instance's published flows and hours made through the API, for one step of a
+    /// running flow.
     pub(super) async fn flow_book(&self, instance: &Instance) -> Result<FlowBook, ChatError> {
         let stored = self.store.contact_flows(&instance.id).await?;
+        let hours = self.store.hours_of_operations(&instance.id).await?;
         Ok(FlowBook {
             stored: stored
                 .iter()
                 .filter_map(|f| Some((f.id.clone(), self.read_flows.get(f)?)))
+                .collect(),
+            hours: hours
+                .iter()
+                .map(|h| (h.id.clone(), super::hours::as_hours(h)))
                 .collect(),
         })
     }

@@ -621,7 +621,7 @@ impl World for ChatWorld<'_> {
             (None, Some(Target::Queue(queue))) => self.instance.queue(queue)?.hours.clone()?,
             (None, _) => return None,
         };
-        Some(self.instance.hours(&hours)?.is_open(self.now))
+        Some(self.book.hours(self.instance, &hours)?.is_open(self.now))
     }
 
     fn metric(&self, _metric: &str, _target: Option<&Target>) -> Option<f64> {

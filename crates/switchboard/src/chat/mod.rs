@@ -14,6 +14,7 @@ pub mod catalog;
 mod connect;
 pub mod fanout;
 mod flow;
+pub mod hours;
 mod participant;
 mod rules;
 
@@ -83,6 +84,9 @@ impl From<StoreError> for ChatError {
             }
             StoreError::FlowNameTaken(name) => {
                 ChatError::Duplicate(format!("A contact flow named '{name}' already exists"))
+            }
+            StoreError::HoursNameTaken(name) => {
+                ChatError::Duplicate(format!("Hours of operation named '{name}' already exist"))
             }
             StoreError::RunMoved => {
                 ChatError::Conflict("the chat's flow moved on at the same time".into())

@@ -11,7 +11,7 @@
 
 use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, Instance};
 
@@ -39,7 +39,7 @@ pub struct HoursOfOperation {
 }
 
 /// One day's open range, `start` and `end` as `HH:MM` in the hours' time zone.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenRange {
     pub day: String,

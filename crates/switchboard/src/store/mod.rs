@@ -23,7 +23,8 @@ pub use self::reads::Reads;
 use time::OffsetDateTime;
 
 use crate::model::{
-    Contact, Item, NewItem, OutboxEntry, Participant, Receipt, ReceiptKind, StoredFlow, Stream,
+    Contact, Item, NewItem, OutboxEntry, Participant, Receipt, ReceiptKind, StoredFlow,
+    StoredHours, Stream,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +48,11 @@ pub enum StoreError {
     StreamConflict(String),
     #[error("streaming configuration not found")]
     StreamNotFound,
-    /// Another contact flow of the instance has that name.
+    /// Another contact flow (or hours of operation) of the instance has that name.
     #[error("a contact flow named '{0}' exists")]
     FlowNameTaken(String),
+    #[error("hours of operation named '{0}' exist")]
+    HoursNameTaken(String),
     /// A flow step was computed from a version of the run that is no longer the stored one:
     /// another step got there first, and this one must be computed again.
     #[error("the flow run has moved on")]
@@ -295,6 +298,18 @@ pub trait Store: Send + Sync + 'static {
     async fn contact_flows(&self, instance_id: &str) -> StoreResult<Vec<StoredFlow>> {
         self.reads().contact_flows(instance_id).await
     }
+    /// Hours of operation made through the API.
+    async fn hours_of_operation(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<StoredHours>> {
+        self.reads().hours_of_operation(instance_id, id).await
+    }
+    /// The instance's hours of operation made through the API, by name.
+    async fn hours_of_operations(&self, instance_id: &str) -> StoreResult<Vec<StoredHours>> {
+        self.reads().hours_of_operations(instance_id).await
+    }
     /// The chat's flow log, in the order the actions ran.
     async fn flow_log(&self, chat_id: &str) -> StoreResult<Vec<FlowLogEntry>> {
         self.reads().flow_log(chat_id).await
@@ -394,6 +409,11 @@ pub trait Store: Send + Sync + 'static {
     async fn put_contact_flow(&self, flow: StoredFlow) -> StoreResult<()>;
     /// Deletes a contact flow made through the API; false if there was none.
     async fn delete_contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<bool>;
+    /// Writes hours of operation made through the API, new or changed; `HoursNameTaken` if
+    /// other hours of the instance have its name.
+    async fn put_hours_of_operation(&self, hours: StoredHours) -> StoreResult<()>;
+    /// Deletes hours of operation made through the API; false if there were none.
+    async fn delete_hours_of_operation(&self, instance_id: &str, id: &str) -> StoreResult<bool>;
     /// Records that a user signed out at `at`: agent tokens issued before it are refused.
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
     /// Records an agent's status (`presence` as the router encodes it) and since when.

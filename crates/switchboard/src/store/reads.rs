@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::rows::*;
 use super::{Created, FlowLogEntry, Range, StoreError, StoreResult, StoredRun};
 use crate::clock::{from_millis, to_millis};
-use crate::model::{Contact, Item, OutboxEntry, Participant, StoredFlow, Stream};
+use crate::model::{Contact, Item, OutboxEntry, Participant, StoredFlow, StoredHours, Stream};
 
 /// Reads of committed state, answered the same way by every backend (see [`super::Store`],
 /// whose read methods these are).
@@ -50,6 +50,12 @@ pub trait Reads: Send + Sync {
     async fn flow_log(&self, chat_id: &str) -> StoreResult<Vec<FlowLogEntry>>;
     async fn contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<Option<StoredFlow>>;
     async fn contact_flows(&self, instance_id: &str) -> StoreResult<Vec<StoredFlow>>;
+    async fn hours_of_operation(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<StoredHours>>;
+    async fn hours_of_operations(&self, instance_id: &str) -> StoreResult<Vec<StoredHours>>;
     async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>>;
     async fn pending_streams(&self) -> StoreResult<Vec<Stream>>;
     async fn backlogged_streams(&self) -> StoreResult<Vec<String>>;
@@ -330,6 +336,35 @@ where
         .map_err(backend)?;
         rows.into_iter()
             .map(|row| flow_from_row(instance_id, row))
+            .collect()
+    }
+
+    async fn hours_of_operation(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<StoredHours>> {
+        let row: Option<HoursRow> = sqlx::query_as(&format!(
+            "SELECT {HOURS_COLUMNS} FROM hours_of_operation WHERE instance_id = $1 AND id = $2"
+        ))
+        .bind(instance_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|row| hours_from_row(instance_id, row)).transpose()
+    }
+
+    async fn hours_of_operations(&self, instance_id: &str) -> StoreResult<Vec<StoredHours>> {
+        let rows: Vec<HoursRow> = sqlx::query_as(&format!(
+            "SELECT {HOURS_COLUMNS} FROM hours_of_operation WHERE instance_id = $1 ORDER BY name"
+        ))
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|row| hours_from_row(instance_id, row))
             .collect()
     }
 

@@ -7,7 +7,7 @@ use super::{StoreError, StoreResult};
 use crate::clock::from_millis;
 use crate::model::{
     with_contact_ids, Contact, ContactDetails, Item, ItemType, OutboxEntry, Participant, Receipt,
-    Role, Sender, StoredFlow, Stream,
+    Role, Sender, StoredFlow, StoredHours, Stream,
 };
 
 pub(crate) const CONTACT_COLUMNS: &str =
@@ -200,6 +200,27 @@ pub(super) fn flow_from_row(instance_id: &str, row: FlowRow) -> StoreResult<Stor
         state,
         tags: serde_json::from_str(&tags)
             .map_err(|e| StoreError::Backend(format!("flow tags: {e}")))?,
+        updated_at: from_millis(updated_at),
+    })
+}
+
+/// The columns of `hours_of_operation` an [`HoursRow`] reads, in its order.
+pub(super) const HOURS_COLUMNS: &str = "id, name, description, time_zone, config, tags, updated_at";
+
+/// A row of `hours_of_operation`, as [`HOURS_COLUMNS`] selects it.
+pub(super) type HoursRow = (String, String, Option<String>, String, String, String, i64);
+
+pub(super) fn hours_from_row(instance_id: &str, row: HoursRow) -> StoreResult<StoredHours> {
+    let (id, name, description, time_zone, config, tags, updated_at) = row;
+    let json = |what: &str, e: serde_json::Error| StoreError::Backend(format!("hours {what}: {e}"));
+    Ok(StoredHours {
+        instance_id: instance_id.to_string(),
+        id,
+        name,
+        description,
+        time_zone,
+        config: serde_json::from_str(&config).map_err(|e| json("config", e))?,
+        tags: serde_json::from_str(&tags).map_err(|e| json("tags", e))?,
         updated_at: from_millis(updated_at),
     })
 }

@@ -226,3 +226,154 @@ async fn invalid_flows_are_refused_with_every_problem_and_saved_ones_do_not_run(
         .into_service_error();
     assert!(configured.is_invalid_request_exception(), "{configured:?}");
 }
+
+fn hours_check(hours_arn: &str) -> String {
+    serde_json::json!({
+        "Version": "2019-10-30",
+        "StartAction": "check",
+        "Actions": [
+            {"Identifier": "check", "Type": "CheckHoursOfOperation",
+             "Parameters": {"HoursOfOperationId": hours_arn},
+             "Transitions": {"Conditions": [
+                 {"NextAction": "open", "Condition": {"Operator": "Equals", "Operands": ["True"]}},
+                 {"NextAction": "closed", "Condition": {"Operator": "Equals", "Operands": ["False"]}}],
+                 "Errors": [{"NextAction": "gone", "ErrorType": "NoMatchingError"}]}},
+            {"Identifier": "open", "Type": "MessageParticipant", "Parameters": {"Text": "Open."},
+             "Transitions": {"NextAction": "bye"}},
+            {"Identifier": "closed", "Type": "MessageParticipant", "Parameters": {"Text": "Closed."},
+             "Transitions": {"NextAction": "bye"}},
+            {"Identifier": "gone", "Type": "MessageParticipant", "Parameters": {"Text": "No such hours."},
+             "Transitions": {"NextAction": "bye"}},
+            {"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {}}
+        ]
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn hours_made_through_the_api_decide_a_flows_branch() {
+    use crate::flow_chats::flow_messages_until_end;
+    use aws_sdk_connect::types::{
+        HoursOfOperationConfig, HoursOfOperationDays, HoursOfOperationTimeSlice,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+    let connect = server.connect();
+    let slice = |h, m| {
+        HoursOfOperationTimeSlice::builder()
+            .hours(h)
+            .minutes(m)
+            .build()
+            .unwrap()
+    };
+    let every_day: Vec<HoursOfOperationConfig> = [
+        HoursOfOperationDays::Sunday,
+        HoursOfOperationDays::Monday,
+        HoursOfOperationDays::Tuesday,
+        HoursOfOperationDays::Wednesday,
+        HoursOfOperationDays::Thursday,
+        HoursOfOperationDays::Friday,
+        HoursOfOperationDays::Saturday,
+    ]
+    .into_iter()
+    .map(|day| {
+        HoursOfOperationConfig::builder()
+            .day(day)
+            .start_time(slice(0, 0))
+            .end_time(slice(0, 0))
+            .build()
+            .unwrap()
+    })
+    .collect();
+    let created = connect
+        .create_hours_of_operation()
+        .instance_id(INSTANCE)
+        .name("Round the clock")
+        .time_zone("Asia/Tokyo")
+        .set_config(Some(every_day))
+        .send()
+        .await
+        .expect("CreateHoursOfOperation");
+    let hours_id = created.hours_of_operation_id().unwrap().to_string();
+    let hours_arn = created.hours_of_operation_arn().unwrap().to_string();
+    assert!(hours_arn.ends_with(&format!("/operating-hours/{hours_id}")));
+    let described = connect
+        .describe_hours_of_operation()
+        .instance_id(INSTANCE)
+        .hours_of_operation_id(&hours_id)
+        .send()
+        .await
+        .expect("DescribeHoursOfOperation")
+        .hours_of_operation
+        .unwrap();
+    assert_eq!(described.time_zone(), Some("Asia/Tokyo"));
+    assert_eq!(described.config().len(), 7);
+    assert_eq!(described.config()[0].start_time().unwrap().hours(), 0);
+    let listed = connect
+        .list_hours_of_operations()
+        .instance_id(INSTANCE)
+        .send()
+        .await
+        .expect("ListHoursOfOperations");
+    let names: Vec<&str> = listed
+        .hours_of_operation_summary_list()
+        .iter()
+        .filter_map(|h| h.name())
+        .collect();
+    assert!(
+        names.contains(&"Round the clock") && names.contains(&"Office hours"),
+        "{names:?}"
+    );
+
+    let flow = connect
+        .create_contact_flow()
+        .instance_id(INSTANCE)
+        .name("Hours check")
+        .r#type(ContactFlowType::ContactFlow)
+        .content(hours_check(&hours_arn))
+        .send()
+        .await
+        .expect("CreateContactFlow");
+    let flow_id = flow.contact_flow_id().unwrap();
+    let (_chat, mut socket) = chat_in(&server, flow_id, &[]).await;
+    assert_eq!(flow_messages_until_end(&mut socket).await, vec!["Open."]);
+
+    // No open ranges any more: closed.
+    connect
+        .update_hours_of_operation()
+        .instance_id(INSTANCE)
+        .hours_of_operation_id(&hours_id)
+        .set_config(Some(Vec::new()))
+        .send()
+        .await
+        .expect("UpdateHoursOfOperation");
+    let (_chat, mut socket) = chat_in(&server, flow_id, &[]).await;
+    assert_eq!(flow_messages_until_end(&mut socket).await, vec!["Closed."]);
+
+    // A time zone the database does not know is refused.
+    let refused = connect
+        .update_hours_of_operation()
+        .instance_id(INSTANCE)
+        .hours_of_operation_id(&hours_id)
+        .time_zone("Mars/Olympus_Mons")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(refused.is_invalid_request_exception(), "{refused:?}");
+
+    // Gone: the flow takes its error branch.
+    connect
+        .delete_hours_of_operation()
+        .instance_id(INSTANCE)
+        .hours_of_operation_id(&hours_id)
+        .send()
+        .await
+        .expect("DeleteHoursOfOperation");
+    let (_chat, mut socket) = chat_in(&server, flow_id, &[]).await;
+    assert_eq!(
+        flow_messages_until_end(&mut socket).await,
+        vec!["No such hours."]
+    );
+}

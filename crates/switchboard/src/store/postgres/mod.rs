@@ -192,6 +192,14 @@ impl Store for PostgresStore {
         writes::put_contact_flow(self, flow).await
     }
 
+    async fn put_hours_of_operation(&self, hours: StoredHours) -> StoreResult<()> {
+        writes::put_hours_of_operation(self, hours).await
+    }
+
+    async fn delete_hours_of_operation(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
+        writes::delete_hours_of_operation(self, instance_id, id).await
+    }
+
     async fn delete_contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
         writes::delete_contact_flow(self, instance_id, id).await
     }

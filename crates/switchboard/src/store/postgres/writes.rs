@@ -10,7 +10,7 @@ use super::streams::insert_stream;
 use super::{backend, is_unique_violation, PostgresStore};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{
-    receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind, StoredFlow,
+    receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind, StoredFlow, StoredHours,
 };
 use crate::store::rows::*;
 use crate::store::*;
@@ -573,6 +573,51 @@ pub(super) async fn put_contact_flow(store: &PostgresStore, flow: StoredFlow) ->
         Err(e) if is_unique_violation(&e) => Err(StoreError::FlowNameTaken(flow.name)),
         Err(e) => Err(backend(e)),
     }
+}
+
+/// Inserts or replaces hours of operation made through the API.
+pub(super) async fn put_hours_of_operation(
+    store: &PostgresStore,
+    hours: StoredHours,
+) -> StoreResult<()> {
+    let written = sqlx::query(
+        "INSERT INTO hours_of_operation (instance_id, id, name, description, time_zone, config,
+                                         tags, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (instance_id, id) DO UPDATE SET name = excluded.name,
+            description = excluded.description, time_zone = excluded.time_zone,
+            config = excluded.config, tags = excluded.tags, updated_at = excluded.updated_at",
+    )
+    .bind(&hours.instance_id)
+    .bind(&hours.id)
+    .bind(&hours.name)
+    .bind(&hours.description)
+    .bind(&hours.time_zone)
+    .bind(serde_json::to_string(&hours.config).expect("serialisable"))
+    .bind(serde_json::to_string(&hours.tags).expect("serialisable"))
+    .bind(to_millis(hours.updated_at))
+    .execute(&store.pool)
+    .await;
+    match written {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::HoursNameTaken(hours.name)),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+pub(super) async fn delete_hours_of_operation(
+    store: &PostgresStore,
+    instance_id: &str,
+    id: &str,
+) -> StoreResult<bool> {
+    let deleted = sqlx::query("DELETE FROM hours_of_operation WHERE instance_id = $1 AND id = $2")
+        .bind(instance_id)
+        .bind(id)
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    Ok(deleted > 0)
 }
 
 pub(super) async fn delete_contact_flow(

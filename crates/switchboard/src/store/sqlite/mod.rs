@@ -246,6 +246,21 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn put_hours_of_operation(&self, hours: StoredHours) -> StoreResult<()> {
+        self.writes
+            .submit(false, move |w, _| writes::put_hours_of_operation(w, &hours))
+            .await
+    }
+
+    async fn delete_hours_of_operation(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
+        let (instance_id, id) = (instance_id.to_string(), id.to_string());
+        self.writes
+            .submit(false, move |w, _| {
+                writes::delete_hours_of_operation(w, &instance_id, &id)
+            })
+            .await
+    }
+
     async fn delete_contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
         let (instance_id, id) = (instance_id.to_string(), id.to_string());
         self.writes

@@ -12,7 +12,7 @@ use super::stream_writes::insert_stream;
 use super::writer::{backend, json_text, Cursor, Writer};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{
-    receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind, StoredFlow,
+    receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind, StoredFlow, StoredHours,
 };
 use crate::store::{
     departed_before, merge_attributes, Departure, FlowStep, NewContact, NewParticipant, NewReceipt,
@@ -555,6 +555,52 @@ pub fn put_contact_flow(w: &mut Writer, flow: &StoredFlow) -> StoreResult<()> {
         ])
         .map_err(backend)?;
     Ok(())
+}
+
+/// Inserts or replaces hours of operation made through the API.
+pub fn put_hours_of_operation(w: &mut Writer, hours: &StoredHours) -> StoreResult<()> {
+    let taken: Option<String> = w
+        .conn
+        .prepare_cached("SELECT id FROM hours_of_operation WHERE instance_id = ?1 AND name = ?2")
+        .map_err(backend)?
+        .query_row(params![hours.instance_id, hours.name], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if taken.is_some_and(|id| id != hours.id) {
+        return Err(StoreError::HoursNameTaken(hours.name.clone()));
+    }
+    w.conn
+        .prepare_cached(
+            "INSERT INTO hours_of_operation (instance_id, id, name, description, time_zone, config,
+                                             tags, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (instance_id, id) DO UPDATE SET name = excluded.name,
+                description = excluded.description, time_zone = excluded.time_zone,
+                config = excluded.config, tags = excluded.tags, updated_at = excluded.updated_at",
+        )
+        .map_err(backend)?
+        .execute(params![
+            hours.instance_id,
+            hours.id,
+            hours.name,
+            hours.description,
+            hours.time_zone,
+            json_text(&hours.config),
+            json_text(&hours.tags),
+            to_millis(hours.updated_at),
+        ])
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub fn delete_hours_of_operation(w: &mut Writer, instance_id: &str, id: &str) -> StoreResult<bool> {
+    let deleted = w
+        .conn
+        .prepare_cached("DELETE FROM hours_of_operation WHERE instance_id = ?1 AND id = ?2")
+        .map_err(backend)?
+        .execute(params![instance_id, id])
+        .map_err(backend)?;
+    Ok(deleted > 0)
 }
 
 pub fn delete_contact_flow(w: &mut Writer, instance_id: &str, id: &str) -> StoreResult<bool> {
