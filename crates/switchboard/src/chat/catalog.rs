@@ -112,6 +112,17 @@ pub(super) struct FlowBook {
 }
 
 impl FlowBook {
+    /// Whether any flow of the instance checks queue figures (CheckMetricData).
+    pub(super) fn checks_metrics(&self, instance: &Instance) -> bool {
+        let checks = |flow: &Flow| flow.actions.iter().any(|a| a.kind == "CheckMetricData");
+        instance
+            .contact_flows
+            .iter()
+            .filter_map(|f| f.flow.as_deref())
+            .chain(self.stored.values().map(|f| &**f))
+            .any(checks)
+    }
+
     /// Hours of operation by id: the configuration's, else those made through the API.
     pub(super) fn hours<'a>(
         &'a self,

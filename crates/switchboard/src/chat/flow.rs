@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::catalog::FlowBook;
 use super::rules::MAX_ATTRIBUTE_BYTES;
 use super::service::{event, new_id, ChatService};
-use super::ChatError;
+use super::{ChatError, QueueMetrics};
 use crate::clock::{from_millis, to_millis};
 use crate::config::Instance;
 use crate::flows::engine::{Effect, Event, Millis, Run, Saved, Target, WaitingFor, World};
@@ -189,11 +189,14 @@ impl ChatService {
             .instance(&contact.instance_id)
             .ok_or_else(|| ChatError::Internal(format!("no instance {}", contact.instance_id)))?;
         let now = to_millis(self.now());
+        let book = self.flow_book(instance).await?;
+        let metrics = self.metrics_for(instance, &book).await;
         let world = ChatWorld {
             now,
             instance,
             chat: self,
-            book: self.flow_book(instance).await?,
+            book,
+            metrics,
         };
         let Some(flow) = world.flow(&state.run.flow_id) else {
             return self
@@ -532,6 +535,21 @@ impl ChatService {
         }
     }
 
+    /// The figures of the instance's queues, when one of its flows checks them (only then is
+    /// routing asked).
+    async fn metrics_for(
+        &self,
+        instance: &Instance,
+        book: &FlowBook,
+    ) -> BTreeMap<String, QueueMetrics> {
+        if !book.checks_metrics(instance) {
+            return BTreeMap::new();
+        }
+        let queues: Vec<String> = instance.queues.iter().map(|q| q.id.clone()).collect();
+        let figures = self.routing.queue_metrics(&instance.id, &queues).await;
+        queues.into_iter().zip(figures).collect()
+    }
+
     /// Whether the chat's flow named a flow to run when the agent leaves (the disconnect flow).
     pub(super) async fn has_disconnect_flow(&self, chat_id: &str) -> Result<bool, ChatError> {
         let Some(stored) = self.store.flow_run(chat_id).await? else {
@@ -602,12 +620,15 @@ fn calls(effects: &[Effect]) -> Vec<Call> {
         .collect()
 }
 
-/// What a chat's flow looks up: the instance's hours and flows, the time of the step.
+/// What a chat's flow looks up: the instance's hours and flows, its queues' figures, the time
+/// of the step.
 struct ChatWorld<'a> {
     now: Millis,
     instance: &'a Instance,
     chat: &'a ChatService,
     book: FlowBook,
+    /// Each queue's figures, asked of routing for a step whose flow checks them.
+    metrics: BTreeMap<String, QueueMetrics>,
 }
 
 impl World for ChatWorld<'_> {
@@ -624,10 +645,19 @@ impl World for ChatWorld<'_> {
         Some(self.book.hours(self.instance, &hours)?.is_open(self.now))
     }
 
-    fn metric(&self, _metric: &str, _target: Option<&Target>) -> Option<f64> {
-        // Queue figures are the router's; until flows can ask it, CheckMetricData takes its
-        // error branch.
-        None
+    fn metric(&self, metric: &str, target: Option<&Target>) -> Option<f64> {
+        let Some(Target::Queue(queue)) = target else {
+            return None;
+        };
+        let figures = self.metrics.get(queue)?;
+        let count = |n: usize| Some(n as f64);
+        match metric {
+            "NumberOfAgentsAvailable" => count(figures.agents_available),
+            "NumberOfAgentsStaffed" | "NumberOfAgentsOnline" => count(figures.agents_online),
+            "NumberOfContactsInQueue" => count(figures.contacts_in_queue),
+            "OldestContactInQueueAgeSeconds" => Some(figures.oldest_contact_age_seconds),
+            _ => None,
+        }
     }
 
     fn flow(&self, flow_id: &str) -> Option<Arc<Flow>> {

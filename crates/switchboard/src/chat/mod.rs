@@ -135,6 +135,18 @@ pub trait RoutingHook: Send + Sync + 'static {
     fn customer_sockets(&self, instance_id: &str, contact_id: &str, open: usize);
     /// The contact's place in its queue (1 for the head) and the queue's length, while it waits.
     async fn queue_position(&self, instance_id: &str, contact_id: &str) -> Option<(usize, usize)>;
+    /// Each queue's figures now, in the order asked (CheckMetricData in flows).
+    async fn queue_metrics(&self, instance_id: &str, queues: &[String]) -> Vec<QueueMetrics>;
+}
+
+/// What a flow may ask of a queue (CheckMetricData).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueueMetrics {
+    pub contacts_in_queue: usize,
+    pub oldest_contact_age_seconds: f64,
+    /// Agents not offline (on Amazon, staffed and online are both these).
+    pub agents_online: usize,
+    pub agents_available: usize,
 }
 
 /// Leaves queued chats waiting.
@@ -162,5 +174,9 @@ impl RoutingHook for WaitInQueue {
         _contact_id: &str,
     ) -> Option<(usize, usize)> {
         None
+    }
+
+    async fn queue_metrics(&self, _instance_id: &str, _queues: &[String]) -> Vec<QueueMetrics> {
+        Vec::new()
     }
 }

@@ -484,7 +484,13 @@ impl Run {
                     .get("MetricType")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                match world.metric(metric, self.target.as_ref()) {
+                // The queue named here, else the contact's target queue.
+                let queue = p.get("QueueId").and_then(Value::as_str);
+                let target = match queue {
+                    Some(queue) => Some(Target::Queue(last_segment(&self.resolve(queue)))),
+                    None => self.target.clone(),
+                };
+                match world.metric(metric, target.as_ref()) {
                     Some(figure) => Outcome::Next {
                         value: Some(figure.to_string()),
                     },

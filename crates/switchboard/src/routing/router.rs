@@ -25,7 +25,7 @@ pub use super::request::AgentAction;
 use super::request::{Answer, Command, Request, SocketReport};
 use super::sockets::{NodeSockets, SocketTable};
 use super::tenure::Tenure;
-use crate::chat::{ChatError, RoutingHook};
+use crate::chat::{ChatError, QueueMetrics, RoutingHook};
 use crate::clock::{to_millis, SharedClock};
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
@@ -365,6 +365,20 @@ impl Router {
 impl RoutingHook for Router {
     async fn queue_position(&self, instance_id: &str, contact_id: &str) -> Option<(usize, usize)> {
         self.position(instance_id, contact_id).await
+    }
+
+    async fn queue_metrics(&self, instance_id: &str, queues: &[String]) -> Vec<QueueMetrics> {
+        let groups = queues.iter().map(|q| vec![q.clone()]).collect();
+        self.figures(instance_id, groups)
+            .await
+            .into_iter()
+            .map(|f| QueueMetrics {
+                contacts_in_queue: f.contacts_in_queue,
+                oldest_contact_age_seconds: f.oldest_contact_age.unwrap_or(0) as f64 / 1000.0,
+                agents_online: f.agents_online,
+                agents_available: f.agents_available,
+            })
+            .collect()
     }
 
     async fn admit(&self, contact: &Contact) -> Result<(), ChatError> {

@@ -205,6 +205,24 @@ content = '''
 '''
 
 [[instances.contact_flows]]
+id = "staffed"
+name = "Is anybody free?"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "check", "Actions": [
+  {{"Identifier": "check", "Type": "CheckMetricData",
+    "Parameters": {{"MetricType": "NumberOfAgentsAvailable", "QueueId": "support"}},
+    "Transitions": {{
+      "Conditions": [{{"NextAction": "free", "Condition": {{"Operator": "NumberGreaterThan", "Operands": ["0"]}}}}],
+      "Errors": [{{"NextAction": "busy", "ErrorType": "NoMatchingCondition"}},
+                 {{"NextAction": "busy", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "free", "Type": "MessageParticipant", "Parameters": {{"Text": "An agent is free."}},
+    "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "busy", "Type": "MessageParticipant", "Parameters": {{"Text": "Nobody is free."}},
+    "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
 id = "hours-by-attribute"
 name = "Hours named by an attribute"
 content = '''
@@ -672,4 +690,24 @@ async fn a_list_picker_goes_out_as_an_interactive_message_and_its_pick_is_compar
     assert_eq!(heard.len(), 2, "{heard:?}");
     assert_eq!(heard[0], item.content().unwrap(), "the picker, pushed too");
     assert_eq!(heard[1], "Billing it is.");
+}
+
+#[tokio::test]
+async fn check_metric_data_reads_the_queues_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+
+    let (_chat, mut socket) = chat_in(&server, "staffed", &[]).await;
+    assert_eq!(
+        flow_messages_until_end(&mut socket).await,
+        vec!["Nobody is free."]
+    );
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let _ana_socket = ana.ready().await;
+    let (_chat, mut socket) = chat_in(&server, "staffed", &[]).await;
+    assert_eq!(
+        flow_messages_until_end(&mut socket).await,
+        vec!["An agent is free."]
+    );
 }
