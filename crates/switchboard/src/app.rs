@@ -27,6 +27,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::{Cluster, Notice};
 use crate::config::Config;
 use crate::desk::AgentDesk;
+use crate::flows::bots::Bots;
 use crate::flows::functions::Functions;
 use crate::gateway::{GatewayState, SocketRegistry};
 use crate::lifecycle::Lifecycle;
@@ -193,6 +194,7 @@ impl App {
             routing: router.clone(),
             streams: streaming,
             functions: Arc::new(Functions::new(&config)?),
+            bots: Arc::new(Bots::new(&config)?),
         };
         let chat = ChatService::new(config.clone(), ports, tokens, websocket_base);
         let _ = chat_slot.set(Arc::downgrade(&chat));

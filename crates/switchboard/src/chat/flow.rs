@@ -37,13 +37,16 @@ use super::service::{event, new_id, ChatService};
 use super::{ChatError, QueueMetrics};
 use crate::clock::{from_millis, to_millis};
 use crate::config::Instance;
-use crate::flows::engine::{Effect, Event, Millis, Run, Saved, Target, WaitingFor, World};
+use crate::flows::bots::BotRequest;
+use crate::flows::engine::{BotTurn, Effect, Event, Millis, Run, Saved, Target, WaitingFor, World};
 use crate::flows::{interactive, Flow};
 use crate::model::*;
 use crate::store::{FlowLogEntry, FlowStep, NewRun, StoreError};
 
 /// How the SYSTEM participant is named in the chat (as in Amazon's transcripts).
 pub const SYSTEM_DISPLAY_NAME: &str = "SYSTEM_MESSAGE";
+/// How a bot's turns are named in the chat (SYSTEM messages, as Amazon shows Lex's).
+pub const BOT_DISPLAY_NAME: &str = "BOT";
 /// The disconnect reason of a chat its flow ended.
 const FLOW_DISCONNECT: &str = "CONTACT_FLOW_DISCONNECT";
 /// How often a step is computed again after losing the race to another.
@@ -95,15 +98,29 @@ pub enum FlowEvent {
         until: Millis,
         answer: Option<BTreeMap<String, String>>,
     },
+    /// The bot the flow asked with this deadline took its turn (`None`: it failed).
+    BotAnswered {
+        until: Millis,
+        turn: Option<BotTurn>,
+    },
     /// The agent left and the customer remains: the disconnect flow starts.
     AgentLeft,
 }
 
-/// A function call a step decided, made once the step is written.
-struct Call {
-    arn: String,
-    parameters: BTreeMap<String, String>,
-    until: Millis,
+/// A call a step decided (a function, a bot's turn), made once the step is written; its answer
+/// counts while the run waits for it, until `until`.
+enum Call {
+    Function {
+        arn: String,
+        parameters: BTreeMap<String, String>,
+        until: Millis,
+    },
+    Bot {
+        bot: String,
+        text: String,
+        session_attributes: BTreeMap<String, String>,
+        until: Millis,
+    },
 }
 
 impl ChatService {
@@ -243,7 +260,7 @@ impl ChatService {
             FlowEvent::CustomerMessage(text)
                 if matches!(
                     run.waiting_for(),
-                    Some(WaitingFor::Input | WaitingFor::Time)
+                    Some(WaitingFor::Input | WaitingFor::Time | WaitingFor::BotInput)
                 ) =>
             {
                 Event::CustomerMessage(text.clone())
@@ -253,6 +270,12 @@ impl ChatService {
                     && run.wakes_at() == Some(*until) =>
             {
                 Event::FunctionAnswered(answer.clone())
+            }
+            FlowEvent::BotAnswered { until, turn }
+                if run.waiting_for() == Some(WaitingFor::BotReply)
+                    && run.wakes_at() == Some(*until) =>
+            {
+                Event::BotAnswered(turn.clone())
             }
             _ => return Ok(()),
         };
@@ -344,7 +367,7 @@ impl ChatService {
             tracing::info!(contact_id = %contact.id, "the flow ended the chat");
         }
         for call in calls {
-            self.call_function(&contact, call);
+            self.call_out(&contact, call);
         }
         Ok(())
     }
@@ -404,6 +427,20 @@ impl ChatService {
                     sender: Some(system.clone()),
                 }),
                 Effect::SetAttributes(set) => attributes.extend(set.clone()),
+                Effect::BotMessage(text) => items.push(NewItem {
+                    id: new_id(),
+                    item_type: ItemType::Message,
+                    content_type: if interactive::is_template(text) {
+                        interactive::CONTENT_TYPE.into()
+                    } else {
+                        "text/plain".into()
+                    },
+                    content: Some(text.clone()),
+                    sender: Some(Sender {
+                        display_name: BOT_DISPLAY_NAME.into(),
+                        ..system.clone()
+                    }),
+                }),
                 Effect::Disconnect => disconnect = true,
                 Effect::Ended { error } => {
                     if let Some(error) = error {
@@ -432,6 +469,7 @@ impl ChatService {
                 Effect::Enqueue(_)
                 | Effect::SetEventHook { .. }
                 | Effect::Invoke { .. }
+                | Effect::AskBot { .. }
                 | Effect::WakeAt(_) => {}
             }
         }
@@ -560,11 +598,74 @@ impl ChatService {
         Ok(state.hooks.contains_key(DISCONNECT_HOOK))
     }
 
-    /// Calls a function in the background; its answer (or failure) moves the flow on.
-    fn call_function(&self, contact: &Contact, call: Call) {
+    /// Makes a call in the background (a function, a bot's turn); its answer (or failure) moves
+    /// the flow on.
+    fn call_out(&self, contact: &Contact, call: Call) {
         let Some(chat) = self.me.upgrade() else {
             return;
         };
+        let chat_id = contact.chat_id().to_string();
+        let now = to_millis(self.now());
+        match call {
+            Call::Function {
+                arn,
+                parameters,
+                until,
+            } => {
+                let sent = self.function_event(contact, &parameters);
+                let limit = Duration::from_millis((until - now).max(0) as u64);
+                tokio::spawn(async move {
+                    let answer = chat.functions.invoke(&arn, &sent, limit).await;
+                    if let Err(e) = &answer {
+                        tracing::info!(contact_id = %chat_id, arn = %arn, error = %e, "the flow's function brought no answer");
+                    }
+                    let event = FlowEvent::FunctionAnswered {
+                        until,
+                        answer: answer.ok(),
+                    };
+                    if let Err(e) = chat.flow_event(&chat_id, event).await {
+                        tracing::warn!(contact_id = %chat_id, error = %e, "a flow step failed");
+                    }
+                });
+            }
+            Call::Bot {
+                bot,
+                text,
+                session_attributes,
+                until,
+            } => {
+                let attributes = contact.attributes.clone();
+                let limit = Duration::from_millis((until - now).max(0) as u64);
+                tokio::spawn(async move {
+                    let request = BotRequest {
+                        bot: &bot,
+                        session_id: &chat_id,
+                        text: &text,
+                        session_attributes: &session_attributes,
+                        attributes: &attributes,
+                    };
+                    let turn = chat.bots.ask(request, limit).await;
+                    if let Err(e) = &turn {
+                        tracing::info!(contact_id = %chat_id, bot = %bot, error = %e, "the flow's bot took no turn");
+                    }
+                    let event = FlowEvent::BotAnswered {
+                        until,
+                        turn: turn.ok(),
+                    };
+                    if let Err(e) = chat.flow_event(&chat_id, event).await {
+                        tracing::warn!(contact_id = %chat_id, error = %e, "a flow step failed");
+                    }
+                });
+            }
+        }
+    }
+
+    /// The event Amazon Connect sends a function about this contact.
+    fn function_event(
+        &self,
+        contact: &Contact,
+        parameters: &BTreeMap<String, String>,
+    ) -> serde_json::Value {
         let instance_arn = self.instance_arn(&contact.instance_id);
         let queue = contact.queue_id.as_ref().map(|q| {
             let name = self
@@ -574,34 +675,18 @@ impl ChatService {
                 .map_or(q.clone(), |q| q.name.clone());
             (self.arns.resource(&contact.instance_id, "queue", q), name)
         });
-        let sent = crate::flows::functions::event(
+        crate::flows::functions::event(
             contact,
             &instance_arn,
             queue
                 .as_ref()
                 .map(|(arn, name)| (arn.as_str(), name.as_str())),
-            &call.parameters,
-        );
-        let chat_id = contact.chat_id().to_string();
-        let limit =
-            Duration::from_millis((call.until - to_millis(self.now())).clamp(0, i64::MAX) as u64);
-        tokio::spawn(async move {
-            let answer = chat.functions.invoke(&call.arn, &sent, limit).await;
-            if let Err(e) = &answer {
-                tracing::info!(contact_id = %chat_id, arn = %call.arn, error = %e, "the flow's function brought no answer");
-            }
-            let event = FlowEvent::FunctionAnswered {
-                until: call.until,
-                answer: answer.ok(),
-            };
-            if let Err(e) = chat.flow_event(&chat_id, event).await {
-                tracing::warn!(contact_id = %chat_id, error = %e, "a flow step failed");
-            }
-        });
+            parameters,
+        )
     }
 }
 
-/// The function calls among a step's effects.
+/// The calls among a step's effects.
 fn calls(effects: &[Effect]) -> Vec<Call> {
     effects
         .iter()
@@ -610,9 +695,20 @@ fn calls(effects: &[Effect]) -> Vec<Call> {
                 arn,
                 parameters,
                 until,
-            } => Some(Call {
+            } => Some(Call::Function {
                 arn: arn.clone(),
                 parameters: parameters.clone(),
+                until: *until,
+            }),
+            Effect::AskBot {
+                bot,
+                text,
+                session_attributes,
+                until,
+            } => Some(Call::Bot {
+                bot: bot.clone(),
+                text: text.clone(),
+                session_attributes: session_attributes.clone(),
                 until: *until,
             }),
             _ => None,

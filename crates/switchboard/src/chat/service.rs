@@ -17,6 +17,7 @@ use super::{ChatError, RoutingHook, StreamHook};
 use crate::bus::Bus;
 use crate::clock::SharedClock;
 use crate::config::{Config, Instance};
+use crate::flows::bots::Bots;
 use crate::flows::functions::Functions;
 use crate::model::*;
 use crate::store::Store;
@@ -34,6 +35,8 @@ pub struct ChatService {
     pub(super) streams: Arc<dyn StreamHook>,
     /// The functions flows call.
     pub(super) functions: Arc<Functions>,
+    /// The bots flows hand chats to.
+    pub(super) bots: Arc<Bots>,
     /// `ws://HOST:PORT` or `wss://...`: where WebSocket URLs point.
     pub(super) websocket_base: String,
     /// Participants on open chats, by participant id: spares every participant call two reads.
@@ -53,6 +56,7 @@ pub struct Ports {
     pub routing: Arc<dyn RoutingHook>,
     pub streams: Arc<dyn StreamHook>,
     pub functions: Arc<Functions>,
+    pub bots: Arc<Bots>,
 }
 
 /// StartChatContact after shape validation.
@@ -112,6 +116,7 @@ impl ChatService {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             functions: ports.functions,
+            bots: ports.bots,
             arns: Arns::new(&config.region, &config.account_id),
             config,
             store: ports.store,

@@ -1,5 +1,6 @@
 //! Functions flows call with InvokeLambdaFunction that are not AWS Lambda: HTTP endpoints a team
-//! runs itself, named by `arn:switchboard:function:REGION:ACCOUNT:NAME` (docs/flows.md).
+//! runs itself, named by `arn:switchboard:function:REGION:ACCOUNT:NAME`; and bots of the same
+//! shape, named by `arn:switchboard:bot:REGION:ACCOUNT:NAME` (docs/flows.md).
 
 use std::collections::HashSet;
 
@@ -18,12 +19,13 @@ pub struct Function {
     pub secret: String,
 }
 
-pub(super) fn validate(functions: &[Function]) -> Result<(), ConfigError> {
+/// Checks the functions (or bots: `key` names the list).
+pub(super) fn validate(key: &str, functions: &[Function]) -> Result<(), ConfigError> {
     let bad =
         |key: String, why: &str| Err(ConfigError(format!("invalid value for `{key}`: {why}")));
     let mut names = HashSet::new();
     for (i, f) in functions.iter().enumerate() {
-        let at = format!("functions[{i}]");
+        let at = format!("{key}[{i}]");
         let name_ok = (1..=64).contains(&f.name.len())
             && f.name
                 .chars()

@@ -68,6 +68,10 @@ pub struct Config {
     /// HTTP functions flows call (InvokeLambdaFunction with `arn:switchboard:function:...`).
     #[serde(default)]
     pub functions: Vec<Function>,
+    /// HTTP bots flows hand chats to (ConnectParticipantWithLexBot with an
+    /// `arn:switchboard:bot:...` alias ARN); the same keys as functions.
+    #[serde(default)]
+    pub bots: Vec<Function>,
     /// Set by the demo configuration only: `/` serves the demo shop page.
     #[serde(skip)]
     pub demo_page: bool,
@@ -375,7 +379,8 @@ impl Config {
                 );
             }
         }
-        functions::validate(&self.functions)?;
+        functions::validate("functions", &self.functions)?;
+        functions::validate("bots", &self.bots)?;
         let mut key_ids = HashSet::new();
         for (i, key) in self.access_keys.iter().enumerate() {
             if key.id.is_empty() || key.id.contains('/') {

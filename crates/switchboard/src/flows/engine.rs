@@ -31,6 +31,9 @@ pub type Millis = i64;
 /// How many actions may run in a row without the flow waiting for something.
 pub const MAX_ACTIONS_WITHOUT_WAITING: usize = 100;
 
+/// How long a bot may take to answer one turn.
+pub const BOT_CALL_MILLIS: Millis = 10_000;
+
 /// Largest total size of a contact's attributes (names and values, UTF-8 bytes), as on Amazon
 /// Connect: UpdateContactAttributes beyond it takes its error branch and sets nothing.
 pub const MAX_ATTRIBUTE_BYTES: usize = 32_768;
@@ -52,6 +55,9 @@ pub struct Run {
     /// Where TransferContactToQueue sends the chat.
     pub target: Option<Target>,
     pub stored_input: Option<String>,
+    /// What the last bot conversation left (`$.Lex.IntentName`, `$.Lex.Slots.x`,
+    /// `$.Lex.SessionAttributes.x`), by name without `Lex.`.
+    pub lex: BTreeMap<String, String>,
 }
 
 /// Where a chat is sent: a queue, or an agent's own queue.
@@ -76,6 +82,10 @@ pub enum WaitingFor {
     Time,
     Queue,
     Function,
+    /// A bot conversation waits for the customer's next message.
+    BotInput,
+    /// A bot conversation waits for the bot's turn.
+    BotReply,
 }
 
 /// What happened, that the flow may be waiting for.
@@ -91,6 +101,22 @@ pub enum Event {
     Queued(bool),
     /// The function answered (flat string values), or failed or timed out (`None`).
     FunctionAnswered(Option<BTreeMap<String, String>>),
+    /// The bot took its turn, or failed (`None`).
+    BotAnswered(Option<BotTurn>),
+}
+
+/// One turn of a bot (Lex V2's RecognizeText, or an HTTP bot's answer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotTurn {
+    /// What the bot says, in order.
+    pub messages: Vec<String>,
+    /// The intent it recognised, if any.
+    pub intent: Option<String>,
+    pub slots: BTreeMap<String, String>,
+    pub session_attributes: BTreeMap<String, String>,
+    /// The conversation is over (the intent was fulfilled, failed, or the bot closed it): the
+    /// flow goes on.
+    pub done: bool,
 }
 
 /// What the flow decided, for the server to carry out.
@@ -108,6 +134,16 @@ pub enum Effect {
         parameters: BTreeMap<String, String>,
         until: Millis,
     },
+    /// Give the bot the customer's text; answer with [`Event::BotAnswered`] before `until`.
+    AskBot {
+        /// The bot's alias ARN (LexV2Bot.AliasArn).
+        bot: String,
+        text: String,
+        session_attributes: BTreeMap<String, String>,
+        until: Millis,
+    },
+    /// A message to the chat from the bot.
+    BotMessage(String),
     /// Wake the flow with [`Event::Deadline`] at this time (input and waits time out).
     WakeAt(Millis),
     /// Run `flow_id` when this event happens to the chat (`CustomerQueue`, ...).
@@ -166,6 +202,8 @@ pub struct Saved {
     contact: BTreeMap<String, String>,
     target: Option<Target>,
     stored_input: Option<String>,
+    #[serde(default)]
+    lex: BTreeMap<String, String>,
 }
 
 impl Run {
@@ -181,6 +219,7 @@ impl Run {
             contact: BTreeMap::new(),
             target: None,
             stored_input: None,
+            lex: BTreeMap::new(),
         }
     }
 
@@ -200,6 +239,7 @@ impl Run {
             contact: self.contact.clone(),
             target: self.target.clone(),
             stored_input: self.stored_input.clone(),
+            lex: self.lex.clone(),
         }
     }
 
@@ -215,6 +255,7 @@ impl Run {
             contact: saved.contact,
             target: saved.target,
             stored_input: saved.stored_input,
+            lex: saved.lex,
         }
     }
 
@@ -240,10 +281,14 @@ impl Run {
         }
         let next = match (event, self.waiting.take()) {
             (Event::Start, None) => Some(self.flow.start_action.clone()),
-            (event, Some(waiting)) => match self.answer(&waiting, event, &mut effects) {
+            (event, Some(waiting)) => match self.answer(&waiting, event, world, &mut effects) {
                 Answered::Go(next) => next,
                 Answered::StillWaiting => {
                     self.waiting = Some(waiting);
+                    return effects;
+                }
+                Answered::WaitAgain(why, until) => {
+                    self.wait(&waiting.action, why, Some(until), &mut effects);
                     return effects;
                 }
             },
@@ -255,11 +300,51 @@ impl Run {
     }
 
     /// Resolves what a waiting action was waiting for.
-    fn answer(&mut self, waiting: &Waiting, event: Event, effects: &mut Vec<Effect>) -> Answered {
+    fn answer(
+        &mut self,
+        waiting: &Waiting,
+        event: Event,
+        world: &dyn World,
+        effects: &mut Vec<Effect>,
+    ) -> Answered {
         let Some(action) = self.flow.action(&waiting.action).cloned() else {
             return Answered::Go(None);
         };
         let outcome = match (waiting.why, event) {
+            (WaitingFor::BotInput, Event::CustomerMessage(text)) => {
+                let Some(bot) = self.bot_of(&action) else {
+                    return Answered::Go(self.follow(
+                        &action,
+                        Outcome::Error("NoMatchingError"),
+                        effects,
+                    ));
+                };
+                let until = world.now() + BOT_CALL_MILLIS;
+                effects.push(Effect::AskBot {
+                    bot,
+                    text,
+                    session_attributes: self.bot_session(&action),
+                    until,
+                });
+                return Answered::WaitAgain(WaitingFor::BotReply, until);
+            }
+            (WaitingFor::BotInput, Event::Deadline) => Outcome::Error("InputTimeLimitExceeded"),
+            (WaitingFor::BotReply, Event::BotAnswered(Some(turn))) => {
+                for message in &turn.messages {
+                    effects.push(Effect::BotMessage(self.interpolate(message)));
+                }
+                self.remember_turn(&turn);
+                if !turn.done {
+                    let until = world.now() + self.bot_timeout(&action);
+                    return Answered::WaitAgain(WaitingFor::BotInput, until);
+                }
+                Outcome::Next {
+                    value: Some(turn.intent.clone().unwrap_or_default()),
+                }
+            }
+            (WaitingFor::BotReply, Event::BotAnswered(None) | Event::Deadline) => {
+                Outcome::Error("NoMatchingError")
+            }
             (WaitingFor::Input, Event::CustomerMessage(text)) => {
                 if flag(&action, "StoreInput") {
                     self.stored_input = Some(text.clone());
@@ -302,15 +387,7 @@ impl Run {
             };
             let outcome = self.run_action(&action, world, effects);
             if let Outcome::Wait(why, until) = outcome {
-                effects.push(trace(&action, &format!("waiting for {why:?}")));
-                if let Some(at) = until {
-                    effects.push(Effect::WakeAt(at));
-                }
-                self.waiting = Some(Waiting {
-                    action: id,
-                    why,
-                    until,
-                });
+                self.wait(&id, why, until, effects);
                 return;
             }
             if self.ended {
@@ -327,6 +404,85 @@ impl Run {
             )),
             effects,
         );
+    }
+
+    /// The action `id` waits for `why`, until `until` if that comes first.
+    fn wait(
+        &mut self,
+        id: &str,
+        why: WaitingFor,
+        until: Option<Millis>,
+        effects: &mut Vec<Effect>,
+    ) {
+        if let Some(action) = self.flow.action(id) {
+            effects.push(trace(action, &format!("waiting for {why:?}")));
+        }
+        if let Some(at) = until {
+            effects.push(Effect::WakeAt(at));
+        }
+        self.waiting = Some(Waiting {
+            action: id.to_string(),
+            why,
+            until,
+        });
+    }
+
+    /// The bot a ConnectParticipantWithLexBot talks to: its Lex V2 alias ARN (Lex V1 bots are
+    /// not supported).
+    fn bot_of(&self, action: &Action) -> Option<String> {
+        let arn = action
+            .parameters
+            .get("LexV2Bot")?
+            .get("AliasArn")?
+            .as_str()?;
+        Some(self.resolve(arn)).filter(|arn| !arn.is_empty())
+    }
+
+    /// The session attributes a bot turn carries: the action's, then what the bot kept.
+    fn bot_session(&self, action: &Action) -> BTreeMap<String, String> {
+        let mut session: BTreeMap<String, String> = action
+            .parameters
+            .get("LexSessionAttributes")
+            .and_then(Value::as_object)
+            .map(|given| {
+                given
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.resolve(v.as_str()?))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (name, value) in &self.lex {
+            if let Some(name) = name.strip_prefix("SessionAttributes.") {
+                session.insert(name.to_string(), value.clone());
+            }
+        }
+        session
+    }
+
+    /// How long the bot waits for the customer (LexTimeoutSeconds.Text; 5 minutes if not given).
+    fn bot_timeout(&self, action: &Action) -> Millis {
+        let seconds = action
+            .parameters
+            .get("LexTimeoutSeconds")
+            .and_then(|t| t.get("Text"))
+            .and_then(|t| self.number(Some(t)))
+            .unwrap_or(300.0);
+        (seconds * 1000.0) as Millis
+    }
+
+    /// Keeps what a bot's turn says for `$.Lex` references.
+    fn remember_turn(&mut self, turn: &BotTurn) {
+        self.lex.retain(|name, _| !name.starts_with("Slots."));
+        if let Some(intent) = &turn.intent {
+            self.lex.insert("IntentName".into(), intent.clone());
+        }
+        for (name, value) in &turn.slots {
+            self.lex.insert(format!("Slots.{name}"), value.clone());
+        }
+        for (name, value) in &turn.session_attributes {
+            self.lex
+                .insert(format!("SessionAttributes.{name}"), value.clone());
+        }
     }
 
     /// Where an outcome leads; traces it.
@@ -567,6 +723,36 @@ impl Run {
             "UpdateFlowLoggingBehavior" | "UpdateContactRecordingBehavior" => {
                 Outcome::Next { value: None }
             }
+            "ConnectParticipantWithLexBot" => {
+                let Some(bot) = self.bot_of(action) else {
+                    return Outcome::Error("NoMatchingError");
+                };
+                if let Some(text) = p.get("Text").and_then(Value::as_str) {
+                    effects.push(Effect::Message(self.interpolate(text)));
+                }
+                let initial = p
+                    .get("LexInitilizationData")
+                    .and_then(|d| d.get("InitialMessage"))
+                    .and_then(Value::as_str)
+                    .map(|m| self.resolve(m))
+                    .filter(|m| !m.is_empty());
+                match initial {
+                    Some(text) => {
+                        let until = world.now() + BOT_CALL_MILLIS;
+                        effects.push(Effect::AskBot {
+                            bot,
+                            text,
+                            session_attributes: self.bot_session(action),
+                            until,
+                        });
+                        Outcome::Wait(WaitingFor::BotReply, Some(until))
+                    }
+                    None => Outcome::Wait(
+                        WaitingFor::BotInput,
+                        Some(world.now() + self.bot_timeout(action)),
+                    ),
+                }
+            }
             "DisconnectParticipant" => {
                 effects.push(Effect::Disconnect);
                 Outcome::End
@@ -594,6 +780,9 @@ impl Run {
         }
         if path == "StoredCustomerInput" {
             return self.stored_input.clone();
+        }
+        if let Some(name) = path.strip_prefix("Lex.") {
+            return self.lex.get(name).cloned();
         }
         self.contact.get(path).cloned()
     }
@@ -628,6 +817,8 @@ impl Run {
 enum Answered {
     Go(Option<String>),
     StillWaiting,
+    /// The action goes on waiting, now for this, until then.
+    WaitAgain(WaitingFor, Millis),
 }
 
 fn trace(action: &Action, outcome: &str) -> Effect {

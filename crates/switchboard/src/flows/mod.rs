@@ -5,6 +5,7 @@
 //! out. Carrying its effects out in chats (and storing its progress) comes next; until then a
 //! configured flow routes to its queue as before.
 
+pub mod bots;
 pub mod engine;
 pub mod functions;
 pub mod interactive;

@@ -555,3 +555,118 @@ fn a_saved_run_names_the_flow_it_was_handed_on_to() {
     assert_eq!(r.flow_id(), "queue-flow");
     assert_eq!(r.saved().flow_id, "queue-flow");
 }
+
+fn pizza_bot_flow() -> Arc<Flow> {
+    flow(
+        "bot",
+        json!([
+            {"Identifier": "bot", "Type": "ConnectParticipantWithLexBot",
+             "Parameters": {"Text": "What would you like?",
+                            "LexV2Bot": {"AliasArn": "arn:switchboard:bot:us-east-1:1:pizza"},
+                            "LexSessionAttributes": {"customer": "$.Attributes.name"},
+                            "LexTimeoutSeconds": {"Text": "60"}},
+             "Transitions": {"NextAction": "end",
+                 "Conditions": [{"NextAction": "ordered",
+                                 "Condition": {"Operator": "Equals", "Operands": ["OrderPizza"]}}],
+                 "Errors": [{"NextAction": "late", "ErrorType": "InputTimeLimitExceeded"},
+                            {"NextAction": "end", "ErrorType": "NoMatchingCondition"},
+                            {"NextAction": "end", "ErrorType": "NoMatchingError"}]}},
+            {"Identifier": "ordered", "Type": "MessageParticipant",
+             "Parameters": {"Text": "A $.Lex.Slots.size pizza it is."}, "Transitions": {"NextAction": "end"}},
+            {"Identifier": "late", "Type": "MessageParticipant",
+             "Parameters": {"Text": "Too slow."}, "Transitions": {"NextAction": "end"}},
+            end()
+        ]),
+    )
+}
+
+#[test]
+fn a_bot_conversation_goes_on_until_the_bot_closes_it_then_branches_on_the_intent() {
+    use super::engine::{BotTurn, WaitingFor, BOT_CALL_MILLIS};
+    let world = Fake::default();
+    let mut r = Run::new(
+        "f",
+        pizza_bot_flow(),
+        BTreeMap::from([("name".into(), "Kim".into())]),
+    );
+    assert_eq!(
+        acts(r.advance(Event::Start, &world)),
+        vec![
+            message("What would you like?"),
+            Effect::WakeAt(NOW + 60_000)
+        ]
+    );
+    assert_eq!(r.waiting_for(), Some(WaitingFor::BotInput));
+    let session = BTreeMap::from([("customer".to_string(), "Kim".to_string())]);
+    assert_eq!(
+        acts(r.advance(Event::CustomerMessage("a pizza".into()), &world)),
+        vec![
+            Effect::AskBot {
+                bot: "arn:switchboard:bot:us-east-1:1:pizza".into(),
+                text: "a pizza".into(),
+                session_attributes: session.clone(),
+                until: NOW + BOT_CALL_MILLIS,
+            },
+            Effect::WakeAt(NOW + BOT_CALL_MILLIS)
+        ]
+    );
+    // A turn that does not close the dialog waits for the customer again.
+    let asking = BotTurn {
+        messages: vec!["Which size?".into()],
+        intent: Some("OrderPizza".into()),
+        session_attributes: BTreeMap::from([("step".into(), "size".into())]),
+        ..Default::default()
+    };
+    assert_eq!(
+        acts(r.advance(Event::BotAnswered(Some(asking)), &world)),
+        vec![
+            Effect::BotMessage("Which size?".into()),
+            Effect::WakeAt(NOW + 60_000)
+        ]
+    );
+    let effects = acts(r.advance(Event::CustomerMessage("large".into()), &world));
+    let Effect::AskBot {
+        session_attributes, ..
+    } = &effects[0]
+    else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(
+        session_attributes["step"], "size",
+        "the bot's session goes on"
+    );
+    let done = BotTurn {
+        messages: vec!["Done.".into()],
+        intent: Some("OrderPizza".into()),
+        slots: BTreeMap::from([("size".into(), "large".into())]),
+        done: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        acts(r.advance(Event::BotAnswered(Some(done)), &world)),
+        vec![
+            Effect::BotMessage("Done.".into()),
+            message("A large pizza it is."),
+            Effect::Disconnect,
+            ended()
+        ]
+    );
+}
+
+#[test]
+fn a_bot_the_customer_does_not_answer_times_out_and_a_failing_bot_is_an_error() {
+    let world = Fake::default();
+    let mut r = run(pizza_bot_flow());
+    r.advance(Event::Start, &world);
+    assert_eq!(
+        acts(r.advance(Event::Deadline, &world)),
+        vec![message("Too slow."), Effect::Disconnect, ended()]
+    );
+    let mut r = run(pizza_bot_flow());
+    r.advance(Event::Start, &world);
+    r.advance(Event::CustomerMessage("hello".into()), &world);
+    assert_eq!(
+        acts(r.advance(Event::BotAnswered(None), &world)),
+        vec![Effect::Disconnect, ended()]
+    );
+}

@@ -223,6 +223,25 @@ content = '''
 '''
 
 [[instances.contact_flows]]
+id = "pizza"
+name = "A bot takes the order"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "bot", "Actions": [
+  {{"Identifier": "bot", "Type": "ConnectParticipantWithLexBot",
+    "Parameters": {{"Text": "What would you like?",
+                   "LexV2Bot": {{"AliasArn": "arn:switchboard:bot:us-east-1:000000000000:pizza"}},
+                   "LexTimeoutSeconds": {{"Text": "300"}}}},
+    "Transitions": {{"NextAction": "bye",
+      "Conditions": [{{"NextAction": "ordered", "Condition": {{"Operator": "Equals", "Operands": ["OrderPizza"]}}}}],
+      "Errors": [{{"NextAction": "bye", "ErrorType": "InputTimeLimitExceeded"}},
+                 {{"NextAction": "bye", "ErrorType": "NoMatchingCondition"}},
+                 {{"NextAction": "bye", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "ordered", "Type": "MessageParticipant",
+    "Parameters": {{"Text": "A $.Lex.Slots.size pizza is on its way."}}, "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
 id = "hours-by-attribute"
 name = "Hours named by an attribute"
 content = '''
@@ -248,22 +267,55 @@ content = '''
 pub(crate) async fn function_server() -> (String, Arc<Mutex<Vec<Value>>>) {
     let heard: Arc<Mutex<Vec<Value>>> = Arc::default();
     let keep = heard.clone();
-    let app = axum::Router::new().route(
-        "/lookup",
-        post(move |axum::Json(event): axum::Json<Value>| {
-            let keep = keep.clone();
-            async move {
-                let who = event["Details"]["Parameters"]["customer"].clone();
-                keep.lock().unwrap().push(event);
-                let balance = if who == "kim" { "42.00" } else { "0.00" };
-                axum::Json(json!({ "balance": balance }))
-            }
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/lookup",
+            post(move |axum::Json(event): axum::Json<Value>| {
+                let keep = keep.clone();
+                async move {
+                    let who = event["Details"]["Parameters"]["customer"].clone();
+                    keep.lock().unwrap().push(event);
+                    let balance = if who == "kim" { "42.00" } else { "0.00" };
+                    axum::Json(json!({ "balance": balance }))
+                }
+            }),
+        )
+        .route("/pizza", post(pizza_bot));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, heard)
+}
+
+/// A bot in Lex's shape: asks for the size, then closes the order with it.
+async fn pizza_bot(
+    headers: axum::http::HeaderMap,
+    axum::Json(turn): axum::Json<Value>,
+) -> axum::Json<Value> {
+    assert!(
+        headers.contains_key("x-switchboard-signature"),
+        "{headers:?}"
+    );
+    let asked = turn["sessionState"]["sessionAttributes"]["step"] == "size";
+    axum::Json(if asked {
+        json!({
+            "messages": [{"contentType": "PlainText", "content": "Coming up."}],
+            "sessionState": {
+                "dialogAction": {"type": "Close"},
+                "intent": {"name": "OrderPizza", "state": "Fulfilled",
+                           "slots": {"size": {"value": {"interpretedValue": turn["text"]}}}}
+            }
+        })
+    } else {
+        json!({
+            "messages": [{"contentType": "PlainText", "content": "Which size?"}],
+            "sessionState": {
+                "dialogAction": {"type": "ElicitSlot", "slotToElicit": "size"},
+                "intent": {"name": "OrderPizza", "state": "InProgress"},
+                "sessionAttributes": {"step": "size"}
+            }
+        })
+    })
 }
 
 pub(crate) async fn start_server(dir: &Path, function_url: &str) -> TestServer {
@@ -272,6 +324,11 @@ pub(crate) async fn start_server(dir: &Path, function_url: &str) -> TestServer {
 [[functions]]
 name = "lookup"
 url = "{function_url}/lookup"
+secret = "{FUNCTION_SECRET}"
+
+[[bots]]
+name = "pizza"
+url = "{function_url}/pizza"
 secret = "{FUNCTION_SECRET}"
 "#
     );
@@ -709,5 +766,28 @@ async fn check_metric_data_reads_the_queues_figures() {
     assert_eq!(
         flow_messages_until_end(&mut socket).await,
         vec!["An agent is free."]
+    );
+}
+
+#[tokio::test]
+async fn an_http_bot_talks_with_the_customer_until_it_closes_the_dialog() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+
+    let (chat, mut socket) = chat_in(&server, "pizza", &[]).await;
+    let prompt = next_system_message(&mut socket).await;
+    assert_eq!(prompt["Content"], "What would you like?");
+    say(&server, &chat, "A pizza, please").await;
+    let asked = next_system_message(&mut socket).await;
+    assert_eq!(asked["Content"], "Which size?");
+    assert_eq!(
+        asked["DisplayName"], "BOT",
+        "the bot's turns come from the BOT"
+    );
+    say(&server, &chat, "large").await;
+    assert_eq!(
+        flow_messages_until_end(&mut socket).await,
+        vec!["Coming up.", "A large pizza is on its way."]
     );
 }

@@ -12,6 +12,7 @@ use switchboard::chat::tokens::Tokens;
 use switchboard::chat::{ChatService, NoStreaming, WaitInQueue};
 use switchboard::clock::{Clock, ManualClock};
 use switchboard::config::Config;
+use switchboard::flows::bots::Bots;
 use switchboard::flows::functions::Functions;
 use switchboard::model::*;
 use switchboard::store::postgres::{PoolSettings, PostgresStore};

@@ -223,6 +223,7 @@ pub(super) async fn a_chat_ends_by_itself_when_its_duration_runs_out(kind: Kind)
     .unwrap();
     let bus = Arc::new(LocalBus::new(64));
     let functions = Arc::new(Functions::new(&config).unwrap());
+    let bots = Arc::new(Bots::new(&config).unwrap());
     let chat = ChatService::new(
         Arc::new(config),
         Ports {
@@ -232,6 +233,7 @@ pub(super) async fn a_chat_ends_by_itself_when_its_duration_runs_out(kind: Kind)
             routing: Arc::new(WaitInQueue),
             streams: Arc::new(NoStreaming),
             functions,
+            bots,
         },
         Tokens::new(b"test".to_vec()),
         "ws://127.0.0.1:1".into(),

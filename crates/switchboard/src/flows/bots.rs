@@ -1,0 +1,200 @@
+//! The bots a flow hands the chat to (ConnectParticipantWithLexBot). An
+//! `arn:switchboard:bot:REGION:ACCOUNT:NAME` alias ARN is an HTTP bot of the configuration
+//! (`[[bots]]`): each customer message is POSTed to it, signed as webhooks are, and it answers
+//! with one turn in the shape of Lex V2's RecognizeText (`messages`, `sessionState`), so that a
+//! bot written against Lex's contract can be served without AWS. The conversation goes on until
+//! the bot's `sessionState.dialogAction.type` is `Close`; then the flow takes the condition
+//! matching the intent's name. The contract is in docs/flows.md.
+//!
+//! The request: `{"sessionId": CONTACT_ID, "text": ..., "sessionState": {"sessionAttributes":
+//! {...}}, "contactId": ..., "attributes": {...}}`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::engine::BotTurn;
+use crate::config::{Config, Function};
+use crate::streaming::webhook::{signature, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+/// Why a bot brought no turn the flow can use: it takes its error branch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BotError {
+    #[error("no bot {0} is configured")]
+    NotFound(String),
+    #[error("the bot did not answer in time")]
+    TimedOut,
+    #[error("the bot failed: {0}")]
+    Failed(String),
+    #[error("the bot's answer is not a turn: {0}")]
+    BadAnswer(String),
+}
+
+/// One customer message for a bot.
+#[derive(Debug, Clone)]
+pub struct BotRequest<'a> {
+    /// The bot's alias ARN.
+    pub bot: &'a str,
+    /// The conversation's id: the chat's.
+    pub session_id: &'a str,
+    pub text: &'a str,
+    pub session_attributes: &'a BTreeMap<String, String>,
+    pub attributes: &'a BTreeMap<String, String>,
+}
+
+pub struct Bots {
+    client: reqwest::Client,
+    bots: Vec<Function>,
+}
+
+impl Bots {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            bots: config.bots.clone(),
+        })
+    }
+
+    /// One turn of the bot, waiting at most `limit`.
+    pub async fn ask(&self, request: BotRequest<'_>, limit: Duration) -> Result<BotTurn, BotError> {
+        let bot = self.bot(request.bot)?;
+        let body = json!({
+            "sessionId": request.session_id,
+            "text": request.text,
+            "sessionState": {"sessionAttributes": request.session_attributes},
+            "contactId": request.session_id,
+            "attributes": request.attributes,
+        })
+        .to_string();
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let call = self
+            .client
+            .post(&bot.url)
+            .header("content-type", "application/json")
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, signature(&bot.secret, timestamp, &body))
+            .body(body)
+            .send();
+        let response = match tokio::time::timeout(limit, call).await {
+            Err(_) => return Err(BotError::TimedOut),
+            Ok(Err(e)) => return Err(BotError::Failed(e.to_string())),
+            Ok(Ok(response)) => response,
+        };
+        if !response.status().is_success() {
+            return Err(BotError::Failed(format!("HTTP {}", response.status())));
+        }
+        let answer: Value = match tokio::time::timeout(limit, response.json()).await {
+            Err(_) => return Err(BotError::TimedOut),
+            Ok(Err(e)) => return Err(BotError::BadAnswer(e.to_string())),
+            Ok(Ok(answer)) => answer,
+        };
+        read_turn(&answer)
+    }
+
+    fn bot(&self, arn: &str) -> Result<&Function, BotError> {
+        let name = arn
+            .strip_prefix("arn:switchboard:bot:")
+            .and_then(|rest| rest.rsplit(':').next())
+            .ok_or_else(|| BotError::NotFound(arn.to_string()))?;
+        self.bots
+            .iter()
+            .find(|b| b.name == name)
+            .ok_or_else(|| BotError::NotFound(arn.to_string()))
+    }
+}
+
+/// A turn from Lex V2's RecognizeText shape: what the bot says, its intent and slots, its
+/// session attributes, and whether it closed the conversation.
+pub fn read_turn(answer: &Value) -> Result<BotTurn, BotError> {
+    if !answer.is_object() {
+        return Err(BotError::BadAnswer(answer.to_string()));
+    }
+    let state = &answer["sessionState"];
+    let messages = answer["messages"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter_map(|m| {
+                    m["content"]
+                        .as_str()
+                        .or_else(|| m["imageResponseCard"]["title"].as_str())
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let text_map = |value: &Value| -> BTreeMap<String, String> {
+        value
+            .as_object()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let slots = state["intent"]["slots"]
+        .as_object()
+        .map(|slots| {
+            slots
+                .iter()
+                .filter_map(|(name, slot)| {
+                    let value = &slot["value"];
+                    let text = value["interpretedValue"]
+                        .as_str()
+                        .or_else(|| value["originalValue"].as_str())?;
+                    Some((name.clone(), text.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(BotTurn {
+        messages,
+        intent: state["intent"]["name"].as_str().map(str::to_string),
+        slots,
+        session_attributes: text_map(&state["sessionAttributes"]),
+        done: state["dialogAction"]["type"] == "Close",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_turn_is_read_from_the_lex_shape() {
+        let answer = json!({
+            "messages": [{"contentType": "PlainText", "content": "Which size?"},
+                         {"contentType": "ImageResponseCard", "imageResponseCard": {"title": "Sizes"}}],
+            "sessionState": {
+                "dialogAction": {"type": "ElicitSlot", "slotToElicit": "size"},
+                "intent": {"name": "OrderPizza", "state": "InProgress",
+                           "slots": {"kind": {"value": {"originalValue": "margherita", "interpretedValue": "Margherita"}},
+                                     "size": null}},
+                "sessionAttributes": {"tries": "1"}
+            }
+        });
+        let turn = read_turn(&answer).unwrap();
+        assert_eq!(turn.messages, vec!["Which size?", "Sizes"]);
+        assert_eq!(turn.intent.as_deref(), Some("OrderPizza"));
+        assert_eq!(turn.slots["kind"], "Margherita");
+        assert!(!turn.slots.contains_key("size"));
+        assert_eq!(turn.session_attributes["tries"], "1");
+        assert!(!turn.done);
+    }
+
+    #[test]
+    fn a_closed_dialog_ends_the_conversation() {
+        let answer = json!({"sessionState": {"dialogAction": {"type": "Close"},
+                                             "intent": {"name": "OrderPizza", "state": "Fulfilled"}}});
+        assert!(read_turn(&answer).unwrap().done);
+        assert!(read_turn(&json!([1])).is_err());
+    }
+}
