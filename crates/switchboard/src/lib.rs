@@ -14,7 +14,8 @@
 //!   [`streaming`] (items to SNS topics and webhooks, through an outbox), [`flows`] (the Amazon
 //!   Connect flow language).
 //! - Ports: [`store`] (SQLite with group commit, PostgreSQL), [`bus`] (fan-out to sockets, local
-//!   or over NATS), [`clock`], [`lifecycle`] (shutdown and tracked tasks), [`cluster`].
+//!   or over NATS), [`clock`], [`lifecycle`] (shutdown and tracked tasks), [`cluster`], [`aws`]
+//!   (how the AWS SDK clients are set up).
 //! - Data: [`model`] (the chat's records), [`config`] and [`demo`].
 //!
 //! The AWS wire protocol (error shape, SigV4, JSON input, the models' routes) is the `awsproto`
@@ -29,6 +30,7 @@
 pub mod agent;
 pub mod api;
 pub mod app;
+pub mod aws;
 pub mod bus;
 pub mod chat;
 pub mod clock;

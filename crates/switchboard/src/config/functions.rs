@@ -8,6 +8,55 @@ use serde::Deserialize;
 
 use super::ConfigError;
 
+/// Where flows reach an AWS service (Lambda, Lex V2): another endpoint than AWS's, and keys;
+/// without keys, AWS's default credential chain.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsService {
+    /// Another endpoint than AWS's (a local stand-in).
+    pub endpoint_url: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Lex V2 only: the bots' locale (Amazon Connect's default, `en_US`, when not given).
+    pub locale_id: Option<String>,
+}
+
+impl AwsService {
+    /// The endpoint and keys, as the SDK clients take them.
+    pub fn access(&self) -> crate::aws::Access<'_> {
+        crate::aws::Access {
+            endpoint_url: self.endpoint_url.as_deref(),
+            keys: self
+                .access_key_id
+                .as_deref()
+                .zip(self.secret_access_key.as_deref()),
+        }
+    }
+
+    pub(super) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let bad = |member: &str, why: &str| {
+            Err(ConfigError(format!(
+                "invalid value for `{key}.{member}`: {why}"
+            )))
+        };
+        if let Some(url) = &self.endpoint_url {
+            if reqwest::Url::parse(url).is_err() {
+                return bad(
+                    "endpoint_url",
+                    "must be a URL such as http://127.0.0.1:5000",
+                );
+            }
+        }
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            return bad(
+                "access_key_id",
+                "give both access_key_id and secret_access_key, or neither",
+            );
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Function {

@@ -18,7 +18,7 @@ pub use agents::{
     derived_id, AgentStatus, ProfileQueue, Routing, RoutingProfile, StatusChoice, StatusKind, User,
     BUILT_IN_STATUSES,
 };
-pub use functions::Function;
+pub use functions::{AwsService, Function};
 pub use hours::{HoursOfOperation, OpenRange};
 pub use streaming::{Sns, Streaming, Webhook};
 pub use widgets::Widget;
@@ -72,6 +72,12 @@ pub struct Config {
     /// `arn:switchboard:bot:...` alias ARN); the same keys as functions.
     #[serde(default)]
     pub bots: Vec<Function>,
+    /// AWS Lambda, for InvokeLambdaFunction with an `arn:aws:lambda:...` ARN.
+    #[serde(default)]
+    pub lambda: AwsService,
+    /// Amazon Lex V2, for ConnectParticipantWithLexBot with an `arn:aws:lex:...` alias ARN.
+    #[serde(default)]
+    pub lex: AwsService,
     /// Set by the demo configuration only: `/` serves the demo shop page.
     #[serde(skip)]
     pub demo_page: bool,
@@ -381,6 +387,8 @@ impl Config {
         }
         functions::validate("functions", &self.functions)?;
         functions::validate("bots", &self.bots)?;
+        self.lambda.validate("lambda")?;
+        self.lex.validate("lex")?;
         let mut key_ids = HashSet::new();
         for (i, key) in self.access_keys.iter().enumerate() {
             if key.id.is_empty() || key.id.contains('/') {

@@ -1,4 +1,6 @@
-//! The bots a flow hands the chat to (ConnectParticipantWithLexBot). An
+//! The bots a flow hands the chat to (ConnectParticipantWithLexBot). An `arn:aws:lex:...` alias
+//! ARN is an Amazon Lex V2 bot, asked through the AWS SDK's RecognizeText (`[lex]` in the
+//! configuration may name another endpoint, keys and the locale). An
 //! `arn:switchboard:bot:REGION:ACCOUNT:NAME` alias ARN is an HTTP bot of the configuration
 //! (`[[bots]]`): each customer message is POSTed to it, signed as webhooks are, and it answers
 //! with one turn in the shape of Lex V2's RecognizeText (`messages`, `sessionState`), so that a
@@ -9,13 +11,13 @@
 //! The request: `{"sessionId": CONTACT_ID, "text": ..., "sessionState": {"sessionAttributes":
 //! {...}}, "contactId": ..., "attributes": {...}}`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::engine::BotTurn;
-use crate::config::{Config, Function};
+use crate::config::{AwsService, Config, Function};
 use crate::streaming::webhook::{signature, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Why a bot brought no turn the flow can use: it takes its error branch.
@@ -46,7 +48,13 @@ pub struct BotRequest<'a> {
 pub struct Bots {
     client: reqwest::Client,
     bots: Vec<Function>,
+    lex: AwsService,
+    /// Lex V2 runtime clients by region, made on first use.
+    lex_clients: tokio::sync::Mutex<HashMap<String, aws_sdk_lexruntimev2::Client>>,
 }
+
+/// Amazon Connect's default Lex locale.
+const DEFAULT_LOCALE: &str = "en_US";
 
 impl Bots {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
@@ -57,11 +65,16 @@ impl Bots {
         Ok(Self {
             client,
             bots: config.bots.clone(),
+            lex: config.lex.clone(),
+            lex_clients: Default::default(),
         })
     }
 
     /// One turn of the bot, waiting at most `limit`.
     pub async fn ask(&self, request: BotRequest<'_>, limit: Duration) -> Result<BotTurn, BotError> {
+        if request.bot.starts_with("arn:aws:lex:") {
+            return self.ask_lex(request, limit).await;
+        }
         let bot = self.bot(request.bot)?;
         let body = json!({
             "sessionId": request.session_id,
@@ -96,6 +109,62 @@ impl Bots {
         read_turn(&answer)
     }
 
+    /// One turn of an Amazon Lex V2 bot (RecognizeText), the chat's id as the session's.
+    async fn ask_lex(&self, request: BotRequest<'_>, limit: Duration) -> Result<BotTurn, BotError> {
+        let not_found = || BotError::NotFound(request.bot.to_string());
+        // arn:aws:lex:REGION:ACCOUNT:bot-alias/BOT_ID/ALIAS_ID
+        let parts: Vec<&str> = request.bot.splitn(6, ':').collect();
+        let (region, resource) = match parts.as_slice() {
+            [_, _, _, region, _, resource] if !region.is_empty() => (*region, *resource),
+            _ => return Err(not_found()),
+        };
+        let Some(("bot-alias", ids)) = resource.split_once('/') else {
+            return Err(not_found());
+        };
+        let (bot_id, alias_id) = ids.split_once('/').ok_or_else(not_found)?;
+        let client = {
+            let mut clients = self.lex_clients.lock().await;
+            match clients.get(region) {
+                Some(client) => client.clone(),
+                None => {
+                    let shared = crate::aws::sdk_config(self.lex.access(), region, limit).await;
+                    let client = aws_sdk_lexruntimev2::Client::new(&shared);
+                    clients.insert(region.to_string(), client.clone());
+                    client
+                }
+            }
+        };
+        let state = aws_sdk_lexruntimev2::types::SessionState::builder()
+            .set_session_attributes(Some(
+                request
+                    .session_attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ))
+            .build();
+        let call = client
+            .recognize_text()
+            .bot_id(bot_id)
+            .bot_alias_id(alias_id)
+            .locale_id(self.lex.locale_id.as_deref().unwrap_or(DEFAULT_LOCALE))
+            .session_id(request.session_id)
+            .text(request.text)
+            .session_state(state)
+            .send();
+        let output = match tokio::time::timeout(limit, call).await {
+            Err(_) => return Err(BotError::TimedOut),
+            Ok(Err(e)) => {
+                return Err(BotError::Failed(format!(
+                    "{}",
+                    aws_sdk_lexruntimev2::error::DisplayErrorContext(e)
+                )))
+            }
+            Ok(Ok(output)) => output,
+        };
+        Ok(lex_turn(&output))
+    }
+
     fn bot(&self, arn: &str) -> Result<&Function, BotError> {
         let name = arn
             .strip_prefix("arn:switchboard:bot:")
@@ -105,6 +174,54 @@ impl Bots {
             .iter()
             .find(|b| b.name == name)
             .ok_or_else(|| BotError::NotFound(arn.to_string()))
+    }
+}
+
+/// A turn from Lex V2's RecognizeText answer, as the SDK reads it.
+fn lex_turn(
+    output: &aws_sdk_lexruntimev2::operation::recognize_text::RecognizeTextOutput,
+) -> BotTurn {
+    use aws_sdk_lexruntimev2::types::DialogActionType;
+    let messages = output
+        .messages()
+        .iter()
+        .filter_map(|m| {
+            m.content()
+                .map(str::to_string)
+                .or_else(|| m.image_response_card().map(|card| card.title().to_string()))
+        })
+        .collect();
+    let state = output.session_state();
+    let intent = state.and_then(|s| s.intent());
+    let slots = intent
+        .and_then(|i| i.slots())
+        .map(|slots| {
+            slots
+                .iter()
+                .filter_map(|(name, slot)| {
+                    let value = slot.value()?;
+                    let text = value.interpreted_value();
+                    Some((name.clone(), text.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    BotTurn {
+        messages,
+        intent: intent.map(|i| i.name().to_string()),
+        slots,
+        session_attributes: state
+            .and_then(|s| s.session_attributes())
+            .map(|attributes| {
+                attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        done: state
+            .and_then(|s| s.dialog_action())
+            .is_some_and(|a| a.r#type() == &DialogActionType::Close),
     }
 }
 

@@ -1,4 +1,6 @@
-//! Calling the functions a flow names in InvokeLambdaFunction. An
+//! Calling the functions a flow names in InvokeLambdaFunction. An `arn:aws:lambda:...` ARN is
+//! an AWS Lambda function, invoked through the AWS SDK (`[lambda]` in the configuration may name
+//! another endpoint and keys) with the same event; its answer is read the same way. An
 //! `arn:switchboard:function:REGION:ACCOUNT:NAME` is an HTTP endpoint of the configuration
 //! (`[[functions]]`): it receives the event Amazon Connect sends a Lambda function, POSTed as JSON
 //! and signed as webhooks are (`X-Switchboard-Timestamp`, `X-Switchboard-Signature`: `v1=` and
@@ -10,7 +12,7 @@
 //! ContactId, InitialContactId, PreviousContactId, InitiationMethod, InstanceARN, Queue, ...},
 //! "Parameters": {...}}}`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -35,6 +37,9 @@ pub enum FunctionError {
 pub struct Functions {
     client: reqwest::Client,
     functions: Vec<Function>,
+    lambda: crate::config::AwsService,
+    /// Lambda clients by region, made on first use.
+    lambda_clients: tokio::sync::Mutex<HashMap<String, aws_sdk_lambda::Client>>,
 }
 
 impl Functions {
@@ -47,6 +52,8 @@ impl Functions {
         Ok(Self {
             client,
             functions: config.functions.clone(),
+            lambda: config.lambda.clone(),
+            lambda_clients: Default::default(),
         })
     }
 
@@ -58,6 +65,9 @@ impl Functions {
         event: &Value,
         limit: Duration,
     ) -> Result<BTreeMap<String, String>, FunctionError> {
+        if arn.starts_with("arn:aws:lambda:") {
+            return self.invoke_lambda(arn, event, limit).await;
+        }
         let function = self.function(arn)?;
         let body = event.to_string();
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -89,15 +99,61 @@ impl Functions {
         flat(answer)
     }
 
+    /// Invokes an AWS Lambda function (RequestResponse) with the event.
+    async fn invoke_lambda(
+        &self,
+        arn: &str,
+        event: &Value,
+        limit: Duration,
+    ) -> Result<BTreeMap<String, String>, FunctionError> {
+        let region = arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| FunctionError::NotFound(arn.to_string()))?;
+        let client = {
+            let mut clients = self.lambda_clients.lock().await;
+            match clients.get(region) {
+                Some(client) => client.clone(),
+                None => {
+                    let shared = crate::aws::sdk_config(self.lambda.access(), region, limit).await;
+                    let client = aws_sdk_lambda::Client::new(&shared);
+                    clients.insert(region.to_string(), client.clone());
+                    client
+                }
+            }
+        };
+        let call = client
+            .invoke()
+            .function_name(arn)
+            .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+            .send();
+        let output = match tokio::time::timeout(limit, call).await {
+            Err(_) => return Err(FunctionError::TimedOut),
+            Ok(Err(e)) => {
+                return Err(FunctionError::Failed(format!(
+                    "{}",
+                    aws_sdk_lambda::error::DisplayErrorContext(e)
+                )))
+            }
+            Ok(Ok(output)) => output,
+        };
+        if let Some(error) = output.function_error() {
+            return Err(FunctionError::Failed(format!(
+                "the function raised {error}"
+            )));
+        }
+        let payload = output.payload().map(|p| p.as_ref()).unwrap_or(b"{}");
+        let answer: Value =
+            serde_json::from_slice(payload).map_err(|e| FunctionError::BadAnswer(e.to_string()))?;
+        flat(answer)
+    }
+
     fn function(&self, arn: &str) -> Result<&Function, FunctionError> {
         let name = arn
             .strip_prefix("arn:switchboard:function:")
             .and_then(|rest| rest.rsplit(':').next())
-            .ok_or_else(|| {
-                FunctionError::NotFound(format!(
-                    "{arn} (AWS Lambda is not supported yet; name an arn:switchboard:function:...)"
-                ))
-            })?;
+            .ok_or_else(|| FunctionError::NotFound(arn.to_string()))?;
         self.functions
             .iter()
             .find(|f| f.name == name)

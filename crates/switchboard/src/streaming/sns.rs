@@ -27,28 +27,16 @@ impl SnsPublisher {
     /// A client for `region`. Keys from the configuration win; otherwise the AWS default
     /// credential chain is asked when the first message is published.
     pub async fn new(config: &Sns, region: &str) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            // The dispatcher retries with its own backoff and keeps the item meanwhile.
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(config.timeout_seconds))
-                    .build(),
-            );
-        if let Some(url) = &config.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
-            loader = loader.credentials_provider(aws_sdk_sns::config::Credentials::new(
-                id,
-                secret,
-                None,
-                None,
-                "switchboard-config",
-            ));
-        }
-        let shared = loader.load().await;
+        // The dispatcher retries with its own backoff and keeps the item meanwhile.
+        let access = crate::aws::Access {
+            endpoint_url: config.endpoint_url.as_deref(),
+            keys: config
+                .access_key_id
+                .as_deref()
+                .zip(config.secret_access_key.as_deref()),
+        };
+        let timeout = Duration::from_secs(config.timeout_seconds);
+        let shared = crate::aws::sdk_config(access, region, timeout).await;
         Self {
             client: aws_sdk_sns::Client::new(&shared),
         }

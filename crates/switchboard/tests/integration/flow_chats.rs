@@ -242,6 +242,30 @@ content = '''
 '''
 
 [[instances.contact_flows]]
+id = "aws"
+name = "AWS Lambda, then Amazon Lex"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "call", "Actions": [
+  {{"Identifier": "call", "Type": "InvokeLambdaFunction",
+    "Parameters": {{"LambdaFunctionARN": "arn:aws:lambda:us-east-1:123456789012:function:lookup",
+                   "InvocationTimeLimitSeconds": "8"}},
+    "Transitions": {{"NextAction": "tell", "Errors": [{{"NextAction": "bye", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "tell", "Type": "MessageParticipant",
+    "Parameters": {{"Text": "Lambda says $.External.balance."}}, "Transitions": {{"NextAction": "bot"}}}},
+  {{"Identifier": "bot", "Type": "ConnectParticipantWithLexBot",
+    "Parameters": {{"LexV2Bot": {{"AliasArn": "arn:aws:lex:us-east-1:123456789012:bot-alias/PIZZABOT/LIVE"}},
+                   "LexInitilizationData": {{"InitialMessage": "I would like a pizza"}}}},
+    "Transitions": {{"NextAction": "bye",
+      "Conditions": [{{"NextAction": "ordered", "Condition": {{"Operator": "Equals", "Operands": ["OrderPizza"]}}}}],
+      "Errors": [{{"NextAction": "bye", "ErrorType": "InputTimeLimitExceeded"}},
+                 {{"NextAction": "bye", "ErrorType": "NoMatchingCondition"}},
+                 {{"NextAction": "bye", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "ordered", "Type": "MessageParticipant",
+    "Parameters": {{"Text": "Lex took a $.Lex.Slots.size order."}}, "Transitions": {{"NextAction": "bye"}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
 id = "hours-by-attribute"
 name = "Hours named by an attribute"
 content = '''
@@ -267,27 +291,61 @@ content = '''
 pub(crate) async fn function_server() -> (String, Arc<Mutex<Vec<Value>>>) {
     let heard: Arc<Mutex<Vec<Value>>> = Arc::default();
     let keep = heard.clone();
-    let app = axum::Router::new()
-        .route(
-            "/lookup",
-            post(move |axum::Json(event): axum::Json<Value>| {
-                let keep = keep.clone();
-                async move {
-                    let who = event["Details"]["Parameters"]["customer"].clone();
-                    keep.lock().unwrap().push(event);
-                    let balance = if who == "kim" { "42.00" } else { "0.00" };
-                    axum::Json(json!({ "balance": balance }))
-                }
-            }),
-        )
-        .route("/pizza", post(pizza_bot));
+    let app =
+        axum::Router::new()
+            .route(
+                "/lookup",
+                post(move |axum::Json(event): axum::Json<Value>| {
+                    let keep = keep.clone();
+                    async move {
+                        let who = event["Details"]["Parameters"]["customer"].clone();
+                        keep.lock().unwrap().push(event);
+                        let balance = if who == "kim" { "42.00" } else { "0.00" };
+                        axum::Json(json!({ "balance": balance }))
+                    }
+                }),
+            )
+            .route("/pizza", post(pizza_bot))
+            // Stand-ins for AWS Lambda's Invoke and Lex V2's RecognizeText, which the AWS SDK for
+            // Rust inside the server calls (the [lambda] and [lex] endpoints point here).
+            .route(
+                "/2015-03-31/functions/{name}/invocations",
+                post(
+                    |axum::extract::Path(name): axum::extract::Path<String>,
+                     payload: axum::body::Bytes| async move {
+                        // The payload is a blob: the event, as JSON.
+                        let event: Value = serde_json::from_slice(&payload).unwrap();
+                        assert_eq!(
+                            name,
+                            "arn:aws:lambda:us-east-1:123456789012:function:lookup"
+                        );
+                        assert_eq!(event["Name"], "ContactFlowEvent");
+                        axum::Json(json!({"balance": "7.50"}))
+                    },
+                ),
+            )
+            .route(
+                "/bots/{bot}/botAliases/{alias}/botLocales/{locale}/sessions/{session}/text",
+                post(
+                    |axum::extract::Path((bot, alias, locale, _session)): axum::extract::Path<
+                        (String, String, String, String),
+                    >,
+                     axum::Json(turn): axum::Json<Value>| async move {
+                        assert_eq!(
+                            (bot.as_str(), alias.as_str(), locale.as_str()),
+                            ("PIZZABOT", "LIVE", "en_US")
+                        );
+                        axum::Json(pizza_turn(&turn))
+                    },
+                ),
+            );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, heard)
 }
 
-/// A bot in Lex's shape: asks for the size, then closes the order with it.
+/// The HTTP bot: the pizza bot, behind a signed request.
 async fn pizza_bot(
     headers: axum::http::HeaderMap,
     axum::Json(turn): axum::Json<Value>,
@@ -296,14 +354,20 @@ async fn pizza_bot(
         headers.contains_key("x-switchboard-signature"),
         "{headers:?}"
     );
+    axum::Json(pizza_turn(&turn))
+}
+
+/// A bot in Lex's shape: asks for the size, then closes the order with it.
+fn pizza_turn(turn: &Value) -> Value {
     let asked = turn["sessionState"]["sessionAttributes"]["step"] == "size";
-    axum::Json(if asked {
+    if asked {
         json!({
             "messages": [{"contentType": "PlainText", "content": "Coming up."}],
             "sessionState": {
                 "dialogAction": {"type": "Close"},
                 "intent": {"name": "OrderPizza", "state": "Fulfilled",
-                           "slots": {"size": {"value": {"interpretedValue": turn["text"]}}}}
+                           "slots": {"size": {"value": {"interpretedValue": turn["text"],
+                                                        "originalValue": turn["text"]}}}}
             }
         })
     } else {
@@ -315,7 +379,7 @@ async fn pizza_bot(
                 "sessionAttributes": {"step": "size"}
             }
         })
-    })
+    }
 }
 
 pub(crate) async fn start_server(dir: &Path, function_url: &str) -> TestServer {
@@ -330,6 +394,16 @@ secret = "{FUNCTION_SECRET}"
 name = "pizza"
 url = "{function_url}/pizza"
 secret = "{FUNCTION_SECRET}"
+
+[lambda]
+endpoint_url = "{function_url}"
+access_key_id = "AKIDSTANDIN"
+secret_access_key = "stand-in-secret"
+
+[lex]
+endpoint_url = "{function_url}"
+access_key_id = "AKIDSTANDIN"
+secret_access_key = "stand-in-secret"
 "#
     );
     TestServer::builder()
@@ -789,5 +863,24 @@ async fn an_http_bot_talks_with_the_customer_until_it_closes_the_dialog() {
     assert_eq!(
         flow_messages_until_end(&mut socket).await,
         vec!["Coming up.", "A large pizza is on its way."]
+    );
+}
+
+#[tokio::test]
+async fn aws_lambda_and_lex_are_called_through_the_aws_sdk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+
+    let (chat, mut socket) = chat_in(&server, "aws", &[]).await;
+    let told = next_system_message(&mut socket).await;
+    assert_eq!(told["Content"], "Lambda says 7.50.");
+    // The flow's initial message opened the conversation: the bot asks at once.
+    let asked = next_system_message(&mut socket).await;
+    assert_eq!(asked["Content"], "Which size?");
+    say(&server, &chat, "small").await;
+    assert_eq!(
+        flow_messages_until_end(&mut socket).await,
+        vec!["Coming up.", "Lex took a small order."]
     );
 }
