@@ -3,6 +3,7 @@
 #
 #   bench/run.sh [small|target] [scenario ...]
 #   bench/run.sh ratio
+#   bench/run.sh flows
 #
 # Builds in release mode, starts Switchboard with a fresh data directory (durable SQLite) and the
 # relay, runs the scenarios (default: latency throughput idle catchup) with loadgen, and writes
@@ -14,6 +15,10 @@
 # `ratio` is the figure noise moves least: the server's CPU time per delivered message over the
 # relay's in the same run, for the latency workload (2,000 chats, 4,000 msg/s, 15 s), run three
 # times; it prints the median ratio. Every change to the message path states it before and after.
+#
+# `flows` starts chats (StartChatContact, a bot, both connections and sockets) in the flow that is
+# only a queue and then in a 10-action flow-language flow, in one run: chats started per second
+# and the server's CPU per chat, for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchboard-target}"
@@ -31,11 +36,14 @@ case "$scale" in
   ratio)
     : "${LATENCY_CHATS:=2000}" "${LATENCY_RATE:=4000}" "${DURATION:=15}" "${RUNS:=3}"
     scenarios=(latency) ;;
+  flows)
+    : "${STARTS_CHATS:=2000}" "${STARTS_CONCURRENCY:=64}"
+    scenarios=(starts) ;;
   target)
     : "${LATENCY_CHATS:=10000}" "${LATENCY_RATE:=5000}" "${DURATION:=30}"
     : "${THROUGHPUT_CHATS:=1000}" "${THROUGHPUT_START:=2000}" "${STEP_DURATION:=10}"
     : "${IDLE_CHATS:=10000}" "${CATCHUP_CHATS:=9500}" "${CATCHUP_RATE:=2000}" ;;
-  *) echo "scale must be small, target or ratio" >&2; exit 1 ;;
+  *) echo "scale must be small, target, ratio or flows" >&2; exit 1 ;;
 esac
 : "${SOURCE_IPS:=8}"
 # This machine is noisy: RUNS=3 runs each scenario three times and keeps the median run.
@@ -91,6 +99,48 @@ name = "Bench queue"
 id = "flow"
 name = "Bench flow"
 queue = "q"
+[[instances.hours_of_operation]]
+id = "always"
+name = "Always"
+time_zone = "UTC"
+config = [{ day = "MONDAY", start = "00:00", end = "00:00" }, { day = "TUESDAY", start = "00:00", end = "00:00" },
+          { day = "WEDNESDAY", start = "00:00", end = "00:00" }, { day = "THURSDAY", start = "00:00", end = "00:00" },
+          { day = "FRIDAY", start = "00:00", end = "00:00" }, { day = "SATURDAY", start = "00:00", end = "00:00" },
+          { day = "SUNDAY", start = "00:00", end = "00:00" }]
+# Ten actions: what a typical inbound chat flow does before it queues the chat.
+[[instances.contact_flows]]
+id = "ten-actions"
+name = "Bench flow-language flow"
+content = '''
+{"Version": "2019-10-30", "StartAction": "greet", "Actions": [
+  {"Identifier": "greet", "Type": "MessageParticipant", "Parameters": {"Text": "Hello, thanks for waiting."},
+   "Transitions": {"NextAction": "set"}},
+  {"Identifier": "set", "Type": "UpdateContactAttributes", "Parameters": {"Attributes": {"source": "bench"}},
+   "Transitions": {"NextAction": "compare", "Errors": [{"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+  {"Identifier": "compare", "Type": "Compare", "Parameters": {"ComparisonValue": "$.Attributes.source"},
+   "Transitions": {"NextAction": "hours", "Conditions": [
+     {"NextAction": "hours", "Condition": {"Operator": "Equals", "Operands": ["bench"]}}],
+     "Errors": [{"NextAction": "hours", "ErrorType": "NoMatchingCondition"}]}},
+  {"Identifier": "hours", "Type": "CheckHoursOfOperation", "Parameters": {"HoursOfOperationId": "always"},
+   "Transitions": {"Conditions": [
+     {"NextAction": "split", "Condition": {"Operator": "Equals", "Operands": ["True"]}},
+     {"NextAction": "bye", "Condition": {"Operator": "Equals", "Operands": ["False"]}}],
+     "Errors": [{"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+  {"Identifier": "split", "Type": "DistributeByPercentage", "Parameters": {},
+   "Transitions": {"NextAction": "logging", "Conditions": [
+     {"NextAction": "logging", "Condition": {"Operator": "NumericLessThan", "Operands": ["50"]}}],
+     "Errors": [{"NextAction": "logging", "ErrorType": "NoMatchingCondition"}]}},
+  {"Identifier": "logging", "Type": "UpdateFlowLoggingBehavior", "Parameters": {"FlowLoggingBehavior": "Enabled"},
+   "Transitions": {"NextAction": "mark"}},
+  {"Identifier": "mark", "Type": "UpdateContactAttributes", "Parameters": {"Attributes": {"routed": "true"}},
+   "Transitions": {"NextAction": "target", "Errors": [{"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+  {"Identifier": "target", "Type": "UpdateContactTargetQueue", "Parameters": {"QueueId": "q"},
+   "Transitions": {"NextAction": "transfer", "Errors": [{"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+  {"Identifier": "transfer", "Type": "TransferContactToQueue", "Parameters": {},
+   "Transitions": {"Errors": [{"NextAction": "bye", "ErrorType": "QueueAtCapacity"},
+                              {"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+  {"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {}}]}
+'''
 TOML
 
 # Starts a server in the background and waits for its readiness line; sets $url and $pid.
@@ -113,6 +163,7 @@ for scenario in "${scenarios[@]}"; do
     throughput) args=(--chats "$THROUGHPUT_CHATS" --rate "$THROUGHPUT_START" --duration "$STEP_DURATION") ;;
     idle)       args=(--chats "$IDLE_CHATS" --duration "$DURATION") ;;
     catchup)    args=(--chats "$CATCHUP_CHATS" --rate "$CATCHUP_RATE" --duration "$DURATION") ;;
+    starts)     args=(--chats "$STARTS_CHATS" --concurrency "$STARTS_CONCURRENCY" --flow-contact-flow ten-actions) ;;
     *) echo "unknown scenario $scenario" >&2; exit 1 ;;
   esac
   runs=()

@@ -34,6 +34,9 @@ enum Scenario {
     Throughput,
     Idle,
     Catchup,
+    /// Chat starts per second and the server's CPU per start; with `--flow-contact-flow`, the
+    /// same into that flow, in the same run.
+    Starts,
 }
 
 #[derive(Parser, Debug)]
@@ -60,6 +63,9 @@ struct Cli {
     instance: String,
     #[arg(long, default_value = "")]
     contact_flow: String,
+    /// `starts`: a second flow to start chats in after `--contact-flow`, to compare the two.
+    #[arg(long)]
+    flow_contact_flow: Option<String>,
     /// The relay's base URL: when given, the same workload runs against it too.
     #[arg(long)]
     relay: Option<String>,
@@ -125,23 +131,29 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     };
     let mut subjects = Vec::new();
     if let Some(url) = &cli.switchboard {
-        subjects.push(Subject {
-            target: Target::Switchboard(SwitchboardTarget {
-                nodes: url
-                    .split(',')
-                    .map(|node| node.trim().trim_end_matches('/').to_string())
-                    .collect(),
-                region: cli.region.clone(),
-                access_key: cli.access_key.clone(),
-                secret_key: cli.secret_key.clone(),
-                instance_id: cli.instance.clone(),
-                contact_flow_id: cli.contact_flow.clone(),
-            }),
-            pid: cli.switchboard_pid,
-        });
+        let mut flows = vec![cli.contact_flow.clone()];
+        if cli.scenario == Scenario::Starts {
+            flows.extend(cli.flow_contact_flow.clone());
+        }
+        for flow in flows {
+            subjects.push(Subject {
+                target: Target::Switchboard(SwitchboardTarget {
+                    nodes: url
+                        .split(',')
+                        .map(|node| node.trim().trim_end_matches('/').to_string())
+                        .collect(),
+                    region: cli.region.clone(),
+                    access_key: cli.access_key.clone(),
+                    secret_key: cli.secret_key.clone(),
+                    instance_id: cli.instance.clone(),
+                    contact_flow_id: flow,
+                }),
+                pid: cli.switchboard_pid,
+            });
+        }
     }
     if let Some(url) = &cli.relay {
-        if cli.scenario != Scenario::Catchup {
+        if !matches!(cli.scenario, Scenario::Catchup | Scenario::Starts) {
             subjects.push(Subject {
                 target: Target::Relay {
                     url: url.trim_end_matches('/').into(),
@@ -161,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             Scenario::Throughput => scenarios::throughput(&plan, subject).await?,
             Scenario::Idle => scenarios::idle(&plan, subject).await?,
             Scenario::Catchup => scenarios::catchup(&plan, subject).await?,
+            Scenario::Starts => scenarios::starts(&plan, subject).await?,
         };
         results.push(result);
     }
@@ -225,6 +238,16 @@ fn findings(scenario: Scenario, results: &[TargetResult]) -> Vec<String> {
         ) {
             out.push(format!(
                 "memory per socket: switchboard {a} B vs relay {b} B"
+            ));
+        }
+    }
+    if scenario == Scenario::Starts {
+        for r in results {
+            out.push(format!(
+                "{}: {:.0} chats started per second, {:.2} ms of server CPU per chat",
+                r.target,
+                r.extra["chats_per_s"].as_f64().unwrap_or(0.0),
+                r.extra["cpu_ms_per_chat"].as_f64().unwrap_or(0.0)
             ));
         }
     }

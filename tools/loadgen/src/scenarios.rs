@@ -1,5 +1,5 @@
-//! The scenarios: latency at a fixed rate, the highest sustained rate, idle memory per socket, and
-//! catch-up after a mass reconnect. Each measures and checks correctness at once.
+//! The scenarios: latency at a fixed rate, the highest sustained rate, idle memory per socket,
+//! catch-up after a mass reconnect, and chat starts. Each measures and checks correctness at once.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -233,6 +233,38 @@ pub async fn catchup(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResu
     });
     let traffic = traffic(&run, subject.pid, cpu_before);
     out.server = server_use(subject.pid, None, run.socket_count(), None, traffic);
+    run.shutdown().await;
+    Ok(out)
+}
+
+/// `starts`: starts C chats as fast as `concurrency` allows (StartChatContact, a bot, both
+/// connections, both sockets subscribed: a chat's flow has run up to its first wait by then);
+/// chats started per second and the server's CPU per chat.
+pub async fn starts(plan: &Plan, subject: Subject) -> anyhow::Result<TargetResult> {
+    let flow = match &subject.target {
+        Target::Switchboard(sb) => sb.contact_flow_id.clone(),
+        Target::Relay { .. } => String::new(),
+    };
+    let cpu_before = cpu_now(subject.pid);
+    let started = Instant::now();
+    let run = Run::setup(subject.target, settings(plan, Side::Customer, plan.chats)).await?;
+    let took = started.elapsed();
+    let cpu = cpu_before.zip(cpu_now(subject.pid)).map(|(a, b)| b - a);
+    let mut out = result(&run, 0.0, 0.0, took);
+    out.target = format!("{} (flow {flow})", run.target.name());
+    out.server = server_use(
+        subject.pid,
+        None,
+        run.socket_count(),
+        cpu.map(|c| (c, took)),
+        None,
+    );
+    out.extra = json!({
+        "contact_flow": flow,
+        "setup_s": took.as_secs_f64(),
+        "chats_per_s": run.chats.len() as f64 / took.as_secs_f64(),
+        "cpu_ms_per_chat": cpu.map(|c| c * 1000.0 / run.chats.len().max(1) as f64),
+    });
     run.shutdown().await;
     Ok(out)
 }

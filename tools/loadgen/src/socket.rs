@@ -87,6 +87,8 @@ struct Item<'a> {
     content: Option<std::borrow::Cow<'a, str>>,
     #[serde(rename = "Id", borrow)]
     id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "ParticipantRole", borrow)]
+    role: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// Message contents are `chat:n:sent_at_us:padding`.
@@ -179,7 +181,9 @@ impl Reader {
                     self.tracker.error("unparseable item");
                     return;
                 };
-                if item.kind.as_deref() != Some("MESSAGE") {
+                // Only the participants' messages are measured (not a flow's, from SYSTEM).
+                if item.kind.as_deref() != Some("MESSAGE") || item.role.as_deref() == Some("SYSTEM")
+                {
                     return;
                 }
                 (item.content.unwrap_or_default(), item.id)

@@ -47,6 +47,20 @@ pub(super) fn instance<'a>(app: &'a ApiState, label: &str) -> Result<&'a Instanc
     app.desk.instance(label).map_err(connect_error)
 }
 
+/// The instance and the id of its resource of `kind` that a path `/{instance}/{id}` names (ids or
+/// ARNs; the id given in the member `field`).
+pub(super) fn resource_path(
+    app: &ApiState,
+    path: Result<Path<(String, String)>, ApiError>,
+    field: &str,
+    kind: &str,
+) -> Result<(String, String), ApiError> {
+    let (instance_label, resource_label) = path?.0;
+    let instance = instance(app, &instance_label)?;
+    let id = Arns::of(app, instance).id(field, kind, &resource_label)?;
+    Ok((instance.id.clone(), id.to_string()))
+}
+
 /// ARNs of an instance's resources, as Amazon Connect writes and reads them.
 pub(super) struct Arns<'a> {
     arns: &'a crate::chat::arns::Arns,

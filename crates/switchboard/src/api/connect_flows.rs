@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::connect::connect_error;
-use super::connect_agents::{enum_values, instance, Arns, ListCall, Reply};
+use super::connect_agents::{enum_values, instance, resource_path, Arns, ListCall, Reply};
 use super::{ApiState, Signed};
 use crate::chat::catalog::{FlowView, NewFlow};
 use crate::flows::validate::MAX_CONTENT_CHARS;
@@ -66,10 +66,7 @@ fn flow_path(
     app: &ApiState,
     path: Result<Path<(String, String)>, ApiError>,
 ) -> Result<(String, String), ApiError> {
-    let (instance_label, flow_label) = path?.0;
-    let instance = instance(app, &instance_label)?;
-    let flow_id = Arns::of(app, instance).id("ContactFlowId", "contact-flow", &flow_label)?;
-    Ok((instance.id.clone(), flow_id.to_string()))
+    resource_path(app, path, "ContactFlowId", "contact-flow")
 }
 
 async fn create_contact_flow(

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::connect::connect_error;
-use super::connect_agents::{instance, Arns, ListCall, Reply};
+use super::connect_agents::{instance, resource_path, Arns, ListCall, Reply};
 use super::{ApiState, Signed};
 use crate::chat::hours::{HoursChange, HoursView};
 use crate::clock::epoch_seconds;
@@ -84,10 +84,7 @@ fn hours_path(
     app: &ApiState,
     path: Result<Path<(String, String)>, ApiError>,
 ) -> Result<(String, String), ApiError> {
-    let (instance_label, hours_label) = path?.0;
-    let instance = instance(app, &instance_label)?;
-    let id = Arns::of(app, instance).id("HoursOfOperationId", "operating-hours", &hours_label)?;
-    Ok((instance.id.clone(), id.to_string()))
+    resource_path(app, path, "HoursOfOperationId", "operating-hours")
 }
 
 async fn create(

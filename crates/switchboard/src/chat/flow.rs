@@ -178,16 +178,6 @@ impl ChatService {
         Ok(due.len())
     }
 
-    /// The chat's flow log.
-    pub async fn flow_log(&self, contact_id: &str) -> Result<Vec<FlowLogEntry>, ChatError> {
-        let contact = self
-            .store
-            .contact(contact_id)
-            .await?
-            .ok_or(ChatError::ContactNotFound)?;
-        Ok(self.store.flow_log(contact.chat_id()).await?)
-    }
-
     /// One attempt at a step: `Conflict` when another step got there first.
     async fn flow_step(&self, chat_id: &str, event: &FlowEvent) -> Result<(), ChatError> {
         let Some(stored) = self.store.flow_run(chat_id).await? else {
@@ -237,94 +227,32 @@ impl ChatService {
                 .await;
         }
         let mut leaves_queue = false;
-        let engine_event = match event {
-            FlowEvent::AgentLeft => {
-                let Some(flow_id) = state.hooks.get(DISCONNECT_HOOK).cloned() else {
-                    return Ok(());
-                };
-                let Some(flow) = world.flow(&flow_id) else {
-                    return self
-                        .flow_gone(chat_id, &contact, stored.version, &state)
-                        .await;
-                };
-                let contact_values = std::mem::take(&mut run.contact);
-                run = Run::new(&flow_id, flow, contact.attributes.clone());
-                run.contact = contact_values;
-                state.phase = Phase::Disconnect;
-                leaves_queue = true;
-                Event::Start
+        let engine_event = if agent_left {
+            // The disconnect flow the inbound flow named takes over, if it named one.
+            let Some(flow_id) = state.hooks.get(DISCONNECT_HOOK).cloned() else {
+                return Ok(());
+            };
+            let Some(flow) = world.flow(&flow_id) else {
+                return self
+                    .flow_gone(chat_id, &contact, stored.version, &state)
+                    .await;
+            };
+            run = run.handed_to(&flow_id, flow);
+            state.phase = Phase::Disconnect;
+            leaves_queue = true;
+            Event::Start
+        } else {
+            match engine_event(event, &state, &run, now) {
+                Some(event) => event,
+                None => return Ok(()),
             }
-            _ if state.phase == Phase::Done => return Ok(()),
-            _ if !state.started => Event::Start,
-            FlowEvent::Due if run.wakes_at().is_some_and(|at| at <= now) => Event::Deadline,
-            FlowEvent::CustomerMessage(text)
-                if matches!(
-                    run.waiting_for(),
-                    Some(WaitingFor::Input | WaitingFor::Time | WaitingFor::BotInput)
-                ) =>
-            {
-                Event::CustomerMessage(text.clone())
-            }
-            FlowEvent::FunctionAnswered { until, answer }
-                if run.waiting_for() == Some(WaitingFor::Function)
-                    && run.wakes_at() == Some(*until) =>
-            {
-                Event::FunctionAnswered(answer.clone())
-            }
-            FlowEvent::BotAnswered { until, turn }
-                if run.waiting_for() == Some(WaitingFor::BotReply)
-                    && run.wakes_at() == Some(*until) =>
-            {
-                Event::BotAnswered(turn.clone())
-            }
-            _ => return Ok(()),
         };
         state.started = true;
-
-        // Run the flow; a queue's verdict is asked at once, and the flow goes on with it. Once
-        // the inbound flow has queued the chat, the customer queue flow it named starts.
-        let mut effects = Vec::new();
-        let mut queued: Option<Contact> = None;
-        let mut pending = run.advance(engine_event, &world);
-        loop {
-            for effect in &pending {
-                if let Effect::SetEventHook { hook, flow_id } = effect {
-                    state.hooks.insert(hook.clone(), flow_id.clone());
-                }
-            }
-            effects.extend(pending.iter().cloned());
-            let target = pending.iter().find_map(|e| match e {
-                Effect::Enqueue(target) => Some(target.clone()),
-                _ => None,
-            });
-            if let Some(target) = target {
-                let verdict = self.enqueue(&contact, &target, now).await;
-                let taken = verdict.is_some();
-                queued = verdict.or(queued);
-                pending = run.advance(Event::Queued(taken), &world);
-                continue;
-            }
-            let queue_flow = state.hooks.get(CUSTOMER_QUEUE_HOOK).cloned();
-            if let (true, Phase::Inbound, true, Some(flow_id)) =
-                (run.is_over(), state.phase, queued.is_some(), queue_flow)
-            {
-                state.phase = Phase::Queue;
-                if let Some(flow) = world.flow(&flow_id) {
-                    let contact_values = std::mem::take(&mut run.contact);
-                    run = Run::new(&flow_id, flow, run.attributes.clone());
-                    run.contact = contact_values;
-                    pending = run.advance(Event::Start, &world);
-                    continue;
-                }
-                tracing::warn!(contact_id = %contact.id, flow_id = %flow_id, "the customer queue flow is gone");
-            }
-            break;
-        }
+        let (effects, queued) = self
+            .run_until_waiting(&mut run, &mut state, &contact, engine_event, &world)
+            .await;
         if effects.is_empty() {
             return Ok(());
-        }
-        if run.is_over() && state.phase == Phase::Queue {
-            state.phase = Phase::Done;
         }
 
         let mut step = self.step_of(
@@ -370,6 +298,58 @@ impl ChatService {
             self.call_out(&contact, call);
         }
         Ok(())
+    }
+
+    /// Runs the flow from `event` until it waits or ends: a queue's verdict is asked at once and
+    /// the flow goes on with it, and once the inbound flow has queued the chat, the customer
+    /// queue flow it named starts. Every effect, and the contact as it now waits in a queue.
+    async fn run_until_waiting(
+        &self,
+        run: &mut Run,
+        state: &mut ChatRun,
+        contact: &Contact,
+        event: Event,
+        world: &ChatWorld<'_>,
+    ) -> (Vec<Effect>, Option<Contact>) {
+        let mut effects = Vec::new();
+        let mut queued: Option<Contact> = None;
+        let mut pending = run.advance(event, world);
+        loop {
+            for effect in &pending {
+                if let Effect::SetEventHook { hook, flow_id } = effect {
+                    state.hooks.insert(hook.clone(), flow_id.clone());
+                }
+            }
+            effects.extend(pending.iter().cloned());
+            let target = pending.iter().find_map(|e| match e {
+                Effect::Enqueue(target) => Some(target.clone()),
+                _ => None,
+            });
+            if let Some(target) = target {
+                let verdict = self.enqueue(contact, &target, world.now).await;
+                let taken = verdict.is_some();
+                queued = verdict.or(queued);
+                pending = run.advance(Event::Queued(taken), world);
+                continue;
+            }
+            let queue_flow = state.hooks.get(CUSTOMER_QUEUE_HOOK).cloned();
+            if let (true, Phase::Inbound, true, Some(flow_id)) =
+                (run.is_over(), state.phase, queued.is_some(), queue_flow)
+            {
+                state.phase = Phase::Queue;
+                if let Some(flow) = world.flow(&flow_id) {
+                    *run = run.handed_to(&flow_id, flow);
+                    pending = run.advance(Event::Start, world);
+                    continue;
+                }
+                tracing::warn!(contact_id = %contact.id, flow_id = %flow_id, "the customer queue flow is gone");
+            }
+            break;
+        }
+        if run.is_over() && state.phase == Phase::Queue {
+            state.phase = Phase::Done;
+        }
+        (effects, queued)
     }
 
     /// Asks routing to take the chat into the target's queue: the contact as it waits there, or
@@ -447,8 +427,9 @@ impl ChatService {
                         tracing::warn!(contact_id = %contact.id, flow_id = %run.flow_id(), %error, "the flow ended on an error");
                     }
                     // A flow that ends with the chat in no queue leaves nobody to answer it; a
-                    // customer queue flow that ends leaves the chat waiting.
-                    disconnect |= queued.is_none() && state.phase != Phase::Queue;
+                    // customer queue flow that ends (its phase now Done) leaves the chat waiting.
+                    let waits = matches!(state.phase, Phase::Queue | Phase::Done);
+                    disconnect |= queued.is_none() && !waits;
                 }
                 Effect::Trace {
                     action,
@@ -499,38 +480,18 @@ impl ChatService {
     ) -> Result<(), ChatError> {
         let mut ended = state.clone();
         ended.started = true;
-        let step = FlowStep {
-            chat_id: chat_id.to_string(),
-            version,
-            state: serde_json::to_string(&ended).expect("a run serialises"),
-            wake_at: None,
-            items: Vec::new(),
-            attributes: BTreeMap::new(),
-            max_attribute_bytes: MAX_ATTRIBUTE_BYTES,
-            enqueue: None,
-            leave_queue: false,
-            end: Some((event(CHAT_ENDED, None), FLOW_DISCONNECT.to_string())),
-            log: vec![FlowLogEntry {
-                at: self.now(),
-                flow_id: state.run.flow_id.clone(),
-                action: String::new(),
-                action_type: String::new(),
-                outcome: "the instance has no such flow".into(),
-            }],
-        };
-        match self.store.flow_step(step).await {
-            Ok(items) => {
-                tracing::warn!(contact_id = %contact.id, flow_id = %state.run.flow_id, "the chat's flow is gone; the chat ends");
-                self.publish_items(contact, &items);
-                self.sessions.forget_contact(chat_id);
-                self.routing
-                    .contact_ended(&contact.instance_id, &contact.id);
-                Ok(())
-            }
-            Err(StoreError::ContactEnded) => Ok(()),
-            Err(StoreError::RunMoved) => Err(ChatError::Conflict("the flow moved on".into())),
-            Err(e) => Err(e.into()),
+        let why = "the instance has no such flow";
+        if let Some(items) = self
+            .log_only_step(chat_id, version, &ended, why, true)
+            .await?
+        {
+            tracing::warn!(contact_id = %contact.id, flow_id = %state.run.flow_id, "the chat's flow is gone; the chat ends");
+            self.publish_items(contact, &items);
+            self.sessions.forget_contact(chat_id);
+            self.routing
+                .contact_ended(&contact.instance_id, &contact.id);
         }
+        Ok(())
     }
 
     /// The run has nothing more to do (`why`): it waits for nothing from now on.
@@ -542,32 +503,49 @@ impl ChatService {
         mut state: ChatRun,
         why: &str,
     ) -> Result<(), ChatError> {
-        let flow_id = state.run.flow_id.clone();
         state.phase = Phase::Done;
+        if self
+            .log_only_step(chat_id, version, &state, why, false)
+            .await?
+            .is_some()
+        {
+            tracing::debug!(contact_id = %contact.id, why, "the chat's flow stopped");
+        }
+        Ok(())
+    }
+
+    /// A step that runs no action: the run becomes `state`, waiting for nothing, the log says
+    /// `why`, and the chat ends if `ends`. The items written, or `None` if the chat had ended.
+    async fn log_only_step(
+        &self,
+        chat_id: &str,
+        version: i64,
+        state: &ChatRun,
+        why: &str,
+        ends: bool,
+    ) -> Result<Option<Vec<Item>>, ChatError> {
         let step = FlowStep {
             chat_id: chat_id.to_string(),
             version,
-            state: serde_json::to_string(&state).expect("a run serialises"),
+            state: serde_json::to_string(state).expect("a run serialises"),
             wake_at: None,
             items: Vec::new(),
             attributes: BTreeMap::new(),
             max_attribute_bytes: MAX_ATTRIBUTE_BYTES,
             enqueue: None,
             leave_queue: false,
-            end: None,
+            end: ends.then(|| (event(CHAT_ENDED, None), FLOW_DISCONNECT.to_string())),
             log: vec![FlowLogEntry {
                 at: self.now(),
-                flow_id,
+                flow_id: state.run.flow_id.clone(),
                 action: String::new(),
                 action_type: String::new(),
                 outcome: why.to_string(),
             }],
         };
         match self.store.flow_step(step).await {
-            Ok(_) | Err(StoreError::ContactEnded) => {
-                tracing::debug!(contact_id = %contact.id, why, "the chat's flow stopped");
-                Ok(())
-            }
+            Ok(items) => Ok(Some(items)),
+            Err(StoreError::ContactEnded) => Ok(None),
             Err(StoreError::RunMoved) => Err(ChatError::Conflict("the flow moved on".into())),
             Err(e) => Err(e.into()),
         }
@@ -683,6 +661,41 @@ impl ChatService {
                 .map(|(arn, name)| (arn.as_str(), name.as_str())),
             parameters,
         )
+    }
+}
+
+/// What `event` means to the run, given where it is: the event the interpreter takes, or `None`
+/// when the run is not waiting for it (a time not yet come, a message while the flow waits for
+/// a function, an answer to a call it no longer waits for).
+fn engine_event(event: &FlowEvent, state: &ChatRun, run: &Run, now: Millis) -> Option<Event> {
+    if state.phase == Phase::Done {
+        return None;
+    }
+    if !state.started {
+        return Some(Event::Start);
+    }
+    let waits_for = run.waiting_for();
+    match event {
+        FlowEvent::Due if run.wakes_at().is_some_and(|at| at <= now) => Some(Event::Deadline),
+        FlowEvent::CustomerMessage(text)
+            if matches!(
+                waits_for,
+                Some(WaitingFor::Input | WaitingFor::Time | WaitingFor::BotInput)
+            ) =>
+        {
+            Some(Event::CustomerMessage(text.clone()))
+        }
+        FlowEvent::FunctionAnswered { until, answer }
+            if waits_for == Some(WaitingFor::Function) && run.wakes_at() == Some(*until) =>
+        {
+            Some(Event::FunctionAnswered(answer.clone()))
+        }
+        FlowEvent::BotAnswered { until, turn }
+            if waits_for == Some(WaitingFor::BotReply) && run.wakes_at() == Some(*until) =>
+        {
+            Some(Event::BotAnswered(turn.clone()))
+        }
+        _ => None,
     }
 }
 

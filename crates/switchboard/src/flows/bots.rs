@@ -11,27 +11,17 @@
 //! The request: `{"sessionId": CONTACT_ID, "text": ..., "sessionState": {"sessionAttributes":
 //! {...}}, "contactId": ..., "attributes": {...}}`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::engine::BotTurn;
-use crate::config::{AwsService, Config, Function};
-use crate::streaming::webhook::{signature, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use super::outbound::{aws_call, http_client, post_signed, CallError, Regional};
+use crate::config::{Config, Function};
 
-/// Why a bot brought no turn the flow can use: it takes its error branch.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BotError {
-    #[error("no bot {0} is configured")]
-    NotFound(String),
-    #[error("the bot did not answer in time")]
-    TimedOut,
-    #[error("the bot failed: {0}")]
-    Failed(String),
-    #[error("the bot's answer is not a turn: {0}")]
-    BadAnswer(String),
-}
+/// Why a bot took no turn (the flow takes its error branch).
+pub type BotError = CallError;
 
 /// One customer message for a bot.
 #[derive(Debug, Clone)]
@@ -48,9 +38,9 @@ pub struct BotRequest<'a> {
 pub struct Bots {
     client: reqwest::Client,
     bots: Vec<Function>,
-    lex: AwsService,
-    /// Lex V2 runtime clients by region, made on first use.
-    lex_clients: tokio::sync::Mutex<HashMap<String, aws_sdk_lexruntimev2::Client>>,
+    lex: Regional<aws_sdk_lexruntimev2::Client>,
+    /// The Lex locale.
+    locale: String,
 }
 
 /// Amazon Connect's default Lex locale.
@@ -58,15 +48,15 @@ const DEFAULT_LOCALE: &str = "en_US";
 
 impl Bots {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
-            client,
+            client: http_client()?,
             bots: config.bots.clone(),
-            lex: config.lex.clone(),
-            lex_clients: Default::default(),
+            lex: Regional::new(config.lex.clone()),
+            locale: config
+                .lex
+                .locale_id
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LOCALE.into()),
         })
     }
 
@@ -82,30 +72,9 @@ impl Bots {
             "sessionState": {"sessionAttributes": request.session_attributes},
             "contactId": request.session_id,
             "attributes": request.attributes,
-        })
-        .to_string();
-        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let call = self
-            .client
-            .post(&bot.url)
-            .header("content-type", "application/json")
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, signature(&bot.secret, timestamp, &body))
-            .body(body)
-            .send();
-        let response = match tokio::time::timeout(limit, call).await {
-            Err(_) => return Err(BotError::TimedOut),
-            Ok(Err(e)) => return Err(BotError::Failed(e.to_string())),
-            Ok(Ok(response)) => response,
-        };
-        if !response.status().is_success() {
-            return Err(BotError::Failed(format!("HTTP {}", response.status())));
-        }
-        let answer: Value = match tokio::time::timeout(limit, response.json()).await {
-            Err(_) => return Err(BotError::TimedOut),
-            Ok(Err(e)) => return Err(BotError::BadAnswer(e.to_string())),
-            Ok(Ok(answer)) => answer,
-        };
+        });
+        let answer =
+            post_signed(&self.client, &bot.url, &bot.secret, body.to_string(), limit).await?;
         read_turn(&answer)
     }
 
@@ -122,18 +91,10 @@ impl Bots {
             return Err(not_found());
         };
         let (bot_id, alias_id) = ids.split_once('/').ok_or_else(not_found)?;
-        let client = {
-            let mut clients = self.lex_clients.lock().await;
-            match clients.get(region) {
-                Some(client) => client.clone(),
-                None => {
-                    let shared = crate::aws::sdk_config(self.lex.access(), region, limit).await;
-                    let client = aws_sdk_lexruntimev2::Client::new(&shared);
-                    clients.insert(region.to_string(), client.clone());
-                    client
-                }
-            }
-        };
+        let client = self
+            .lex
+            .client(region, limit, aws_sdk_lexruntimev2::Client::new)
+            .await;
         let state = aws_sdk_lexruntimev2::types::SessionState::builder()
             .set_session_attributes(Some(
                 request
@@ -147,21 +108,12 @@ impl Bots {
             .recognize_text()
             .bot_id(bot_id)
             .bot_alias_id(alias_id)
-            .locale_id(self.lex.locale_id.as_deref().unwrap_or(DEFAULT_LOCALE))
+            .locale_id(&self.locale)
             .session_id(request.session_id)
             .text(request.text)
             .session_state(state)
             .send();
-        let output = match tokio::time::timeout(limit, call).await {
-            Err(_) => return Err(BotError::TimedOut),
-            Ok(Err(e)) => {
-                return Err(BotError::Failed(format!(
-                    "{}",
-                    aws_sdk_lexruntimev2::error::DisplayErrorContext(e)
-                )))
-            }
-            Ok(Ok(output)) => output,
-        };
+        let output = aws_call(limit, call).await?;
         Ok(lex_turn(&output))
     }
 

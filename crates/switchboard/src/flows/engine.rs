@@ -223,6 +223,14 @@ impl Run {
         }
     }
 
+    /// A run of another flow (a customer queue or disconnect flow), not started yet, with this
+    /// run's attributes and contact values.
+    pub fn handed_to(&self, flow_id: &str, flow: Arc<Flow>) -> Self {
+        let mut next = Self::new(flow_id, flow, self.attributes.clone());
+        next.contact = self.contact.clone();
+        next
+    }
+
     /// The id of the flow running now.
     pub fn flow_id(&self) -> &str {
         &self.flow_id
@@ -440,17 +448,7 @@ impl Run {
 
     /// The session attributes a bot turn carries: the action's, then what the bot kept.
     fn bot_session(&self, action: &Action) -> BTreeMap<String, String> {
-        let mut session: BTreeMap<String, String> = action
-            .parameters
-            .get("LexSessionAttributes")
-            .and_then(Value::as_object)
-            .map(|given| {
-                given
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), self.resolve(v.as_str()?))))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut session = self.resolved_map(action.parameters.get("LexSessionAttributes"));
         for (name, value) in &self.lex {
             if let Some(name) = name.strip_prefix("SessionAttributes.") {
                 session.insert(name.to_string(), value.clone());
@@ -667,16 +665,7 @@ impl Run {
                 let Some(arn) = p.get("LambdaFunctionARN").and_then(Value::as_str) else {
                     return Outcome::Error("NoMatchingError");
                 };
-                let parameters = p
-                    .get("LambdaInvocationAttributes")
-                    .and_then(Value::as_object)
-                    .map(|given| {
-                        given
-                            .iter()
-                            .filter_map(|(k, v)| Some((k.clone(), self.resolve(v.as_str()?))))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let parameters = self.resolved_map(p.get("LambdaInvocationAttributes"));
                 let limit = self
                     .number(p.get("InvocationTimeLimitSeconds"))
                     .unwrap_or(8.0);
@@ -761,6 +750,20 @@ impl Run {
             // Validation refuses other types; a flow saved unvalidated ends here.
             _ => Outcome::Error("NoMatchingError"),
         }
+    }
+
+    /// A parameter that maps names to values, each value resolved (values that are not text are
+    /// left out).
+    fn resolved_map(&self, given: Option<&Value>) -> BTreeMap<String, String> {
+        given
+            .and_then(Value::as_object)
+            .map(|given| {
+                given
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.resolve(v.as_str()?))))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// A value, or the value a `$.` reference names ("" when it names nothing).

@@ -12,48 +12,30 @@
 //! ContactId, InitialContactId, PreviousContactId, InitiationMethod, InstanceARN, Queue, ...},
 //! "Parameters": {...}}}`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::outbound::{aws_call, http_client, post_signed, CallError, Regional};
 use crate::config::{Config, Function};
 use crate::model::Contact;
-use crate::streaming::webhook::{signature, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
-/// Why a call brought no answer the flow can use: it takes its error branch.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FunctionError {
-    #[error("no function {0} is configured")]
-    NotFound(String),
-    #[error("the function did not answer in time")]
-    TimedOut,
-    #[error("the function failed: {0}")]
-    Failed(String),
-    #[error("the function's answer is not a flat JSON object: {0}")]
-    BadAnswer(String),
-}
+/// Why a function brought no answer (the flow takes its error branch).
+pub type FunctionError = CallError;
 
 pub struct Functions {
     client: reqwest::Client,
     functions: Vec<Function>,
-    lambda: crate::config::AwsService,
-    /// Lambda clients by region, made on first use.
-    lambda_clients: tokio::sync::Mutex<HashMap<String, aws_sdk_lambda::Client>>,
+    lambda: Regional<aws_sdk_lambda::Client>,
 }
 
 impl Functions {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            // A redirect would send the contact's data somewhere the operator did not configure.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
-            client,
+            client: http_client()?,
             functions: config.functions.clone(),
-            lambda: config.lambda.clone(),
-            lambda_clients: Default::default(),
+            lambda: Regional::new(config.lambda.clone()),
         })
     }
 
@@ -69,33 +51,14 @@ impl Functions {
             return self.invoke_lambda(arn, event, limit).await;
         }
         let function = self.function(arn)?;
-        let body = event.to_string();
-        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let call = self
-            .client
-            .post(&function.url)
-            .header("content-type", "application/json")
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(
-                SIGNATURE_HEADER,
-                signature(&function.secret, timestamp, &body),
-            )
-            .body(body)
-            .send();
-        let response = match tokio::time::timeout(limit, call).await {
-            Err(_) => return Err(FunctionError::TimedOut),
-            Ok(Err(e)) if e.is_timeout() => return Err(FunctionError::TimedOut),
-            Ok(Err(e)) => return Err(FunctionError::Failed(e.to_string())),
-            Ok(Ok(response)) => response,
-        };
-        if !response.status().is_success() {
-            return Err(FunctionError::Failed(format!("HTTP {}", response.status())));
-        }
-        let answer: Value = match tokio::time::timeout(limit, response.json()).await {
-            Err(_) => return Err(FunctionError::TimedOut),
-            Ok(Err(e)) => return Err(FunctionError::BadAnswer(e.to_string())),
-            Ok(Ok(answer)) => answer,
-        };
+        let answer = post_signed(
+            &self.client,
+            &function.url,
+            &function.secret,
+            event.to_string(),
+            limit,
+        )
+        .await?;
         flat(answer)
     }
 
@@ -111,33 +74,16 @@ impl Functions {
             .nth(3)
             .filter(|r| !r.is_empty())
             .ok_or_else(|| FunctionError::NotFound(arn.to_string()))?;
-        let client = {
-            let mut clients = self.lambda_clients.lock().await;
-            match clients.get(region) {
-                Some(client) => client.clone(),
-                None => {
-                    let shared = crate::aws::sdk_config(self.lambda.access(), region, limit).await;
-                    let client = aws_sdk_lambda::Client::new(&shared);
-                    clients.insert(region.to_string(), client.clone());
-                    client
-                }
-            }
-        };
+        let client = self
+            .lambda
+            .client(region, limit, aws_sdk_lambda::Client::new)
+            .await;
         let call = client
             .invoke()
             .function_name(arn)
             .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
             .send();
-        let output = match tokio::time::timeout(limit, call).await {
-            Err(_) => return Err(FunctionError::TimedOut),
-            Ok(Err(e)) => {
-                return Err(FunctionError::Failed(format!(
-                    "{}",
-                    aws_sdk_lambda::error::DisplayErrorContext(e)
-                )))
-            }
-            Ok(Ok(output)) => output,
-        };
+        let output = aws_call(limit, call).await?;
         if let Some(error) = output.function_error() {
             return Err(FunctionError::Failed(format!(
                 "the function raised {error}"

@@ -2,14 +2,16 @@
 //! as data ([`language`]) and checked as publishing checks it ([`validate`]), so that a team's
 //! flows can be checked offline (`switchboard flow check FILE`) with the same verdict the server
 //! gives. [`engine`] runs a flow, pure like the routing engine: events and lookups in, effects
-//! out. Carrying its effects out in chats (and storing its progress) comes next; until then a
-//! configured flow routes to its queue as before.
+//! out; the chat door (`chat::flow`) carries them out and stores each step. [`functions`] and
+//! [`bots`] are what InvokeLambdaFunction and ConnectParticipantWithLexBot call;
+//! [`interactive`] the templates of interactive messages. docs/flows.md is the user's guide.
 
 pub mod bots;
 pub mod engine;
 pub mod functions;
 pub mod interactive;
 pub mod language;
+pub mod outbound;
 pub mod validate;
 
 #[cfg(test)]

@@ -162,11 +162,7 @@ content = '''
       "Conditions": [{{"NextAction": "still", "Condition": {{"Operator": "Equals", "Operands": ["WaitCompleted"]}}}}],
       "Errors": [{{"NextAction": "still", "ErrorType": "NoMatchingError"}}]}}}},
   {{"Identifier": "still", "Type": "MessageParticipant", "Parameters": {{"Text": "Still waiting, thanks."}},
-    "Transitions": {{"NextAction": "long"}}}},
-  {{"Identifier": "long", "Type": "Wait", "Parameters": {{"TimeoutSeconds": "600"}},
-    "Transitions": {{"NextAction": "end",
-      "Conditions": [{{"NextAction": "end", "Condition": {{"Operator": "Equals", "Operands": ["WaitCompleted"]}}}}],
-      "Errors": [{{"NextAction": "end", "ErrorType": "NoMatchingError"}}]}}}},
+    "Transitions": {{"NextAction": "end"}}}},
   {{"Identifier": "end", "Type": "EndFlowExecution", "Parameters": {{}}}}]}}
 '''
 
@@ -457,6 +453,24 @@ pub(crate) async fn messages(server: &TestServer, chat: &Chat) -> Vec<(String, S
         .collect()
 }
 
+/// The queue DescribeContact says the contact is in.
+async fn queue_of(server: &TestServer, contact_id: &str) -> Option<String> {
+    let contact = server
+        .connect()
+        .describe_contact()
+        .instance_id(INSTANCE)
+        .contact_id(contact_id)
+        .send()
+        .await
+        .expect("DescribeContact")
+        .contact
+        .expect("a contact");
+    contact
+        .queue_info()
+        .and_then(|q| q.id())
+        .map(str::to_string)
+}
+
 pub(crate) async fn say(server: &TestServer, chat: &Chat, text: &str) {
     server
         .participant()
@@ -538,20 +552,9 @@ async fn a_flow_greets_sets_attributes_and_queues_the_chat_for_an_agent() {
     // The flow queued the chat in `support`, which Ana serves.
     let (offered, _) = accept_offer(&ana, &mut ana_socket).await;
     assert_eq!(offered, chat.contact_id);
-    let contact = server
-        .connect()
-        .describe_contact()
-        .instance_id(INSTANCE)
-        .contact_id(&chat.contact_id)
-        .send()
-        .await
-        .unwrap()
-        .contact
-        .unwrap();
     assert_eq!(
-        contact.queue_info().and_then(|q| q.id()),
-        Some("support"),
-        "{contact:?}"
+        queue_of(&server, &chat.contact_id).await.as_deref(),
+        Some("support")
     );
 }
 
@@ -585,17 +588,10 @@ async fn a_question_is_answered_through_its_conditions() {
         attributes(&server, &chat.contact_id).await["topic"],
         "billing"
     );
-    let contact = server
-        .connect()
-        .describe_contact()
-        .instance_id(INSTANCE)
-        .contact_id(&chat.contact_id)
-        .send()
-        .await
-        .unwrap()
-        .contact
-        .unwrap();
-    assert_eq!(contact.queue_info().and_then(|q| q.id()), Some("billing"));
+    assert_eq!(
+        queue_of(&server, &chat.contact_id).await.as_deref(),
+        Some("billing")
+    );
 
     // The flow log says which way the chat went, and why.
     let trace = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -680,17 +676,10 @@ async fn hours_open_and_closed_take_their_branches() {
     // The example flow: open, so the chat waits in `support` and nothing is said.
     let (chat, _socket) = chat_in(&server, "hours", &[]).await;
     assert!(messages(&server, &chat).await.is_empty());
-    let contact = server
-        .connect()
-        .describe_contact()
-        .instance_id(INSTANCE)
-        .contact_id(&chat.contact_id)
-        .send()
-        .await
-        .unwrap()
-        .contact
-        .unwrap();
-    assert_eq!(contact.queue_info().and_then(|q| q.id()), Some("support"));
+    assert_eq!(
+        queue_of(&server, &chat.contact_id).await.as_deref(),
+        Some("support")
+    );
 }
 
 #[tokio::test]
@@ -745,7 +734,8 @@ async fn a_customer_queue_flow_runs_while_waiting_and_a_disconnect_flow_after_th
     let second = next_system_message(&mut socket).await;
     assert_eq!(second["Content"], "Still waiting, thanks.");
 
-    // An agent takes the chat, then leaves it: the customer remains, and the survey runs.
+    // The customer queue flow has ended; the chat still waits. An agent takes it, then leaves
+    // it: the customer remains, and the survey runs.
     let ana = AgentClient::sign_in(&server, "ana").await;
     let mut ana_socket = ana.ready().await;
     let (_, agent_token) = accept_offer(&ana, &mut ana_socket).await;

@@ -197,11 +197,11 @@ impl Store for PostgresStore {
     }
 
     async fn delete_hours_of_operation(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
-        writes::delete_hours_of_operation(self, instance_id, id).await
+        writes::delete_owned(self, "hours_of_operation", instance_id, id).await
     }
 
     async fn delete_contact_flow(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
-        writes::delete_contact_flow(self, instance_id, id).await
+        writes::delete_owned(self, "contact_flows", instance_id, id).await
     }
 
     async fn requeue_contact(

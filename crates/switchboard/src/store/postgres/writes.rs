@@ -605,33 +605,23 @@ pub(super) async fn put_hours_of_operation(
     }
 }
 
-pub(super) async fn delete_hours_of_operation(
+/// Deletes a row an instance owns (a contact flow or hours of operation made through the API);
+/// false if there was none.
+pub(super) async fn delete_owned(
     store: &PostgresStore,
+    table: &'static str,
     instance_id: &str,
     id: &str,
 ) -> StoreResult<bool> {
-    let deleted = sqlx::query("DELETE FROM hours_of_operation WHERE instance_id = $1 AND id = $2")
-        .bind(instance_id)
-        .bind(id)
-        .execute(&store.pool)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-    Ok(deleted > 0)
-}
-
-pub(super) async fn delete_contact_flow(
-    store: &PostgresStore,
-    instance_id: &str,
-    id: &str,
-) -> StoreResult<bool> {
-    let deleted = sqlx::query("DELETE FROM contact_flows WHERE instance_id = $1 AND id = $2")
-        .bind(instance_id)
-        .bind(id)
-        .execute(&store.pool)
-        .await
-        .map_err(backend)?
-        .rows_affected();
+    let deleted = sqlx::query(&format!(
+        "DELETE FROM {table} WHERE instance_id = $1 AND id = $2"
+    ))
+    .bind(instance_id)
+    .bind(id)
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?
+    .rows_affected();
     Ok(deleted > 0)
 }
 

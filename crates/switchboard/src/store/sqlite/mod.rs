@@ -256,7 +256,7 @@ impl Store for SqliteStore {
         let (instance_id, id) = (instance_id.to_string(), id.to_string());
         self.writes
             .submit(false, move |w, _| {
-                writes::delete_hours_of_operation(w, &instance_id, &id)
+                writes::delete_owned(w, "hours_of_operation", &instance_id, &id)
             })
             .await
     }
@@ -265,7 +265,7 @@ impl Store for SqliteStore {
         let (instance_id, id) = (instance_id.to_string(), id.to_string());
         self.writes
             .submit(false, move |w, _| {
-                writes::delete_contact_flow(w, &instance_id, &id)
+                writes::delete_owned(w, "contact_flows", &instance_id, &id)
             })
             .await
     }

@@ -593,20 +593,19 @@ pub fn put_hours_of_operation(w: &mut Writer, hours: &StoredHours) -> StoreResul
     Ok(())
 }
 
-pub fn delete_hours_of_operation(w: &mut Writer, instance_id: &str, id: &str) -> StoreResult<bool> {
+/// Deletes a row an instance owns (a contact flow or hours of operation made through the API);
+/// false if there was none.
+pub fn delete_owned(
+    w: &mut Writer,
+    table: &'static str,
+    instance_id: &str,
+    id: &str,
+) -> StoreResult<bool> {
     let deleted = w
         .conn
-        .prepare_cached("DELETE FROM hours_of_operation WHERE instance_id = ?1 AND id = ?2")
-        .map_err(backend)?
-        .execute(params![instance_id, id])
-        .map_err(backend)?;
-    Ok(deleted > 0)
-}
-
-pub fn delete_contact_flow(w: &mut Writer, instance_id: &str, id: &str) -> StoreResult<bool> {
-    let deleted = w
-        .conn
-        .prepare_cached("DELETE FROM contact_flows WHERE instance_id = ?1 AND id = ?2")
+        .prepare_cached(&format!(
+            "DELETE FROM {table} WHERE instance_id = ?1 AND id = ?2"
+        ))
         .map_err(backend)?
         .execute(params![instance_id, id])
         .map_err(backend)?;
