@@ -99,6 +99,11 @@ name = "Bench queue"
 id = "flow"
 name = "Bench flow"
 queue = "q"
+TOML
+# `flows` adds hours and a flow-language flow (left out otherwise, so that an older build given as
+# SWITCHBOARD_BIN reads the configuration).
+if [ "$scale" = flows ]; then
+  cat >> "$work/switchboard.toml" <<'TOML'
 [[instances.hours_of_operation]]
 id = "always"
 name = "Always"
@@ -142,6 +147,7 @@ content = '''
   {"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {}}]}
 '''
 TOML
+fi
 
 # Starts a server in the background and waits for its readiness line; sets $url and $pid.
 start() {
