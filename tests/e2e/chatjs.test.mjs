@@ -14,7 +14,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
-import { DescribeContactCommand } from "@aws-sdk/client-connect";
+import {
+  CreateContactFlowCommand, DescribeContactCommand, StartChatContactCommand,
+} from "@aws-sdk/client-connect";
 
 import {
   startServer, launchBrowser, serveSite, chatjsBundle, Participant, ARTIFACTS, PATIENCE_MS, INSTANCE,
@@ -273,3 +275,53 @@ test("an agent session: the agent's side of a chat runs on ChatJS too", async ()
   await page.close();
 });
 
+
+test("a flow deployed with the AWS SDK greets a ChatJS customer, takes the answer and queues the chat", async () => {
+  // The same call that deploys the flow to Amazon Connect.
+  const flow = await server.connect.send(new CreateContactFlowCommand({
+    InstanceId: INSTANCE, Name: "Menu for ChatJS", Type: "CONTACT_FLOW",
+    Content: JSON.stringify({
+      Version: "2019-10-30", StartAction: "ask", Actions: [
+        { Identifier: "ask", Type: "GetParticipantInput",
+          Parameters: { Text: "Hi $.Attributes.name! Type 1 for billing.", InputTimeLimitSeconds: "300" },
+          Transitions: { NextAction: "queue",
+            Conditions: [{ NextAction: "billing", Condition: { Operator: "Equals", Operands: ["1"] } }],
+            Errors: [{ NextAction: "queue", ErrorType: "NoMatchingCondition" },
+              { NextAction: "queue", ErrorType: "InputTimeLimitExceeded" }] } },
+        { Identifier: "billing", Type: "MessageParticipant", Parameters: { Text: "Billing it is." },
+          Transitions: { NextAction: "queue" } },
+        { Identifier: "queue", Type: "UpdateContactTargetQueue", Parameters: { QueueId: "support" },
+          Transitions: { NextAction: "transfer" } },
+        { Identifier: "transfer", Type: "TransferContactToQueue", Parameters: {},
+          Transitions: { Errors: [{ NextAction: "bye", ErrorType: "QueueAtCapacity" }] } },
+        { Identifier: "bye", Type: "DisconnectParticipant", Parameters: {} },
+      ],
+    }),
+  }));
+  const page = await browser.newPage();
+  page.setDefaultTimeout(PATIENCE_MS);
+  const failures = [];
+  page.on("pageerror", (e) => failures.push(e.message));
+  await page.goto(site.url);
+  const started = await server.connect.send(new StartChatContactCommand({
+    InstanceId: INSTANCE, ContactFlowId: flow.ContactFlowId, ParticipantDetails: { DisplayName: "Jo" },
+    Attributes: { name: "Jo" },
+  }));
+  await page.evaluate(([endpoint, details]) => window.startChat(endpoint, details, "CUSTOMER"),
+    [server.url, { ContactId: started.ContactId, ParticipantId: started.ParticipantId,
+      ParticipantToken: started.ParticipantToken }]);
+
+  // The flow starts once ChatJS is connected, so the greeting reaches it over the socket.
+  const greeting = await chatjsEvent(page, "onMessage", (d) => d.ParticipantRole === "SYSTEM");
+  assert.equal(greeting.Content, "Hi Jo! Type 1 for billing.");
+  assert.equal(greeting.DisplayName, "SYSTEM_MESSAGE");
+  await page.evaluate(() => window.session.sendMessage({ contentType: "text/plain", message: "1" }));
+  await chatjsEvent(page, "onMessage", (d) => d.Content === "Billing it is.");
+  await page.screenshot({ path: join(ARTIFACTS, "chatjs-flow.png") });
+  const described = await server.connect.send(new DescribeContactCommand({
+    InstanceId: INSTANCE, ContactId: started.ContactId,
+  }));
+  assert.equal(described.Contact.QueueInfo?.Id, "support");
+  assert.deepEqual(failures, []);
+  await page.close();
+});

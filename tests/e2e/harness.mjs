@@ -192,10 +192,11 @@ export class Participant {
     return customer;
   }
 
-  /** StartChatContact only: the details a page's client (ChatJS) then joins with. */
-  static startChat(server, name) {
+  /** StartChatContact only (in the flow `flow`, by default the configured queue flow): the
+   * details a page's client (ChatJS) then joins with. */
+  static startChat(server, name, flow = "chat") {
     return server.connect.send(new StartChatContactCommand({
-      InstanceId: INSTANCE, ContactFlowId: "chat", ParticipantDetails: { DisplayName: name },
+      InstanceId: INSTANCE, ContactFlowId: flow, ParticipantDetails: { DisplayName: name },
     }));
   }
 
