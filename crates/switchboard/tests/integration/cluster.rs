@@ -439,3 +439,116 @@ async fn a_stream_publishes_items_written_on_another_node_without_waiting_for_a_
         })
         .await;
 }
+
+/// A flow that asks, times out once after 2 seconds, asks again, and queues the chat.
+const PATIENT_FLOW: &str = r#"
+[[instances.contact_flows]]
+id = "patient"
+name = "Asks twice"
+content = '''
+{"Version": "2019-10-30", "StartAction": "ask", "Actions": [
+  {"Identifier": "ask", "Type": "GetParticipantInput",
+   "Parameters": {"Text": "Which team?", "InputTimeLimitSeconds": "2"},
+   "Transitions": {"NextAction": "again",
+     "Errors": [{"NextAction": "again", "ErrorType": "InputTimeLimitExceeded"}]}},
+  {"Identifier": "again", "Type": "GetParticipantInput",
+   "Parameters": {"Text": "Still there? Which team?", "InputTimeLimitSeconds": "300"},
+   "Transitions": {"NextAction": "queue",
+     "Conditions": [{"NextAction": "sales", "Condition": {"Operator": "Equals", "Operands": ["sales"]}}],
+     "Errors": [{"NextAction": "queue", "ErrorType": "NoMatchingCondition"},
+                {"NextAction": "queue", "ErrorType": "InputTimeLimitExceeded"}]}},
+  {"Identifier": "sales", "Type": "MessageParticipant", "Parameters": {"Text": "Sales it is."},
+   "Transitions": {"NextAction": "queue"}},
+  {"Identifier": "queue", "Type": "UpdateContactTargetQueue", "Parameters": {"QueueId": "queue-1"},
+   "Transitions": {"NextAction": "transfer"}},
+  {"Identifier": "transfer", "Type": "TransferContactToQueue", "Parameters": {}, "Transitions": {}}]}
+'''
+"#;
+
+#[tokio::test]
+async fn a_flow_whose_node_dies_goes_on_from_another_node_timer_and_all() {
+    let Some(database) = PostgresDatabase::fresh().await else {
+        return;
+    };
+    let extra = format!("bus = \"{}\"", nats_url());
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |dir| {
+        TestServer::builder()
+            .dir(dir)
+            .storage(&database.url())
+            .config(&extra)
+            .instance_config(PATIENT_FLOW)
+            .start()
+    };
+    let mut node1 = start(dirs[0].path()).await;
+    let node2 = start(dirs[1].path()).await;
+
+    // The customer connects on node 1: the flow starts there and asks.
+    let started = start_chat_request(&node1, "Kim")
+        .contact_flow_id("patient")
+        .send()
+        .await
+        .expect("StartChatContact");
+    let customer = customer_of(&node1, &started).await;
+    let mut socket = ChatSocket::subscribe(&customer.websocket_url).await;
+    let asked = socket
+        .wait_for("the question", |i| i["ParticipantRole"] == "SYSTEM")
+        .await;
+    assert_eq!(asked["Content"], "Which team?");
+
+    // Node 1 dies while the flow waits. The customer reconnects through node 2, whose once-a-second
+    // look at due runs times the question out there.
+    node1.signal("KILL").await;
+    let (connection, url) = connect_participant(&node2, &customer.participant_token).await;
+    let mut socket = ChatSocket::subscribe(&url).await;
+    // The timeout may have come before this socket did: then the transcript has its question.
+    let transcript = node2
+        .participant()
+        .get_transcript()
+        .connection_token(&connection)
+        .max_results(100)
+        .send()
+        .await
+        .unwrap();
+    let already = transcript
+        .transcript()
+        .iter()
+        .any(|i| i.content() == Some("Still there? Which team?"));
+    if !already {
+        let again = socket
+            .wait_for("the question again", |i| i["ParticipantRole"] == "SYSTEM")
+            .await;
+        assert_eq!(again["Content"], "Still there? Which team?");
+    }
+    say(&node2, &connection, "sales").await;
+    let answered = socket
+        .wait_for("the answer's branch", |i| i["Content"] == "Sales it is.")
+        .await;
+    assert_eq!(answered["ParticipantRole"], "SYSTEM");
+
+    let transcript = node2
+        .participant()
+        .get_transcript()
+        .connection_token(&connection)
+        .sort_order(SortKey::Ascending)
+        .max_results(100)
+        .send()
+        .await
+        .unwrap();
+    let said: Vec<&str> = transcript
+        .transcript()
+        .iter()
+        .filter(|i| i.r#type() == Some(&aws_sdk_connectparticipant::types::ChatItemType::Message))
+        .filter_map(|i| i.content())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "Which team?",
+            "Still there? Which team?",
+            "sales",
+            "Sales it is."
+        ],
+        "every step once"
+    );
+}

@@ -166,3 +166,90 @@ pub(super) async fn a_flow_step_that_ends_the_chat_ends_its_run_too(kind: Kind) 
         Err(StoreError::ContactEnded)
     ));
 }
+
+fn stored_flow(id: &str, name: &str, now: OffsetDateTime) -> StoredFlow {
+    StoredFlow {
+        instance_id: "i".into(),
+        id: id.into(),
+        name: name.into(),
+        flow_type: "CONTACT_FLOW".into(),
+        description: None,
+        content: "{}".into(),
+        status: "SAVED".into(),
+        state: "ACTIVE".into(),
+        tags: [("team".to_string(), "support".to_string())].into(),
+        updated_at: now,
+    }
+}
+
+pub(super) async fn flows_and_hours_made_through_the_api_are_kept_by_instance_under_unique_names(
+    kind: Kind,
+) {
+    let Some((_at, clock, store)) = store_with_contact(kind).await else {
+        return;
+    };
+    let now = clock.now();
+    store
+        .put_contact_flow(stored_flow("f1", "Greeting", now))
+        .await
+        .unwrap();
+    store
+        .put_contact_flow(stored_flow("f2", "Survey", now))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .put_contact_flow(stored_flow("f3", "Greeting", now))
+            .await,
+        Err(StoreError::FlowNameTaken(_))
+    ));
+    // The same flow, changed: its own name is no conflict.
+    let mut changed = stored_flow("f1", "Greeting", now);
+    changed.content = "{\"changed\": true}".into();
+    changed.status = "PUBLISHED".into();
+    store.put_contact_flow(changed.clone()).await.unwrap();
+    assert_eq!(store.contact_flow("i", "f1").await.unwrap(), Some(changed));
+    assert_eq!(
+        store
+            .contact_flows("i")
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Greeting", "Survey"]
+    );
+    assert!(store.contact_flows("other").await.unwrap().is_empty());
+    assert!(store.delete_contact_flow("i", "f2").await.unwrap());
+    assert!(!store.delete_contact_flow("i", "f2").await.unwrap());
+    assert_eq!(store.contact_flow("i", "f2").await.unwrap(), None);
+
+    let hours = StoredHours {
+        instance_id: "i".into(),
+        id: "h1".into(),
+        name: "Office".into(),
+        description: Some("Weekdays".into()),
+        time_zone: "Europe/Berlin".into(),
+        config: vec![switchboard::config::OpenRange {
+            day: "MONDAY".into(),
+            start: "09:00".into(),
+            end: "17:00".into(),
+        }],
+        tags: Default::default(),
+        updated_at: now,
+    };
+    store.put_hours_of_operation(hours.clone()).await.unwrap();
+    assert_eq!(
+        store.hours_of_operation("i", "h1").await.unwrap(),
+        Some(hours.clone())
+    );
+    let mut twin = hours.clone();
+    twin.id = "h2".into();
+    assert!(matches!(
+        store.put_hours_of_operation(twin).await,
+        Err(StoreError::HoursNameTaken(_))
+    ));
+    assert_eq!(store.hours_of_operations("i").await.unwrap().len(), 1);
+    assert!(store.delete_hours_of_operation("i", "h1").await.unwrap());
+    assert!(store.hours_of_operations("i").await.unwrap().is_empty());
+}
