@@ -28,8 +28,11 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>ChatJS</ti
 <script src="/chatjs.js"></script></head><body><pre id="log"></pre><script>
 window.events = [];
 const record = (kind) => (event) => {
-  window.events.push({ kind, data: event && event.data ? event.data : null });
-  document.getElementById("log").textContent += kind + "\\n";
+  const data = event && event.data ? event.data : null;
+  window.events.push({ kind, data });
+  // Messages show who said what, so that a screenshot shows the conversation.
+  const said = kind === "onMessage" && data ? ": " + data.DisplayName + ": " + data.Content : "";
+  document.getElementById("log").textContent += kind + said + "\\n";
 };
 window.startChat = async (endpoint, details, type) => {
   if (type === "AGENT") {
