@@ -42,8 +42,6 @@ pub struct FlowView {
     pub status: String,
     pub state: String,
     pub tags: BTreeMap<String, String>,
-    /// Made in the configuration file (the API cannot change it).
-    pub configured: bool,
 }
 
 impl FlowView {
@@ -164,7 +162,6 @@ fn view_of_configured(flow: &ContactFlow, instance: &Instance, chat: &ChatServic
         status: PUBLISHED.into(),
         state: "ACTIVE".into(),
         tags: BTreeMap::new(),
-        configured: true,
     }
 }
 
@@ -178,8 +175,18 @@ fn view_of_stored(flow: StoredFlow) -> FlowView {
         status: flow.status,
         state: flow.state,
         tags: flow.tags,
-        configured: false,
     }
+}
+
+/// Names are unique in an instance: here against the configured flows; the store keeps those of
+/// flows made through the API unique itself (`FlowNameTaken`).
+fn check_name_free(instance: &Instance, name: &str) -> Result<(), ChatError> {
+    if instance.contact_flows.iter().any(|f| f.name == name) {
+        return Err(ChatError::Duplicate(format!(
+            "A contact flow named '{name}' already exists"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks content as its status asks: a published flow must have no problems.
@@ -200,7 +207,7 @@ impl ChatService {
         let instance = self.resolve_instance(&new.instance_id)?;
         let status = new.status.unwrap_or_else(|| PUBLISHED.into());
         check_content(&new.content, &status)?;
-        self.check_name_free(instance, &new.name, None).await?;
+        check_name_free(instance, &new.name)?;
         let flow = StoredFlow {
             instance_id: instance.id.clone(),
             id: new_id(),
@@ -274,8 +281,7 @@ impl ChatService {
     ) -> Result<(), ChatError> {
         let mut flow = self.stored_flow(instance, id).await?;
         if let Some(name) = name {
-            let instance = self.resolve_instance(instance)?;
-            self.check_name_free(instance, &name, Some(id)).await?;
+            check_name_free(self.resolve_instance(instance)?, &name)?;
             flow.name = name;
         }
         if description.is_some() {
@@ -308,25 +314,6 @@ impl ChatService {
             .contact_flow(&instance.id, id)
             .await?
             .ok_or_else(|| ChatError::NotFound(format!("ContactFlow {id} not found")))
-    }
-
-    async fn check_name_free(
-        &self,
-        instance: &Instance,
-        name: &str,
-        except: Option<&str>,
-    ) -> Result<(), ChatError> {
-        let configured = instance.contact_flows.iter().any(|f| f.name == name);
-        let stored = self.store.contact_flows(&instance.id).await?;
-        let taken = stored
-            .iter()
-            .any(|f| f.name == name && Some(f.id.as_str()) != except);
-        if configured || taken {
-            return Err(ChatError::Duplicate(format!(
-                "A contact flow named '{name}' already exists"
-            )));
-        }
-        Ok(())
     }
 
     /// The flow a chat starts in (by id or ARN): a configured one (no read), else a published

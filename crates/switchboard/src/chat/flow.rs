@@ -582,60 +582,54 @@ impl ChatService {
         let Some(chat) = self.me.upgrade() else {
             return;
         };
-        let chat_id = contact.chat_id().to_string();
-        let now = to_millis(self.now());
-        match call {
-            Call::Function {
-                arn,
-                parameters,
-                until,
-            } => {
-                let sent = self.function_event(contact, &parameters);
-                let limit = Duration::from_millis((until - now).max(0) as u64);
-                tokio::spawn(async move {
+        let contact = contact.clone();
+        let until = match &call {
+            Call::Function { until, .. } | Call::Bot { until, .. } => *until,
+        };
+        let limit = Duration::from_millis((until - to_millis(self.now())).max(0) as u64);
+        tokio::spawn(async move {
+            let chat_id = contact.chat_id();
+            let event = match call {
+                Call::Function {
+                    arn, parameters, ..
+                } => {
+                    let sent = chat.function_event(&contact, &parameters);
                     let answer = chat.functions.invoke(&arn, &sent, limit).await;
                     if let Err(e) = &answer {
                         tracing::info!(contact_id = %chat_id, arn = %arn, error = %e, "the flow's function brought no answer");
                     }
-                    let event = FlowEvent::FunctionAnswered {
+                    FlowEvent::FunctionAnswered {
                         until,
                         answer: answer.ok(),
-                    };
-                    if let Err(e) = chat.flow_event(&chat_id, event).await {
-                        tracing::warn!(contact_id = %chat_id, error = %e, "a flow step failed");
                     }
-                });
-            }
-            Call::Bot {
-                bot,
-                text,
-                session_attributes,
-                until,
-            } => {
-                let attributes = contact.attributes.clone();
-                let limit = Duration::from_millis((until - now).max(0) as u64);
-                tokio::spawn(async move {
+                }
+                Call::Bot {
+                    bot,
+                    text,
+                    session_attributes,
+                    ..
+                } => {
                     let request = BotRequest {
                         bot: &bot,
-                        session_id: &chat_id,
+                        session_id: chat_id,
                         text: &text,
                         session_attributes: &session_attributes,
-                        attributes: &attributes,
+                        attributes: &contact.attributes,
                     };
                     let turn = chat.bots.ask(request, limit).await;
                     if let Err(e) = &turn {
                         tracing::info!(contact_id = %chat_id, bot = %bot, error = %e, "the flow's bot took no turn");
                     }
-                    let event = FlowEvent::BotAnswered {
+                    FlowEvent::BotAnswered {
                         until,
                         turn: turn.ok(),
-                    };
-                    if let Err(e) = chat.flow_event(&chat_id, event).await {
-                        tracing::warn!(contact_id = %chat_id, error = %e, "a flow step failed");
                     }
-                });
+                }
+            };
+            if let Err(e) = chat.flow_event(chat_id, event).await {
+                tracing::warn!(contact_id = %chat_id, error = %e, "a flow step failed");
             }
-        }
+        });
     }
 
     /// The event Amazon Connect sends a function about this contact.

@@ -75,6 +75,17 @@ pub(super) fn as_hours(stored: &StoredHours) -> HoursOfOperation {
     }
 }
 
+/// Names are unique in an instance: here against the configured hours; the store keeps those of
+/// hours made through the API unique itself (`HoursNameTaken`).
+fn check_name_free(instance: &Instance, name: &str) -> Result<(), ChatError> {
+    if instance.hours_of_operation.iter().any(|h| h.name == name) {
+        return Err(ChatError::Duplicate(format!(
+            "Hours of operation named '{name}' already exist"
+        )));
+    }
+    Ok(())
+}
+
 fn check_time_zone(zone: &str) -> Result<(), ChatError> {
     jiff::tz::TimeZone::get(zone).map(|_| ()).map_err(|_| {
         ChatError::Invalid(format!(
@@ -94,7 +105,7 @@ impl ChatService {
         let name = change.name.unwrap_or_default();
         let time_zone = change.time_zone.unwrap_or_default();
         check_time_zone(&time_zone)?;
-        self.check_hours_name_free(instance, &name, None).await?;
+        check_name_free(instance, &name)?;
         let hours = StoredHours {
             instance_id: instance.id.clone(),
             id: new_id(),
@@ -143,9 +154,7 @@ impl ChatService {
     ) -> Result<(), ChatError> {
         let mut hours = self.stored_hours(instance, id).await?;
         if let Some(name) = change.name {
-            let instance = self.resolve_instance(instance)?;
-            self.check_hours_name_free(instance, &name, Some(id))
-                .await?;
+            check_name_free(self.resolve_instance(instance)?, &name)?;
             hours.name = name;
         }
         if let Some(zone) = change.time_zone {
@@ -183,24 +192,5 @@ impl ChatService {
             .hours_of_operation(&instance.id, id)
             .await?
             .ok_or_else(|| ChatError::NotFound(format!("HoursOfOperation {id} not found")))
-    }
-
-    async fn check_hours_name_free(
-        &self,
-        instance: &Instance,
-        name: &str,
-        except: Option<&str>,
-    ) -> Result<(), ChatError> {
-        let configured = instance.hours_of_operation.iter().any(|h| h.name == name);
-        let stored = self.store.hours_of_operations(&instance.id).await?;
-        let taken = stored
-            .iter()
-            .any(|h| h.name == name && Some(h.id.as_str()) != except);
-        if configured || taken {
-            return Err(ChatError::Duplicate(format!(
-                "Hours of operation named '{name}' already exist"
-            )));
-        }
-        Ok(())
     }
 }

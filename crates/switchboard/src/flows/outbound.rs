@@ -107,19 +107,10 @@ pub(super) async fn aws_call<T, E: std::error::Error + 'static>(
 ) -> Result<T, CallError> {
     match tokio::time::timeout(limit, call).await {
         Err(_) => Err(CallError::TimedOut),
-        Ok(Err(e)) => Err(CallError::Failed(error_chain(&e))),
+        // The SDK's own rendering of an error with its causes (SNS's publisher uses it too).
+        Ok(Err(e)) => Err(CallError::Failed(
+            aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
+        )),
         Ok(Ok(output)) => Ok(output),
     }
-}
-
-/// An error and its sources, as one line.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }

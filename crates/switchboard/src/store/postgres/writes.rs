@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::items::{append, append_new, end, enqueue, insert_participant};
 use super::streams::insert_stream;
-use super::{backend, is_unique_violation, PostgresStore};
+use super::{backend, is_unique_violation, PostgresStore, Tx};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{
     receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind, StoredFlow, StoredHours,
@@ -437,15 +437,29 @@ pub(super) async fn update_attributes(
             .await
             .map_err(backend)?
             .ok_or(StoreError::ContactNotFound)?;
-    let merged = merge_attributes(&current, attributes, max_bytes)?;
+    write_attributes(&mut tx, contact_id, &current, attributes, max_bytes, now).await?;
+    tx.commit().await.map_err(backend)
+}
+
+/// Merges `attributes` into the contact's `current` ones (the store's rule) and writes them, in
+/// a transaction that holds the contact's row.
+async fn write_attributes(
+    tx: &mut Tx,
+    contact_id: &str,
+    current: &str,
+    attributes: BTreeMap<String, String>,
+    max_bytes: usize,
+    now_ms: i64,
+) -> StoreResult<()> {
+    let merged = merge_attributes(current, attributes, max_bytes)?;
     sqlx::query("UPDATE contacts SET attributes = $1, updated_at = $2 WHERE id = $3")
         .bind(merged)
-        .bind(now)
+        .bind(now_ms)
         .bind(contact_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(backend)?;
-    tx.commit().await.map_err(backend)
+    Ok(())
 }
 
 /// One step of a flow run ([`FlowStep`]), in one transaction holding the chat's row.
@@ -479,26 +493,11 @@ pub(super) async fn flow_step(store: &PostgresStore, step: FlowStep) -> StoreRes
         return Err(StoreError::RunMoved);
     }
     if !step.attributes.is_empty() {
-        let merged = merge_attributes(&attributes, step.attributes, step.max_attribute_bytes)?;
-        sqlx::query("UPDATE contacts SET attributes = $1, updated_at = $2 WHERE id = $3")
-            .bind(merged)
-            .bind(now)
-            .bind(chat)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let max = step.max_attribute_bytes;
+        write_attributes(&mut tx, chat, &attributes, step.attributes, max, now).await?;
     }
     if let Some(queue) = &step.enqueue {
-        sqlx::query(
-            "UPDATE contacts SET queue_id = $1, enqueued_at = $2, updated_at = $2
-             WHERE initial_contact_id = $3 AND next_contact_id IS NULL",
-        )
-        .bind(queue)
-        .bind(now)
-        .bind(chat)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        requeue(&mut *tx, chat, queue, now).await?;
     }
     if step.leave_queue {
         sqlx::query(
@@ -647,15 +646,26 @@ pub(super) async fn requeue_contact(
     queue_id: &str,
     at: OffsetDateTime,
 ) -> StoreResult<()> {
+    requeue(&store.pool, chat_id, queue_id, to_millis(at)).await
+}
+
+/// The chat's current contact waits in `queue_id` since `at_ms`, with no agent (on its own, or
+/// inside a transaction: a flow step's).
+async fn requeue<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    chat_id: &str,
+    queue_id: &str,
+    at_ms: i64,
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE contacts SET queue_id = $1, enqueued_at = $2, agent_id = NULL,
                              connected_to_agent_at = NULL, updated_at = $2
          WHERE initial_contact_id = $3 AND next_contact_id IS NULL AND ended_at IS NULL",
     )
     .bind(queue_id)
-    .bind(to_millis(at))
+    .bind(at_ms)
     .bind(chat_id)
-    .execute(&store.pool)
+    .execute(executor)
     .await
     .map_err(backend)?;
     Ok(())
