@@ -65,6 +65,7 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
         }],
         agent_statuses: Vec::new(),
         hours_of_operation: Vec::new(),
+        quick_connects: Vec::new(),
         widgets: vec![Widget {
             id: WIDGET_ID.into(),
             contact_flow: CONTACT_FLOW_ID.into(),

@@ -370,3 +370,46 @@ pub struct StoredHours {
     pub tags: std::collections::BTreeMap<String, String>,
     pub updated_at: OffsetDateTime,
 }
+
+/// Where a quick connect sends a chat, and the flow the chat runs on the way (a QUEUE_TRANSFER
+/// or AGENT_TRANSFER flow; none: straight to the queue). Stored as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QuickConnectTarget {
+    Queue {
+        queue_id: String,
+        flow_id: Option<String>,
+    },
+    User {
+        user_id: String,
+        flow_id: Option<String>,
+    },
+    /// Kept and listed as Amazon keeps it; chats cannot be transferred to a phone number.
+    PhoneNumber { phone_number: String },
+    /// Kept and listed; chats are not transferred to a flow alone (yet).
+    Flow { flow_id: String },
+}
+
+impl QuickConnectTarget {
+    /// The model's QuickConnectType.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            QuickConnectTarget::Queue { .. } => "QUEUE",
+            QuickConnectTarget::User { .. } => "USER",
+            QuickConnectTarget::PhoneNumber { .. } => "PHONE_NUMBER",
+            QuickConnectTarget::Flow { .. } => "FLOW",
+        }
+    }
+}
+
+/// A quick connect made through the Connect API (CreateQuickConnect), as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredQuickConnect {
+    pub instance_id: String,
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub target: QuickConnectTarget,
+    pub tags: std::collections::BTreeMap<String, String>,
+    pub updated_at: OffsetDateTime,
+}

@@ -18,7 +18,7 @@ const TYPING_SHOWN_MS = 4000;
  * @property {{ name: string }[]} statuses
  * @property {string[]} offers contact ids
  * @property {ChatEntry[]} contacts
- * @property {{ queues: { id: string, name: string }[], agents: { id: string, displayName: string }[] }} transferTargets
+ * @property {{ quickConnects: { id: string, name: string, type: string }[], queues: { id: string, name: string }[], agents: { id: string, displayName: string }[] }} transferTargets
  * @property {boolean} [supervisor]
  */
 
@@ -230,6 +230,7 @@ async function start() {
   const targets = $("transfer-target");
   targets.replaceChildren(
     new Option("Transfer to…", ""),
+    ...me.transferTargets.quickConnects.map((q) => new Option(`Quick connect: ${q.name}`, `quick:${q.id}`)),
     ...me.transferTargets.queues.map((q) => new Option(`Queue: ${q.name}`, `queue:${q.id}`)),
     ...me.transferTargets.agents.map((a) => new Option(`Agent: ${a.displayName}`, `agent:${a.id}`)),
   );
@@ -725,7 +726,7 @@ $("transfer").addEventListener("click", async () => {
   const [kind, id] = [target.slice(0, target.indexOf(":")), target.slice(target.indexOf(":") + 1)];
   try {
     await agentCall("POST", `/contacts/${encodeURIComponent(chat.contactId)}/transfer`,
-      kind === "queue" ? { queueId: id } : { agentId: id });
+      kind === "queue" ? { queueId: id } : kind === "quick" ? { quickConnectId: id } : { agentId: id });
     chat.ended();
   } catch (e) {
     banner(`The transfer failed: ${e.message}`, true);

@@ -210,7 +210,8 @@ async function contactAction(params, action) {
 }
 
 /**
- * A transfer to a quick connect of getEndpoints: a queue, or another agent.
+ * A transfer to a quick connect of getEndpoints: one of the instance's quick connects
+ * (`.../transfer-destination/ID`), or, for an instance that has none, a queue or another agent.
  * @param {Record<string, any>} params
  */
 async function transfer(params) {
@@ -219,11 +220,12 @@ async function transfer(params) {
   if (typeof params.contactId !== "string" || typeof arn !== "string") {
     throw new CcpError("InvalidRequestException", "contactId and an endpoint from getEndpoints are required");
   }
-  const match = /\/(queue|agent)\/(.+)$/.exec(arn);
-  if (!match || (kind && kind !== match[1])) {
+  const match = /\/(transfer-destination|queue|agent)\/([^/]+)$/.exec(arn);
+  if (!match || (kind && match[1] !== "transfer-destination" && kind !== match[1])) {
     throw new CcpError("InvalidRequestException", `Chats transfer to queues and agents only, not to ${arn}`);
   }
-  const body = match[1] === "queue" ? { queueId: match[2] } : { agentId: match[2] };
+  const body = match[1] === "transfer-destination" ? { quickConnectId: match[2] }
+    : match[1] === "queue" ? { queueId: match[2] } : { agentId: match[2] };
   await agentCall("POST", `/contacts/${encodeURIComponent(params.contactId)}/transfer`, body);
   await refresh();
   return {};

@@ -183,6 +183,7 @@ async fn me(State(app): State<ApiState>, Agent(me): Agent) -> Reply {
         "offers": w.figures.offers,
         "contacts": w.contacts.iter().map(contact_entry).collect::<Vec<_>>(),
         "transferTargets": {
+            "quickConnects": w.quick_connects.iter().map(|q| json!({"id": q.id, "name": q.name, "type": q.target.kind()})).collect::<Vec<_>>(),
             "queues": instance.queues.iter().map(|q| json!({"id": q.id, "name": q.name})).collect::<Vec<_>>(),
             "agents": instance.users.iter().filter(|u| u.id != me.user_id)
                 .map(|u| json!({"id": u.id, "displayName": u.display_name})).collect::<Vec<_>>(),
@@ -269,6 +270,7 @@ async fn set_status(State(app): State<ApiState>, Agent(me): Agent, Body(bytes): 
 struct Transfer {
     queue_id: Option<String>,
     agent_id: Option<String>,
+    quick_connect_id: Option<String>,
 }
 
 async fn contact_action(
@@ -284,15 +286,16 @@ async fn contact_action(
         "end" => ContactAction::End,
         "transfer" => {
             let req: Transfer = body(&bytes)?;
-            ContactAction::Transfer(match (req.queue_id, req.agent_id) {
-                (Some(queue), None) => QueueKey::Queue(queue),
-                (None, Some(agent)) => QueueKey::Agent(agent),
+            match (req.queue_id, req.agent_id, req.quick_connect_id) {
+                (Some(queue), None, None) => ContactAction::Transfer(QueueKey::Queue(queue)),
+                (None, Some(agent), None) => ContactAction::Transfer(QueueKey::Agent(agent)),
+                (None, None, Some(quick)) => ContactAction::TransferThrough(quick),
                 _ => {
                     return Err(ApiError::invalid_request(
-                        "Give exactly one of queueId and agentId",
+                        "Give exactly one of queueId, agentId and quickConnectId",
                     ))
                 }
-            })
+            }
         }
         other => {
             return Err(ApiError::resource_not_found(format!(

@@ -17,10 +17,11 @@ use time::OffsetDateTime;
 use super::agent::{desk_error, Agent};
 use super::ApiState;
 use crate::chat::arns::Arns;
+use crate::chat::quick_connects::QuickConnectView;
 use crate::clock::{format_instant, from_millis};
 use crate::config::{Instance, StatusKind, User};
 use crate::desk::{DeskContact, DeskOffer, Workspace};
-use crate::model::Contact;
+use crate::model::{Contact, QuickConnectTarget};
 use crate::routing::engine::Presence;
 use awsproto::ApiError;
 
@@ -45,7 +46,7 @@ async fn agent_update(
     Ok(Json(json!({
         "snapshot": shapes.snapshot(&w),
         "configuration": shapes.configuration(),
-        "endpoints": shapes.endpoints(),
+        "endpoints": shapes.endpoints(&w.quick_connects),
     })))
 }
 
@@ -172,9 +173,24 @@ impl Shapes<'_> {
         })
     }
 
-    /// Quick connects as Streams lists them: every queue of the instance, and every other agent
-    /// who takes chats.
-    fn endpoints(&self) -> Vec<Value> {
+    /// Quick connects as Streams lists them: the instance's quick connects to queues and agents,
+    /// or, for an instance that has none, every queue and every other agent who takes chats (a
+    /// transfer straight there, with no transfer flow).
+    fn endpoints(&self, quick_connects: &[QuickConnectView]) -> Vec<Value> {
+        if !quick_connects.is_empty() {
+            return quick_connects
+                .iter()
+                .map(|q| {
+                    let arn = self.arn("transfer-destination", &q.id);
+                    match &q.target {
+                        QuickConnectTarget::Queue { queue_id, .. } => {
+                            endpoint(&arn, "queue", &q.name, Some(&self.arn("queue", queue_id)))
+                        }
+                        _ => endpoint(&arn, "agent", &q.name, None),
+                    }
+                })
+                .collect();
+        }
         let queues = self.instance.queues.iter().map(|q| {
             let arn = self.arn("queue", &q.id);
             endpoint(&arn, "queue", &q.name, Some(&arn))

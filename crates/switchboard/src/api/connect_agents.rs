@@ -86,6 +86,10 @@ impl<'a> Arns<'a> {
     pub(super) fn hours(&self, id: &str) -> String {
         self.arns.resource(self.instance, "operating-hours", id)
     }
+    pub(super) fn quick_connect(&self, id: &str) -> String {
+        self.arns
+            .resource(self.instance, "transfer-destination", id)
+    }
     fn routing_profile(&self, id: &str) -> String {
         self.arns.resource(self.instance, "routing-profile", id)
     }

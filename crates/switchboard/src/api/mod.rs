@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connect_agents;
 pub mod connect_flows;
 pub mod connect_hours;
+pub mod connect_quick_connects;
 pub mod participant;
 pub mod widget;
 
@@ -72,6 +73,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(connect_agents::routes())
         .merge(connect_flows::routes())
         .merge(connect_hours::routes())
+        .merge(connect_quick_connects::routes())
         .merge(participant::routes())
         // A method the AWS route does not take is an unknown operation, as AWS answers it.
         .method_not_allowed_fallback(unknown_route)

@@ -323,20 +323,7 @@ impl ChatService {
         instance: &Instance,
         reference: &str,
     ) -> Result<StartingFlow, ChatError> {
-        let id = self
-            .arns
-            .resource_id(&instance.id, "contact-flow", reference)
-            .map_err(|refusal| match refusal {
-                Refusal::Elsewhere => {
-                    ChatError::Denied(self.arns.explain(refusal, "ContactFlowId", reference))
-                }
-                Refusal::Malformed => {
-                    ChatError::Invalid(self.arns.explain(refusal, "ContactFlowId", reference))
-                }
-                Refusal::OtherInstance => {
-                    ChatError::NotFound(format!("Contact flow {reference} not found"))
-                }
-            })?;
+        let id = self.flow_reference(instance, reference)?;
         if let Some(flow) = instance.contact_flow(id) {
             return Ok(StartingFlow {
                 id: flow.id.clone(),
@@ -366,6 +353,69 @@ impl ChatService {
             queue: None,
             language: Some(language),
         })
+    }
+
+    /// The id of the instance's flow an id or ARN names, if the instance has that flow (either
+    /// kind, published or not); `NotFound` otherwise.
+    pub(super) async fn existing_flow_id(
+        &self,
+        instance: &Instance,
+        reference: &str,
+    ) -> Result<String, ChatError> {
+        let id = self.flow_reference(instance, reference)?;
+        if instance.contact_flow(id).is_some()
+            || self.store.contact_flow(&instance.id, id).await?.is_some()
+        {
+            return Ok(id.to_string());
+        }
+        Err(ChatError::NotFound(format!(
+            "Contact flow {reference} not found"
+        )))
+    }
+
+    /// The flow a transfer runs (a quick connect's): configured, or made through the API and
+    /// published.
+    pub(super) async fn transfer_flow(
+        &self,
+        instance: &Instance,
+        id: &str,
+    ) -> Result<Arc<Flow>, ChatError> {
+        if let Some(configured) = instance.contact_flow(id) {
+            return Ok(
+                configured.language(|queue| self.arns.resource(&instance.id, "queue", queue))
+            );
+        }
+        let stored = self
+            .store
+            .contact_flow(&instance.id, id)
+            .await?
+            .ok_or_else(|| ChatError::NotFound(format!("Contact flow {id} not found")))?;
+        self.read_flows.get(&stored).ok_or_else(|| {
+            ChatError::Invalid(format!(
+                "Contact flow {id} is not published; publish it before transferring chats through it"
+            ))
+        })
+    }
+
+    /// The flow id an id-or-ARN reference names, refused as the API refuses it.
+    fn flow_reference<'r>(
+        &self,
+        instance: &Instance,
+        reference: &'r str,
+    ) -> Result<&'r str, ChatError> {
+        self.arns
+            .resource_id(&instance.id, "contact-flow", reference)
+            .map_err(|refusal| match refusal {
+                Refusal::Elsewhere => {
+                    ChatError::Denied(self.arns.explain(refusal, "ContactFlowId", reference))
+                }
+                Refusal::Malformed => {
+                    ChatError::Invalid(self.arns.explain(refusal, "ContactFlowId", reference))
+                }
+                Refusal::OtherInstance => {
+                    ChatError::NotFound(format!("Contact flow {reference} not found"))
+                }
+            })
     }
 
     /// The instance's published flows and hours made through the API, for one step of a

@@ -32,6 +32,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::FlowBook;
+use super::quick_connects::TransferFlow;
 use super::rules::MAX_ATTRIBUTE_BYTES;
 use super::service::{event, new_id, ChatService};
 use super::{ChatError, QueueMetrics};
@@ -68,9 +69,11 @@ struct ChatRun {
     phase: Phase,
 }
 
-/// Which of a chat's flows runs: the inbound flow; the customer queue flow while the chat waits
-/// for an agent (UpdateContactEventHooks `CustomerQueue`); the disconnect flow once the agent
-/// has left and the customer remains (`CustomerRemaining`); or none any more.
+/// Which of a chat's flows runs: a flow that puts the chat in a queue (the inbound flow, or the
+/// transfer flow of a quick connect an agent transferred the chat through); the customer queue
+/// flow while the chat waits for an agent (UpdateContactEventHooks `CustomerQueue`); the
+/// disconnect flow once the agent has left and the customer remains (`CustomerRemaining`); or
+/// none any more.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 enum Phase {
     #[default]
@@ -128,19 +131,7 @@ impl ChatService {
     /// the customer is connected ([`ChatService::participant_connected`]).
     pub(super) fn new_flow_run(&self, flow_id: &str, flow: Arc<Flow>, contact: &Contact) -> NewRun {
         let mut run = Run::new(flow_id, flow, contact.attributes.clone());
-        run.contact = BTreeMap::from([
-            ("ContactId".to_string(), contact.id.clone()),
-            (
-                "InitialContactId".to_string(),
-                contact.initial_contact_id.clone(),
-            ),
-            ("Channel".to_string(), "CHAT".to_string()),
-            ("InitiationMethod".to_string(), "API".to_string()),
-            (
-                "InstanceARN".to_string(),
-                self.instance_arn(&contact.instance_id),
-            ),
-        ]);
+        run.contact = self.contact_data(contact, &contact.id, "API");
         let state = ChatRun {
             run: run.saved(),
             started: false,
@@ -152,6 +143,74 @@ impl ChatService {
             state: serde_json::to_string(&state).expect("a run serialises"),
             wake_at: None,
         }
+    }
+
+    /// The run a chat transferred through a quick connect starts as its new contact `into`: the
+    /// quick connect's flow from its start, with the chat's destination as its target queue (so
+    /// that TransferContactToQueue sends it there, as on Amazon). The event hooks the chat's
+    /// flows set stay (a disconnect flow still runs after the next agent leaves). It is due at
+    /// once, so that any node starts it if this one dies before it does.
+    pub(super) async fn transfer_run(
+        &self,
+        flow: &TransferFlow,
+        from: &Contact,
+        into: &str,
+        queue: &str,
+    ) -> Result<NewRun, ChatError> {
+        let earlier = match self.store.flow_run(from.chat_id()).await? {
+            Some(stored) => serde_json::from_str::<ChatRun>(&stored.state).ok(),
+            None => None,
+        };
+        let mut run = Run::new(&flow.id, flow.flow.clone(), from.attributes.clone());
+        run.contact = self.contact_data(from, into, "TRANSFER");
+        run.contact
+            .insert("PreviousContactId".to_string(), from.id.clone());
+        run.target = Some(match queue.strip_prefix("agent/") {
+            Some(user) => Target::Agent(user.to_string()),
+            None => Target::Queue(queue.to_string()),
+        });
+        let state = ChatRun {
+            run: run.saved(),
+            started: false,
+            system_id: earlier
+                .as_ref()
+                .map_or_else(new_id, |e| e.system_id.clone()),
+            hooks: earlier.map(|e| e.hooks).unwrap_or_default(),
+            phase: Phase::Inbound,
+        };
+        Ok(NewRun {
+            state: serde_json::to_string(&state).expect("a run serialises"),
+            wake_at: Some(self.now()),
+        })
+    }
+
+    /// Starts the transfer flow [`ChatService::transferred`] wrote for the chat (routing has
+    /// let go of the new contact: the flow queues it).
+    pub async fn start_transfer_flow(&self, chat_id: &str) -> Result<(), ChatError> {
+        self.flow_event(chat_id, FlowEvent::Due).await
+    }
+
+    /// What `$.ContactId` and its siblings read in a flow of the contact `contact_id` of the
+    /// chat `contact` belongs to.
+    fn contact_data(
+        &self,
+        contact: &Contact,
+        contact_id: &str,
+        initiation: &str,
+    ) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("ContactId".to_string(), contact_id.to_string()),
+            (
+                "InitialContactId".to_string(),
+                contact.initial_contact_id.clone(),
+            ),
+            ("Channel".to_string(), "CHAT".to_string()),
+            ("InitiationMethod".to_string(), initiation.to_string()),
+            (
+                "InstanceARN".to_string(),
+                self.instance_arn(&contact.instance_id),
+            ),
+        ])
     }
 
     /// Moves the chat's flow on with `event`, if it has a flow run waiting for it.

@@ -16,6 +16,7 @@ pub mod fanout;
 mod flow;
 pub mod hours;
 mod participant;
+pub mod quick_connects;
 mod rules;
 
 pub mod service;
@@ -87,6 +88,9 @@ impl From<StoreError> for ChatError {
             }
             StoreError::HoursNameTaken(name) => {
                 ChatError::Duplicate(format!("Hours of operation named '{name}' already exist"))
+            }
+            StoreError::QuickConnectNameTaken(name) => {
+                ChatError::Duplicate(format!("A quick connect named '{name}' already exists"))
             }
             StoreError::RunMoved => {
                 ChatError::Conflict("the chat's flow moved on at the same time".into())

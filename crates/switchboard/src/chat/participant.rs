@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+use super::quick_connects::TransferFlow;
 use super::rules::{check_message, receipt_message_id, WEBSOCKET_URL_LIFETIME};
 use super::service::{event, new_id, ChatService, Connection, Session};
 use super::tokens::{Claims, TokenKind};
@@ -357,19 +358,31 @@ impl ChatService {
     /// (same InitialContactId, PreviousContactId the one it came from), kept so that a restart
     /// finds it waiting rather than with this agent. Then transfer.succeeded and the agent
     /// leaving: the chat goes on, the customer's session unbroken. Otherwise transfer.failed.
-    /// Returns the new contact.
+    /// With `flow` (a quick connect's transfer flow), the new contact waits in no queue yet: the
+    /// chat's flow run becomes that flow, written in the same step, and queues it once started
+    /// ([`ChatService::start_transfer_flow`]). Returns the new contact.
     pub async fn transferred(
         &self,
         session: &Session,
         to: Option<(&str, &str)>,
+        flow: Option<&TransferFlow>,
     ) -> Result<Option<Contact>, ChatError> {
         let contact = &session.contact;
         let next = match to {
-            Some((queue, new_contact_id)) => Some(
-                self.store
-                    .transfer_contact(&contact.id, new_contact_id, queue, self.now())
-                    .await?,
-            ),
+            Some((queue, new_contact_id)) => {
+                let run = match flow {
+                    Some(flow) => Some(
+                        self.transfer_run(flow, contact, new_contact_id, queue)
+                            .await?,
+                    ),
+                    None => None,
+                };
+                Some(
+                    self.store
+                        .transfer_contact(&contact.id, new_contact_id, queue, self.now(), run)
+                        .await?,
+                )
+            }
             None => None,
         };
         let outcome = if next.is_some() {

@@ -12,6 +12,7 @@ pub mod endpoint;
 mod flows;
 pub mod functions;
 pub mod hours;
+mod quick_connects;
 mod streaming;
 mod widgets;
 pub use agents::{
@@ -20,6 +21,7 @@ pub use agents::{
 };
 pub use functions::{AwsService, Function};
 pub use hours::{HoursOfOperation, OpenRange};
+pub use quick_connects::QuickConnect;
 pub use streaming::{Sns, Streaming, Webhook};
 pub use widgets::Widget;
 
@@ -140,6 +142,9 @@ pub struct Instance {
     /// When queues are open (CheckHoursOfOperation in flows).
     #[serde(default)]
     pub hours_of_operation: Vec<HoursOfOperation>,
+    /// Where agents transfer chats to, with the flow run on the way.
+    #[serde(default)]
+    pub quick_connects: Vec<QuickConnect>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -459,6 +464,7 @@ impl Config {
             instance.validate_agents(&at, &queue_ids)?;
             instance.validate_widgets(&at, &mut widget_ids)?;
             instance.validate_hours(&at)?;
+            instance.validate_quick_connects(&at)?;
         }
         self.routing.validate()?;
         self.streaming.validate()?;

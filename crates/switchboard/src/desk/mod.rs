@@ -20,12 +20,13 @@ use tokio::sync::mpsc;
 
 use crate::agent::auth::{AgentAuth, AgentIdentity};
 use crate::agent::hub::{AgentHub, Frame};
+use crate::chat::quick_connects::{QuickConnectView, TransferFlow};
 use crate::chat::service::{new_id, Session};
 use crate::chat::RoutingHook;
 use crate::chat::{ChatError, ChatService};
 use crate::clock::from_millis;
 use crate::config::{Config, Instance, User};
-use crate::model::Contact;
+use crate::model::{Contact, QuickConnectTarget};
 use crate::routing::effects::presence_name;
 use crate::routing::engine::{AgentFigures, Presence, QueueFigures, QueueKey};
 use crate::routing::router::{AgentAction, Router};
@@ -56,6 +57,9 @@ pub enum ContactAction {
     /// Leave the chat, which ends it (as in Amazon Connect's default flow).
     End,
     Transfer(QueueKey),
+    /// A transfer through a quick connect (its id or ARN): to its queue or agent, through its
+    /// transfer flow if it names one.
+    TransferThrough(String),
 }
 
 /// Everything an agent's workspace shows of them.
@@ -69,6 +73,8 @@ pub struct Workspace<'a> {
     pub contacts: Vec<DeskContact>,
     /// The chats offered to them, not yet accepted or rejected.
     pub offers: Vec<DeskOffer>,
+    /// The quick connects they may transfer chats through (queues, and agents but themselves).
+    pub quick_connects: Vec<QuickConnectView>,
 }
 
 /// A chat offered to an agent.
@@ -221,6 +227,13 @@ impl AgentDesk {
                 contacts.push(self.desk_contact(me, contact_id, state).await?);
             }
         }
+        let quick_connects = self
+            .chat
+            .list_quick_connects(&instance.id, &["QUEUE", "USER"])
+            .await?
+            .into_iter()
+            .filter(|q| !matches!(&q.target, QuickConnectTarget::User { user_id, .. } if *user_id == me.user_id))
+            .collect();
         Ok(Workspace {
             instance,
             user,
@@ -228,6 +241,7 @@ impl AgentDesk {
             figures,
             contacts,
             offers,
+            quick_connects,
         })
     }
 
@@ -353,7 +367,18 @@ impl AgentDesk {
                 return Ok(None);
             }
             ContactAction::Transfer(to) => {
-                return self.transfer(me, contact_id, to).await.map(Some);
+                return self.transfer(me, contact_id, to, None).await.map(Some);
+            }
+            ContactAction::TransferThrough(quick_connect) => {
+                let to = self
+                    .chat
+                    .transfer_destination(&me.instance_id, &quick_connect)
+                    .await?;
+                let queue = QueueKey::parse(&to.queue);
+                return self
+                    .transfer(me, contact_id, queue, to.flow)
+                    .await
+                    .map(Some);
             }
         };
         self.router
@@ -367,11 +392,17 @@ impl AgentDesk {
     /// records the outcome (the new contact waiting where it was sent, transfer.succeeded and
     /// the agent leaving, or transfer.failed), so that a restart finds the chat where routing
     /// put it; only then may routing offer the new contact.
+    ///
+    /// With a transfer `flow`, routing still decides (the destination exists, the agent is not
+    /// passing the chat to themselves, the agent goes into After Contact Work), but lets go of
+    /// the new contact once the chat has recorded it: the flow runs first and queues it itself,
+    /// as a transfer flow does on Amazon Connect.
     async fn transfer(
         &self,
         me: &AgentIdentity,
         contact_id: &str,
         to: QueueKey,
+        flow: Option<TransferFlow>,
     ) -> Result<String, DeskError> {
         let session = self.agent_session(me, contact_id).await?;
         let into = new_id();
@@ -385,13 +416,20 @@ impl AgentDesk {
             .transferred(
                 &session,
                 decided.is_ok().then_some((to.as_str(), into.as_str())),
+                flow.as_ref(),
             )
             .await;
         if decided.is_ok() {
             match &recorded {
-                Ok(Some(next)) => self.router.admitted(next, true),
-                // Not recorded: the held place is given back.
+                Ok(Some(next)) if flow.is_none() => self.router.admitted(next, true),
+                // Not recorded, or the transfer flow queues it: the held place is given back.
                 _ => self.router.contact_ended(&me.instance_id, &into),
+            }
+        }
+        if let (Ok(Some(next)), Some(_)) = (&recorded, &flow) {
+            // Written due at once: should this fail, the next node to look starts it.
+            if let Err(e) = self.chat.start_transfer_flow(next.chat_id()).await {
+                tracing::warn!(contact_id = %into, error = %e, "the transfer flow did not start at once");
             }
         }
         recorded?;

@@ -352,15 +352,24 @@ impl Engine {
     /// Takes a place in `queue` for a contact whose chat is still being written (so a full
     /// queue refuses it before it exists); it is offered once [`Engine::release`]d.
     pub fn hold(&mut self, now: Millis, contact: &str, queue: &str) -> Result<(), RoutingError> {
-        let max = self
-            .max_contacts
-            .get(queue)
-            .ok_or_else(|| RoutingError::UnknownQueue(queue.to_string()))?;
-        let key = QueueKey::Queue(queue.to_string());
-        if let Some(max) = max {
-            if self.queues.get(&key).map_or(0, VecDeque::len) >= *max {
-                return Err(RoutingError::QueueFull(queue.to_string()));
+        let key = QueueKey::parse(queue);
+        match &key {
+            QueueKey::Queue(id) => {
+                let max = self
+                    .max_contacts
+                    .get(id)
+                    .ok_or_else(|| RoutingError::UnknownQueue(id.clone()))?;
+                if let Some(max) = max {
+                    if self.queues.get(&key).map_or(0, VecDeque::len) >= *max {
+                        return Err(RoutingError::QueueFull(id.clone()));
+                    }
+                }
             }
+            // An agent's own queue (a flow's target set by agent) has no limit.
+            QueueKey::Agent(agent) if !self.agents.contains_key(agent.as_str()) => {
+                return Err(RoutingError::UnknownAgent(agent.clone()))
+            }
+            QueueKey::Agent(_) => {}
         }
         self.wait(now, contact, key, Some(now))?;
         if let Some(c) = self.contacts.get_mut(contact) {

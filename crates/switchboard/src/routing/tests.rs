@@ -403,6 +403,24 @@ fn a_full_queue_refuses_new_contacts() {
 }
 
 #[test]
+fn a_flow_may_queue_a_contact_for_one_agent_in_their_own_queue() {
+    let p = profile(1, &[("q2", 1, 0)]);
+    let mut e = engine(vec![("a", p.clone()), ("b", p)]);
+    available(&mut e, 0, "a");
+    // A flow whose target was set by agent (UpdateContactTargetQueue AgentId) sends the chat to
+    // b's own queue, which has no limit: a is not offered it.
+    assert_eq!(e.enqueue(SECOND, "c1", "agent/b").unwrap(), vec![]);
+    assert_eq!(
+        available(&mut e, 2 * SECOND, "b"),
+        vec![offer("b", "c1", 2 * SECOND)]
+    );
+    assert_eq!(
+        e.enqueue(3 * SECOND, "c2", "agent/nobody"),
+        Err(RoutingError::UnknownAgent("nobody".into()))
+    );
+}
+
+#[test]
 fn auto_accept_connects_without_an_offer() {
     let mut p = profile(1, &[("q2", 1, 0)]);
     p.auto_accept = true;

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 
 use crate::model::{
     Contact, Item, NewItem, OutboxEntry, Participant, Receipt, ReceiptKind, StoredFlow,
-    StoredHours, Stream,
+    StoredHours, StoredQuickConnect, Stream,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,8 @@ pub enum StoreError {
     FlowNameTaken(String),
     #[error("hours of operation named '{0}' exist")]
     HoursNameTaken(String),
+    #[error("a quick connect named '{0}' exists")]
+    QuickConnectNameTaken(String),
     /// A flow step was computed from a version of the run that is no longer the stored one:
     /// another step got there first, and this one must be computed again.
     #[error("the flow run has moved on")]
@@ -310,6 +312,18 @@ pub trait Store: Send + Sync + 'static {
     async fn hours_of_operations(&self, instance_id: &str) -> StoreResult<Vec<StoredHours>> {
         self.reads().hours_of_operations(instance_id).await
     }
+    /// A quick connect made through the API.
+    async fn quick_connect(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<StoredQuickConnect>> {
+        self.reads().quick_connect(instance_id, id).await
+    }
+    /// The instance's quick connects made through the API, by name.
+    async fn quick_connects(&self, instance_id: &str) -> StoreResult<Vec<StoredQuickConnect>> {
+        self.reads().quick_connects(instance_id).await
+    }
     /// The chat's flow log, in the order the actions ran.
     async fn flow_log(&self, chat_id: &str) -> StoreResult<Vec<FlowLogEntry>> {
         self.reads().flow_log(chat_id).await
@@ -391,14 +405,17 @@ pub trait Store: Send + Sync + 'static {
     /// A transfer, as Amazon Connect records one: the chat's current contact `from` is handed
     /// on to a new contact `to`, which waits in `queue_id` since `at` with no agent and takes
     /// everything else from `from` (chat, customer, attributes, details, expiry); `from` records
-    /// its successor and when. One step: both or neither. `ContactNotFound` if `from` is not the
-    /// current contact of an open chat.
+    /// its successor and when. With `run` (a transfer flow) the new contact waits in no queue
+    /// and the chat's flow run becomes `run` (made or replaced, its version moved on): the flow
+    /// queues the chat. One step: all or nothing. `ContactNotFound` if `from` is not the current
+    /// contact of an open chat.
     async fn transfer_contact(
         &self,
         from: &str,
         to: &str,
         queue_id: &str,
         at: OffsetDateTime,
+        run: Option<NewRun>,
     ) -> StoreResult<Contact>;
     /// Writes one step of a chat's flow run (see [`FlowStep`]): the run's new state, its
     /// messages, attributes, queue, the chat's end and its log, all or nothing; the items
@@ -414,6 +431,11 @@ pub trait Store: Send + Sync + 'static {
     async fn put_hours_of_operation(&self, hours: StoredHours) -> StoreResult<()>;
     /// Deletes hours of operation made through the API; false if there were none.
     async fn delete_hours_of_operation(&self, instance_id: &str, id: &str) -> StoreResult<bool>;
+    /// Writes a quick connect made through the API, new or changed; `QuickConnectNameTaken` if
+    /// another quick connect of the instance has its name.
+    async fn put_quick_connect(&self, quick_connect: StoredQuickConnect) -> StoreResult<()>;
+    /// Deletes a quick connect made through the API; false if there was none.
+    async fn delete_quick_connect(&self, instance_id: &str, id: &str) -> StoreResult<bool>;
     /// Records that a user signed out at `at`: agent tokens issued before it are refused.
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
     /// Records an agent's status (`presence` as the router encodes it) and since when.

@@ -15,7 +15,9 @@ use time::OffsetDateTime;
 use super::rows::*;
 use super::{Created, FlowLogEntry, Range, StoreError, StoreResult, StoredRun};
 use crate::clock::{from_millis, to_millis};
-use crate::model::{Contact, Item, OutboxEntry, Participant, StoredFlow, StoredHours, Stream};
+use crate::model::{
+    Contact, Item, OutboxEntry, Participant, StoredFlow, StoredHours, StoredQuickConnect, Stream,
+};
 
 /// Reads of committed state, answered the same way by every backend (see [`super::Store`],
 /// whose read methods these are).
@@ -56,6 +58,12 @@ pub trait Reads: Send + Sync {
         id: &str,
     ) -> StoreResult<Option<StoredHours>>;
     async fn hours_of_operations(&self, instance_id: &str) -> StoreResult<Vec<StoredHours>>;
+    async fn quick_connect(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<StoredQuickConnect>>;
+    async fn quick_connects(&self, instance_id: &str) -> StoreResult<Vec<StoredQuickConnect>>;
     async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>>;
     async fn pending_streams(&self) -> StoreResult<Vec<Stream>>;
     async fn backlogged_streams(&self) -> StoreResult<Vec<String>>;
@@ -365,6 +373,36 @@ where
         .map_err(backend)?;
         rows.into_iter()
             .map(|row| hours_from_row(instance_id, row))
+            .collect()
+    }
+
+    async fn quick_connect(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<StoredQuickConnect>> {
+        let row: Option<QuickConnectRow> = sqlx::query_as(&format!(
+            "SELECT {QUICK_CONNECT_COLUMNS} FROM quick_connects WHERE instance_id = $1 AND id = $2"
+        ))
+        .bind(instance_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|row| quick_connect_from_row(instance_id, row))
+            .transpose()
+    }
+
+    async fn quick_connects(&self, instance_id: &str) -> StoreResult<Vec<StoredQuickConnect>> {
+        let rows: Vec<QuickConnectRow> = sqlx::query_as(&format!(
+            "SELECT {QUICK_CONNECT_COLUMNS} FROM quick_connects WHERE instance_id = $1 ORDER BY name"
+        ))
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|row| quick_connect_from_row(instance_id, row))
             .collect()
     }
 

@@ -7,7 +7,7 @@ use super::{StoreError, StoreResult};
 use crate::clock::from_millis;
 use crate::model::{
     with_contact_ids, Contact, ContactDetails, Item, ItemType, OutboxEntry, Participant, Receipt,
-    Role, Sender, StoredFlow, StoredHours, Stream,
+    Role, Sender, StoredFlow, StoredHours, StoredQuickConnect, Stream,
 };
 
 pub(crate) const CONTACT_COLUMNS: &str =
@@ -200,6 +200,31 @@ pub(super) fn flow_from_row(instance_id: &str, row: FlowRow) -> StoreResult<Stor
         state,
         tags: serde_json::from_str(&tags)
             .map_err(|e| StoreError::Backend(format!("flow tags: {e}")))?,
+        updated_at: from_millis(updated_at),
+    })
+}
+
+/// The columns of `quick_connects` a [`QuickConnectRow`] reads, in its order.
+pub(super) const QUICK_CONNECT_COLUMNS: &str = "id, name, description, target, tags, updated_at";
+
+/// A row of `quick_connects`, as [`QUICK_CONNECT_COLUMNS`] selects it.
+pub(super) type QuickConnectRow = (String, String, Option<String>, String, String, i64);
+
+pub(super) fn quick_connect_from_row(
+    instance_id: &str,
+    row: QuickConnectRow,
+) -> StoreResult<StoredQuickConnect> {
+    let (id, name, description, target, tags, updated_at) = row;
+    let json = |what: &str, e: serde_json::Error| {
+        StoreError::Backend(format!("quick connect {what}: {e}"))
+    };
+    Ok(StoredQuickConnect {
+        instance_id: instance_id.to_string(),
+        id,
+        name,
+        description,
+        target: serde_json::from_str(&target).map_err(|e| json("target", e))?,
+        tags: serde_json::from_str(&tags).map_err(|e| json("tags", e))?,
         updated_at: from_millis(updated_at),
     })
 }

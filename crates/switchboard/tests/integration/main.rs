@@ -14,6 +14,7 @@ mod malformed;
 mod operations;
 mod postgres;
 mod properties;
+mod quick_connects;
 mod receiver;
 mod store;
 mod streaming;

@@ -196,6 +196,14 @@ impl Store for PostgresStore {
         writes::put_hours_of_operation(self, hours).await
     }
 
+    async fn put_quick_connect(&self, quick_connect: StoredQuickConnect) -> StoreResult<()> {
+        writes::put_quick_connect(self, quick_connect).await
+    }
+
+    async fn delete_quick_connect(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
+        writes::delete_owned(self, "quick_connects", instance_id, id).await
+    }
+
     async fn delete_hours_of_operation(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
         writes::delete_owned(self, "hours_of_operation", instance_id, id).await
     }
@@ -219,8 +227,9 @@ impl Store for PostgresStore {
         to: &str,
         queue_id: &str,
         at: OffsetDateTime,
+        run: Option<NewRun>,
     ) -> StoreResult<Contact> {
-        writes::transfer_contact(self, from, to, queue_id, at).await?;
+        writes::transfer_contact(self, from, to, queue_id, at, run).await?;
         self.contact(to).await?.ok_or(StoreError::ContactNotFound)
     }
 

@@ -11,6 +11,7 @@ use super::{backend, is_unique_violation, PostgresStore, Tx};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{
     receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind, StoredFlow, StoredHours,
+    StoredQuickConnect,
 };
 use crate::store::rows::*;
 use crate::store::*;
@@ -604,7 +605,36 @@ pub(super) async fn put_hours_of_operation(
     }
 }
 
-/// Deletes a row an instance owns (a contact flow or hours of operation made through the API);
+/// Inserts or replaces a quick connect made through the API.
+pub(super) async fn put_quick_connect(
+    store: &PostgresStore,
+    quick: StoredQuickConnect,
+) -> StoreResult<()> {
+    let written = sqlx::query(
+        "INSERT INTO quick_connects (instance_id, id, name, description, target, tags, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (instance_id, id) DO UPDATE SET name = excluded.name,
+            description = excluded.description, target = excluded.target,
+            tags = excluded.tags, updated_at = excluded.updated_at",
+    )
+    .bind(&quick.instance_id)
+    .bind(&quick.id)
+    .bind(&quick.name)
+    .bind(&quick.description)
+    .bind(serde_json::to_string(&quick.target).expect("serialisable"))
+    .bind(serde_json::to_string(&quick.tags).expect("serialisable"))
+    .bind(to_millis(quick.updated_at))
+    .execute(&store.pool)
+    .await;
+    match written {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::QuickConnectNameTaken(quick.name)),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+/// Deletes a row an instance owns (a contact flow, hours of operation or a quick connect made
+/// through the API);
 /// false if there was none.
 pub(super) async fn delete_owned(
     store: &PostgresStore,
@@ -677,8 +707,14 @@ pub(super) async fn transfer_contact(
     to: &str,
     queue_id: &str,
     at: OffsetDateTime,
+    run: Option<NewRun>,
 ) -> StoreResult<()> {
     let at = to_millis(at);
+    // With a transfer flow the new contact waits in no queue: the flow queues it.
+    let (queue, enqueued) = match run {
+        Some(_) => (None, None),
+        None => (Some(queue_id), Some(at)),
+    };
     let mut tx = store.pool.begin().await.map_err(backend)?;
     // Only the current contact of an open chat is handed on (for the chat's first contact,
     // ended_at is the chat's; for a later one, it is set when the chat ends).
@@ -688,14 +724,15 @@ pub(super) async fn transfer_contact(
             enqueued_at, expires_at, updated_at, previous_contact_id)
          SELECT $2, instance_id, initial_contact_id, contact_flow_id, $3,
             customer_participant_id, attributes, details, duration_minutes, $4,
-            $4, expires_at, $4, id
+            $5, expires_at, $4, id
          FROM contacts WHERE id = $1 AND next_contact_id IS NULL AND ended_at IS NULL
          FOR UPDATE",
     )
     .bind(from)
     .bind(to)
-    .bind(queue_id)
+    .bind(queue)
     .bind(at)
+    .bind(enqueued)
     .execute(&mut *tx)
     .await
     .map_err(backend)?
@@ -713,6 +750,23 @@ pub(super) async fn transfer_contact(
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
+    if let Some(run) = run {
+        // The chat's run becomes the transfer flow's; a step computed from the run it replaces
+        // is refused (the version moves on).
+        sqlx::query(
+            "INSERT INTO flow_runs (chat_id, version, state, wake_at)
+             SELECT initial_contact_id, 1, $2, $3 FROM contacts WHERE id = $1
+             ON CONFLICT (chat_id) DO UPDATE
+             SET version = flow_runs.version + 1, state = excluded.state,
+                 wake_at = excluded.wake_at",
+        )
+        .bind(to)
+        .bind(&run.state)
+        .bind(run.wake_at.map(to_millis))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
     tx.commit().await.map_err(backend)
 }
 

@@ -252,6 +252,23 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn put_quick_connect(&self, quick_connect: StoredQuickConnect) -> StoreResult<()> {
+        self.writes
+            .submit(false, move |w, _| {
+                writes::put_quick_connect(w, &quick_connect)
+            })
+            .await
+    }
+
+    async fn delete_quick_connect(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
+        let (instance_id, id) = (instance_id.to_string(), id.to_string());
+        self.writes
+            .submit(false, move |w, _| {
+                writes::delete_owned(w, "quick_connects", &instance_id, &id)
+            })
+            .await
+    }
+
     async fn delete_hours_of_operation(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
         let (instance_id, id) = (instance_id.to_string(), id.to_string());
         self.writes
@@ -290,6 +307,7 @@ impl Store for SqliteStore {
         to: &str,
         queue_id: &str,
         at: OffsetDateTime,
+        run: Option<NewRun>,
     ) -> StoreResult<Contact> {
         let (from, new_id, queue_id, at) = (
             from.to_string(),
@@ -299,7 +317,7 @@ impl Store for SqliteStore {
         );
         self.writes
             .submit(true, move |w, _| {
-                writes::transfer_contact(w, &from, &new_id, &queue_id, at)
+                writes::transfer_contact(w, &from, &new_id, &queue_id, at, run.as_ref())
             })
             .await?;
         self.contact(to).await?.ok_or(StoreError::ContactNotFound)

@@ -13,10 +13,11 @@ use super::writer::{backend, json_text, Cursor, Writer};
 use crate::clock::{from_millis, to_millis};
 use crate::model::{
     receipt_event_fields, Item, ItemType, NewItem, Receipt, ReceiptKind, StoredFlow, StoredHours,
+    StoredQuickConnect,
 };
 use crate::store::{
     departed_before, merge_attributes, Departure, FlowStep, NewContact, NewParticipant, NewReceipt,
-    ReceiptRecorded, Replayed, StoreError, StoreResult,
+    NewRun, ReceiptRecorded, Replayed, StoreError, StoreResult,
 };
 
 /// What CreateContact did: created the contact with these items, or found the one its client
@@ -415,7 +416,13 @@ pub fn transfer_contact(
     to: &str,
     queue_id: &str,
     at_ms: i64,
+    run: Option<&NewRun>,
 ) -> StoreResult<()> {
+    // With a transfer flow the new contact waits in no queue: the flow queues it.
+    let (queue, enqueued) = match run {
+        Some(_) => (None, None),
+        None => (Some(queue_id), Some(at_ms)),
+    };
     // Only the current contact of an open chat is handed on (for the chat's first contact,
     // ended_at is the chat's; for a later one, it is set when the chat ends).
     let made = w
@@ -426,11 +433,11 @@ pub fn transfer_contact(
                 enqueued_at, expires_at, updated_at, previous_contact_id)
              SELECT ?2, instance_id, initial_contact_id, contact_flow_id, ?3,
                 customer_participant_id, attributes, details, duration_minutes, ?4,
-                ?4, expires_at, ?4, id
+                ?5, expires_at, ?4, id
              FROM contacts WHERE id = ?1 AND next_contact_id IS NULL AND ended_at IS NULL",
         )
         .map_err(backend)?
-        .execute(params![from, to, queue_id, at_ms])
+        .execute(params![from, to, queue, at_ms, enqueued])
         .map_err(backend)?;
     if made == 0 {
         return Err(StoreError::ContactNotFound);
@@ -443,6 +450,21 @@ pub fn transfer_contact(
         .map_err(backend)?
         .execute(params![from, to, at_ms])
         .map_err(backend)?;
+    if let Some(run) = run {
+        // The chat's run becomes the transfer flow's; a step computed from the run it replaces
+        // is refused (the version moves on).
+        w.conn
+            .prepare_cached(
+                "INSERT INTO flow_runs (chat_id, version, state, wake_at)
+                 SELECT initial_contact_id, 1, ?2, ?3 FROM contacts WHERE id = ?1 AND true
+                 ON CONFLICT (chat_id) DO UPDATE
+                 SET version = flow_runs.version + 1, state = excluded.state,
+                     wake_at = excluded.wake_at",
+            )
+            .map_err(backend)?
+            .execute(params![to, run.state, run.wake_at.map(to_millis)])
+            .map_err(backend)?;
+    }
     Ok(())
 }
 
@@ -593,7 +615,43 @@ pub fn put_hours_of_operation(w: &mut Writer, hours: &StoredHours) -> StoreResul
     Ok(())
 }
 
-/// Deletes a row an instance owns (a contact flow or hours of operation made through the API);
+/// Inserts or replaces a quick connect made through the API.
+pub fn put_quick_connect(w: &mut Writer, quick: &StoredQuickConnect) -> StoreResult<()> {
+    let taken: Option<String> = w
+        .conn
+        .prepare_cached("SELECT id FROM quick_connects WHERE instance_id = ?1 AND name = ?2")
+        .map_err(backend)?
+        .query_row(params![quick.instance_id, quick.name], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if taken.is_some_and(|id| id != quick.id) {
+        return Err(StoreError::QuickConnectNameTaken(quick.name.clone()));
+    }
+    w.conn
+        .prepare_cached(
+            "INSERT INTO quick_connects (instance_id, id, name, description, target, tags,
+                                         updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (instance_id, id) DO UPDATE SET name = excluded.name,
+                description = excluded.description, target = excluded.target,
+                tags = excluded.tags, updated_at = excluded.updated_at",
+        )
+        .map_err(backend)?
+        .execute(params![
+            quick.instance_id,
+            quick.id,
+            quick.name,
+            quick.description,
+            json_text(&quick.target),
+            json_text(&quick.tags),
+            to_millis(quick.updated_at),
+        ])
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Deletes a row an instance owns (a contact flow, hours of operation or a quick connect made
+/// through the API);
 /// false if there was none.
 pub fn delete_owned(
     w: &mut Writer,

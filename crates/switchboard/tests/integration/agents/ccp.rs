@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::*;
 
 /// The CCP's read for `agent`: status and body.
-async fn agent_update(server: &TestServer, token: &str) -> (u16, Value) {
+pub(crate) async fn agent_update(server: &TestServer, token: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
         .get(format!("{}/ccp-v2/api/agent", server.url))
         .bearer_auth(token)

@@ -10,7 +10,7 @@ use crate::common::*;
 use crate::receiver::Receiver;
 use crate::streaming;
 
-mod ccp;
+pub(crate) mod ccp;
 mod desk;
 mod queues;
 
@@ -100,7 +100,7 @@ pub(crate) struct AgentClient {
     http: reqwest::Client,
     base: String,
     pub(crate) token: String,
-    user_id: String,
+    pub(crate) user_id: String,
 }
 
 impl AgentClient {

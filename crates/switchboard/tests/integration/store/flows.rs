@@ -253,3 +253,130 @@ pub(super) async fn flows_and_hours_made_through_the_api_are_kept_by_instance_un
     assert!(store.delete_hours_of_operation("i", "h1").await.unwrap());
     assert!(store.hours_of_operations("i").await.unwrap().is_empty());
 }
+
+pub(super) async fn quick_connects_made_through_the_api_are_kept_by_instance_under_unique_names(
+    kind: Kind,
+) {
+    let Some((_at, clock, store)) = store_with_contact(kind).await else {
+        return;
+    };
+    let quick = |id: &str, name: &str, target: QuickConnectTarget| StoredQuickConnect {
+        instance_id: "i".into(),
+        id: id.into(),
+        name: name.into(),
+        description: None,
+        target,
+        tags: [("team".to_string(), "billing".to_string())].into(),
+        updated_at: clock.now(),
+    };
+    let billing = quick(
+        "qc1",
+        "Billing",
+        QuickConnectTarget::Queue {
+            queue_id: "billing".into(),
+            flow_id: Some("transfer".into()),
+        },
+    );
+    store.put_quick_connect(billing.clone()).await.unwrap();
+    let ben = quick(
+        "qc2",
+        "Ben",
+        QuickConnectTarget::User {
+            user_id: "ben".into(),
+            flow_id: None,
+        },
+    );
+    store.put_quick_connect(ben.clone()).await.unwrap();
+    assert_eq!(
+        store.quick_connect("i", "qc1").await.unwrap(),
+        Some(billing.clone())
+    );
+    assert!(matches!(
+        store
+            .put_quick_connect(quick(
+                "qc3",
+                "Billing",
+                QuickConnectTarget::PhoneNumber {
+                    phone_number: "+14155550100".into()
+                }
+            ))
+            .await,
+        Err(StoreError::QuickConnectNameTaken(_))
+    ));
+    // The same quick connect, changed: its own name is no conflict.
+    let mut changed = billing.clone();
+    changed.target = QuickConnectTarget::Flow {
+        flow_id: "elsewhere".into(),
+    };
+    store.put_quick_connect(changed.clone()).await.unwrap();
+    assert_eq!(
+        store
+            .quick_connects("i")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|q| (q.name, q.target))
+            .collect::<Vec<_>>(),
+        [
+            ("Ben".to_string(), ben.target),
+            ("Billing".to_string(), changed.target)
+        ]
+    );
+    assert!(store.quick_connects("other").await.unwrap().is_empty());
+    assert!(store.delete_quick_connect("i", "qc2").await.unwrap());
+    assert!(!store.delete_quick_connect("i", "qc2").await.unwrap());
+    assert_eq!(store.quick_connect("i", "qc2").await.unwrap(), None);
+}
+
+pub(super) async fn a_transfer_through_a_flow_leaves_the_new_contact_to_its_flow(kind: Kind) {
+    // A chat whose inbound flow ran in the flow language, its run at version 2.
+    let Some((_at, clock, store)) = store_with_flow(kind).await else {
+        return;
+    };
+    store
+        .flow_step(step(1, "{\"inbound\":1}", clock.now()))
+        .await
+        .unwrap();
+    let at = clock.now();
+    let run = NewRun {
+        state: "{\"transfer\":1}".into(),
+        wake_at: Some(at),
+    };
+    let next = store
+        .transfer_contact("f1", "f2", "billing", at, Some(run))
+        .await
+        .unwrap();
+    // The new contact waits in no queue until its flow queues it; the chat's run is the
+    // transfer flow's, due at once, and a step computed from the inbound run is refused.
+    assert_eq!(next.queue_id, None);
+    assert_eq!(next.enqueued_at, None);
+    assert_eq!(next.previous_contact_id.as_deref(), Some("f1"));
+    let stored = store.flow_run("f1").await.unwrap().unwrap();
+    assert_eq!(stored.state, "{\"transfer\":1}");
+    assert_eq!(stored.version, 3);
+    assert_eq!(stored.wake_at, Some(at));
+    assert!(matches!(
+        store.flow_step(step(2, "{\"late\":1}", at)).await,
+        Err(StoreError::RunMoved)
+    ));
+    // A chat that had no run gets one.
+    assert!(store.flow_run("c1").await.unwrap().is_none());
+    let run = NewRun {
+        state: "{\"transfer\":2}".into(),
+        wake_at: Some(at),
+    };
+    store
+        .transfer_contact("c1", "c2", "billing", at, Some(run))
+        .await
+        .unwrap();
+    let stored = store.flow_run("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.version, stored.state.as_str()),
+        (1, "{\"transfer\":2}")
+    );
+    assert_eq!(
+        store.due_flow_runs(at).await.unwrap().len(),
+        2,
+        "both runs are due at once"
+    );
+}

@@ -122,6 +122,8 @@ on_both_stores!(
     a_flow_step_is_written_whole_and_only_from_the_version_it_was_computed_from,
     a_flow_step_that_ends_the_chat_ends_its_run_too,
     flows_and_hours_made_through_the_api_are_kept_by_instance_under_unique_names,
+    quick_connects_made_through_the_api_are_kept_by_instance_under_unique_names,
+    a_transfer_through_a_flow_leaves_the_new_contact_to_its_flow,
 );
 
 /// A store in a fresh place holding contact `c1` with customer `p1`; `None` when the test is

@@ -387,7 +387,10 @@ pub(super) async fn a_transfer_hands_the_chat_on_to_a_new_contact(kind: Kind) {
         .await
         .unwrap();
     let at = clock.now();
-    let next = store.transfer_contact("c1", "c2", "q2", at).await.unwrap();
+    let next = store
+        .transfer_contact("c1", "c2", "q2", at, None)
+        .await
+        .unwrap();
     assert_eq!(next.id, "c2");
     assert_eq!(next.initial_contact_id, "c1");
     assert_eq!(next.chat_id(), "c1");
@@ -401,7 +404,7 @@ pub(super) async fn a_transfer_hands_the_chat_on_to_a_new_contact(kind: Kind) {
     assert_eq!(before.disconnected_at(), Some(at));
     // Only the chat's current contact can be handed on, and only once.
     assert!(matches!(
-        store.transfer_contact("c1", "c3", "q2", at).await,
+        store.transfer_contact("c1", "c3", "q2", at, None).await,
         Err(StoreError::ContactNotFound)
     ));
     assert_eq!(store.current_contact("c1").await.unwrap().unwrap().id, "c2");

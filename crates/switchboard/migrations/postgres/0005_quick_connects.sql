@@ -1,0 +1,14 @@
+-- Quick connects made through the Connect API (CreateQuickConnect), beside those of the
+-- configuration file: the destinations agents transfer chats to. `target` is where the chat
+-- goes and the transfer flow it runs on the way, as JSON (`model::QuickConnectTarget`).
+CREATE TABLE quick_connects (
+    instance_id TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    description TEXT,
+    target      TEXT NOT NULL,
+    tags        TEXT NOT NULL,  -- JSON object of string to string
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (instance_id, id)
+);
+CREATE UNIQUE INDEX quick_connects_by_name ON quick_connects (instance_id, name);
