@@ -29,12 +29,40 @@ before(async () => {
   site = await serveSite(desktopFiles(join(here, "node_modules")));
   server = await startServer({
     extra: approved(),
-    instance: '[[instances.agent_statuses]]\nname = "Break"',
+    instance: `[[instances.agent_statuses]]\nname = "Break"\n${QUICK_CONNECTS}`,
     users: ['username = "sam"\ndisplay_name = "Sam"\nrouting_profile = "front"\nsupervisor = true\ntakes_chats = false'],
   });
   browser = await launchBrowser();
   page = await newDesktop();
 });
+
+/**
+ * The instance's quick connects, which are what Streams' getEndpoints lists: the support queue
+ * through a transfer flow that says a word first, and Ben directly.
+ */
+const QUICK_CONNECTS = `
+[[instances.contact_flows]]
+id = "passing-on"
+name = "Passing on"
+content = '''
+{"Version": "2019-10-30", "StartAction": "say", "Actions": [
+  {"Identifier": "say", "Type": "MessageParticipant", "Parameters": {"Text": "One moment, passing you on."},
+   "Transitions": {"NextAction": "queue"}},
+  {"Identifier": "queue", "Type": "TransferContactToQueue", "Parameters": {},
+   "Transitions": {"Errors": [{"NextAction": "bye", "ErrorType": "QueueAtCapacity"},
+                              {"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+  {"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {}}]}
+'''
+[[instances.quick_connects]]
+id = "support"
+name = "Support"
+queue = "support"
+flow = "passing-on"
+[[instances.quick_connects]]
+id = "ben"
+name = "Ben"
+user = "ben"
+`;
 
 /** The configuration that lets the desktop's site frame the CCP. */
 const approved = () => `[ccp]\napproved_origins = ["${site.url}"]`;
@@ -245,7 +273,8 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   await viewContact(dora.contactId);
   await screenshot("second-chat");
 
-  // A transfer to a queue: the customer hears transfer.succeeded, the agent's side ends.
+  // A transfer through the quick connect to the support queue: the customer hears
+  // transfer.succeeded and the quick connect's transfer flow; the agent's side ends.
   const endpoints = await event("endpoints");
   assert.ok(endpoints.names.includes("queue:Support"), `endpoints: ${endpoints.names}`);
   assert.ok(endpoints.names.includes("agent:Ben"), `endpoints: ${endpoints.names}`);
@@ -253,6 +282,9 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   await page.click("#transfer");
   await event("transfer", (e) => e.contactId === dora.contactId);
   await dora.waitFor("transfer.succeeded", (i) => i.ContentType?.endsWith("transfer.succeeded"));
+  const word = await dora.waitFor("the transfer flow's word", (i) => i.ParticipantRole === "SYSTEM"
+    && i.Type === "MESSAGE");
+  assert.equal(word.Content, "One moment, passing you on.");
   await event("ended", (e) => e.contactId === dora.contactId);
   await page.click("#clear");
   await event("destroyed", (e) => e.contactId === dora.contactId);

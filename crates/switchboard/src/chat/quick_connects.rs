@@ -210,10 +210,12 @@ impl ChatService {
         let (queue, flow_id) = match target {
             QuickConnectTarget::Queue { queue_id, flow_id } => (queue_id, flow_id),
             QuickConnectTarget::User { user_id, flow_id } => (format!("agent/{user_id}"), flow_id),
-            other => return Err(ChatError::Invalid(format!(
+            other => {
+                return Err(ChatError::Invalid(format!(
                 "Chats cannot be transferred through a {} quick connect; use a QUEUE or USER one",
                 other.kind()
-            ))),
+            )))
+            }
         };
         let flow = match flow_id {
             Some(id) => Some(TransferFlow {

@@ -195,6 +195,14 @@ impl Instance {
                 status.id = derived_id(&self.id, "agent-status", &status.name);
             }
         }
+        // A quick connect may name its user by username: it is kept by id.
+        for quick in &mut self.quick_connects {
+            if let Some(user) = &mut quick.user {
+                if let Some(named) = self.users.iter().find(|u| u.username == *user) {
+                    *user = named.id.clone();
+                }
+            }
+        }
     }
 
     pub fn routing_profile(&self, id: &str) -> Option<&RoutingProfile> {

@@ -19,7 +19,7 @@ pub struct QuickConnect {
     /// The queue it transfers to; a quick connect names this or `user`.
     #[serde(default)]
     pub queue: Option<String>,
-    /// The user (agent) it transfers to.
+    /// The user (agent) it transfers to, by id or username.
     #[serde(default)]
     pub user: Option<String>,
     /// The contact flow of this instance (its id) the chat runs on the way: a transfer flow,
@@ -107,6 +107,7 @@ impl Instance {
 #[cfg(test)]
 mod tests {
     use super::super::Config;
+    use crate::model::QuickConnectTarget;
 
     fn with(quick_connect: &str) -> Result<Config, super::ConfigError> {
         Config::parse(&format!(
@@ -120,6 +121,14 @@ mod tests {
             id = "to-q"
             name = "To Q"
             queue = "q"
+            [[instances.routing_profiles]]
+            id = "front"
+            name = "Front"
+            queues = [{{ queue = "q" }}]
+            [[instances.users]]
+            username = "ana"
+            password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$zpQ1VJ4N6e0xVRaGQw8c3BfmyrTlUcZAVKuS0WmDmpA"
+            routing_profile = "front"
             [[instances.quick_connects]]
             {quick_connect}
             "#
@@ -135,6 +144,19 @@ mod tests {
         let err = with("id = \"x\"\nname = \"X\"\nqueue = \"nope\"").unwrap_err();
         assert!(err.0.contains("quick_connects[0].queue"), "{}", err.0);
         let err = with("id = \"x\"\nname = \"X\"\nuser = \"nobody\"").unwrap_err();
+        assert!(err.0.contains("quick_connects[0].user"), "{}", err.0);
+        let by_username = with("id = \"ana\"\nname = \"Ana\"\nuser = \"ana\"").unwrap();
+        let ana = &by_username.instances[0].users[0];
+        assert_eq!(
+            by_username.instances[0]
+                .quick_connect("ana")
+                .unwrap()
+                .target(),
+            QuickConnectTarget::User {
+                user_id: ana.id.clone(),
+                flow_id: None
+            }
+        );
         assert!(err.0.contains("quick_connects[0].user"), "{}", err.0);
         let err = with("id = \"x\"\nname = \"X\"").unwrap_err();
         assert!(

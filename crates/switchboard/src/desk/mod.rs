@@ -393,10 +393,10 @@ impl AgentDesk {
     /// the agent leaving, or transfer.failed), so that a restart finds the chat where routing
     /// put it; only then may routing offer the new contact.
     ///
-    /// With a transfer `flow`, routing still decides (the destination exists, the agent is not
-    /// passing the chat to themselves, the agent goes into After Contact Work), but lets go of
-    /// the new contact once the chat has recorded it: the flow runs first and queues it itself,
-    /// as a transfer flow does on Amazon Connect.
+    /// With a transfer `flow`, routing decides as for any transfer, but keeps the new contact
+    /// held (offered to nobody) once the chat has recorded it: the flow runs first and queues it
+    /// itself, as a transfer flow does on Amazon Connect, and routing holds it again there,
+    /// still not for the agent who passed it on.
     async fn transfer(
         &self,
         me: &AgentIdentity,
@@ -421,8 +421,9 @@ impl AgentDesk {
             .await;
         if decided.is_ok() {
             match &recorded {
-                Ok(Some(next)) if flow.is_none() => self.router.admitted(next, true),
-                // Not recorded, or the transfer flow queues it: the held place is given back.
+                Ok(Some(_)) if flow.is_some() => {}
+                Ok(Some(next)) => self.router.admitted(next, true),
+                // Not recorded: the held place is given back.
                 _ => self.router.contact_ended(&me.instance_id, &into),
             }
         }

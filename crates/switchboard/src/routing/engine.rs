@@ -26,7 +26,8 @@
 //!   the old one in After Contact Work, the new one waits where it was sent, held until its
 //!   chat has recorded it, and is never offered to the agent who passed it on. What is still
 //!   said about the old contact (the customer's sockets, the chat ending, its place) applies to
-//!   the new one.
+//!   the new one. A transfer through a quick connect's flow stays held while the flow runs, and
+//!   is held again wherever the flow then queues it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -351,8 +352,20 @@ impl Engine {
 
     /// Takes a place in `queue` for a contact whose chat is still being written (so a full
     /// queue refuses it before it exists); it is offered once [`Engine::release`]d.
+    ///
+    /// A contact already held (a transfer's new contact, while its transfer flow runs) is held
+    /// again where its flow now sends it, keeping what routing knows of it: it is still never
+    /// offered to the agent who passed it on.
     pub fn hold(&mut self, now: Millis, contact: &str, queue: &str) -> Result<(), RoutingError> {
         let key = QueueKey::parse(queue);
+        let held_in = self
+            .contacts
+            .get(contact)
+            .filter(|c| matches!(c.stage, Stage::Held))
+            .map(|c| c.queue.clone());
+        if held_in.as_deref() == Some(&key) {
+            return Ok(());
+        }
         match &key {
             QueueKey::Queue(id) => {
                 let max = self
@@ -370,6 +383,15 @@ impl Engine {
                 return Err(RoutingError::UnknownAgent(agent.clone()))
             }
             QueueKey::Agent(_) => {}
+        }
+        if let Some(from) = held_in {
+            let earlier = self.contacts.remove(contact).expect("held above");
+            self.remove_from_queue(&from, contact);
+            self.wait(now, contact, key, earlier.gone_since)?;
+            let moved = self.contacts.get_mut(contact).expect("waits now");
+            moved.rejected_by = earlier.rejected_by;
+            moved.stage = Stage::Held;
+            return Ok(());
         }
         self.wait(now, contact, key, Some(now))?;
         if let Some(c) = self.contacts.get_mut(contact) {

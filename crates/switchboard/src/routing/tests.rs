@@ -421,6 +421,31 @@ fn a_flow_may_queue_a_contact_for_one_agent_in_their_own_queue() {
 }
 
 #[test]
+fn a_transfer_held_for_its_flow_waits_where_the_flow_sends_it_and_not_for_its_passer() {
+    let p = profile(2, &[("q1", 1, 0), ("q2", 1, 0)]);
+    let mut e = engine(vec![("a", p.clone()), ("b", p)]);
+    available(&mut e, 0, "a");
+    e.enqueue(SECOND, "c1", "q1").unwrap();
+    e.accept(2 * SECOND, "a", "c1").unwrap();
+    e.transfer(3 * SECOND, "a", "c1", "n1", QueueKey::Queue("q1".into()))
+        .unwrap();
+    // The transfer flow runs: the new contact is held; the flow queues it in q2, which a
+    // serves too, but a passed it on.
+    assert_eq!(
+        e.hold(4 * SECOND, "n1", "q1"),
+        Ok(()),
+        "held again where it is"
+    );
+    e.hold(4 * SECOND, "n1", "q2").unwrap();
+    assert_eq!(e.position("n1"), Some((1, 1)));
+    assert_eq!(e.release(5 * SECOND, "n1"), vec![]);
+    assert_eq!(
+        available(&mut e, 6 * SECOND, "b"),
+        vec![offer("b", "n1", 6 * SECOND)]
+    );
+}
+
+#[test]
 fn auto_accept_connects_without_an_offer() {
     let mut p = profile(1, &[("q2", 1, 0)]);
     p.auto_accept = true;
