@@ -37,6 +37,29 @@ export const ARTIFACTS = join(here, "artifacts");
 const BINARY = process.env.SWITCHBOARD_BIN
   || join(process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache/switchboard-target"), "debug/switchboard");
 
+/** What the transfer flow `passing-on` (PASSING_ON_FLOW) says before it queues the chat. */
+export const PASSING_ON = "One moment, passing you on.";
+
+/**
+ * A transfer flow for `startServer({ instance })`, in the flow language: it says PASSING_ON, then
+ * queues the chat where the quick connect that runs it points. Quick connects name it as
+ * `flow = "passing-on"`.
+ */
+export const PASSING_ON_FLOW = `
+[[instances.contact_flows]]
+id = "passing-on"
+name = "Passing on"
+content = '''
+{"Version": "2019-10-30", "StartAction": "say", "Actions": [
+  {"Identifier": "say", "Type": "MessageParticipant", "Parameters": {"Text": "${PASSING_ON}"},
+   "Transitions": {"NextAction": "queue"}},
+  {"Identifier": "queue", "Type": "TransferContactToQueue", "Parameters": {},
+   "Transitions": {"Errors": [{"NextAction": "bye", "ErrorType": "QueueAtCapacity"},
+                              {"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
+  {"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {}}]}
+'''
+`;
+
 /**
  * Starts switchboard with two agents (Ana, a supervisor, and Ben) serving one queue, and a widget.
  * `extra` is top-level configuration added to it (e.g. a `[limits]` table); `users` adds users to

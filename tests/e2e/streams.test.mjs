@@ -12,7 +12,7 @@ import WebSocket from "ws";
 
 import {
   startServer, startCluster, launchBrowser, serveSite, Participant, ARTIFACTS, PATIENCE_MS, INSTANCE, PASSWORD,
-  within,
+  within, PASSING_ON, PASSING_ON_FLOW,
 } from "./harness.mjs";
 import { desktopFiles } from "../../examples/streams-desktop/serve.mjs";
 
@@ -41,18 +41,7 @@ before(async () => {
  * through a transfer flow that says a word first, and Ben directly.
  */
 const QUICK_CONNECTS = `
-[[instances.contact_flows]]
-id = "passing-on"
-name = "Passing on"
-content = '''
-{"Version": "2019-10-30", "StartAction": "say", "Actions": [
-  {"Identifier": "say", "Type": "MessageParticipant", "Parameters": {"Text": "One moment, passing you on."},
-   "Transitions": {"NextAction": "queue"}},
-  {"Identifier": "queue", "Type": "TransferContactToQueue", "Parameters": {},
-   "Transitions": {"Errors": [{"NextAction": "bye", "ErrorType": "QueueAtCapacity"},
-                              {"NextAction": "bye", "ErrorType": "NoMatchingError"}]}},
-  {"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {}}]}
-'''
+${PASSING_ON_FLOW}
 [[instances.quick_connects]]
 id = "support"
 name = "Support"
@@ -284,7 +273,7 @@ test("a Streams desktop signs in inside the CCP, takes chats, transfers and ends
   await dora.waitFor("transfer.succeeded", (i) => i.ContentType?.endsWith("transfer.succeeded"));
   const word = await dora.waitFor("the transfer flow's word", (i) => i.ParticipantRole === "SYSTEM"
     && i.Type === "MESSAGE");
-  assert.equal(word.Content, "One moment, passing you on.");
+  assert.equal(word.Content, PASSING_ON);
   await event("ended", (e) => e.contactId === dora.contactId);
   await page.click("#clear");
   await event("destroyed", (e) => e.contactId === dora.contactId);

@@ -1,19 +1,25 @@
 // The agent workspace end to end: an agent signs in at /agent in headless Chromium, customers
 // driven by the AWS SDK start chats, and everything the issue names is walked through: the offer
 // and its acceptance, messages both ways with typing and read receipts, a customer socket dropped
-// and caught up without loss, a second chat and switching, a transfer to a second agent and an
-// ended chat with After Contact Work. Screenshots of each step go to tests/e2e/artifacts/.
+// and caught up without loss, a second chat and switching, a transfer to a second agent (through a
+// quick connect, whose transfer flow speaks first) and an ended chat with After Contact Work.
+// Screenshots of each step go to tests/e2e/artifacts/.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
-import { startServer, launchBrowser, Participant, PASSWORD, ARTIFACTS, PATIENCE_MS } from "./harness.mjs";
+import {
+  startServer, launchBrowser, Participant, PASSWORD, ARTIFACTS, PATIENCE_MS, PASSING_ON, PASSING_ON_FLOW,
+} from "./harness.mjs";
 
 let server;
 let browser;
 before(async () => {
-  server = await startServer();
+  // A quick connect to Ben whose transfer flow says a word first.
+  server = await startServer({
+    instance: `${PASSING_ON_FLOW}\n[[instances.quick_connects]]\nid = "ben"\nname = "Ben, after a word"\nuser = "ben"\nflow = "passing-on"`,
+  });
   browser = await launchBrowser();
 });
 after(async () => {
@@ -129,11 +135,15 @@ test("an agent takes chats, talks, switches, transfers and ends them", async () 
   await ana.getByRole("tab", { name: /Carla/, selected: true }).waitFor();
   await screenshot(ana, "switched");
 
-  // Ben signs in; Ana transfers Carla to him; he sees the whole conversation.
+  // Ben signs in; Ana transfers Carla to him through the quick connect, whose flow speaks to
+  // Carla first; he sees the whole conversation.
   const ben = await signIn("ben");
   await goAvailable(ben);
-  await ana.getByLabel("Transfer to").selectOption({ label: "Agent: Ben" });
+  await ana.getByLabel("Transfer to").selectOption({ label: "Quick connect: Ben, after a word" });
   await ana.getByRole("button", { name: "Transfer" }).click();
+  const word = await carla.waitFor("the transfer flow's word", (i) => i.Type === "MESSAGE"
+    && i.ParticipantRole === "SYSTEM");
+  assert.equal(word.Content, PASSING_ON);
   await ben.getByRole("button", { name: "Accept chat from Carla" }).click();
   await messages(ben, "my parcel has not arrived").waitFor();
   await messages(ben, "at the depot").waitFor();

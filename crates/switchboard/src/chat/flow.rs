@@ -184,14 +184,14 @@ impl ChatService {
         })
     }
 
-    /// Starts the transfer flow [`ChatService::transferred`] wrote for the chat (routing has
-    /// let go of the new contact: the flow queues it).
+    /// Starts the transfer flow [`ChatService::transferred`] wrote for the chat; routing holds
+    /// the new contact, offered to nobody, until the flow queues it.
     pub async fn start_transfer_flow(&self, chat_id: &str) -> Result<(), ChatError> {
         self.flow_event(chat_id, FlowEvent::Due).await
     }
 
-    /// What `$.ContactId` and its siblings read in a flow of the contact `contact_id` of the
-    /// chat `contact` belongs to.
+    /// The contact data a flow reads (`$.ContactId`, `$.Channel`, ...) when it runs as
+    /// `contact_id`, a contact of the chat `contact` belongs to.
     fn contact_data(
         &self,
         contact: &Contact,

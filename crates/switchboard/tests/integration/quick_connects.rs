@@ -126,6 +126,21 @@ async fn queue_of(server: &TestServer, contact_id: &str) -> Option<String> {
         .and_then(|q| q.id)
 }
 
+/// A QuickConnectConfig of type `kind` carrying a UserConfig (a mismatch unless `kind` is USER).
+fn user_config(kind: QuickConnectType, user: &str, flow: &str) -> QuickConnectConfig {
+    QuickConnectConfig::builder()
+        .quick_connect_type(kind)
+        .user_config(
+            UserQuickConnectConfig::builder()
+                .user_id(user)
+                .contact_flow_id(flow)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_transfer_through_a_quick_connect_runs_its_flow_which_then_queues_the_chat() {
     let dir = tempfile::tempdir().unwrap();
@@ -229,25 +244,12 @@ async fn quick_connects_are_managed_through_the_api_and_their_agent_transfer_flo
         .await
         .expect("CreateContactFlow");
     let flow_id = flow.contact_flow_id().unwrap().to_string();
-    let user_config = |flow: &str| {
-        QuickConnectConfig::builder()
-            .quick_connect_type(QuickConnectType::User)
-            .user_config(
-                UserQuickConnectConfig::builder()
-                    .user_id(&ben_id)
-                    .contact_flow_id(flow)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
-    };
     let created = connect
         .create_quick_connect()
         .instance_id(INSTANCE)
         .name("Ben")
         .description("Ben, directly")
-        .quick_connect_config(user_config(&flow_id))
+        .quick_connect_config(user_config(QuickConnectType::User, &ben_id, &flow_id))
         .tags("team", "billing")
         .send()
         .await
@@ -306,7 +308,7 @@ async fn quick_connects_are_managed_through_the_api_and_their_agent_transfer_flo
         .create_quick_connect()
         .instance_id(INSTANCE)
         .name("Billing")
-        .quick_connect_config(user_config(&flow_id))
+        .quick_connect_config(user_config(QuickConnectType::User, &ben_id, &flow_id))
         .send()
         .await
         .unwrap_err();
@@ -342,19 +344,7 @@ async fn quick_connects_are_managed_through_the_api_and_their_agent_transfer_flo
         .create_quick_connect()
         .instance_id(INSTANCE)
         .name("Mismatched")
-        .quick_connect_config(
-            QuickConnectConfig::builder()
-                .quick_connect_type(QuickConnectType::Queue)
-                .user_config(
-                    UserQuickConnectConfig::builder()
-                        .user_id(&ben_id)
-                        .contact_flow_id(&flow_id)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
+        .quick_connect_config(user_config(QuickConnectType::Queue, &ben_id, &flow_id))
         .send()
         .await
         .unwrap_err()
@@ -416,24 +406,11 @@ async fn quick_connects_are_managed_through_the_api_and_their_agent_transfer_flo
         .send()
         .await
         .expect("UpdateQuickConnectName");
-    let ana_id = ana.user_id.clone();
     connect
         .update_quick_connect_config()
         .instance_id(INSTANCE)
         .quick_connect_id(&quick_id)
-        .quick_connect_config(
-            QuickConnectConfig::builder()
-                .quick_connect_type(QuickConnectType::User)
-                .user_config(
-                    UserQuickConnectConfig::builder()
-                        .user_id(&ana_id)
-                        .contact_flow_id(&flow_id)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
+        .quick_connect_config(user_config(QuickConnectType::User, &ana.user_id, &flow_id))
         .send()
         .await
         .expect("UpdateQuickConnectConfig");
