@@ -328,7 +328,12 @@ impl ChatService {
         let ends = step.end.is_some();
         let written = self.store.flow_step(step).await;
         if let Some(queued) = &queued {
-            self.routing.admitted(queued, written.is_ok());
+            let now_stored = match &written {
+                Ok(_) => None,
+                Err(_) => self.store.current_contact(chat_id).await.ok().flatten(),
+            };
+            let keeps = keeps_place(written.is_ok(), now_stored.as_ref(), queued);
+            self.routing.admitted(queued, keeps);
         }
         let items = match written {
             Ok(items) => items,
@@ -752,6 +757,22 @@ fn engine_event(event: &FlowEvent, state: &ChatRun, run: &Run, now: Millis) -> O
     }
 }
 
+/// Whether routing keeps the place a step took for the chat in its queue (the chat may now be
+/// offered there) or gives it back, given whether the step was written and, if not, the chat's
+/// contact as the store now has it.
+///
+/// A step written keeps its place. One that was not gives it back, unless the store shows the
+/// chat waiting in that very place: then another step queued it there (two nodes woke the same
+/// due run, and both asked routing for the place, the second hold answered as already taken),
+/// and giving the place back would take the winner's chat out of routing, to wait unoffered until
+/// a restart.
+fn keeps_place(written: bool, now_stored: Option<&Contact>, queued: &Contact) -> bool {
+    written
+        || now_stored.is_some_and(|c| {
+            c.id == queued.id && c.queue_id == queued.queue_id && c.agent.is_none() && !c.is_ended()
+        })
+}
+
 /// The calls among a step's effects.
 fn calls(effects: &[Effect]) -> Vec<Call> {
     effects
@@ -828,5 +849,58 @@ impl World for ChatWorld<'_> {
 
     fn percent(&self) -> u32 {
         rand::Rng::gen_range(&mut rand::thread_rng(), 1..=100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(queue: &str) -> Contact {
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        Contact {
+            id: "c1".into(),
+            instance_id: "i".into(),
+            initial_contact_id: "c1".into(),
+            contact_flow_id: "f".into(),
+            queue_id: Some(queue.to_string()),
+            customer_participant_id: "p".into(),
+            attributes: BTreeMap::new(),
+            details: Default::default(),
+            duration_minutes: 60,
+            initiated_at: now,
+            enqueued_at: Some(now),
+            expires_at: now,
+            ended_at: None,
+            disconnect_reason: None,
+            updated_at: now,
+            agent: None,
+            previous_contact_id: None,
+            transferred_to: None,
+        }
+    }
+
+    #[test]
+    fn a_written_step_keeps_its_place_and_a_failed_one_gives_it_back() {
+        assert!(keeps_place(true, None, &waiting("support")));
+        assert!(!keeps_place(false, None, &waiting("support")));
+        // The store still has the chat where it waited before (this step's move was not written).
+        assert!(!keeps_place(
+            false,
+            Some(&waiting("billing")),
+            &waiting("support")
+        ));
+    }
+
+    #[test]
+    fn a_step_that_lost_to_one_that_queued_the_chat_there_keeps_the_place() {
+        assert!(keeps_place(
+            false,
+            Some(&waiting("support")),
+            &waiting("support")
+        ));
+        let mut taken = waiting("support");
+        taken.agent = Some(("ana".into(), time::OffsetDateTime::UNIX_EPOCH));
+        assert!(!keeps_place(false, Some(&taken), &waiting("support")));
     }
 }

@@ -28,6 +28,8 @@
 //!   said about the old contact (the customer's sockets, the chat ending, its place) applies to
 //!   the new one. A transfer through a quick connect's flow stays held while the flow runs, and
 //!   is held again wherever the flow then queues it.
+//! - A waiting contact a flow sends to another queue (a customer queue flow's transfer) moves
+//!   there as a new arrival.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -353,15 +355,17 @@ impl Engine {
     /// Takes a place in `queue` for a contact whose chat is still being written (so a full
     /// queue refuses it before it exists); it is offered once [`Engine::release`]d.
     ///
-    /// A contact already held (a transfer's new contact, while its transfer flow runs) is held
-    /// again where its flow now sends it, keeping what routing knows of it: it is still never
-    /// offered to the agent who passed it on.
+    /// A contact already held or waiting is held again where a flow now sends it (a transfer's
+    /// new contact queued by its transfer flow; a chat a customer queue flow moves to another
+    /// queue), as a new arrival there, keeping what routing knows of it: it is still never
+    /// offered to the agent who passed it on. Held again in the queue it is in, it stays as it
+    /// is. A contact being offered stays where it is.
     pub fn hold(&mut self, now: Millis, contact: &str, queue: &str) -> Result<(), RoutingError> {
         let key = QueueKey::parse(queue);
         let held_in = self
             .contacts
             .get(contact)
-            .filter(|c| matches!(c.stage, Stage::Held))
+            .filter(|c| matches!(c.stage, Stage::Held | Stage::Waiting))
             .map(|c| c.queue.clone());
         if held_in.as_deref() == Some(&key) {
             return Ok(());

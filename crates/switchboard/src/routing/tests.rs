@@ -446,6 +446,29 @@ fn a_transfer_held_for_its_flow_waits_where_the_flow_sends_it_and_not_for_its_pa
 }
 
 #[test]
+fn a_waiting_contact_a_flow_sends_elsewhere_moves_there_as_a_new_arrival() {
+    let mut e = engine(vec![("b", profile(1, &[("q2", 1, 0)]))]);
+    e.enqueue(0, "c1", "q1").unwrap();
+    e.enqueue(SECOND, "c2", "q1").unwrap();
+    e.enqueue(2 * SECOND, "c3", "q2").unwrap();
+    // c1's customer queue flow transfers it to q2: it leaves q1 and waits behind c3.
+    e.hold(3 * SECOND, "c1", "q2").unwrap();
+    assert_eq!(e.position("c2"), Some((1, 1)));
+    assert_eq!(e.release(3 * SECOND, "c1"), vec![]);
+    assert_eq!(e.position("c1"), Some((2, 2)));
+    // A full queue refuses the move, and the contact stays where it was.
+    e.enqueue(4 * SECOND, "c4", "q1").unwrap();
+    e.enqueue(4 * SECOND, "c5", "q1").unwrap();
+    assert_eq!(
+        e.hold(5 * SECOND, "c3", "q1"),
+        Err(RoutingError::QueueFull("q1".into()))
+    );
+    assert_eq!(e.position("c3"), Some((1, 2)));
+    let effects = available(&mut e, 6 * SECOND, "b");
+    assert_eq!(effects, vec![offer("b", "c3", 6 * SECOND)]);
+}
+
+#[test]
 fn auto_accept_connects_without_an_offer() {
     let mut p = profile(1, &[("q2", 1, 0)]);
     p.auto_accept = true;

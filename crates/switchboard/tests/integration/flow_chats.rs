@@ -83,6 +83,50 @@ display_name = "Ana"
 password_hash = "{hash}"
 routing_profile = "front"
 
+[[instances.routing_profiles]]
+id = "money"
+name = "Billing only"
+chat_concurrency = 2
+queues = [{{ queue = "billing" }}]
+
+[[instances.users]]
+username = "ben"
+display_name = "Ben"
+password_hash = "{hash}"
+routing_profile = "money"
+
+[[instances.contact_flows]]
+id = "overflow"
+name = "Support, overflowing to billing"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "hook", "Actions": [
+  {{"Identifier": "hook", "Type": "UpdateContactEventHooks",
+    "Parameters": {{"EventHooks": {{"CustomerQueue": "overflow-waiting"}}}}, "Transitions": {{"NextAction": "queue"}}}},
+  {{"Identifier": "queue", "Type": "UpdateContactTargetQueue",
+    "Parameters": {{"QueueId": "support"}}, "Transitions": {{"NextAction": "transfer"}}}},
+  {{"Identifier": "transfer", "Type": "TransferContactToQueue", "Parameters": {{}},
+    "Transitions": {{"Errors": [{{"NextAction": "bye", "ErrorType": "QueueAtCapacity"}}]}}}},
+  {{"Identifier": "bye", "Type": "DisconnectParticipant", "Parameters": {{}}}}]}}
+'''
+
+[[instances.contact_flows]]
+id = "overflow-waiting"
+name = "While waiting in support: move to billing"
+content = '''
+{{"Version": "2019-10-30", "StartAction": "pause", "Actions": [
+  {{"Identifier": "pause", "Type": "Wait", "Parameters": {{"TimeoutSeconds": "1"}},
+    "Transitions": {{"NextAction": "tell",
+      "Errors": [{{"NextAction": "tell", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "tell", "Type": "MessageParticipant",
+    "Parameters": {{"Text": "Support is busy; moving you to billing."}}, "Transitions": {{"NextAction": "queue"}}}},
+  {{"Identifier": "queue", "Type": "UpdateContactTargetQueue",
+    "Parameters": {{"QueueId": "billing"}}, "Transitions": {{"NextAction": "move"}}}},
+  {{"Identifier": "move", "Type": "TransferContactToQueue", "Parameters": {{}},
+    "Transitions": {{"Errors": [{{"NextAction": "end", "ErrorType": "QueueAtCapacity"}},
+                               {{"NextAction": "end", "ErrorType": "NoMatchingError"}}]}}}},
+  {{"Identifier": "end", "Type": "EndFlowExecution", "Parameters": {{}}}}]}}
+'''
+
 [[instances.contact_flows]]
 id = "greet"
 name = "Greet and queue"
@@ -771,6 +815,29 @@ async fn a_customer_queue_flow_runs_while_waiting_and_a_disconnect_flow_after_th
         contact.disconnect_reason(),
         Some("CONTACT_FLOW_DISCONNECT"),
         "{contact:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_queue_flow_moves_the_waiting_chat_to_another_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (function_url, _) = function_server().await;
+    let server = start_server(dir.path(), &function_url).await;
+    // Only Ben is there, and he serves billing alone.
+    let ben = AgentClient::sign_in(&server, "ben").await;
+    let mut ben_socket = ben.ready().await;
+
+    // The chat waits in support a moment (its customer queue flow's Wait), then the flow moves
+    // it.
+    let (chat, mut socket) = chat_in(&server, "overflow", &[]).await;
+    let said = next_system_message(&mut socket).await;
+    assert_eq!(said["Content"], "Support is busy; moving you to billing.");
+    // Routing moved it too: Ben, who does not serve support, is offered it.
+    let (offered, _) = accept_offer(&ben, &mut ben_socket).await;
+    assert_eq!(offered, chat.contact_id);
+    assert_eq!(
+        queue_of(&server, &chat.contact_id).await.as_deref(),
+        Some("billing")
     );
 }
 
