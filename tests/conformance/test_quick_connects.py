@@ -94,3 +94,33 @@ def test_a_quick_connect_to_nowhere_is_refused_in_the_model_error_shape(connect,
     error = refused.value.response["Error"]
     assert error["Code"] == code
     assert error["Message"]
+
+
+def test_quick_connects_are_associated_with_a_queue_and_listed_for_it(connect, switchboard):
+    instance = switchboard.instance_id
+    flow = connect.create_contact_flow(
+        InstanceId=instance, Name=f"Queue transfer {uuid.uuid4()}", Type="QUEUE_TRANSFER", Content=TRANSFER_FLOW
+    )
+    created = connect.create_quick_connect(
+        InstanceId=instance,
+        Name=f"Back to support {uuid.uuid4()}",
+        QuickConnectConfig={
+            "QuickConnectType": "QUEUE",
+            "QueueConfig": {"QueueId": QUEUE_ID, "ContactFlowId": flow["ContactFlowId"]},
+        },
+    )
+    connect.associate_queue_quick_connects(
+        InstanceId=instance, QueueId=QUEUE_ID, QuickConnectIds=[created["QuickConnectARN"]]
+    )
+    listed = connect.list_queue_quick_connects(InstanceId=instance, QueueId=QUEUE_ID)["QuickConnectSummaryList"]
+    assert [q["Id"] for q in listed if q["Id"] == created["QuickConnectId"]] == [created["QuickConnectId"]]
+    connect.disassociate_queue_quick_connects(
+        InstanceId=instance, QueueId=QUEUE_ID, QuickConnectIds=[created["QuickConnectId"]]
+    )
+    listed = connect.list_queue_quick_connects(InstanceId=instance, QueueId=QUEUE_ID)["QuickConnectSummaryList"]
+    assert created["QuickConnectId"] not in [q["Id"] for q in listed]
+    with pytest.raises(ClientError) as refused:
+        connect.associate_queue_quick_connects(
+            InstanceId=instance, QueueId="no-such-queue", QuickConnectIds=[created["QuickConnectId"]]
+        )
+    assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -42,6 +42,7 @@ pub fn config(listen: Option<String>) -> anyhow::Result<Config> {
             name: "Demo queue".into(),
             max_contacts: None,
             hours: None,
+            quick_connects: Vec::new(),
         }],
         routing_profiles: vec![RoutingProfile {
             id: ROUTING_PROFILE_ID.into(),

@@ -12,3 +12,12 @@ CREATE TABLE quick_connects (
     PRIMARY KEY (instance_id, id)
 );
 CREATE UNIQUE INDEX quick_connects_by_name ON quick_connects (instance_id, name);
+
+-- Which quick connects the agents serving a queue see (AssociateQueueQuickConnects), beside those
+-- the configuration file gives a queue.
+CREATE TABLE queue_quick_connects (
+    instance_id      TEXT NOT NULL,
+    queue_id         TEXT NOT NULL,
+    quick_connect_id TEXT NOT NULL,
+    PRIMARY KEY (instance_id, queue_id, quick_connect_id)
+);

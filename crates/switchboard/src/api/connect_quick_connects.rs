@@ -1,7 +1,9 @@
 //! The Connect API's quick connect operations, in the model's shapes: CreateQuickConnect,
 //! DescribeQuickConnect, ListQuickConnects, UpdateQuickConnectName, UpdateQuickConnectConfig and
-//! DeleteQuickConnect. Quick connects of the configuration file are listed and described, not
-//! changed; the rules are the chat service's (`chat::quick_connects`).
+//! DeleteQuickConnect, and a queue's: AssociateQueueQuickConnects,
+//! DisassociateQueueQuickConnects and ListQueueQuickConnects. Quick connects of the configuration
+//! file are listed and described, not changed; the rules are the chat service's
+//! (`chat::quick_connects`).
 
 use axum::extract::{RawQuery, State};
 use axum::routing::{get, post, put};
@@ -35,6 +37,18 @@ pub fn routes() -> Router<ApiState> {
         .route(
             "/quick-connects/{instance_id}/{quick_connect_id}/config",
             post(update_config),
+        )
+        .route(
+            "/queues/{instance_id}/{queue_id}/associate-quick-connects",
+            post(associate),
+        )
+        .route(
+            "/queues/{instance_id}/{queue_id}/disassociate-quick-connects",
+            post(disassociate),
+        )
+        .route(
+            "/queues/{instance_id}/{queue_id}/quick-connects",
+            get(list_for_queue),
         )
 }
 
@@ -306,4 +320,64 @@ async fn delete(
         .await
         .map_err(connect_error)?;
     Ok(Json(json!({})))
+}
+
+async fn associate(
+    State(app): State<ApiState>,
+    path: Result<Path<(String, String)>, ApiError>,
+    signed: Signed,
+) -> Reply {
+    change_associations(app, path, signed, true).await
+}
+
+async fn disassociate(
+    State(app): State<ApiState>,
+    path: Result<Path<(String, String)>, ApiError>,
+    signed: Signed,
+) -> Reply {
+    change_associations(app, path, signed, false).await
+}
+
+/// AssociateQueueQuickConnects and DisassociateQueueQuickConnects: `QuickConnectIds`, 1 to 50.
+async fn change_associations(
+    app: ApiState,
+    path: Result<Path<(String, String)>, ApiError>,
+    signed: Signed,
+    associate: bool,
+) -> Reply {
+    let (instance_id, queue_id) = resource_path(&app, path, "QueueId", "queue")?;
+    let mut i = parse(&signed.body)?;
+    if !i.has("QuickConnectIds") {
+        i.reject(
+            "Value at 'QuickConnectIds' failed to satisfy constraint: Member must not be null",
+        );
+    }
+    let ids = i.string_list("QuickConnectIds", (1, 50), (1, 256));
+    i.finish()?;
+    app.chat
+        .associate_queue_quick_connects(&instance_id, &queue_id, ids.unwrap_or_default(), associate)
+        .await
+        .map_err(connect_error)?;
+    Ok(Json(json!({})))
+}
+
+async fn list_for_queue(
+    State(app): State<ApiState>,
+    path: Result<Path<(String, String)>, ApiError>,
+    RawQuery(query): RawQuery,
+    _signed: Signed,
+) -> Reply {
+    let (instance_id, queue_id) = resource_path(&app, path, "QueueId", "queue")?;
+    let call = ListCall::read(&app, Ok(Path(instance_id.clone())), query)?;
+    let quick_connects = app
+        .chat
+        .list_queue_quick_connects(&instance_id, &queue_id)
+        .await
+        .map_err(connect_error)?;
+    let region = &app.chat.config().region;
+    let summaries = quick_connects
+        .iter()
+        .map(|q| summary(&call.arns, q, region))
+        .collect();
+    call.answer("QuickConnectSummaryList", summaries)
 }

@@ -11,8 +11,12 @@
 //!   cannot be transferred through them.
 //! - A transfer through a quick connect checks its flow when it happens: a flow deleted or no
 //!   longer published since makes the transfer fail, and the agent keeps the chat.
+//! - Quick connects are associated with queues (AssociateQueueQuickConnects, or a queue's
+//!   `quick_connects` in the file), and an agent sees those of the queues they serve, as on
+//!   Amazon. An instance where no queue has any associated shows its agents all of its quick
+//!   connects, so that a small setup needs no associations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -189,6 +193,124 @@ impl ChatService {
         Ok(())
     }
 
+    /// AssociateQueueQuickConnects (`associate`) or DisassociateQueueQuickConnects: the queue is
+    /// one of the instance's, and each quick connect one it has. Associations of the
+    /// configuration file are not taken away here.
+    pub async fn associate_queue_quick_connects(
+        &self,
+        instance: &str,
+        queue_id: &str,
+        ids: Vec<String>,
+        associate: bool,
+    ) -> Result<(), ChatError> {
+        let instance = self.resolve_instance(instance)?;
+        let queue = instance
+            .queue(queue_id)
+            .ok_or_else(|| ChatError::NotFound(format!("Queue {queue_id} not found")))?;
+        let mut checked = Vec::with_capacity(ids.len());
+        for reference in &ids {
+            let id = self.quick_connect_id(instance, reference)?;
+            if queue.quick_connects.iter().any(|q| q == id) {
+                if associate {
+                    continue;
+                }
+                return Err(ChatError::Invalid(format!(
+                    "QuickConnect {id} is associated with queue {queue_id} in the configuration file; change it there"
+                )));
+            }
+            if associate
+                && instance.quick_connect(id).is_none()
+                && self.store.quick_connect(&instance.id, id).await?.is_none()
+            {
+                return Err(ChatError::NotFound(format!("QuickConnect {id} not found")));
+            }
+            checked.push(id.to_string());
+        }
+        self.store
+            .associate_quick_connects(&instance.id, queue_id, checked, associate)
+            .await?;
+        Ok(())
+    }
+
+    /// ListQueueQuickConnects: the quick connects associated with a queue, by the file, then
+    /// through the API.
+    pub async fn list_queue_quick_connects(
+        &self,
+        instance: &str,
+        queue_id: &str,
+    ) -> Result<Vec<QuickConnectView>, ChatError> {
+        let instance = self.resolve_instance(instance)?;
+        if instance.queue(queue_id).is_none() {
+            return Err(ChatError::NotFound(format!("Queue {queue_id} not found")));
+        }
+        let associations = self.associations(instance).await?;
+        let all = self.list_quick_connects(&instance.id, &[]).await?;
+        Ok(all
+            .into_iter()
+            .filter(|q| associations.contains(&(queue_id.to_string(), q.id.clone())))
+            .collect())
+    }
+
+    /// The quick connects an agent may transfer chats through: QUEUE and USER ones (not one to
+    /// themselves) associated with a queue they serve, or every one when the instance
+    /// associates none.
+    pub async fn agent_quick_connects(
+        &self,
+        instance: &Instance,
+        serves: &[String],
+        user_id: &str,
+    ) -> Result<Vec<QuickConnectView>, ChatError> {
+        let associations = self.associations(instance).await?;
+        let all = self
+            .list_quick_connects(&instance.id, &["QUEUE", "USER"])
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|q| !matches!(&q.target, QuickConnectTarget::User { user_id: to, .. } if to == user_id))
+            .filter(|q| {
+                associations.is_empty()
+                    || serves
+                        .iter()
+                        .any(|queue| associations.contains(&(queue.clone(), q.id.clone())))
+            })
+            .collect())
+    }
+
+    /// Every (queue, quick connect) association of the instance: the file's and the API's.
+    async fn associations(
+        &self,
+        instance: &Instance,
+    ) -> Result<BTreeSet<(String, String)>, ChatError> {
+        let mut associations: BTreeSet<(String, String)> = self
+            .store
+            .queue_quick_connects(&instance.id)
+            .await?
+            .into_iter()
+            .collect();
+        for queue in &instance.queues {
+            for quick in &queue.quick_connects {
+                associations.insert((queue.id.clone(), quick.clone()));
+            }
+        }
+        Ok(associations)
+    }
+
+    /// The quick connect id an id-or-ARN reference names.
+    fn quick_connect_id<'r>(
+        &self,
+        instance: &Instance,
+        reference: &'r str,
+    ) -> Result<&'r str, ChatError> {
+        self.arns
+            .resource_id(&instance.id, "transfer-destination", reference)
+            .map_err(|refusal| match refusal {
+                Refusal::OtherInstance => {
+                    ChatError::NotFound(format!("QuickConnect {reference} not found"))
+                }
+                _ => ChatError::Invalid(self.arns.explain(refusal, "QuickConnectId", reference)),
+            })
+    }
+
     /// Where a transfer through the quick connect `id` (or its ARN) sends the chat, with its
     /// transfer flow read and checked.
     pub async fn transfer_destination(
@@ -197,15 +319,7 @@ impl ChatService {
         reference: &str,
     ) -> Result<Destination, ChatError> {
         let instance = self.resolve_instance(instance_id)?;
-        let id = self
-            .arns
-            .resource_id(&instance.id, "transfer-destination", reference)
-            .map_err(|refusal| match refusal {
-                Refusal::OtherInstance => {
-                    ChatError::NotFound(format!("QuickConnect {reference} not found"))
-                }
-                _ => ChatError::Invalid(self.arns.explain(refusal, "QuickConnectId", reference)),
-            })?;
+        let id = self.quick_connect_id(instance, reference)?;
         let target = self.describe_quick_connect(&instance.id, id).await?.target;
         let (queue, flow_id) = match target {
             QuickConnectTarget::Queue { queue_id, flow_id } => (queue_id, flow_id),

@@ -193,6 +193,10 @@ pub struct Queue {
     /// The id of the instance's hours of operation this queue keeps.
     #[serde(default)]
     pub hours: Option<String>,
+    /// The quick connects (ids of the instance's configured ones) the agents serving this queue
+    /// see, as AssociateQueueQuickConnects associates them.
+    #[serde(default)]
+    pub quick_connects: Vec<String>,
 }
 
 /// Protective limits. The defaults follow Amazon Connect's published quotas where one exists.

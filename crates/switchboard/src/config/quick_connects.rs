@@ -100,6 +100,14 @@ impl Instance {
                 }
             }
         }
+        for (j, queue) in self.queues.iter().enumerate() {
+            if let Some(unknown) = queue.quick_connects.iter().find(|q| !ids.contains(q)) {
+                return bad(
+                    format!("{at}.queues[{j}].quick_connects"),
+                    format!("no quick connect with id '{unknown}' in this instance"),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -164,6 +172,30 @@ mod tests {
             "{}",
             err.0
         );
+    }
+
+    #[test]
+    fn a_queue_names_quick_connects_of_its_instance() {
+        let with_queue = |names: &str| {
+            Config::parse(&format!(
+                r#"
+                [[instances]]
+                id = "i"
+                [[instances.queues]]
+                id = "q"
+                name = "Q"
+                quick_connects = [{names}]
+                [[instances.quick_connects]]
+                id = "back"
+                name = "Back to Q"
+                queue = "q"
+                "#
+            ))
+        };
+        let config = with_queue("\"back\"").unwrap();
+        assert_eq!(config.instances[0].queues[0].quick_connects, ["back"]);
+        let err = with_queue("\"gone\"").unwrap_err();
+        assert!(err.0.contains("queues[0].quick_connects"), "{}", err.0);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::chat::RoutingHook;
 use crate::chat::{ChatError, ChatService};
 use crate::clock::from_millis;
 use crate::config::{Config, Instance, User};
-use crate::model::{Contact, QuickConnectTarget};
+use crate::model::Contact;
 use crate::routing::effects::presence_name;
 use crate::routing::engine::{AgentFigures, Presence, QueueFigures, QueueKey};
 use crate::routing::router::{AgentAction, Router};
@@ -227,13 +227,14 @@ impl AgentDesk {
                 contacts.push(self.desk_contact(me, contact_id, state).await?);
             }
         }
+        let serves: Vec<String> = instance
+            .routing_profile(&user.routing_profile)
+            .map(|p| p.queues.iter().map(|q| q.queue.clone()).collect())
+            .unwrap_or_default();
         let quick_connects = self
             .chat
-            .list_quick_connects(&instance.id, &["QUEUE", "USER"])
-            .await?
-            .into_iter()
-            .filter(|q| !matches!(&q.target, QuickConnectTarget::User { user_id, .. } if *user_id == me.user_id))
-            .collect();
+            .agent_quick_connects(instance, &serves, &me.user_id)
+            .await?;
         Ok(Workspace {
             instance,
             user,

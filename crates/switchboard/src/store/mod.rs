@@ -324,6 +324,11 @@ pub trait Store: Send + Sync + 'static {
     async fn quick_connects(&self, instance_id: &str) -> StoreResult<Vec<StoredQuickConnect>> {
         self.reads().quick_connects(instance_id).await
     }
+    /// The instance's quick connects associated with queues through the API, as (queue id,
+    /// quick connect id), by queue.
+    async fn queue_quick_connects(&self, instance_id: &str) -> StoreResult<Vec<(String, String)>> {
+        self.reads().queue_quick_connects(instance_id).await
+    }
     /// The chat's flow log, in the order the actions ran.
     async fn flow_log(&self, chat_id: &str) -> StoreResult<Vec<FlowLogEntry>> {
         self.reads().flow_log(chat_id).await
@@ -434,8 +439,19 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a quick connect made through the API, new or changed; `QuickConnectNameTaken` if
     /// another quick connect of the instance has its name.
     async fn put_quick_connect(&self, quick_connect: StoredQuickConnect) -> StoreResult<()>;
-    /// Deletes a quick connect made through the API; false if there was none.
+    /// Deletes a quick connect made through the API, and its associations with queues; false
+    /// if there was none.
     async fn delete_quick_connect(&self, instance_id: &str, id: &str) -> StoreResult<bool>;
+    /// Associates quick connects with a queue (AssociateQueueQuickConnects), or with `associate`
+    /// false takes those associations away; associating twice or taking away what is not there
+    /// changes nothing.
+    async fn associate_quick_connects(
+        &self,
+        instance_id: &str,
+        queue_id: &str,
+        quick_connect_ids: Vec<String>,
+        associate: bool,
+    ) -> StoreResult<()>;
     /// Records that a user signed out at `at`: agent tokens issued before it are refused.
     async fn record_sign_out(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
     /// Records an agent's status (`presence` as the router encodes it) and since when.

@@ -64,6 +64,7 @@ pub trait Reads: Send + Sync {
         id: &str,
     ) -> StoreResult<Option<StoredQuickConnect>>;
     async fn quick_connects(&self, instance_id: &str) -> StoreResult<Vec<StoredQuickConnect>>;
+    async fn queue_quick_connects(&self, instance_id: &str) -> StoreResult<Vec<(String, String)>>;
     async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>>;
     async fn pending_streams(&self) -> StoreResult<Vec<Stream>>;
     async fn backlogged_streams(&self) -> StoreResult<Vec<String>>;
@@ -404,6 +405,17 @@ where
         rows.into_iter()
             .map(|row| quick_connect_from_row(instance_id, row))
             .collect()
+    }
+
+    async fn queue_quick_connects(&self, instance_id: &str) -> StoreResult<Vec<(String, String)>> {
+        sqlx::query_as(
+            "SELECT queue_id, quick_connect_id FROM queue_quick_connects WHERE instance_id = $1
+             ORDER BY queue_id, quick_connect_id",
+        )
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
     }
 
     async fn stream(&self, stream_id: &str) -> StoreResult<Option<Stream>> {

@@ -446,3 +446,84 @@ async fn quick_connects_are_managed_through_the_api_and_their_agent_transfer_flo
         Some("ResourceNotFoundException")
     );
 }
+
+/// The ids of the quick connects an agent's workspace offers.
+async fn offered_quick_connects(agent: &AgentClient) -> Vec<String> {
+    agent.me().await["transferTargets"]["quickConnects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn agents_see_the_quick_connects_of_the_queues_they_serve_once_queues_have_some() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let connect = server.connect();
+    let ana = AgentClient::sign_in(&server, "ana").await;
+    let ben = AgentClient::sign_in(&server, "ben").await;
+    let associate = |queue: &'static str, ids: &[&str]| {
+        connect
+            .associate_queue_quick_connects()
+            .instance_id(INSTANCE)
+            .queue_id(queue)
+            .set_quick_connect_ids(Some(ids.iter().map(|id| id.to_string()).collect()))
+            .send()
+    };
+
+    // No queue has any: every agent sees every quick connect.
+    assert_eq!(offered_quick_connects(&ana).await, ["to-billing"]);
+    assert_eq!(offered_quick_connects(&ben).await, ["to-billing"]);
+
+    // Associated with billing: only Ben, who serves billing, sees it.
+    associate("billing", &["to-billing"])
+        .await
+        .expect("AssociateQueueQuickConnects");
+    assert!(offered_quick_connects(&ana).await.is_empty());
+    assert_eq!(offered_quick_connects(&ben).await, ["to-billing"]);
+    let listed = connect
+        .list_queue_quick_connects()
+        .instance_id(INSTANCE)
+        .queue_id("billing")
+        .send()
+        .await
+        .expect("ListQueueQuickConnects");
+    let names: Vec<_> = listed
+        .quick_connect_summary_list()
+        .iter()
+        .map(|q| q.name().unwrap())
+        .collect();
+    assert_eq!(names, ["Billing"]);
+
+    // Associated with support too (twice changes nothing), then taken away again.
+    associate("support", &["to-billing"]).await.unwrap();
+    associate("support", &["to-billing"]).await.unwrap();
+    assert_eq!(offered_quick_connects(&ana).await, ["to-billing"]);
+    connect
+        .disassociate_queue_quick_connects()
+        .instance_id(INSTANCE)
+        .queue_id("support")
+        .quick_connect_ids("to-billing")
+        .send()
+        .await
+        .expect("DisassociateQueueQuickConnects");
+    assert!(offered_quick_connects(&ana).await.is_empty());
+
+    // Unknown queues and quick connects are refused.
+    let code = |e: aws_sdk_connect::error::SdkError<_, _>| {
+        aws_sdk_connect::error::ProvideErrorMetadata::code(&e.into_service_error())
+            .map(str::to_string)
+    };
+    let unknown_queue = associate("nowhere", &["to-billing"]).await.unwrap_err();
+    assert_eq!(
+        code(unknown_queue).as_deref(),
+        Some("ResourceNotFoundException")
+    );
+    let unknown_quick = associate("billing", &["nothing"]).await.unwrap_err();
+    assert_eq!(
+        code(unknown_quick).as_deref(),
+        Some("ResourceNotFoundException")
+    );
+}

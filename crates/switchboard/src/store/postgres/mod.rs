@@ -201,7 +201,18 @@ impl Store for PostgresStore {
     }
 
     async fn delete_quick_connect(&self, instance_id: &str, id: &str) -> StoreResult<bool> {
-        writes::delete_owned(self, "quick_connects", instance_id, id).await
+        writes::delete_quick_connect(self, instance_id, id).await
+    }
+
+    async fn associate_quick_connects(
+        &self,
+        instance_id: &str,
+        queue_id: &str,
+        quick_connect_ids: Vec<String>,
+        associate: bool,
+    ) -> StoreResult<()> {
+        writes::associate_quick_connects(self, instance_id, queue_id, quick_connect_ids, associate)
+            .await
     }
 
     async fn delete_hours_of_operation(&self, instance_id: &str, id: &str) -> StoreResult<bool> {

@@ -633,6 +633,57 @@ pub(super) async fn put_quick_connect(
     }
 }
 
+/// Associates quick connects with a queue, or takes the associations away.
+pub(super) async fn associate_quick_connects(
+    store: &PostgresStore,
+    instance_id: &str,
+    queue_id: &str,
+    quick_connect_ids: Vec<String>,
+    associate: bool,
+) -> StoreResult<()> {
+    let sql = if associate {
+        "INSERT INTO queue_quick_connects (instance_id, queue_id, quick_connect_id)
+         SELECT $1, $2, id FROM UNNEST($3::TEXT[]) AS id ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM queue_quick_connects
+         WHERE instance_id = $1 AND queue_id = $2 AND quick_connect_id = ANY($3)"
+    };
+    sqlx::query(sql)
+        .bind(instance_id)
+        .bind(queue_id)
+        .bind(quick_connect_ids)
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Deletes a quick connect made through the API and its associations with queues.
+pub(super) async fn delete_quick_connect(
+    store: &PostgresStore,
+    instance_id: &str,
+    id: &str,
+) -> StoreResult<bool> {
+    let mut tx = store.pool.begin().await.map_err(backend)?;
+    sqlx::query(
+        "DELETE FROM queue_quick_connects WHERE instance_id = $1 AND quick_connect_id = $2",
+    )
+    .bind(instance_id)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let deleted = sqlx::query("DELETE FROM quick_connects WHERE instance_id = $1 AND id = $2")
+        .bind(instance_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    tx.commit().await.map_err(backend)?;
+    Ok(deleted > 0)
+}
+
 /// Deletes a row an instance owns (a contact flow, hours of operation or a quick connect made
 /// through the API);
 /// false if there was none.

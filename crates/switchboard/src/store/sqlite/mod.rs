@@ -264,7 +264,28 @@ impl Store for SqliteStore {
         let (instance_id, id) = (instance_id.to_string(), id.to_string());
         self.writes
             .submit(false, move |w, _| {
-                writes::delete_owned(w, "quick_connects", &instance_id, &id)
+                writes::delete_quick_connect(w, &instance_id, &id)
+            })
+            .await
+    }
+
+    async fn associate_quick_connects(
+        &self,
+        instance_id: &str,
+        queue_id: &str,
+        quick_connect_ids: Vec<String>,
+        associate: bool,
+    ) -> StoreResult<()> {
+        let (instance_id, queue_id) = (instance_id.to_string(), queue_id.to_string());
+        self.writes
+            .submit(false, move |w, _| {
+                writes::associate_quick_connects(
+                    w,
+                    &instance_id,
+                    &queue_id,
+                    &quick_connect_ids,
+                    associate,
+                )
             })
             .await
     }

@@ -650,6 +650,42 @@ pub fn put_quick_connect(w: &mut Writer, quick: &StoredQuickConnect) -> StoreRes
     Ok(())
 }
 
+/// Associates quick connects with a queue, or takes the associations away.
+pub fn associate_quick_connects(
+    w: &mut Writer,
+    instance_id: &str,
+    queue_id: &str,
+    quick_connect_ids: &[String],
+    associate: bool,
+) -> StoreResult<()> {
+    let sql = if associate {
+        "INSERT INTO queue_quick_connects (instance_id, queue_id, quick_connect_id)
+         VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM queue_quick_connects
+         WHERE instance_id = ?1 AND queue_id = ?2 AND quick_connect_id = ?3"
+    };
+    let mut statement = w.conn.prepare_cached(sql).map_err(backend)?;
+    for id in quick_connect_ids {
+        statement
+            .execute(params![instance_id, queue_id, id])
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Deletes a quick connect made through the API and its associations with queues.
+pub fn delete_quick_connect(w: &mut Writer, instance_id: &str, id: &str) -> StoreResult<bool> {
+    w.conn
+        .prepare_cached(
+            "DELETE FROM queue_quick_connects WHERE instance_id = ?1 AND quick_connect_id = ?2",
+        )
+        .map_err(backend)?
+        .execute(params![instance_id, id])
+        .map_err(backend)?;
+    delete_owned(w, "quick_connects", instance_id, id)
+}
+
 /// Deletes a row an instance owns (a contact flow, hours of operation or a quick connect made
 /// through the API);
 /// false if there was none.

@@ -323,7 +323,41 @@ pub(super) async fn quick_connects_made_through_the_api_are_kept_by_instance_und
         ]
     );
     assert!(store.quick_connects("other").await.unwrap().is_empty());
+
+    // Associations with queues: twice is once; taken away; gone with their quick connect.
+    let ids = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+    store
+        .associate_quick_connects("i", "billing", ids(&["qc1", "qc2"]), true)
+        .await
+        .unwrap();
+    store
+        .associate_quick_connects("i", "billing", ids(&["qc1"]), true)
+        .await
+        .unwrap();
+    store
+        .associate_quick_connects("i", "support", ids(&["qc2"]), true)
+        .await
+        .unwrap();
+    let pair = |q: &str, c: &str| (q.to_string(), c.to_string());
+    assert_eq!(
+        store.queue_quick_connects("i").await.unwrap(),
+        [
+            pair("billing", "qc1"),
+            pair("billing", "qc2"),
+            pair("support", "qc2")
+        ]
+    );
+    store
+        .associate_quick_connects("i", "billing", ids(&["qc1", "nothing"]), false)
+        .await
+        .unwrap();
+    assert!(store
+        .queue_quick_connects("other")
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.delete_quick_connect("i", "qc2").await.unwrap());
+    assert!(store.queue_quick_connects("i").await.unwrap().is_empty());
     assert!(!store.delete_quick_connect("i", "qc2").await.unwrap());
     assert_eq!(store.quick_connect("i", "qc2").await.unwrap(), None);
 }
