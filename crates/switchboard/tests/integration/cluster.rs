@@ -552,3 +552,72 @@ async fn a_flow_whose_node_dies_goes_on_from_another_node_timer_and_all() {
         "every step once"
     );
 }
+
+#[tokio::test]
+async fn a_transfer_flow_started_on_one_node_queues_the_chat_from_another() {
+    use crate::agents::{accept_offer, AgentClient};
+    use crate::flow_chats::next_system_message;
+    use crate::quick_connects::{chat_with_ana, instance_config, queue_of};
+
+    let Some(database) = PostgresDatabase::fresh().await else {
+        return;
+    };
+    let extra = format!("bus = \"{}\"", nats_url());
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for dir in &dirs {
+        nodes.push(
+            TestServer::builder()
+                .dir(dir.path())
+                .storage(&database.url())
+                .config(&extra)
+                .instance_config(&instance_config())
+                .start()
+                .await,
+        );
+    }
+    let (node1, node2) = (&nodes[0], &nodes[1]);
+
+    // Ana works on node 1, Ben on node 2; the customer came in through node 1.
+    let ana = AgentClient::sign_in(node1, "ana").await;
+    let mut ana_socket = ana.ready().await;
+    let ben = AgentClient::sign_in(node2, "ben").await;
+    let mut ben_socket = ben.ready().await;
+    let (chat, _) = chat_with_ana(node1, &ana, &mut ana_socket).await;
+
+    // Ana transfers through the quick connect on node 1, where its flow starts and asks.
+    let (status, body) = ana
+        .act(
+            &chat.contact_id,
+            "transfer",
+            serde_json::json!({"quickConnectId": "to-billing"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let next = body["contactId"].as_str().unwrap().to_string();
+    let (connection, url) = connect_participant(node2, &chat.participant_token).await;
+    let mut socket = ChatSocket::subscribe(&url).await;
+    let transcript = node2
+        .participant()
+        .get_transcript()
+        .connection_token(&connection)
+        .max_results(100)
+        .send()
+        .await
+        .unwrap();
+    let question = "Transferring you to billing. What is it about?";
+    if !transcript
+        .transcript()
+        .iter()
+        .any(|i| i.content() == Some(question))
+    {
+        assert_eq!(next_system_message(&mut socket).await["Content"], question);
+    }
+
+    // The customer answers through node 2: the flow goes on there and queues the chat, and Ben
+    // is offered it on node 2, wherever routing runs.
+    say(node2, &connection, "a refund").await;
+    let (offered, _) = accept_offer(&ben, &mut ben_socket).await;
+    assert_eq!(offered, next);
+    assert_eq!(queue_of(node2, &next).await.as_deref(), Some("billing"));
+}

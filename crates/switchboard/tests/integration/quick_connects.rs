@@ -16,7 +16,7 @@ use crate::flow_chats::{next_system_message, say, SYSTEM};
 
 /// Queues `support` (Ana's) and `billing` (Ben's); chats start in a queue-only flow to
 /// `support`; the quick connect `to-billing` runs a transfer flow that asks what it is about.
-fn instance_config() -> String {
+pub(crate) fn instance_config() -> String {
     let hash = password_hash();
     format!(
         r#"
@@ -95,7 +95,7 @@ async fn start_server(dir: &std::path::Path) -> TestServer {
 }
 
 /// A chat in `support`, taken by Ana; the customer's socket and the chat.
-async fn chat_with_ana(
+pub(crate) async fn chat_with_ana(
     server: &TestServer,
     ana: &AgentClient,
     ana_socket: &mut crate::agents::AgentSocket,
@@ -112,7 +112,7 @@ async fn chat_with_ana(
     (chat, socket)
 }
 
-async fn queue_of(server: &TestServer, contact_id: &str) -> Option<String> {
+pub(crate) async fn queue_of(server: &TestServer, contact_id: &str) -> Option<String> {
     server
         .connect()
         .describe_contact()
