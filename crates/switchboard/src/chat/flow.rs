@@ -106,8 +106,6 @@ pub enum FlowEvent {
         until: Millis,
         turn: Option<BotTurn>,
     },
-    /// The agent left and the customer remains: the disconnect flow starts.
-    AgentLeft,
 }
 
 /// A call a step decided (a function, a bot's turn), made once the step is written; its answer
@@ -272,7 +270,9 @@ impl ChatService {
         let mut run = Run::resume(flow, state.run.clone());
         // The contact's attributes are the truth: the API may have changed them since.
         run.attributes = contact.attributes.clone();
-        let agent_left = matches!(event, FlowEvent::AgentLeft);
+        // The agent left and the customer remains: the departure switched the run to the
+        // disconnect phase, and its first step hands it to the disconnect flow.
+        let agent_left = state.phase == Phase::Disconnect && !state.started;
         if state.phase == Phase::Queue && contact.agent.is_some() && !agent_left {
             // An agent has the chat: the customer queue flow has nothing more to do.
             return self
@@ -630,14 +630,25 @@ impl ChatService {
         queues.into_iter().zip(figures).collect()
     }
 
-    /// Whether the chat's flow named a flow to run when the agent leaves (the disconnect flow).
-    pub(super) async fn has_disconnect_flow(&self, chat_id: &str) -> Result<bool, ChatError> {
+    /// What the chat's run becomes when its agent leaves, if its flow named a disconnect flow
+    /// (`CustomerRemaining`): the disconnect phase, not yet started, due at once. Written with
+    /// the departure ([`crate::store::Departure::run`]), so that a node dying between the two
+    /// cannot leave the customer with no agent and no flow.
+    pub(super) async fn disconnect_run(&self, chat_id: &str) -> Result<Option<NewRun>, ChatError> {
         let Some(stored) = self.store.flow_run(chat_id).await? else {
-            return Ok(false);
+            return Ok(None);
         };
-        let state: ChatRun = serde_json::from_str(&stored.state)
+        let mut state: ChatRun = serde_json::from_str(&stored.state)
             .map_err(|e| ChatError::Internal(format!("flow run of {chat_id}: {e}")))?;
-        Ok(state.hooks.contains_key(DISCONNECT_HOOK))
+        if !state.hooks.contains_key(DISCONNECT_HOOK) {
+            return Ok(None);
+        }
+        state.phase = Phase::Disconnect;
+        state.started = false;
+        Ok(Some(NewRun {
+            state: serde_json::to_string(&state).expect("a run serialises"),
+            wake_at: Some(self.now()),
+        }))
     }
 
     /// Makes a call in the background (a function, a bot's turn); its answer (or failure) moves

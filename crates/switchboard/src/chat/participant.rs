@@ -261,10 +261,13 @@ impl ChatService {
             _ => None,
         };
         let chat_id = session.contact.chat_id();
-        // The chat's flow may have named a flow for the customer who remains.
-        let disconnect_flow = participant.role == Role::Agent
-            && back_to.is_none()
-            && self.has_disconnect_flow(chat_id).await?;
+        // The chat's flow may have named a flow for the customer who remains: the run switches
+        // to it with the departure.
+        let disconnect_run = match (participant.role, &back_to) {
+            (Role::Agent, None) => self.disconnect_run(chat_id).await?,
+            _ => None,
+        };
+        let disconnect_flow = disconnect_run.is_some();
         let reason = match participant.role {
             Role::Customer => Some("CUSTOMER_DISCONNECT"),
             Role::Agent if back_to.is_none() && !disconnect_flow => Some("AGENT_DISCONNECT"),
@@ -278,6 +281,7 @@ impl ChatService {
                 ended: reason.map(|_| event(CHAT_ENDED, None)),
                 disconnect_reason: reason.map(str::to_string),
                 client_token,
+                run: disconnect_run,
             })
             .await?;
         self.sessions.forget_participant(&participant.id);
@@ -292,7 +296,8 @@ impl ChatService {
         }
         if disconnect_flow && departed.is_new() {
             tracing::info!(contact_id = %session.contact.id, "agent left; the disconnect flow runs");
-            if let Err(e) = self.flow_event(chat_id, FlowEvent::AgentLeft).await {
+            // Written due at once: should this fail, the next node to look starts it.
+            if let Err(e) = self.flow_event(chat_id, FlowEvent::Due).await {
                 tracing::warn!(contact_id = %chat_id, error = %e, "the disconnect flow did not start");
             }
         }
@@ -406,6 +411,7 @@ impl ChatService {
                     ended: None,
                     disconnect_reason: None,
                     client_token: None,
+                    run: None,
                 })
                 .await?;
             self.sessions.forget_participant(&participant.id);
@@ -443,6 +449,7 @@ impl ChatService {
                 ended: None,
                 disconnect_reason: None,
                 client_token,
+                run: None,
             })
             .await?;
         if departed.replayed {

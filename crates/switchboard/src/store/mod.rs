@@ -197,6 +197,10 @@ pub struct Departure {
     pub ended: Option<NewItem>,
     pub disconnect_reason: Option<String>,
     pub client_token: Option<String>,
+    /// What the chat's flow run becomes with this departure (its version moved on), when it
+    /// goes on in a flow: an agent leaving a chat whose flow named a disconnect flow. Written in
+    /// the same step, so that the flow is due whichever node carries it out.
+    pub run: Option<NewRun>,
 }
 
 /// UpdateContactAttributes' rule: `attributes` merged into the contact's (`current`, as stored:

@@ -381,6 +381,18 @@ pub(super) async fn depart(
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+    if let Some(run) = &d.run {
+        sqlx::query(
+            "UPDATE flow_runs SET version = version + 1, state = $2, wake_at = $3
+             WHERE chat_id = $1",
+        )
+        .bind(&contact_id)
+        .bind(&run.state)
+        .bind(run.wake_at.map(to_millis))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
     let mut items = vec![append_new(&mut tx, &contact_id, &d.left, now).await?];
     if let Some(ended) = &d.ended {
         items.push(

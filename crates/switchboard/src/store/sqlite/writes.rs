@@ -294,6 +294,16 @@ pub fn depart(w: &mut Writer, d: &Departure, now_ms: i64) -> StoreResult<Replaye
         .execute(params![now_ms, d.client_token, d.participant_id])
         .map_err(backend)?;
     w.departed.insert(d.participant_id.clone(), true);
+    if let Some(run) = &d.run {
+        w.conn
+            .prepare_cached(
+                "UPDATE flow_runs SET version = version + 1, state = ?2, wake_at = ?3
+                 WHERE chat_id = ?1",
+            )
+            .map_err(backend)?
+            .execute(params![contact_id, run.state, run.wake_at.map(to_millis)])
+            .map_err(backend)?;
+    }
     let mut items = vec![w.append_new(&contact_id, d.left.clone(), now_ms)?];
     if let Some(ended) = &d.ended {
         items.push(w.end(

@@ -414,3 +414,48 @@ pub(super) async fn a_transfer_through_a_flow_leaves_the_new_contact_to_its_flow
         "both runs are due at once"
     );
 }
+
+pub(super) async fn a_departure_switches_the_run_to_the_disconnect_flow_in_the_same_write(
+    kind: Kind,
+) {
+    let Some((_at, clock, store)) = store_with_flow(kind).await else {
+        return;
+    };
+    store
+        .flow_step(step(1, "{\"inbound\":1}", clock.now()))
+        .await
+        .unwrap();
+    // The store does not mind whose departure it is: here the chat's one participant's.
+    let at = clock.now();
+    let departed = store
+        .depart(Departure {
+            participant_id: "fp1".into(),
+            left: NewItem {
+                id: "left".into(),
+                item_type: ItemType::Event,
+                content_type: PARTICIPANT_LEFT.into(),
+                content: None,
+                sender: None,
+            },
+            ended: None,
+            disconnect_reason: None,
+            client_token: None,
+            run: Some(NewRun {
+                state: "{\"disconnect\":1}".into(),
+                wake_at: Some(at),
+            }),
+        })
+        .await
+        .unwrap();
+    assert_eq!(departed.len(), 1, "the chat goes on");
+    let stored = store.flow_run("f1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.version, stored.state.as_str(), stored.wake_at),
+        (3, "{\"disconnect\":1}", Some(at))
+    );
+    assert_eq!(store.due_flow_runs(at).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.flow_step(step(2, "{\"late\":1}", at)).await,
+        Err(StoreError::RunMoved)
+    ));
+}

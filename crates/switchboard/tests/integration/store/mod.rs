@@ -124,6 +124,7 @@ on_both_stores!(
     flows_and_hours_made_through_the_api_are_kept_by_instance_under_unique_names,
     quick_connects_made_through_the_api_are_kept_by_instance_under_unique_names,
     a_transfer_through_a_flow_leaves_the_new_contact_to_its_flow,
+    a_departure_switches_the_run_to_the_disconnect_flow_in_the_same_write,
 );
 
 /// A store in a fresh place holding contact `c1` with customer `p1`; `None` when the test is

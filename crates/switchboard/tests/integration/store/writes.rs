@@ -109,6 +109,7 @@ pub(super) async fn departures_and_endings_close_the_contact(kind: Kind) {
         }),
         disconnect_reason: Some("CUSTOMER_DISCONNECT".into()),
         client_token: Some(token.into()),
+        run: None,
     };
     let departed = store.depart(leave("d1")).await.unwrap();
     assert_eq!(departed.len(), 2);
