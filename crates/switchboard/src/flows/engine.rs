@@ -58,6 +58,9 @@ pub struct Run {
     /// What the last bot conversation left (`$.Lex.IntentName`, `$.Lex.Slots.x`,
     /// `$.Lex.SessionAttributes.x`), by name without `Lex.`.
     pub lex: BTreeMap<String, String>,
+    /// Whether the flow log records the actions run (UpdateFlowLoggingBehavior turns it off and
+    /// on; the contact keeps it through the flows it runs).
+    logging: bool,
 }
 
 /// Where a chat is sent: a queue, or an agent's own queue.
@@ -204,6 +207,13 @@ pub struct Saved {
     stored_input: Option<String>,
     #[serde(default)]
     lex: BTreeMap<String, String>,
+    #[serde(default = "logging_on")]
+    logging: bool,
+}
+
+/// A run saved before flows could turn their log off logged.
+fn logging_on() -> bool {
+    true
 }
 
 impl Run {
@@ -220,6 +230,7 @@ impl Run {
             target: None,
             stored_input: None,
             lex: BTreeMap::new(),
+            logging: true,
         }
     }
 
@@ -228,6 +239,7 @@ impl Run {
     pub fn handed_to(&self, flow_id: &str, flow: Arc<Flow>) -> Self {
         let mut next = Self::new(flow_id, flow, self.attributes.clone());
         next.contact = self.contact.clone();
+        next.logging = self.logging;
         next
     }
 
@@ -248,6 +260,7 @@ impl Run {
             target: self.target.clone(),
             stored_input: self.stored_input.clone(),
             lex: self.lex.clone(),
+            logging: self.logging,
         }
     }
 
@@ -264,6 +277,7 @@ impl Run {
             target: saved.target,
             stored_input: saved.stored_input,
             lex: saved.lex,
+            logging: saved.logging,
         }
     }
 
@@ -423,7 +437,7 @@ impl Run {
         effects: &mut Vec<Effect>,
     ) {
         if let Some(action) = self.flow.action(id) {
-            effects.push(trace(action, &format!("waiting for {why:?}")));
+            self.trace(action, &format!("waiting for {why:?}"), effects);
         }
         if let Some(at) = until {
             effects.push(Effect::WakeAt(at));
@@ -433,6 +447,17 @@ impl Run {
             why,
             until,
         });
+    }
+
+    /// Records the action's outcome in the flow log, unless the flow turned its log off.
+    fn trace(&self, action: &Action, outcome: &str, effects: &mut Vec<Effect>) {
+        if self.logging {
+            effects.push(Effect::Trace {
+                action: action.identifier.clone(),
+                kind: action.kind.clone(),
+                outcome: outcome.to_string(),
+            });
+        }
     }
 
     /// The bot a ConnectParticipantWithLexBot talks to: its Lex V2 alias ARN (Lex V1 bots are
@@ -502,14 +527,14 @@ impl Run {
                 let said = value.clone().unwrap_or_else(|| "done".into());
                 match chosen.or_else(|| t.next_action.clone()) {
                     Some(next) => {
-                        effects.push(trace(action, &said));
+                        self.trace(action, &said, effects);
                         Some(next)
                     }
                     None if !t.conditions.is_empty() => {
                         self.error(action, "NoMatchingCondition", effects)
                     }
                     None => {
-                        effects.push(trace(action, &said));
+                        self.trace(action, &said, effects);
                         self.end(None, effects);
                         None
                     }
@@ -517,11 +542,11 @@ impl Run {
             }
             Outcome::Error(kind) => self.error(action, kind, effects),
             Outcome::Goto(next) => {
-                effects.push(trace(action, "done"));
+                self.trace(action, "done", effects);
                 Some(next)
             }
             Outcome::End => {
-                effects.push(trace(action, "done"));
+                self.trace(action, "done", effects);
                 self.end(None, effects);
                 None
             }
@@ -530,7 +555,7 @@ impl Run {
     }
 
     fn error(&mut self, action: &Action, kind: &str, effects: &mut Vec<Effect>) -> Option<String> {
-        effects.push(trace(action, kind));
+        self.trace(action, kind, effects);
         match action.transitions.on_error(kind) {
             Some(next) => Some(next.to_string()),
             None => {
@@ -709,9 +734,18 @@ impl Run {
                     _ => Outcome::Error("NoMatchingError"),
                 }
             }
-            "UpdateFlowLoggingBehavior" | "UpdateContactRecordingBehavior" => {
+            "UpdateFlowLoggingBehavior" => {
+                let on = p
+                    .get("FlowLoggingBehavior")
+                    .and_then(Value::as_str)
+                    .is_none_or(|b| !b.eq_ignore_ascii_case("Disabled"));
+                if !on {
+                    self.trace(action, "flow log off from here", effects);
+                }
+                self.logging = on;
                 Outcome::Next { value: None }
             }
+            "UpdateContactRecordingBehavior" => Outcome::Next { value: None },
             "ConnectParticipantWithLexBot" => {
                 let Some(bot) = self.bot_of(action) else {
                     return Outcome::Error("NoMatchingError");
@@ -822,14 +856,6 @@ enum Answered {
     StillWaiting,
     /// The action goes on waiting, now for this, until then.
     WaitAgain(WaitingFor, Millis),
-}
-
-fn trace(action: &Action, outcome: &str) -> Effect {
-    Effect::Trace {
-        action: action.identifier.clone(),
-        kind: action.kind.clone(),
-        outcome: outcome.to_string(),
-    }
 }
 
 fn flag(action: &Action, name: &str) -> bool {

@@ -481,7 +481,15 @@ fn every_action_run_is_traced_with_its_outcome() {
         ]),
     );
     let effects = run(f).advance(Event::Start, &Fake::default());
-    let traces: Vec<(String, String)> = effects
+    assert_eq!(
+        traces(&effects),
+        vec![("hi".into(), "done".into()), ("end".into(), "done".into())]
+    );
+}
+
+/// The (action, outcome) pairs of the flow log among `effects`.
+fn traces(effects: &[Effect]) -> Vec<(String, String)> {
+    effects
         .iter()
         .filter_map(|e| match e {
             Effect::Trace {
@@ -489,10 +497,42 @@ fn every_action_run_is_traced_with_its_outcome() {
             } => Some((action.clone(), outcome.clone())),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_flow_that_turns_its_log_off_leaves_no_trace_of_what_follows_until_it_turns_it_on() {
+    let logging = |id: &str, behavior: &str, next: &str| {
+        json!({"Identifier": id, "Type": "UpdateFlowLoggingBehavior",
+               "Parameters": {"FlowLoggingBehavior": behavior}, "Transitions": {"NextAction": next}})
+    };
+    let f = flow(
+        "off",
+        json!([
+            logging("off", "Disabled", "card"),
+            {"Identifier": "card", "Type": "GetParticipantInput",
+             "Parameters": {"Text": "Your card number?", "InputTimeLimitSeconds": "60", "StoreInput": "True"},
+             "Transitions": {"NextAction": "on"}},
+            logging("on", "Enabled", "end"),
+            end()
+        ]),
+    );
+    let world = Fake::default();
+    let mut r = run(f.clone());
+    let started = r.advance(Event::Start, &world);
     assert_eq!(
-        traces,
-        vec![("hi".into(), "done".into()), ("end".into(), "done".into())]
+        traces(&started),
+        [("off".to_string(), "flow log off from here".to_string())]
+    );
+    // Kept across a restart; what the customer types is not logged.
+    let mut r = Run::resume(f, r.saved());
+    let answered = r.advance(Event::CustomerMessage("4111 1111".into()), &world);
+    assert_eq!(
+        traces(&answered),
+        [
+            ("on".to_string(), "done".to_string()),
+            ("end".to_string(), "done".to_string())
+        ]
     );
 }
 
