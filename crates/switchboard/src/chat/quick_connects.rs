@@ -232,8 +232,8 @@ impl ChatService {
         Ok(())
     }
 
-    /// ListQueueQuickConnects: the quick connects associated with a queue, by the file, then
-    /// through the API.
+    /// ListQueueQuickConnects: the quick connects associated with a queue (by the file or through
+    /// the API), in ListQuickConnects' order.
     pub async fn list_queue_quick_connects(
         &self,
         instance: &str,
