@@ -11,6 +11,7 @@ import { join } from "node:path";
 
 import {
   startServer, launchBrowser, Participant, PASSWORD, ARTIFACTS, PATIENCE_MS, PASSING_ON, PASSING_ON_FLOW,
+  within,
 } from "./harness.mjs";
 
 let server;
@@ -33,9 +34,13 @@ async function screenshot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, `${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
 }
 
-/** Opens the workspace in a fresh browser context (its own sessionStorage) and signs in. */
-async function signIn(username) {
+/**
+ * Opens the workspace in a fresh browser context (its own sessionStorage) and signs in;
+ * `initScript` runs in the page before its own scripts.
+ */
+async function signIn(username, { initScript } = {}) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 860 } });
+  if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   page.setDefaultTimeout(PATIENCE_MS);
   const problems = [];
@@ -219,5 +224,66 @@ test("HTML in customers' names and messages is shown as text in the workspace", 
   await ana.getByRole("button", { name: "End chat" }).click();
   await zed.waitFor("the end", (i) => i.ContentType?.endsWith("chat.ended"));
   zed.close();
+  await ana.context().close();
+});
+
+test("a message said while the chat's socket is still subscribing reaches the agent", async () => {
+  // The page counts the transcripts it asks for.
+  const ana = await signIn("ana", {
+    initScript: () => {
+      window.transcriptsAsked = 0;
+      const fetchAsPage = window.fetch;
+      window.fetch = (input, init) => {
+        if (String(input instanceof Request ? input.url : input).includes("/participant/transcript")) {
+          window.transcriptsAsked += 1;
+        }
+        return fetchAsPage(input, init);
+      };
+    },
+  });
+  await goAvailable(ana);
+  // Only sockets and transcripts from now on, Fay's: chats Ana still has from earlier tests
+  // opened theirs at sign-in.
+  // Her chat socket's subscribe frame is held back until the customer has spoken, and a
+  // transcript the page asks for is read from the server at once. A page that read the
+  // transcript before its subscription held would have the message in neither.
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  let sawSubscribe;
+  const subscribing = new Promise((resolve) => { sawSubscribe = resolve; });
+  let readTranscript;
+  const transcriptRead = new Promise((resolve) => { readTranscript = resolve; });
+  await ana.routeWebSocket(/\/ws\/v1\/chat/, (ws) => {
+    const upstream = ws.connectToServer();
+    ws.onMessage(async (message) => {
+      if (String(message).includes("aws/subscribe")) {
+        sawSubscribe();
+        await held;
+      }
+      upstream.send(message);
+    });
+  });
+  await ana.route("**/participant/transcript", async (route) => {
+    const response = await route.fetch();
+    readTranscript();
+    await route.fulfill({ response });
+  });
+  await ana.evaluate(() => { window.transcriptsAsked = 0; });
+  const fay = await Participant.startCustomer(server, "Fay");
+  await ana.locator(".offer", { hasText: "Fay" }).waitFor();
+  await ana.locator(".offer button", { hasText: "Accept" }).click();
+  await within("Fay's chat socket subscribing", subscribing);
+  // The page has finished what it does as its socket opens (this runs as a later task there):
+  // if it asked for the transcript then, that read comes before the customer speaks.
+  if (await ana.evaluate(() => window.transcriptsAsked > 0)) {
+    await within("the transcript read", transcriptRead);
+  }
+  await fay.say("Said while you were subscribing");
+  release();
+  await messages(ana, "Said while you were subscribing").waitFor();
+  await screenshot(ana, "said-while-subscribing");
+  await ana.getByRole("button", { name: "End chat" }).click();
+  await fay.waitFor("the end", (i) => i.ContentType?.endsWith("chat.ended"));
+  fay.close();
   await ana.context().close();
 });

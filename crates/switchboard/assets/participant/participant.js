@@ -112,18 +112,24 @@ function participantSession(options) {
     socket = ws;
     /** @type {ReturnType<typeof setInterval> | undefined} */
     let heartbeat;
-    ws.onopen = async () => {
+    ws.onopen = () => {
       ws.send(JSON.stringify({ topic: "aws/subscribe", content: { topics: ["aws/chat"] } }));
       heartbeat = setInterval(() => ws.send(JSON.stringify({ topic: "aws/heartbeat" })), HEARTBEAT_MS);
       retry = 0;
       options.onConnection?.(true);
-      await catchUp();
-      options.onCaughtUp?.();
     };
-    ws.onmessage = (message) => {
+    ws.onmessage = async (message) => {
       const frame = JSON.parse(message.data);
       if (frame.topic === "aws/chat") receive(JSON.parse(frame.content), false);
-      if (frame.topic === "aws/subscribe") setLive(frame.content?.status === "success");
+      if (frame.topic === "aws/subscribe") {
+        setLive(frame.content?.status === "success");
+        // Caught up only once the server has the subscription: the socket brings everything
+        // written after it, the transcript everything before. Asked any earlier, the transcript
+        // could be read before the subscription took hold, and an item written between the two
+        // would be in neither.
+        await catchUp();
+        options.onCaughtUp?.();
+      }
     };
     ws.onclose = () => {
       setLive(false);
