@@ -58,7 +58,8 @@ pub(crate) fn connect_error(e: ChatError) -> ApiError {
     }
 }
 
-fn parse(body: &[u8]) -> Result<Input, ApiError> {
+/// A Connect operation's JSON body; malformed input is `InvalidParameterException`.
+pub(super) fn parse(body: &[u8]) -> Result<Input, ApiError> {
     Input::parse(body, ApiError::invalid_parameter)
 }
 

@@ -9,13 +9,12 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::connect::connect_error;
+use super::connect::{connect_error, parse};
 use super::connect_agents::{enum_values, instance, resource_path, Arns, ListCall, Reply};
 use super::{ApiState, Signed};
 use crate::chat::catalog::{FlowView, NewFlow};
 use crate::flows::validate::MAX_CONTENT_CHARS;
 use awsproto::extract::Path;
-use awsproto::json::Input;
 use awsproto::ApiError;
 
 /// Every flow type of the model.
@@ -55,10 +54,6 @@ pub fn routes() -> Router<ApiState> {
             "/contact-flows/{instance_id}/{contact_flow_id}/name",
             post(update_contact_flow_name),
         )
-}
-
-fn parse(body: &[u8]) -> Result<Input, ApiError> {
-    Input::parse(body, ApiError::invalid_parameter)
 }
 
 /// The instance and the flow id a path names (ids or ARNs).

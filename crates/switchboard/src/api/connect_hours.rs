@@ -8,7 +8,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::connect::connect_error;
+use super::connect::{connect_error, parse};
 use super::connect_agents::{instance, resource_path, Arns, ListCall, Reply};
 use super::{ApiState, Signed};
 use crate::chat::hours::{HoursChange, HoursView};
@@ -37,10 +37,6 @@ pub fn routes() -> Router<ApiState> {
             "/hours-of-operations/{instance_id}/{hours_id}",
             get(describe).post(update).delete(delete),
         )
-}
-
-fn parse(body: &[u8]) -> Result<Input, ApiError> {
-    Input::parse(body, ApiError::invalid_parameter)
 }
 
 /// The members CreateHoursOfOperation and UpdateHoursOfOperation share.

@@ -10,7 +10,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::connect::connect_error;
+use super::connect::{connect_error, parse};
 use super::connect_agents::{enum_values, instance, resource_path, Arns, ListCall, Reply};
 use super::{ApiState, Signed};
 use crate::chat::quick_connects::QuickConnectView;
@@ -50,10 +50,6 @@ pub fn routes() -> Router<ApiState> {
             "/queues/{instance_id}/{queue_id}/quick-connects",
             get(list_for_queue),
         )
-}
-
-fn parse(body: &[u8]) -> Result<Input, ApiError> {
-    Input::parse(body, ApiError::invalid_parameter)
 }
 
 /// The instance and the quick connect id a path names (ids or ARNs).

@@ -382,16 +382,7 @@ pub(super) async fn depart(
         .await
         .map_err(backend)?;
     if let Some(run) = &d.run {
-        sqlx::query(
-            "UPDATE flow_runs SET version = version + 1, state = $2, wake_at = $3
-             WHERE chat_id = $1",
-        )
-        .bind(&contact_id)
-        .bind(&run.state)
-        .bind(run.wake_at.map(to_millis))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        replace_run(&mut tx, &contact_id, run).await?;
     }
     let mut items = vec![append_new(&mut tx, &contact_id, &d.left, now).await?];
     if let Some(ended) = &d.ended {
@@ -814,23 +805,33 @@ pub(super) async fn transfer_contact(
     .await
     .map_err(backend)?;
     if let Some(run) = run {
-        // The chat's run becomes the transfer flow's; a step computed from the run it replaces
-        // is refused (the version moves on).
-        sqlx::query(
-            "INSERT INTO flow_runs (chat_id, version, state, wake_at)
-             SELECT initial_contact_id, 1, $2, $3 FROM contacts WHERE id = $1
-             ON CONFLICT (chat_id) DO UPDATE
-             SET version = flow_runs.version + 1, state = excluded.state,
-                 wake_at = excluded.wake_at",
-        )
-        .bind(to)
-        .bind(&run.state)
-        .bind(run.wake_at.map(to_millis))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        let chat_id: String =
+            sqlx::query_scalar("SELECT initial_contact_id FROM contacts WHERE id = $1")
+                .bind(to)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        replace_run(&mut tx, &chat_id, &run).await?;
     }
     tx.commit().await.map_err(backend)
+}
+
+/// The chat's flow run becomes `run` (made, if the chat had none): a step computed from the run
+/// it replaces is refused, as the version moves on.
+async fn replace_run(tx: &mut Tx, chat_id: &str, run: &NewRun) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO flow_runs (chat_id, version, state, wake_at) VALUES ($1, 1, $2, $3)
+         ON CONFLICT (chat_id) DO UPDATE
+         SET version = flow_runs.version + 1, state = excluded.state,
+             wake_at = excluded.wake_at",
+    )
+    .bind(chat_id)
+    .bind(&run.state)
+    .bind(run.wake_at.map(to_millis))
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
 }
 
 pub(super) async fn record_sign_out(

@@ -295,14 +295,7 @@ pub fn depart(w: &mut Writer, d: &Departure, now_ms: i64) -> StoreResult<Replaye
         .map_err(backend)?;
     w.departed.insert(d.participant_id.clone(), true);
     if let Some(run) = &d.run {
-        w.conn
-            .prepare_cached(
-                "UPDATE flow_runs SET version = version + 1, state = ?2, wake_at = ?3
-                 WHERE chat_id = ?1",
-            )
-            .map_err(backend)?
-            .execute(params![contact_id, run.state, run.wake_at.map(to_millis)])
-            .map_err(backend)?;
+        replace_run(w, &contact_id, run)?;
     }
     let mut items = vec![w.append_new(&contact_id, d.left.clone(), now_ms)?];
     if let Some(ended) = &d.ended {
@@ -461,20 +454,30 @@ pub fn transfer_contact(
         .execute(params![from, to, at_ms])
         .map_err(backend)?;
     if let Some(run) = run {
-        // The chat's run becomes the transfer flow's; a step computed from the run it replaces
-        // is refused (the version moves on).
-        w.conn
-            .prepare_cached(
-                "INSERT INTO flow_runs (chat_id, version, state, wake_at)
-                 SELECT initial_contact_id, 1, ?2, ?3 FROM contacts WHERE id = ?1 AND true
-                 ON CONFLICT (chat_id) DO UPDATE
-                 SET version = flow_runs.version + 1, state = excluded.state,
-                     wake_at = excluded.wake_at",
-            )
+        let chat_id: String = w
+            .conn
+            .prepare_cached("SELECT initial_contact_id FROM contacts WHERE id = ?1")
             .map_err(backend)?
-            .execute(params![to, run.state, run.wake_at.map(to_millis)])
+            .query_row([to], |r| r.get(0))
             .map_err(backend)?;
+        replace_run(w, &chat_id, run)?;
     }
+    Ok(())
+}
+
+/// The chat's flow run becomes `run` (made, if the chat had none): a step computed from the run
+/// it replaces is refused, as the version moves on.
+fn replace_run(w: &mut Writer, chat_id: &str, run: &NewRun) -> StoreResult<()> {
+    w.conn
+        .prepare_cached(
+            "INSERT INTO flow_runs (chat_id, version, state, wake_at) VALUES (?1, 1, ?2, ?3)
+             ON CONFLICT (chat_id) DO UPDATE
+             SET version = flow_runs.version + 1, state = excluded.state,
+                 wake_at = excluded.wake_at",
+        )
+        .map_err(backend)?
+        .execute(params![chat_id, run.state, run.wake_at.map(to_millis)])
+        .map_err(backend)?;
     Ok(())
 }
 
